@@ -1,0 +1,33 @@
+"""Keys of the TapStack's CloudFormation outputs.
+
+One place for the names: the parent stack writes them and the integration tests, the Makefile's
+outputs file and operators read them. Renaming one here renames it everywhere.
+"""
+
+ENVIRONMENT_SUFFIX = "EnvironmentSuffix"
+VPC_ID = "VpcId"
+PRIVATE_SUBNET_IDS = "PrivateSubnetIds"
+PUBLIC_SUBNET_IDS = "PublicSubnetIds"
+FUNCTION_SECURITY_GROUP_ID = "FunctionSecurityGroupId"
+DATABASE_SECURITY_GROUP_ID = "DatabaseSecurityGroupId"
+AURORA_KEY_ARN = "AuroraKeyArn"
+BUCKET_KEY_ARN = "BucketKeyArn"
+BACKUP_KEY_ARN = "BackupKeyArn"
+LOGS_KEY_ARN = "LogsKeyArn"
+FUNCTION_ROLE_ARN = "FunctionRoleArn"
+BACKUP_ROLE_ARN = "BackupRoleArn"
+AURORA_CLUSTER_IDENTIFIER = "AuroraClusterIdentifier"
+AURORA_WRITER_ENDPOINT = "AuroraWriterEndpoint"
+AURORA_READER_ENDPOINT = "AuroraReaderEndpoint"
+AURORA_PORT = "AuroraPort"
+DATABASE_NAME = "DatabaseName"
+DATABASE_SECRET_ARN = "DatabaseSecretArn"
+TABLE_NAME = "TableName"
+BUCKET_NAME = "BucketName"
+ACCESS_LOGS_BUCKET_NAME = "AccessLogsBucketName"
+FUNCTION_NAME = "HealthCheckFunctionName"
+FUNCTION_ALIAS_ARN = "HealthCheckAliasArn"
+BACKUP_VAULT_NAME = "BackupVaultName"
+BACKUP_PLAN_ID = "BackupPlanId"
+ALERTS_TOPIC_ARN = "AlertsTopicArn"
+DASHBOARD_NAME = "DashboardName"
