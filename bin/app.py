@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""CDK entry point: context -> validated configuration -> TapStack.
+
+A bad input (suffix, account, region) ends the app with one sentence on stderr and exit code 1,
+before any construct exists, so nothing is synthesized or deployed half-way.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aws_cdk as cdk
+
+from lib.config import CONTEXT_KEYS, ConfigError, load_config
+from lib.tap_stack import TapStack, TapStackProps
+
+
+def build_app(app: cdk.App) -> TapStack:
+    """Attach the TapStack for the configured environment to `app`."""
+    config = load_config({key: app.node.try_get_context(key) for key in CONTEXT_KEYS})
+    return TapStack(app, f"TapStack{config.environment_suffix}", props=TapStackProps(config=config))
+
+
+def main() -> int:
+    app = cdk.App()
+    try:
+        build_app(app)
+    except ConfigError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""EventBridge rules that turn AWS Backup job state changes of one vault into SNS messages."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from lib.config import EnvironmentConfig
+
+FAILURE_STATES = ("FAILED", "ABORTED", "EXPIRED")
+SUCCESS_STATES = ("COMPLETED",)
+BACKUP_JOB_DETAIL_TYPE = "Backup Job State Change"
+
+
+def _message(headline: str) -> events.RuleTargetInput:
+    """One line an on-call engineer can act on without opening the console."""
+    field = events.EventField.from_path
+    return events.RuleTargetInput.from_text(
+        f"{headline}: job {field('$.detail.backupJobId')} for {field('$.detail.resourceArn')} "
+        f"({field('$.detail.resourceType')}) in vault {field('$.detail.backupVaultName')} is "
+        f"{field('$.detail.state')} at {field('$.time')}. Status message: {field('$.detail.statusMessage')}"
+    )
+
+
+class BackupJobEvents(Construct):
+    """Two rules on the vault's backup jobs: failures alert, completions notify.
+
+    Exposes: failure_rule, completion_rule.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        backup_vault_name: str,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.failure_rule = self._rule(
+            "FailureRule",
+            name=config.name("backup-job-failed"),
+            vault_name=backup_vault_name,
+            states=FAILURE_STATES,
+            headline=f"ALERT: AWS Backup job did not complete ({config.environment_suffix})",
+            topic=topic,
+        )
+        self.completion_rule = self._rule(
+            "CompletionRule",
+            name=config.name("backup-job-completed"),
+            vault_name=backup_vault_name,
+            states=SUCCESS_STATES,
+            headline=f"OK: AWS Backup job completed ({config.environment_suffix})",
+            topic=topic,
+        )
+
+    def _rule(
+        self,
+        construct_id: str,
+        *,
+        name: str,
+        vault_name: str,
+        states: tuple[str, ...],
+        headline: str,
+        topic: sns.ITopic,
+    ) -> events.Rule:
+        return events.Rule(
+            self,
+            construct_id,
+            rule_name=name,
+            description=f"AWS Backup jobs of {vault_name} in state {'/'.join(states)}",
+            event_pattern=events.EventPattern(
+                source=["aws.backup"],
+                detail_type=[BACKUP_JOB_DETAIL_TYPE],
+                detail={"state": list(states), "backupVaultName": [vault_name]},
+            ),
+            targets=[targets.SnsTopic(topic, message=_message(headline))],
+        )

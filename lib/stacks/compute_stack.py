@@ -1,0 +1,176 @@
+"""Compute layer: the VPC health-check canary that exercises Aurora, DynamoDB and S3 every few minutes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration, NestedStack, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from lib.config import EnvironmentConfig
+from lib.lambda_bundle import bundle_function
+
+HEALTH_CHECK_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "health_check"
+HEALTH_CHECK_NAMESPACE = "DisasterRecovery/HealthCheck"
+HEARTBEAT_PREFIX = "heartbeat/"
+LIVE_ALIAS = "live"
+
+
+@dataclass(frozen=True)
+class ComputeStackProps:
+    config: EnvironmentConfig
+    vpc: ec2.IVpc
+    function_security_group: ec2.ISecurityGroup
+    function_role: iam.IRole
+    monitoring_key: kms.IKey
+    aurora_key: kms.IKey
+    bucket_key: kms.IKey
+    cluster: rds.IDatabaseCluster
+    secret: secretsmanager.ISecret
+    table: dynamodb.ITable
+    bucket: s3.IBucket
+
+
+class ComputeStack(NestedStack):
+    """The health-check function, its schedule, log group and dead-letter queue.
+
+    Lambda functions cannot be backed up by AWS Backup; they are recovered from code: every
+    deploy publishes an immutable version behind the `live` alias.
+
+    Exposes: function, alias, dead_letter_queue, metrics_namespace.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, props: ComputeStackProps) -> None:
+        super().__init__(scope, construct_id, description="Compute layer: VPC health-check function")
+        config = props.config
+        self.metrics_namespace = HEALTH_CHECK_NAMESPACE
+        function_name = config.name("health-check")
+
+        log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            log_group_name=f"/aws/lambda/{function_name}",
+            encryption_key=props.monitoring_key,
+            retention=config.log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            queue_name=config.name("health-check-dlq"),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # Policies for this layer's resources are attached here, through an import of the role:
+        # attaching them to the role's own default policy would make the security layer depend
+        # on this one (a nested-stack cycle). The import is mutable, so grants are real.
+        role = iam.Role.from_role_arn(self, "FunctionRole", props.function_role.role_arn)
+        _attach_data_access(self, role, props, log_group)
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=function_name,
+            description="Data-plane canary: heartbeat write/read on Aurora, DynamoDB and S3, EMF metrics",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.X86_64,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(bundle_function(HEALTH_CHECK_SOURCE))),
+            role=role,
+            memory_size=256,
+            timeout=Duration.seconds(30),
+            vpc=props.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            security_groups=[props.function_security_group],
+            log_group=log_group,
+            dead_letter_queue=self.dead_letter_queue,
+            retry_attempts=0,
+            environment={
+                "DB_SECRET_ARN": props.secret.secret_arn,
+                "DB_HOST": props.cluster.cluster_endpoint.hostname,
+                "DB_PORT": props.cluster.cluster_endpoint.port.__str__(),
+                "DB_NAME": config.database_name,
+                "TABLE_NAME": props.table.table_name,
+                "BUCKET_NAME": props.bucket.bucket_name,
+                "ENVIRONMENT_SUFFIX": config.environment_suffix,
+                "METRICS_NAMESPACE": HEALTH_CHECK_NAMESPACE,
+            },
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY),
+        )
+        self.alias = lambda_.Alias(self, "LiveAlias", alias_name=LIVE_ALIAS, version=self.function.current_version)
+        events.Rule(
+            self,
+            "Schedule",
+            rule_name=config.name("health-check-schedule"),
+            description=f"Runs {function_name} every {config.health_check_schedule_minutes} minutes",
+            schedule=events.Schedule.rate(Duration.minutes(config.health_check_schedule_minutes)),
+            targets=[
+                targets.LambdaFunction(
+                    self.alias,
+                    dead_letter_queue=self.dead_letter_queue,
+                    retry_attempts=2,
+                    max_event_age=Duration.minutes(config.health_check_schedule_minutes),
+                )
+            ],
+        )
+
+
+def _attach_data_access(scope: Construct, role: iam.IRole, props: ComputeStackProps, log_group: logs.ILogGroup) -> None:
+    """Exactly what the handler calls, on exactly the resources it touches."""
+    region = props.config.region
+    statements = [
+        iam.PolicyStatement(
+            sid="WriteOwnLogs",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[log_group.log_group_arn],
+        ),
+        iam.PolicyStatement(
+            sid="ReadDatabaseSecret",
+            actions=["secretsmanager:GetSecretValue"],
+            resources=[props.secret.secret_arn],
+        ),
+        iam.PolicyStatement(
+            sid="DecryptDatabaseSecret",
+            actions=["kms:Decrypt"],
+            resources=[props.aurora_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+        ),
+        iam.PolicyStatement(
+            sid="HeartbeatItems",
+            actions=["dynamodb:PutItem", "dynamodb:GetItem"],
+            resources=[props.table.table_arn],
+        ),
+        iam.PolicyStatement(
+            sid="HeartbeatObjects",
+            actions=["s3:PutObject", "s3:GetObject"],
+            resources=[props.bucket.arn_for_objects(f"{HEARTBEAT_PREFIX}*")],
+        ),
+        iam.PolicyStatement(
+            sid="EncryptHeartbeatObjects",
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[props.bucket_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+        ),
+    ]
+    iam.Policy(
+        scope,
+        "DataAccessPolicy",
+        policy_name=props.config.name("health-check-data-access"),
+        roles=[role],
+        statements=statements,
+    )

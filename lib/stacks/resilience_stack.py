@@ -1,0 +1,282 @@
+"""Resilience layer: AWS Backup (1-hour RPO), alert topic, backup-job events, alarms, dashboard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, NestedStack, RemovalPolicy
+from aws_cdk import aws_backup as backup
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from lib.config import EnvironmentConfig
+from lib.constructs.backup_job_events import BackupJobEvents
+from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
+from lib.constructs.vault_cleanup import BackupVaultCleanup
+
+# Hourly at minute 0: a recovery point at least every hour is the 1-hour RPO.
+HOURLY = events.Schedule.cron(minute="0")
+BACKUP_START_WINDOW = Duration.hours(1)  # the shortest window AWS Backup allows
+BACKUP_COMPLETION_WINDOW = Duration.hours(2)
+FIVE_MINUTES = Duration.minutes(5)
+ONE_HOUR = Duration.hours(1)
+
+
+@dataclass(frozen=True)
+class ResilienceStackProps:
+    config: EnvironmentConfig
+    backup_key: kms.IKey
+    monitoring_key: kms.IKey
+    backup_role: iam.IRole
+    cluster: rds.IDatabaseCluster
+    table: dynamodb.ITable
+    bucket: s3.IBucket
+    function: lambda_.IFunction
+    dead_letter_queue: sqs.IQueue
+    metrics_namespace: str
+
+
+class ResilienceStack(NestedStack):
+    """Backs up every stateful store hourly, and tells a human when backups or the data plane fail.
+
+    Exposes: vault, plan, topic, dashboard.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, props: ResilienceStackProps) -> None:
+        super().__init__(scope, construct_id, description="Resilience layer: AWS Backup, alerting, dashboard")
+        config = props.config
+
+        self.topic = sns.Topic(
+            self,
+            "AlertsTopic",
+            topic_name=config.name("alerts-topic"),
+            display_name=f"DR alerts ({config.environment_suffix})",
+            master_key=props.monitoring_key,
+            enforce_ssl=True,
+        )
+        if config.alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+
+        self.vault = backup.BackupVault(
+            self,
+            "Vault",
+            backup_vault_name=config.name("backup-vault"),
+            encryption_key=props.backup_key,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # AWS Backup keeps filling the vault; it must be emptied before CloudFormation can delete it.
+        BackupVaultCleanup(self, "VaultCleanup", config=config, vault=self.vault, log_key=props.monitoring_key)
+
+        self.plan = backup.BackupPlan(
+            self,
+            "Plan",
+            backup_plan_name=config.name("backup-plan"),
+            backup_vault=self.vault,
+            backup_plan_rules=[
+                backup.BackupPlanRule(
+                    rule_name=config.name("hourly"),
+                    schedule_expression=HOURLY,
+                    start_window=BACKUP_START_WINDOW,
+                    completion_window=BACKUP_COMPLETION_WINDOW,
+                    delete_after=Duration.days(config.backup_retention_days),
+                    recovery_point_tags={"EnvironmentSuffix": config.environment_suffix},
+                )
+            ],
+        )
+        # Lambda functions are not a resource type AWS Backup supports; they are recovered from code.
+        self.plan.add_selection(
+            "Selection",
+            backup_selection_name=config.name("backup-selection"),
+            role=props.backup_role,
+            resources=[
+                backup.BackupResource.from_arn(props.cluster.cluster_arn),
+                backup.BackupResource.from_arn(props.table.table_arn),
+                backup.BackupResource.from_arn(props.bucket.bucket_arn),
+            ],
+        )
+
+        BackupJobEvents(
+            self, "BackupJobEvents", config=config, backup_vault_name=self.vault.backup_vault_name, topic=self.topic
+        )
+        alarms = TopicAlarms(self, "Alarms", config=config, topic=self.topic)
+        metrics = _Metrics(props, self.vault.backup_vault_name)
+        _add_alarms(alarms, metrics)
+        self.dashboard = _dashboard(self, config, metrics, alarms.alarms)
+
+
+class _Metrics:
+    """The metrics the alarms and the dashboard share, defined once."""
+
+    def __init__(self, props: ResilienceStackProps, vault_name: str) -> None:
+        cluster, table, function = props.cluster, props.table, props.function
+        self.backup_failed = _backup_metric("NumberOfBackupJobsFailed", vault_name)
+        self.backup_completed = _backup_metric("NumberOfBackupJobsCompleted", vault_name)
+        self.aurora_cpu = cluster.metric_cpu_utilization(period=FIVE_MINUTES)
+        self.aurora_memory = cluster.metric_freeable_memory(period=FIVE_MINUTES, statistic="Minimum")
+        self.aurora_replica_lag = cluster.metric("AuroraReplicaLagMaximum", period=FIVE_MINUTES, statistic="Maximum")
+        self.aurora_connections = cluster.metric_database_connections(period=FIVE_MINUTES)
+        self.aurora_capacity = cluster.metric("ServerlessDatabaseCapacity", period=FIVE_MINUTES, statistic="Maximum")
+        self.dynamodb_throttles = cloudwatch.MathExpression(
+            label="Read + write throttle events",
+            expression="reads + writes",
+            using_metrics={
+                "reads": table.metric("ReadThrottleEvents", period=FIVE_MINUTES, statistic="Sum"),
+                "writes": table.metric("WriteThrottleEvents", period=FIVE_MINUTES, statistic="Sum"),
+            },
+            period=FIVE_MINUTES,
+        )
+        self.dynamodb_errors = table.metric_system_errors_for_operations(period=FIVE_MINUTES)
+        self.dynamodb_read = table.metric_consumed_read_capacity_units(period=FIVE_MINUTES)
+        self.dynamodb_write = table.metric_consumed_write_capacity_units(period=FIVE_MINUTES)
+        self.function_errors = function.metric_errors(period=FIVE_MINUTES, statistic="Sum")
+        self.function_invocations = function.metric_invocations(period=FIVE_MINUTES, statistic="Sum")
+        self.function_duration = function.metric_duration(period=FIVE_MINUTES, statistic="p99")
+        self.dead_letters = props.dead_letter_queue.metric_approximate_number_of_messages_visible(
+            period=FIVE_MINUTES, statistic="Maximum"
+        )
+        suffix = props.config.environment_suffix
+        self.canary = {
+            dependency: (
+                _canary_metric(props.metrics_namespace, "Success", dependency, suffix, "Minimum"),
+                _canary_metric(props.metrics_namespace, "Latency", dependency, suffix, "p99"),
+            )
+            for dependency in ("Aurora", "DynamoDB", "S3")
+        }
+
+
+def _backup_metric(name: str, vault_name: str) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace="AWS/Backup",
+        metric_name=name,
+        dimensions_map={"BackupVaultName": vault_name},
+        statistic="Sum",
+        period=ONE_HOUR,
+    )
+
+
+def _canary_metric(namespace: str, name: str, dependency: str, suffix: str, statistic: str) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=namespace,
+        metric_name=name,
+        dimensions_map={"Dependency": dependency, "EnvironmentSuffix": suffix},
+        statistic=statistic,
+        period=FIVE_MINUTES,
+        label=f"{dependency} {name.lower()}",
+    )
+
+
+def _add_alarms(alarms: TopicAlarms, m: _Metrics) -> None:
+    alarms.add(
+        "backup-job-failures",
+        description="An AWS Backup job of the vault failed in the last hour.",
+        metric=m.backup_failed,
+        threshold=1,
+        comparison=Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    )
+    # No completed backup for two hours means the 1-hour RPO is already broken.
+    alarms.add(
+        "backup-rpo-breach",
+        description="No AWS Backup job completed in the last two hours (RPO 1 h).",
+        metric=m.backup_completed,
+        threshold=1,
+        comparison=Comparison.LESS_THAN_THRESHOLD,
+        evaluation_periods=2,
+        missing=Missing.BREACHING,
+    )
+    alarms.add(
+        "aurora-cpu-high",
+        description="Aurora CPU above 80 % for 15 minutes.",
+        metric=m.aurora_cpu,
+        threshold=80,
+        comparison=Comparison.GREATER_THAN_THRESHOLD,
+        evaluation_periods=3,
+    )
+    alarms.add(
+        "aurora-freeable-memory-low",
+        description="Aurora freeable memory below 128 MiB.",
+        metric=m.aurora_memory,
+        threshold=128 * 1024 * 1024,
+        comparison=Comparison.LESS_THAN_THRESHOLD,
+        evaluation_periods=3,
+    )
+    alarms.add(
+        "aurora-replica-lag-high",
+        description="Aurora reader lags the writer by more than 1 s.",
+        metric=m.aurora_replica_lag,
+        threshold=1000,
+        comparison=Comparison.GREATER_THAN_THRESHOLD,
+        evaluation_periods=3,
+    )
+    alarms.add(
+        "dynamodb-throttling",
+        description="DynamoDB table throttled reads or writes.",
+        metric=m.dynamodb_throttles,
+        threshold=1,
+        comparison=Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    )
+    alarms.add(
+        "health-check-errors",
+        description="The data-plane canary failed: a store is unreachable or broken.",
+        metric=m.function_errors,
+        threshold=1,
+        comparison=Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    )
+    alarms.add(
+        "health-check-not-running",
+        description="The data-plane canary has not run for 15 minutes.",
+        metric=m.function_invocations,
+        threshold=1,
+        comparison=Comparison.LESS_THAN_THRESHOLD,
+        evaluation_periods=3,
+        missing=Missing.BREACHING,
+    )
+    alarms.add(
+        "health-check-dead-letters",
+        description="Canary invocations were dead-lettered.",
+        metric=m.dead_letters,
+        threshold=1,
+        comparison=Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    )
+
+
+def _dashboard(
+    scope: Construct, config: EnvironmentConfig, m: _Metrics, alarms: list[cloudwatch.Alarm]
+) -> cloudwatch.Dashboard:
+    def graph(title: str, *metrics: cloudwatch.IMetric) -> cloudwatch.GraphWidget:
+        return cloudwatch.GraphWidget(title=title, left=list(metrics), width=8, height=6)
+
+    dashboard = cloudwatch.Dashboard(scope, "Dashboard", dashboard_name=config.name("dr-dashboard"))
+    dashboard.add_widgets(
+        cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(alarms), width=24, height=3),
+    )
+    dashboard.add_widgets(
+        graph("Backup jobs (per hour)", m.backup_completed, m.backup_failed),
+        graph("Canary success (1 = ok)", *(success for success, _ in m.canary.values())),
+        graph("Canary latency p99 (ms)", *(latency for _, latency in m.canary.values())),
+    )
+    dashboard.add_widgets(
+        graph("Aurora CPU %", m.aurora_cpu),
+        graph("Aurora capacity (ACU) / connections", m.aurora_capacity, m.aurora_connections),
+        graph("Aurora replica lag (ms) / freeable memory", m.aurora_replica_lag, m.aurora_memory),
+    )
+    dashboard.add_widgets(
+        graph("DynamoDB consumed capacity", m.dynamodb_read, m.dynamodb_write),
+        graph("DynamoDB throttles / system errors", m.dynamodb_throttles, m.dynamodb_errors),
+        graph(
+            "Canary function invocations / errors / p99 duration",
+            m.function_invocations,
+            m.function_errors,
+            m.function_duration,
+        ),
+    )
+    return dashboard

@@ -1,0 +1,156 @@
+"""Security layer: customer-managed KMS keys, the IAM roles of the workloads, VPC flow logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import NestedStack, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from lib.config import EnvironmentConfig
+from lib.constructs.customer_key import CustomerManagedKey
+
+# AWS-maintained policies for the AWS Backup service role. AWS keeps them in step with the
+# services Backup supports (RDS/Aurora, DynamoDB, S3); a hand-written copy would fall behind.
+BACKUP_MANAGED_POLICIES = (
+    "service-role/AWSBackupServiceRolePolicyForBackup",
+    "service-role/AWSBackupServiceRolePolicyForRestores",
+    "AWSBackupServiceRolePolicyForS3Backup",
+    "AWSBackupServiceRolePolicyForS3Restore",
+)
+
+# Lambda creates and removes the function's ENIs with the execution role. These EC2 actions are
+# not scoped by resource for this use (DescribeNetworkInterfaces has no resource-level
+# permissions at all), so AWS documents them with Resource "*".
+LAMBDA_ENI_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+)
+
+
+@dataclass(frozen=True)
+class SecurityStackProps:
+    config: EnvironmentConfig
+    vpc: ec2.IVpc
+
+
+class SecurityStack(NestedStack):
+    """Keys and roles the later layers use; data permissions are attached where the data lives.
+
+    Exposes: aurora_key, bucket_key, backup_key, monitoring_key, function_role, backup_role.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, props: SecurityStackProps) -> None:
+        super().__init__(scope, construct_id, description="Security layer: KMS keys, IAM roles, flow logs")
+        config = props.config
+
+        self.aurora_key = CustomerManagedKey(
+            self,
+            "AuroraKey",
+            config=config,
+            purpose="aurora",
+            description="Aurora storage, snapshots and the database secret",
+        ).key
+        self.bucket_key = CustomerManagedKey(
+            self,
+            "BucketKey",
+            config=config,
+            purpose="s3",
+            description="S3 data bucket objects",
+        ).key
+        self.backup_key = CustomerManagedKey(
+            self,
+            "BackupKey",
+            config=config,
+            purpose="backup",
+            description="AWS Backup vault recovery points",
+        ).key
+        self.monitoring_key = CustomerManagedKey(
+            self,
+            "MonitoringKey",
+            config=config,
+            purpose="monitoring",
+            description="CloudWatch Logs log groups and the alerts SNS topic",
+            service_statements=_monitoring_key_statements(config),
+        ).key
+
+        self.function_role = iam.Role(
+            self,
+            "FunctionRole",
+            role_name=config.name("lambda-execution-role"),
+            description="Execution role of the VPC health-check function",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        )
+        self.function_role.add_to_principal_policy(
+            iam.PolicyStatement(sid="ManageVpcNetworkInterfaces", actions=list(LAMBDA_ENI_ACTIONS), resources=["*"])
+        )
+
+        self.backup_role = iam.Role(
+            self,
+            "BackupRole",
+            role_name=config.name("backup-service-role"),
+            description="Role AWS Backup assumes to back up and restore Aurora, DynamoDB and S3",
+            assumed_by=iam.ServicePrincipal("backup.amazonaws.com"),
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(n) for n in BACKUP_MANAGED_POLICIES],
+        )
+
+        flow_log_group = logs.LogGroup(
+            self,
+            "FlowLogGroup",
+            log_group_name=f"/aws/vpc/flow-logs-{config.environment_suffix}",
+            encryption_key=self.monitoring_key,
+            retention=config.log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        flow_log_role = iam.Role(
+            self,
+            "FlowLogRole",
+            role_name=config.name("flow-logs-role"),
+            assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"),
+        )
+        ec2.FlowLog(
+            self,
+            "FlowLog",
+            flow_log_name=config.name("vpc-flow-log"),
+            resource_type=ec2.FlowLogResourceType.from_vpc(props.vpc),
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group, flow_log_role),
+            traffic_type=ec2.FlowLogTrafficType.ALL,
+        )
+
+
+def _monitoring_key_statements(config: EnvironmentConfig) -> list[iam.PolicyStatement]:
+    """CloudWatch Logs encrypts log groups, and EventBridge/CloudWatch publish to the encrypted topic,
+    with their own service principals, so the key policy must name them."""
+    log_group_arns = f"arn:aws:logs:{config.region}:{config.account}:log-group:*"
+    return [
+        iam.PolicyStatement(
+            sid="CloudWatchLogsEncryptsThisAccountsLogGroups",
+            principals=[iam.ServicePrincipal(f"logs.{config.region}.amazonaws.com")],
+            actions=[
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+                "kms:GenerateDataKey",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:DescribeKey",
+            ],
+            resources=["*"],
+            conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
+        ),
+        iam.PolicyStatement(
+            sid="AlarmAndEventPublishersUseTheTopicKey",
+            principals=[
+                iam.ServicePrincipal("events.amazonaws.com"),
+                iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+            ],
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=["*"],
+        ),
+    ]

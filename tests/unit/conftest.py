@@ -1,0 +1,66 @@
+"""One synthesized TapStack per test session, shared by every layer's tests."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from lib.config import load_config
+from lib.tap_stack import TapStack, TapStackProps
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SUFFIX = "unittest"
+ACCOUNT = "123456789012"
+
+
+def cdk_json_context() -> dict[str, object]:
+    """The feature flags and pinned AZs the CLI would pass, so tests see what `cdk synth` builds."""
+    return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+
+
+@dataclass(frozen=True)
+class Templates:
+    parent: Template
+    network: Template
+    security: Template
+    data: Template
+    compute: Template
+    resilience: Template
+
+    def all(self) -> dict[str, Template]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@pytest.fixture(scope="session")
+def tap_stack() -> TapStack:
+    app = cdk.App(context={**cdk_json_context(), "environmentSuffix": SUFFIX})
+    config = load_config({"environmentSuffix": SUFFIX}, env={"CDK_DEFAULT_ACCOUNT": ACCOUNT})
+    return TapStack(app, f"TapStack{SUFFIX}", props=TapStackProps(config=config))
+
+
+@pytest.fixture(scope="session")
+def templates(tap_stack: TapStack) -> Templates:
+    return Templates(
+        parent=Template.from_stack(tap_stack),
+        network=Template.from_stack(tap_stack.network),
+        security=Template.from_stack(tap_stack.security),
+        data=Template.from_stack(tap_stack.data),
+        compute=Template.from_stack(tap_stack.compute),
+        resilience=Template.from_stack(tap_stack.resilience),
+    )
+
+
+def resources_of(template: Template, resource_type: str) -> dict[str, dict]:
+    return template.find_resources(resource_type)
+
+
+def only(template: Template, resource_type: str) -> dict:
+    """The single resource of a type (fails if there is not exactly one)."""
+    found = template.find_resources(resource_type)
+    assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
+    return next(iter(found.values()))

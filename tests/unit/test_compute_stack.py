@@ -1,0 +1,102 @@
+"""Compute layer: the VPC canary, its schedule, alias, logs, dead letters and exact permissions."""
+
+from __future__ import annotations
+
+from tests.unit.conftest import SUFFIX, Templates, only
+
+
+def _function(templates: Templates) -> dict:
+    found = templates.compute.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"FunctionName": f"health-check-{SUFFIX}"}}
+    )
+    assert len(found) == 1
+    return next(iter(found.values()))["Properties"]
+
+
+def test_function_runtime_and_limits(templates: Templates) -> None:
+    function = _function(templates)
+    runtime = function["Runtime"]
+    assert runtime.startswith("python3.") and int(runtime.split(".")[1]) >= 12
+    assert function["Handler"] == "handler.handler"
+    assert function["Timeout"] == 30 and function["MemorySize"] == 256
+
+
+def test_function_runs_in_the_isolated_subnets_with_its_group(templates: Templates) -> None:
+    vpc = _function(templates)["VpcConfig"]
+    assert len(vpc["SubnetIds"]) == 3
+    assert all("privateSubnet" in s["Ref"] for s in vpc["SubnetIds"])
+    assert ["FunctionSecurityGroup" in g["Ref"] for g in vpc["SecurityGroupIds"]] == [True]
+
+
+def test_database_settings_come_from_environment_never_a_password(templates: Templates) -> None:
+    variables = _function(templates)["Environment"]["Variables"]
+    assert set(variables) == {
+        "DB_SECRET_ARN",
+        "DB_HOST",
+        "DB_PORT",
+        "DB_NAME",
+        "TABLE_NAME",
+        "BUCKET_NAME",
+        "ENVIRONMENT_SUFFIX",
+        "METRICS_NAMESPACE",
+    }
+    assert variables["DB_NAME"] == "appdb"
+    assert variables["ENVIRONMENT_SUFFIX"] == SUFFIX
+    assert "password" not in str(variables).lower()
+
+
+def test_every_deploy_publishes_a_version_behind_the_live_alias(templates: Templates) -> None:
+    version = only(templates.compute, "AWS::Lambda::Version")
+    assert version["DeletionPolicy"] == "Delete"
+    alias = only(templates.compute, "AWS::Lambda::Alias")["Properties"]
+    assert alias["Name"] == "live"
+
+
+def test_schedule_invokes_the_alias_every_five_minutes_with_a_dead_letter_queue(templates: Templates) -> None:
+    rule = only(templates.compute, "AWS::Events::Rule")["Properties"]
+    assert rule["Name"] == f"health-check-schedule-{SUFFIX}"
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    target = rule["Targets"][0]
+    assert "LiveAlias" in target["Arn"]["Ref"]
+    assert "DeadLetterQueue" in target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+
+
+def test_failed_async_invocations_are_dead_lettered_not_retried(templates: Templates) -> None:
+    assert "DeadLetterQueue" in _function(templates)["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
+    assert only(templates.compute, "AWS::Lambda::EventInvokeConfig")["Properties"]["MaximumRetryAttempts"] == 0
+    queue = only(templates.compute, "AWS::SQS::Queue")
+    assert queue["Properties"]["QueueName"] == f"health-check-dlq-{SUFFIX}"
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["DeletionPolicy"] == "Delete"
+
+
+def test_log_group_encrypted_with_retention(templates: Templates) -> None:
+    group = only(templates.compute, "AWS::Logs::LogGroup")
+    assert group["Properties"]["LogGroupName"] == f"/aws/lambda/health-check-{SUFFIX}"
+    assert group["Properties"]["RetentionInDays"] == 30
+    assert "KmsKeyId" in group["Properties"]
+    assert group["DeletionPolicy"] == "Delete"
+
+
+def test_data_access_is_scoped_to_exact_resources(templates: Templates) -> None:
+    policies = templates.compute.find_resources(
+        "AWS::IAM::Policy", {"Properties": {"PolicyName": f"health-check-data-access-{SUFFIX}"}}
+    )
+    statements = {s["Sid"]: s for s in next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]}
+    assert set(statements) == {
+        "WriteOwnLogs",
+        "ReadDatabaseSecret",
+        "DecryptDatabaseSecret",
+        "HeartbeatItems",
+        "HeartbeatObjects",
+        "EncryptHeartbeatObjects",
+    }
+    assert statements["HeartbeatItems"]["Action"] == ["dynamodb:GetItem", "dynamodb:PutItem"]
+    assert statements["HeartbeatObjects"]["Action"] == ["s3:GetObject", "s3:PutObject"]
+    assert "heartbeat/*" in str(statements["HeartbeatObjects"]["Resource"])
+    assert statements["DecryptDatabaseSecret"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
+    }
+    for statement in statements.values():
+        assert statement["Resource"] != "*"

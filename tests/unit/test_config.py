@@ -1,0 +1,81 @@
+"""Suffix validation, target checks and naming: the app's only user inputs."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib.config import MAX_SUFFIX_LENGTH, ConfigError, EnvironmentConfig, load_config, validate_suffix
+
+# The tightest names that carry the suffix, with their service limits.
+TIGHTEST_NAMES = {
+    "backup-selection": 50,  # AWS Backup selection names
+    "backup-vault": 50,  # AWS Backup vault names
+    "lambda-execution-role": 64,  # IAM role names
+    "backup-job-completed": 64,  # EventBridge rule names
+    "aurora-cluster-params": 255,
+    "aurora-cluster": 63,  # RDS cluster identifiers
+}
+BUCKET_NAME_LIMIT = 63
+
+
+@pytest.mark.parametrize("suffix", ["dev", "pr42", "a", "team-a-1", "x" * MAX_SUFFIX_LENGTH])
+def test_valid_suffixes_are_accepted(suffix: str) -> None:
+    assert validate_suffix(suffix) == suffix
+
+
+@pytest.mark.parametrize(
+    "suffix",
+    ["", "Dev", "pr 42", "pr_42", "-pr42", "pr42-", "pr--42", "pr.42", "x" * (MAX_SUFFIX_LENGTH + 1), "prä"],
+)
+def test_invalid_suffixes_are_rejected_with_one_sentence(suffix: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        validate_suffix(suffix)
+    message = str(error.value)
+    assert "environmentSuffix" in message
+    assert "\n" not in message
+
+
+def test_longest_suffix_keeps_every_name_within_its_limit() -> None:
+    config = EnvironmentConfig(environment_suffix="x" * MAX_SUFFIX_LENGTH)
+    for resource_type, limit in TIGHTEST_NAMES.items():
+        assert len(config.name(resource_type)) <= limit, resource_type
+    for bucket in ("data-bucket", "access-logs"):
+        assert len(config.global_name(bucket)) <= BUCKET_NAME_LIMIT, bucket
+
+
+def test_names_follow_resource_type_dash_suffix() -> None:
+    config = EnvironmentConfig(environment_suffix="pr7", account="111122223333")
+    assert config.name("backup-vault") == "backup-vault-pr7"
+    assert config.global_name("data-bucket") == "data-bucket-111122223333-pr7"
+
+
+def test_context_wins_over_environment_variable() -> None:
+    config = load_config({"environmentSuffix": "ctx"}, env={"ENVIRONMENT_SUFFIX": "envvar"})
+    assert config.environment_suffix == "ctx"
+
+
+def test_environment_variable_then_default() -> None:
+    assert load_config({}, env={"ENVIRONMENT_SUFFIX": "envvar"}).environment_suffix == "envvar"
+    assert load_config({}, env={}).environment_suffix == "dev"
+
+
+def test_account_comes_from_the_cli_and_must_be_an_account_id() -> None:
+    assert load_config({}, env={"CDK_DEFAULT_ACCOUNT": "111122223333"}).account == "111122223333"
+    with pytest.raises(ConfigError, match="12-digit"):
+        load_config({}, env={"CDK_DEFAULT_ACCOUNT": "not-an-account"})
+
+
+def test_only_us_east_1_is_allowed() -> None:
+    assert load_config({}, env={"CDK_DEFAULT_REGION": "us-east-1"}).region == "us-east-1"
+    with pytest.raises(ConfigError, match="us-east-1 only"):
+        load_config({}, env={"CDK_DEFAULT_REGION": "eu-west-1"})
+
+
+def test_alarm_email_is_validated() -> None:
+    assert load_config({"alarmEmail": "oncall@example.com"}, env={}).alarm_email == "oncall@example.com"
+    with pytest.raises(ConfigError, match="e-mail"):
+        load_config({"alarmEmail": "not-an-address"}, env={})
+
+
+def test_suffix_is_tagged_on_everything() -> None:
+    assert load_config({"environmentSuffix": "pr1"}, env={}).tags["EnvironmentSuffix"] == "pr1"

@@ -1,0 +1,148 @@
+"""Resilience layer: hourly AWS Backup (1-hour RPO), 7-day retention, alerts, alarms, dashboard."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk.assertions import Match
+
+from tests.unit.conftest import SUFFIX, Templates, only
+
+EXPECTED_ALARMS = {
+    "backup-job-failures",
+    "backup-rpo-breach",
+    "aurora-cpu-high",
+    "aurora-freeable-memory-low",
+    "aurora-replica-lag-high",
+    "dynamodb-throttling",
+    "health-check-errors",
+    "health-check-not-running",
+    "health-check-dead-letters",
+}
+
+
+def test_vault_is_cmk_encrypted_and_destroyable(templates: Templates) -> None:
+    vault = only(templates.resilience, "AWS::Backup::BackupVault")
+    assert vault["Properties"]["BackupVaultName"] == f"backup-vault-{SUFFIX}"
+    assert "BackupKey" in vault["Properties"]["EncryptionKeyArn"]["Ref"]
+    assert vault["DeletionPolicy"] == "Delete"
+
+
+def test_vault_is_emptied_before_it_is_deleted(templates: Templates) -> None:
+    cleanup = only(templates.resilience, "Custom::BackupVaultCleanup")
+    vault_id = next(iter(templates.resilience.find_resources("AWS::Backup::BackupVault")))
+    assert vault_id in cleanup.get("DependsOn", [])
+
+
+def test_plan_backs_up_hourly_and_keeps_seven_days_in_region(templates: Templates) -> None:
+    plan = only(templates.resilience, "AWS::Backup::BackupPlan")["Properties"]["BackupPlan"]
+    assert plan["BackupPlanName"] == f"backup-plan-{SUFFIX}"
+    (rule,) = plan["BackupPlanRule"]
+    assert rule["ScheduleExpression"] == "cron(0 * * * ? *)"
+    assert rule["Lifecycle"] == {"DeleteAfterDays": 7}
+    assert rule["StartWindowMinutes"] == 60
+    assert "CopyActions" not in rule
+
+
+def test_selection_covers_aurora_dynamodb_and_s3_with_the_backup_role(templates: Templates) -> None:
+    selection = only(templates.resilience, "AWS::Backup::BackupSelection")["Properties"]["BackupSelection"]
+    assert selection["SelectionName"] == f"backup-selection-{SUFFIX}"
+    assert "BackupRole" in selection["IamRoleArn"]["Ref"]
+    resources = json.dumps(selection["Resources"])
+    for store in ("AuroraCluster", "Table", "DataBucket"):
+        assert store in resources, store
+    assert len(selection["Resources"]) == 3
+
+
+def test_alert_topic_is_encrypted(templates: Templates) -> None:
+    topic = only(templates.resilience, "AWS::SNS::Topic")["Properties"]
+    assert topic["TopicName"] == f"alerts-topic-{SUFFIX}"
+    assert "MonitoringKey" in topic["KmsMasterKeyId"]["Ref"]
+
+
+def test_backup_job_rules_alert_on_failure_and_notify_on_completion(templates: Templates) -> None:
+    rules = {
+        r["Properties"]["Name"]: r["Properties"]
+        for r in templates.resilience.find_resources("AWS::Events::Rule").values()
+    }
+    failed, completed = rules[f"backup-job-failed-{SUFFIX}"], rules[f"backup-job-completed-{SUFFIX}"]
+    assert failed["EventPattern"]["source"] == ["aws.backup"]
+    assert failed["EventPattern"]["detail-type"] == ["Backup Job State Change"]
+    assert failed["EventPattern"]["detail"]["state"] == ["FAILED", "ABORTED", "EXPIRED"]
+    assert completed["EventPattern"]["detail"]["state"] == ["COMPLETED"]
+    for rule in (failed, completed):
+        (target,) = rule["Targets"]
+        assert "AlertsTopic" in target["Arn"]["Ref"]
+        assert "job <detail-backupJobId> for <detail-resourceArn>" in target["InputTransformer"]["InputTemplate"]
+        assert target["InputTransformer"]["InputPathsMap"]["detail-backupJobId"] == "$.detail.backupJobId"
+
+
+def test_topic_policy_lets_eventbridge_publish(templates: Templates) -> None:
+    templates.resilience.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Action": "sns:Publish", "Principal": {"Service": "events.amazonaws.com"}})]
+                )
+            }
+        },
+    )
+
+
+def test_every_alarm_notifies_the_topic_on_alarm_and_ok(templates: Templates) -> None:
+    alarms = templates.resilience.find_resources("AWS::CloudWatch::Alarm")
+    names = {a["Properties"]["AlarmName"] for a in alarms.values()}
+    assert names == {f"{name}-{SUFFIX}" for name in EXPECTED_ALARMS}
+    for alarm in alarms.values():
+        for actions in ("AlarmActions", "OKActions"):
+            assert ["AlertsTopic" in a["Ref"] for a in alarm["Properties"][actions]] == [True]
+
+
+def _alarm(templates: Templates, name: str) -> dict:
+    found = templates.resilience.find_resources(
+        "AWS::CloudWatch::Alarm", {"Properties": {"AlarmName": f"{name}-{SUFFIX}"}}
+    )
+    return next(iter(found.values()))["Properties"]
+
+
+def test_backup_alarms_watch_the_vault(templates: Templates) -> None:
+    failures = _alarm(templates, "backup-job-failures")
+    assert (failures["Namespace"], failures["MetricName"]) == ("AWS/Backup", "NumberOfBackupJobsFailed")
+    assert failures["Dimensions"][0]["Name"] == "BackupVaultName"
+    rpo = _alarm(templates, "backup-rpo-breach")
+    assert rpo["MetricName"] == "NumberOfBackupJobsCompleted"
+    assert rpo["ComparisonOperator"] == "LessThanThreshold" and rpo["TreatMissingData"] == "breaching"
+    assert rpo["Period"] * rpo["EvaluationPeriods"] == 2 * 3600
+
+
+def test_aurora_and_dynamodb_health_alarms(templates: Templates) -> None:
+    assert _alarm(templates, "aurora-cpu-high")["MetricName"] == "CPUUtilization"
+    assert _alarm(templates, "aurora-freeable-memory-low")["MetricName"] == "FreeableMemory"
+    assert _alarm(templates, "aurora-replica-lag-high")["MetricName"] == "AuroraReplicaLagMaximum"
+    throttling = _alarm(templates, "dynamodb-throttling")
+    metric_names = {m["MetricStat"]["Metric"]["MetricName"] for m in throttling["Metrics"] if "MetricStat" in m}
+    assert metric_names == {"ReadThrottleEvents", "WriteThrottleEvents"}
+
+
+def test_canary_alarms(templates: Templates) -> None:
+    assert _alarm(templates, "health-check-errors")["MetricName"] == "Errors"
+    not_running = _alarm(templates, "health-check-not-running")
+    assert not_running["MetricName"] == "Invocations" and not_running["TreatMissingData"] == "breaching"
+
+
+def test_dashboard_shows_databases_function_backups_and_canary(templates: Templates) -> None:
+    dashboard = only(templates.resilience, "AWS::CloudWatch::Dashboard")["Properties"]
+    assert dashboard["DashboardName"] == f"dr-dashboard-{SUFFIX}"
+    body = json.dumps(dashboard["DashboardBody"])
+    for metric in (
+        "CPUUtilization",
+        "AuroraReplicaLagMaximum",
+        "ReadThrottleEvents",
+        "ConsumedWriteCapacityUnits",
+        "Invocations",
+        "Errors",
+        "NumberOfBackupJobsCompleted",
+        "DisasterRecovery/HealthCheck",
+    ):
+        assert metric in body, metric

@@ -1,0 +1,130 @@
+"""The parent stack and the rules that hold across every layer: naming, destroyability, IAM."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from lib import output_keys
+from lib.explicit_actions import UnknownWildcardError, expand
+from lib.stacks.security_stack import LAMBDA_ENI_ACTIONS
+from tests.unit.conftest import SUFFIX, Templates
+
+# Physical-name properties; each literal value must carry the suffix.
+NAME_PROPERTIES = {
+    "BucketName",
+    "TableName",
+    "FunctionName",
+    "RoleName",
+    "TopicName",
+    "AlarmName",
+    "DashboardName",
+    "BackupVaultName",
+    "GroupName",
+    "QueueName",
+    "LogGroupName",
+    "AliasName",
+    "DBClusterIdentifier",
+    "DBInstanceIdentifier",
+    "DBSubnetGroupName",
+    "DBClusterParameterGroupName",
+    "FlowLogName",
+}
+# Names that are not physical resources of their own: the alias lives inside its (suffixed) function,
+# an inline policy inside its (suffixed) role.
+NAME_EXEMPT = {("AWS::Lambda::Alias", "Name"), ("AWS::IAM::Policy", "PolicyName")}
+# Actions AWS documents without resource-level permissions; "*" is their only possible resource.
+RESOURCE_STAR_ALLOWED = set(LAMBDA_ENI_ACTIONS)
+# Services that must never be sent to a stack: nothing is replicated out of the region.
+FORBIDDEN_TYPES = {"AWS::DynamoDB::GlobalTable", "AWS::RDS::GlobalCluster", "AWS::EC2::NatGateway"}
+
+
+def test_parent_composes_five_nested_stacks(templates: Templates) -> None:
+    nested = templates.parent.find_resources("AWS::CloudFormation::Stack")
+    assert len(nested) == 5
+    assert sorted(n.split("NestedStack")[0] for n in nested) == ["Compute", "Data", "Network", "Resilience", "Security"]
+    assert set(templates.parent.to_json()["Resources"]) == set(nested)
+
+
+def test_parent_exports_every_output_key_under_its_fixed_name(templates: Templates) -> None:
+    outputs = templates.parent.to_json()["Outputs"]
+    expected = {value for name, value in vars(output_keys).items() if name.isupper()}
+    assert set(outputs) == expected
+    assert outputs[output_keys.ENVIRONMENT_SUFFIX]["Value"] == SUFFIX
+
+
+def _resources(templates: Templates) -> Iterator[tuple[str, str, dict]]:
+    for layer, template in templates.all().items():
+        for logical_id, resource in template.to_json().get("Resources", {}).items():
+            yield layer, logical_id, resource
+
+
+def test_nothing_is_retained_or_snapshotted(templates: Templates) -> None:
+    for layer, logical_id, resource in _resources(templates):
+        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+            assert resource.get(policy, "Delete") == "Delete", f"{layer}/{logical_id} {policy}"
+
+
+def test_nothing_leaves_the_region(templates: Templates) -> None:
+    for layer, logical_id, resource in _resources(templates):
+        assert resource["Type"] not in FORBIDDEN_TYPES, f"{layer}/{logical_id}"
+
+
+def test_every_physical_name_carries_the_suffix(templates: Templates) -> None:
+    checked = 0
+    for layer, logical_id, resource in _resources(templates):
+        for prop, value in resource.get("Properties", {}).items():
+            named = prop in NAME_PROPERTIES or (prop == "Name" and resource["Type"] != "AWS::Lambda::Alias")
+            if named and (resource["Type"], prop) not in NAME_EXEMPT and isinstance(value, str):
+                assert SUFFIX in value, f"{layer}/{logical_id} {prop}={value}"
+                checked += 1
+    assert checked > 40  # the walk really visited the named resources
+
+
+def _statements(templates: Templates) -> Iterator[tuple[str, dict]]:
+    def walk(node: object, where: str) -> Iterator[tuple[str, dict]]:
+        if isinstance(node, dict):
+            if isinstance(node.get("Statement"), list):
+                for statement in node["Statement"]:
+                    yield where, statement
+            for value in node.values():
+                yield from walk(value, where)
+        elif isinstance(node, list):
+            for value in node:
+                yield from walk(value, where)
+
+    for layer, logical_id, resource in _resources(templates):
+        yield from walk(resource.get("Properties", {}), f"{layer}/{logical_id}")
+
+
+def _as_list(value: object) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_allow_statement_anywhere_has_a_wildcard_action(templates: Templates) -> None:
+    allows = [(where, s) for where, s in _statements(templates) if s.get("Effect") == "Allow"]
+    assert len(allows) > 20
+    for where, statement in allows:
+        for action in _as_list(statement.get("Action", [])):
+            assert "*" not in action, f"{where}: {action}"
+
+
+def test_resource_star_only_for_actions_without_resource_level_permissions(templates: Templates) -> None:
+    for where, statement in _statements(templates):
+        if statement.get("Effect") != "Allow" or "*" not in _as_list(statement.get("Resource")):
+            continue
+        if where.split("/")[1].startswith(("AuroraKey", "BucketKey", "BackupKey", "MonitoringKey")):
+            continue  # in a key policy, Resource "*" means the key itself
+        assert set(_as_list(statement["Action"])) <= RESOURCE_STAR_ALLOWED, where
+
+
+def test_wildcard_expansion_is_explicit_and_refuses_unknown_wildcards() -> None:
+    assert expand(["s3:PutBucketPolicy", "s3:List*"]) == [
+        "s3:ListBucket",
+        "s3:ListBucketVersions",
+        "s3:PutBucketPolicy",
+    ]
+    assert expand(["sqs:SendMessage"]) is None
+    with pytest.raises(UnknownWildcardError, match="ec2:Describe\\*"):
+        expand(["ec2:Describe*"])
