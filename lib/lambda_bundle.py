@@ -1,0 +1,145 @@
+"""Package a Lambda function folder with its third-party dependencies, without Docker.
+
+CDK's own Python bundling needs Docker, which the build machines do not have. Instead pip installs
+the function's ``requirements.txt`` for the Lambda platform (Python 3.12, manylinux x86_64, wheels
+only) into a cache directory, and the function's source files are laid over a copy of it.
+
+Two caches under ``build_root`` (``<repo>/.build/lambda``, git-ignored) keep synth fast and offline
+after the first build:
+
+* ``deps/<function>-<hash>``: the installed dependencies, keyed by the content of
+  ``requirements.txt`` and the target platform. pip runs only when that key changes.
+* ``assets/<function>-<hash>``: the assembled package, keyed by the dependency key and every
+  source file. Unchanged sources give the same directory, hence the same CDK asset hash and no
+  function update on deploy.
+
+Each cache entry is built in a temporary directory and renamed into place, so an interrupted build
+never leaves a half-filled entry behind. Nested requirement files (``-r other.txt``) are not part
+of the key; keep a function's requirements in its one file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+DEFAULT_BUILD_ROOT = Path(__file__).resolve().parent.parent / ".build" / "lambda"
+REQUIREMENTS_FILE = "requirements.txt"
+PIP_TARGET_ARGS = (
+    "--platform",
+    "manylinux2014_x86_64",
+    "--implementation",
+    "cp",
+    "--python-version",
+    "3.12",
+    "--only-binary=:all:",
+)
+# Excluded from the package: bytecode of the build machine's Python and anything test-only.
+EXCLUDED_DIRS = frozenset({"__pycache__", "tests", ".pytest_cache"})
+EXCLUDED_FILE_PATTERNS = ("*.pyc", "test_*.py", "*_test.py", "conftest.py")
+PIP_ERROR_TAIL_LINES = 15
+
+
+class LambdaBundleError(RuntimeError):
+    """Installing a function's dependencies failed; the message says which function and why."""
+
+
+def bundle_function(source_dir: Path, build_root: Path = DEFAULT_BUILD_ROOT) -> Path:
+    """Return a directory for ``lambda.Code.from_asset``: sources plus installed dependencies.
+
+    A function without ``requirements.txt`` needs no build; its folder is returned as is.
+    """
+    source_dir, build_root = source_dir.resolve(), build_root.resolve()
+    requirements = source_dir / REQUIREMENTS_FILE
+    if not requirements.is_file():
+        return source_dir
+    deps_dir = _installed_dependencies(source_dir.name, requirements, build_root / "deps")
+    sources = sorted(_source_files(source_dir))
+    digest = hashlib.sha256(deps_dir.name.encode())
+    for relative in sources:
+        digest.update(relative.as_posix().encode() + b"\0")
+        digest.update((source_dir / relative).read_bytes() + b"\0")
+    asset_dir = build_root / "assets" / f"{source_dir.name}-{digest.hexdigest()[:16]}"
+    if not asset_dir.is_dir():
+        with _atomic_directory(asset_dir) as staging:
+            shutil.copytree(
+                deps_dir,
+                staging,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
+            for relative in sources:
+                (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source_dir / relative, staging / relative)
+    return asset_dir
+
+
+def _installed_dependencies(function_name: str, requirements: Path, deps_root: Path) -> Path:
+    """The cached pip install for these requirements; runs pip only on a cache miss."""
+    digest = hashlib.sha256(requirements.read_bytes())
+    digest.update("\0".join(PIP_TARGET_ARGS).encode())
+    deps_dir = deps_root / f"{function_name}-{digest.hexdigest()[:16]}"
+    if not deps_dir.is_dir():
+        with _atomic_directory(deps_dir) as staging:
+            _pip_install(function_name, requirements, staging)
+    return deps_dir
+
+
+def _pip_install(function_name: str, requirements: Path, target: Path) -> None:
+    """Install wheels for the Lambda runtime, whatever Python and OS the build runs on."""
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-compile",  # bytecode of the build Python is useless to the 3.12 runtime
+        "--target",
+        str(target),
+        *PIP_TARGET_ARGS,
+        "-r",
+        str(requirements),
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        output = (completed.stderr or completed.stdout).strip().splitlines()
+        tail = "\n".join(output[-PIP_ERROR_TAIL_LINES:]) or "(pip printed nothing)"
+        raise LambdaBundleError(
+            f"Installing the dependencies of Lambda function '{function_name}' from "
+            f"{requirements} failed (pip exit code {completed.returncode}):\n{tail}"
+        )
+
+
+def _source_files(source_dir: Path) -> Iterator[Path]:
+    """Paths, relative to ``source_dir``, of the files that belong in the package."""
+    for root, dirs, files in os.walk(source_dir):
+        dirs[:] = [name for name in dirs if name not in EXCLUDED_DIRS]
+        for name in files:
+            path = Path(root, name)
+            if not any(path.match(pattern) for pattern in EXCLUDED_FILE_PATTERNS):
+                yield path.relative_to(source_dir)
+
+
+@contextlib.contextmanager
+def _atomic_directory(final: Path) -> Iterator[Path]:
+    """Build a directory under a temporary name; rename it to ``final`` only on success."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would be copied into the package; Lambda needs r-x
+    try:
+        yield staging
+        try:
+            staging.rename(final)
+        except OSError:
+            # A concurrent build finished the same entry first; its content is identical.
+            if not final.is_dir():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

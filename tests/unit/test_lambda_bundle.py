@@ -1,0 +1,144 @@
+"""Unit tests of the Docker-free Lambda packaging (lib/lambda_bundle.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lib import lambda_bundle
+from lib.lambda_bundle import LambdaBundleError, bundle_function
+
+HEALTH_CHECK_DIR = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "health_check"
+
+
+class FakePip:
+    """Replaces ``subprocess.run``: records pip calls and installs a one-file package.
+
+    The package records the requirement it was installed for, to tell cache entries apart.
+    """
+
+    def __init__(self, returncode: int = 0, stderr: str = "") -> None:
+        self.calls: list[list[str]] = []
+        self.returncode = returncode
+        self.stderr = stderr
+
+    def __call__(self, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        self.calls.append(command)
+        target = Path(command[command.index("--target") + 1])
+        (target / "fakedep").mkdir()
+        requirement = Path(command[-1]).read_text().strip()
+        (target / "fakedep" / "__init__.py").write_text(f"REQUIREMENT = {requirement!r}\n")
+        return subprocess.CompletedProcess(command, self.returncode, "", self.stderr)
+
+
+def refuse_to_run(command: list[str], **kwargs: Any) -> None:
+    raise AssertionError(f"pip must not run on a cache hit: {command}")
+
+
+@pytest.fixture
+def function_dir(tmp_path: Path) -> Path:
+    """A function folder with a requirement, a sub-package and the files that must stay out."""
+    source = tmp_path / "src" / "my_function"
+    (source / "helpers").mkdir(parents=True)
+    (source / "handler.py").write_text("def handler(event, context):\n    return 1\n")
+    (source / "helpers" / "__init__.py").write_text("")
+    (source / "requirements.txt").write_text("fakedep==1.0\n")
+    for excluded in ("__pycache__/handler.cpython-311.pyc", "tests/test_handler.py", "conftest.py"):
+        (source / excluded).parent.mkdir(exist_ok=True)
+        (source / excluded).write_text("excluded\n")
+    return source
+
+
+def test_real_pip_run_bundles_handler_with_importable_pg8000(tmp_path: Path) -> None:
+    bundle = bundle_function(HEALTH_CHECK_DIR, build_root=tmp_path / "build")
+
+    assert (bundle / "handler.py").read_bytes() == (HEALTH_CHECK_DIR / "handler.py").read_bytes()
+    assert not list(bundle.rglob("__pycache__")) and not list(bundle.rglob("*.pyc"))
+    # -S: no site-packages, so pg8000 and its dependencies can only come from the bundle.
+    imported = subprocess.run(
+        [sys.executable, "-S", "-B", "-c", "import pg8000.native, scramp, dateutil; print(pg8000.__file__)"],
+        cwd=bundle,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(imported.stdout.strip()).resolve().is_relative_to(bundle.resolve())
+
+
+def test_second_bundle_is_a_cache_hit_without_pip(
+    function_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pip = FakePip()
+    monkeypatch.setattr(lambda_bundle.subprocess, "run", pip)
+    first = bundle_function(function_dir, build_root=tmp_path / "build")
+
+    monkeypatch.setattr(lambda_bundle.subprocess, "run", refuse_to_run)
+    second = bundle_function(function_dir, build_root=tmp_path / "build")
+
+    assert second == first
+    (command,) = pip.calls
+    assert command[:4] == [sys.executable, "-m", "pip", "install"]
+    for option in ("manylinux2014_x86_64", "3.12", "--only-binary=:all:", "cp"):
+        assert option in command
+    assert command[-2:] == ["-r", str(function_dir / "requirements.txt")]
+    files = sorted(p.relative_to(first).as_posix() for p in first.rglob("*") if p.is_file())
+    assert files == ["fakedep/__init__.py", "handler.py", "helpers/__init__.py", "requirements.txt"]
+
+
+def test_source_change_reassembles_without_pip_and_requirements_change_reinstalls(
+    function_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pip = FakePip()
+    monkeypatch.setattr(lambda_bundle.subprocess, "run", pip)
+    first = bundle_function(function_dir, build_root=tmp_path / "build")
+
+    (function_dir / "handler.py").write_text("def handler(event, context):\n    return 2\n")
+    second = bundle_function(function_dir, build_root=tmp_path / "build")
+    assert second != first
+    assert "return 2" in (second / "handler.py").read_text()
+    assert "return 1" in (first / "handler.py").read_text()
+    assert len(pip.calls) == 1
+
+    (function_dir / "requirements.txt").write_text("fakedep==2.0\n")
+    third = bundle_function(function_dir, build_root=tmp_path / "build")
+    assert len(pip.calls) == 2
+    assert "fakedep==2.0" in (third / "fakedep" / "__init__.py").read_text()
+    assert "fakedep==1.0" in (second / "fakedep" / "__init__.py").read_text()
+
+
+def test_pip_failure_names_the_function_and_leaves_no_cache(
+    function_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    noise = [f"Looking in indexes: line {n}" for n in range(40)]
+    error = "ERROR: No matching distribution found for fakedep==1.0"
+    monkeypatch.setattr(lambda_bundle.subprocess, "run", FakePip(returncode=1, stderr="\n".join([*noise, error])))
+
+    with pytest.raises(LambdaBundleError) as raised:
+        bundle_function(function_dir, build_root=tmp_path / "build")
+
+    message = str(raised.value)
+    assert "Lambda function 'my_function'" in message
+    assert "pip exit code 1" in message
+    assert message.endswith(error)
+    assert "line 0" not in message  # only the tail of pip's output
+    assert list((tmp_path / "build" / "deps").iterdir()) == []  # no half-installed cache entry
+
+
+def test_function_without_requirements_is_used_as_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lambda_bundle.subprocess, "run", refuse_to_run)
+    source = tmp_path / "plain_function"
+    source.mkdir()
+    (source / "handler.py").write_text("def handler(event, context):\n    return None\n")
+
+    assert bundle_function(source, build_root=tmp_path / "build") == source
+    assert not (tmp_path / "build").exists()
+
+
+def test_default_build_root_is_git_ignored_build_folder() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    assert repo / ".build" / "lambda" == lambda_bundle.DEFAULT_BUILD_ROOT
+    assert ".build/" in (repo / ".gitignore").read_text().splitlines()
