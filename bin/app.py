@@ -7,10 +7,12 @@ before any construct exists, so nothing is synthesized or deployed half-way.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
 
 import aws_cdk as cdk
 
@@ -25,7 +27,9 @@ def build_app(app: cdk.App) -> TapStack:
 
 
 def main() -> int:
-    app = cdk.App()
+    # cdk.json's context (feature flags, pinned AZs) also applies when this file is run directly;
+    # context the CLI passes takes precedence over it.
+    app = cdk.App(context=json.loads((REPO_ROOT / "cdk.json").read_text())["context"])
     try:
         build_app(app)
     except ConfigError as error:
