@@ -1,0 +1,74 @@
+"""Command line: ``python -m tools.local_aws {serve,start,stop,status,leftovers,fixes}``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import server
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=server.DEFAULT_HOST, help="address to bind (default %(default)s)")
+    parser.add_argument("--port", type=int, default=server.DEFAULT_PORT, help="port (default %(default)s)")
+    parser.add_argument(
+        "--without",
+        default="",
+        metavar="CODES",
+        help="comma-separated fix codes not to apply (to see what a fix is for), e.g. R5,R6",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tools.local_aws", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_server_options(commands.add_parser("serve", help="run the patched moto server in the foreground"))
+    start = commands.add_parser("start", help="start the server in the background and wait until it answers")
+    _add_server_options(start)
+    start.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for it (default %(default)s)")
+    commands.add_parser("stop", help="stop the background server")
+    commands.add_parser("status", help="say whether the background server runs (exit 1 if not)")
+    leftovers = commands.add_parser("leftovers", help="list the app's resources still in the emulator (exit 1 if any)")
+    leftovers.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
+    commands.add_parser("fixes", help="list the fixes applied to moto")
+    return parser
+
+
+def _codes(text: str) -> list[str]:
+    return [code for code in text.split(",") if code.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            server.serve(args.host, args.port, _codes(args.without))
+        elif args.command == "start":
+            record = server.start(args.host, args.port, _codes(args.without), args.timeout)
+            print(record.url)
+        elif args.command == "stop":
+            stopped = server.stop()
+            print(f"Stopped the local AWS server (pid {stopped.pid})." if stopped else "No local AWS server runs.")
+        elif args.command == "status":
+            running = server.running_server()
+            if running is None:
+                print("No local AWS server runs.")
+                return 1
+            print(f"Running at {running.url} (pid {running.pid}, RSS {running.rss_megabytes():.0f} MB).")
+        elif args.command == "leftovers":
+            from .leftovers import main as leftovers_main
+
+            return leftovers_main(args.endpoint)
+        elif args.command == "fixes":
+            from .patches import all_fixes
+
+            for fix in all_fixes():
+                print(f"{fix.code:4} {fix.name}: {fix.summary}")
+    except server.LauncherError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

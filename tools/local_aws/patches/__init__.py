@@ -1,0 +1,61 @@
+"""Fixes that let the real CDK CLI deploy and destroy our app against a moto server.
+
+``apply_all()`` must run in the server process before the first request. Each fix is a small named
+function in the module of the service it changes; the codes follow
+``/work/shared/notes/local-aws-emulator.md`` (R = required for deploy/destroy, V = failure
+visibility, Q = fidelity) plus N (resource types our app adds) and F (dropped properties).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+
+from ._support import REGISTRY, Fix
+
+# Import order is apply order: the CloudFormation engine first, then one module per service.
+MODULES = (
+    "cloudformation",
+    "ec2",
+    "s3",
+    "kms",
+    "rds",
+    "secretsmanager",
+    "backup",
+    "awslambda",
+    "logs",
+    "cloudwatch",
+    "sns",
+    "sqs",
+    "dynamodb",
+)
+
+_applied: set[str] = set()
+
+
+def all_fixes() -> list[Fix]:
+    """Every registered fix, in apply order (importing the modules registers them)."""
+    for module in MODULES:
+        importlib.import_module(f"{__name__}.{module}")
+    return list(REGISTRY)
+
+
+def apply_all(skip: Iterable[str] = ()) -> list[Fix]:
+    """Apply every fix not applied yet, except those whose code is in ``skip``; idempotent.
+
+    ``skip`` exists to show what each fix is for (run the tests or a deploy without it).
+    Returns the fixes applied by this call.
+    """
+    skipped = {code.strip().upper() for code in skip if code.strip()}
+    known = {candidate.code for candidate in all_fixes()}
+    unknown = skipped - known
+    if unknown:
+        raise ValueError(f"unknown fix code(s): {', '.join(sorted(unknown))}")
+    applied = []
+    for candidate in all_fixes():
+        if candidate.code in skipped or candidate.name in _applied:
+            continue
+        candidate.apply()
+        _applied.add(candidate.name)
+        applied.append(candidate)
+    return applied

@@ -1,0 +1,137 @@
+"""Plumbing shared by the patch modules: the fix registry and CloudFormation model registration.
+
+A *fix* is a small function that changes moto in place. Fixes register themselves with ``@fix(code)``
+when their module is imported; ``apply_all`` (in ``__init__``) runs each one once. The code
+(``R1``, ``V2``, ``Q4``, ...) is the one used in ``/work/shared/notes/local-aws-emulator.md``; fixes the
+notes do not cover use ``N<n>`` (resource types the prototype did not have) or ``F<n>`` (properties
+stock moto drops).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any, ClassVar
+
+from moto.cloudformation import parsing
+from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+from moto.core.common_models import CloudFormationModel
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One registered fix: its code from the notes and the function that applies it."""
+
+    code: str
+    apply: Callable[[], None]
+
+    @property
+    def name(self) -> str:
+        return self.apply.__name__
+
+    @property
+    def summary(self) -> str:
+        """First line of the fix's docstring: what moto lacks."""
+        return (self.apply.__doc__ or "").strip().splitlines()[0]
+
+
+REGISTRY: list[Fix] = []
+
+
+def fix(code: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    """Register the decorated function as the fix with this code (applied later by apply_all)."""
+
+    def register(function: Callable[[], None]) -> Callable[[], None]:
+        REGISTRY.append(Fix(code, function))
+        return function
+
+    return register
+
+
+def install(owner: Any, name: str, value: Any) -> None:
+    """Replace (or add) ``owner.name`` in a moto class or module: the one way fixes change moto."""
+    setattr(owner, name, value)
+
+
+def register_model(logic: type, service: str) -> type[CloudFormationModel]:
+    """Make ``logic`` a CloudFormation resource model that moto's template parser can find.
+
+    moto finds models through ``CloudFormationModel.__subclasses__()`` (direct subclasses only) and
+    caches the lookups; its model metaclass files each class under the service named by the second
+    part of ``__module__``. So the model is built here, at apply time, as a direct subclass with a
+    ``moto.<service>`` module name, and the parser's caches are cleared. Keeping the behaviour in a
+    plain ``logic`` class means importing a patch module changes nothing until its fix is applied.
+    """
+    metaclass: Any = type(CloudFormationModel)
+    model: type[CloudFormationModel] = metaclass(
+        logic.__name__,
+        (logic, CloudFormationModel),
+        {"__module__": f"moto.{service}.models", "__doc__": logic.__doc__},
+    )
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+    return model
+
+
+class ModelLogic:
+    """Defaults for the behaviour classes passed to ``register_model``.
+
+    A subclass wraps the moto object it created (so the model stays a thin adapter), declares its
+    ``Fn::GetAtt`` names in ``cfn_attributes`` as ``{attribute: dotted path on self}``, and provides
+    ``cloudformation_type``, ``create_from_cloudformation_json``, ``physical_resource_id`` (what
+    ``Ref`` returns) and ``delete``.
+    """
+
+    cfn_attributes: ClassVar[dict[str, str]] = {}
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.cfn_attributes
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        if attribute_name not in self.cfn_attributes:
+            raise UnformattedGetAttTemplateException()
+        return attrgetter(self.cfn_attributes[attribute_name])(self)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        """Replace the resource: without this moto would drop it from the stack on an update."""
+        original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(  # type: ignore[attr-defined]
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    def is_created(self) -> bool:
+        return True
+
+
+def after_create(model: type, configure: Callable[[Any, dict[str, Any], str, str], None]) -> None:
+    """Run ``configure(resource, properties, account_id, region_name)`` after moto's own
+    CloudFormation create of ``model``: the way to apply properties moto's model drops."""
+    original = model.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_from_cloudformation_json(
+        cls: type,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        resource = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        configure(resource, cloudformation_json.get("Properties", {}), account_id, region_name)
+        return resource
+
+    install(model, "create_from_cloudformation_json", classmethod(create_from_cloudformation_json))

@@ -1,0 +1,132 @@
+"""Lambda support for moto's CloudFormation: versions that can be referenced, aliases."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any, ClassVar
+
+from moto.awslambda.exceptions import UnknownFunctionException
+from moto.awslambda.models import LambdaAlias, LambdaVersion
+from moto.awslambda.utils import get_backend
+
+from ._support import ModelLogic, after_create, fix, install, register_model
+
+
+def _remember_version_arn(
+    version: LambdaVersion, properties: dict[str, Any], account_id: str, region_name: str
+) -> None:
+    backend = get_backend(account_id, region_name)
+    function = backend.get_function(properties["FunctionName"], str(version.version))
+    version.arn = function.function_arn  # type: ignore[attr-defined]
+
+
+def _version_attribute(version: LambdaVersion, attribute_name: str) -> str:
+    from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+    if attribute_name != "Version":
+        raise UnformattedGetAttTemplateException()
+    return str(version.version)
+
+
+@fix("N7")
+def make_lambda_versions_referable() -> None:
+    """moto's ``AWS::Lambda::Version`` publishes the version but supports neither ``Ref`` (the
+    version ARN) nor ``Fn::GetAtt Version``, which CDK's alias and ``current_version`` use.
+
+    The version now answers both. Versions are deleted with their function.
+    """
+    after_create(LambdaVersion, _remember_version_arn)
+    install(LambdaVersion, "physical_resource_id", property(lambda version: version.arn))
+    install(LambdaVersion, "has_cfn_attr", classmethod(lambda cls, attr: attr == "Version"))
+    install(LambdaVersion, "get_cfn_attribute", _version_attribute)
+
+
+class LambdaAliasModel(ModelLogic):
+    """``AWS::Lambda::Alias``: a name pointing at a published version."""
+
+    cfn_attributes: ClassVar[dict[str, str]] = {"AliasArn": "alias.arn"}
+
+    def __init__(self, alias: LambdaAlias, function_name: str):
+        self.alias = alias
+        self.function_name = function_name
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::Alias"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> LambdaAliasModel:
+        properties = cloudformation_json["Properties"]
+        alias = get_backend(account_id, region_name).create_alias(
+            name=properties["Name"],
+            function_name=properties["FunctionName"],
+            function_version=str(properties["FunctionVersion"]),
+            description=properties.get("Description", ""),
+            routing_config=properties.get("RoutingConfig"),
+        )
+        return cls(alias, properties["FunctionName"])
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.alias.arn
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        with suppress(UnknownFunctionException):  # else deleted with its function
+            get_backend(account_id, region_name).delete_alias(self.alias.name, self.function_name)
+
+
+@fix("N8")
+def add_lambda_alias_model() -> None:
+    """``AWS::Lambda::Alias`` has no moto model; the alias (name, version) is now created and
+    deleted (ProvisionedConcurrencyConfig is not emulated)."""
+    register_model(LambdaAliasModel, "awslambda")
+
+
+class EventInvokeConfigModel(ModelLogic):
+    """``AWS::Lambda::EventInvokeConfig``: retries, event age and destinations of async invokes."""
+
+    def __init__(self, function_name: str, qualifier: str):
+        self.function_name = function_name
+        self.qualifier = qualifier
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::EventInvokeConfig"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> EventInvokeConfigModel:
+        properties = cloudformation_json["Properties"]
+        config_keys = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+        get_backend(account_id, region_name).put_function_event_invoke_config(
+            properties["FunctionName"], {key: properties[key] for key in config_keys if key in properties}
+        )
+        return cls(properties["FunctionName"], properties["Qualifier"])
+
+    @property
+    def physical_resource_id(self) -> str:
+        return f"{self.function_name}:{self.qualifier}"
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        with suppress(UnknownFunctionException):
+            get_backend(account_id, region_name).delete_function_event_invoke_config(self.function_name)
+
+
+@fix("N11")
+def add_event_invoke_config_model() -> None:
+    """``AWS::Lambda::EventInvokeConfig`` has no moto model; the function's async-invoke settings
+    are now stored (moto keeps one per function, whatever the qualifier)."""
+    register_model(EventInvokeConfigModel, "awslambda")

@@ -1,0 +1,371 @@
+"""Fixes to moto's CloudFormation engine (template URLs, nested stacks, change sets, failures)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import urlparse
+
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation import parsing
+from moto.cloudformation import responses as cfn_responses
+from moto.cloudformation import utils as cfn_utils
+from moto.cloudformation.custom_model import CustomModel
+from moto.cloudformation.exceptions import UnformattedGetAttTemplateException, ValidationError
+from moto.core.responses import EmptyResult
+from moto.moto_api._internal import mock_random
+from moto.s3.models import s3_backends
+from moto.secretsmanager.models import secretsmanager_backends
+from moto.ssm.models import ssm_backends
+
+from ._support import fix, install
+
+logger = logging.getLogger(__name__)
+
+
+@fix("R1")
+def parse_local_template_urls() -> None:
+    """moto reads a TemplateURL as path-style only if it contains "localhost".
+
+    The CDK CLI sends ``http://127.0.0.1:<port>/<bucket>/<key>``, which moto takes as bucket "127"
+    (NoSuchBucket). Any host not under amazonaws.com is now read path-style. moto imports the
+    function by name into three modules, so all three names are replaced.
+    """
+    original = cfn_utils.get_stack_from_s3_url
+
+    def get_stack_from_s3_url(template_url: str, account_id: str, partition: str) -> str:
+        url = urlparse(template_url)
+        if url.hostname and url.hostname.endswith("amazonaws.com"):
+            return original(template_url, account_id, partition)
+        bucket_name, key_name = url.path.lstrip("/").split("/", 1)
+        key = s3_backends[account_id][partition].get_object(bucket_name, key_name)
+        return key.value.decode("utf-8")  # type: ignore[union-attr]
+
+    for module in (cfn_utils, cfn_models, cfn_responses):
+        install(module, "get_stack_from_s3_url", get_stack_from_s3_url)
+
+
+@fix("R2")
+def answer_nested_stack_outputs() -> None:
+    """``Fn::GetAtt [NestedStack, Outputs.X]`` fails: moto's Stack has no ``get_cfn_attribute``.
+
+    The parent's ExecuteChangeSet then dies with an AttributeError halfway through (only the first
+    nested stacks exist). The nested stack now answers ``Outputs.<key>`` from its output map.
+    """
+
+    def get_cfn_attribute(stack: cfn_models.Stack, attribute_name: str) -> Any:
+        prefix = "Outputs."
+        key = attribute_name[len(prefix) :]
+        if not attribute_name.startswith(prefix) or key not in stack.output_map.outputs:
+            raise UnformattedGetAttTemplateException()
+        output = stack.output_map[key]
+        if output is None:
+            raise ValidationError(stack.name, f"Output {key} of stack {stack.name} has no value")
+        return output.value
+
+    install(cfn_models.Stack, "get_cfn_attribute", get_cfn_attribute)
+
+
+def _register_exports(stack: cfn_models.Stack) -> None:
+    """Replace the exports this stack registered in its backend by the ones it declares now."""
+    backend = cfn_models.cloudformation_backends[stack.account_id][stack.region_name]
+    for name, export in list(backend.exports.items()):
+        if export.exporting_stack_id == stack.stack_id:
+            del backend.exports[name]
+    backend._validate_export_uniqueness(stack)
+    for export in stack.exports:
+        backend.exports[export.name] = export
+
+
+@fix("R3")
+def refresh_outputs_after_change_set() -> None:
+    """Stacks deployed through a change set have no Outputs and register no exports.
+
+    CreateChangeSet creates the stack with an empty template and applying the change set only
+    updates its resources, so ``template_dict`` and ``output_map`` stay empty (``cdk deploy
+    --outputs-file`` writes ``{}``). After applying, the stack now takes the change set's template,
+    parameters, outputs and exports.
+    """
+    original_apply = cfn_models.ChangeSet.apply
+
+    def apply(change_set: cfn_models.ChangeSet) -> None:
+        original_apply(change_set)
+        stack = change_set.stack
+        stack.template = change_set.template
+        stack._parse_template()
+        stack.description = stack.template_dict.get("Description")
+        stack.parameters = change_set.parameters
+        stack.output_map = stack._create_output_map()
+        _register_exports(stack)
+
+    install(cfn_models.ChangeSet, "apply", apply)
+
+
+@dataclass(frozen=True)
+class CustomResourceHandler:
+    """What the emulator does instead of invoking a custom resource's provider Lambda."""
+
+    on_create: Callable[[dict[str, Any], str, str], None] | None = None
+    on_delete: Callable[[dict[str, Any], str, str], None] | None = None
+
+
+# Custom resource type -> emulated effect; other service modules add entries. Types without an
+# entry are accepted with no effect (their provider code never runs).
+CUSTOM_RESOURCE_HANDLERS: dict[str, CustomResourceHandler] = {}
+
+
+@fix("R4")
+def complete_custom_resources_without_lambda() -> None:
+    """moto runs a ``Custom::`` resource's provider Lambda, which needs Docker.
+
+    Without Docker the resource never completes: its nested stack stays CREATE_IN_PROGRESS (the
+    parent still says CREATE_COMPLETE) and the provider's log group leaks. Custom resources are now
+    complete at once with empty data; the provider is not invoked. A handler in
+    ``CUSTOM_RESOURCE_HANDLERS`` can emulate a known type's effect on create and delete.
+    """
+
+    def create_from_cloudformation_json(
+        cls: type[CustomModel],
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CustomModel:
+        resource: Any = cls(region_name, str(mock_random.uuid4()), kwargs["LogicalId"], resource_name)
+        resource.resource_type = kwargs["ResourceType"]
+        resource.properties = cloudformation_json["Properties"]
+        resource.set_data({})
+        backend = cfn_models.cloudformation_backends[account_id][region_name]
+        backend.get_stack(kwargs["StackId"]).add_custom_resource(resource)
+        handler = CUSTOM_RESOURCE_HANDLERS.get(resource.resource_type)
+        if handler and handler.on_create:
+            handler.on_create(resource.properties, account_id, region_name)
+        return resource
+
+    def delete(resource: Any, account_id: str, region_name: str) -> None:
+        handler = CUSTOM_RESOURCE_HANDLERS.get(resource.resource_type)
+        if handler and handler.on_delete:
+            handler.on_delete(resource.properties, account_id, region_name)
+
+    install(CustomModel, "create_from_cloudformation_json", classmethod(create_from_cloudformation_json))
+    install(CustomModel, "delete", delete)
+
+
+def _failure_reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _roll_back(stack: cfn_models.Stack) -> None:
+    """Delete what a failed creation made, as CloudFormation's default rollback does."""
+    stack._add_stack_event("ROLLBACK_IN_PROGRESS")
+    try:
+        stack.resource_map.delete()
+    except Exception as error:
+        stack.status = "ROLLBACK_FAILED"
+        stack._add_stack_event("ROLLBACK_FAILED", resource_status_reason=_failure_reason(error))
+        return
+    stack.status = "ROLLBACK_COMPLETE"
+    stack._add_stack_event("ROLLBACK_COMPLETE")
+
+
+def _fail_creation(stack: cfn_models.Stack, error: Exception) -> None:
+    stack.status = "CREATE_FAILED"
+    stack._add_stack_event("CREATE_FAILED", resource_status_reason=_failure_reason(error))
+    _roll_back(stack)
+
+
+@fix("V1")
+def report_failed_stack_creation() -> None:
+    """A failing ExecuteChangeSet returns HTTP 500 and leaves the stack looking healthy.
+
+    The SDK retries, the retry finds nothing left to do and the CLI prints success over a
+    half-created app; what was created stays behind. Now a stack whose creation fails gets a
+    CREATE_FAILED event with the error and is rolled back (its resources deleted, status
+    ROLLBACK_COMPLETE, which the CLI reports and replaces on the next deploy); ExecuteChangeSet
+    returns 200 as in AWS. A failed nested stack is rolled back, removed like a deleted stack and
+    its error passed to the parent. A failed update is reported (UPDATE_ROLLBACK_FAILED), not
+    rolled back.
+    """
+    original_create_resources = cfn_models.Stack.create_resources
+    original_create_nested = cfn_models.Stack.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    original_execute = cfn_models.CloudFormationBackend.execute_change_set
+
+    def create_resources(stack: cfn_models.Stack) -> None:
+        try:
+            original_create_resources(stack)
+        except Exception as error:
+            _fail_creation(stack, error)
+            raise
+
+    def create_nested_stack(
+        cls: type[cfn_models.Stack],
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> cfn_models.Stack:
+        try:
+            return original_create_nested(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        except Exception:
+            backend = cfn_models.cloudformation_backends[account_id][region_name]
+            for stack in list(backend.stacks.values()):
+                if stack.name == resource_name and stack.status == "ROLLBACK_COMPLETE":
+                    backend.deleted_stacks[stack.stack_id] = backend.stacks.pop(stack.stack_id)
+            raise
+
+    def execute_change_set(
+        backend: cfn_models.CloudFormationBackend,
+        change_set_name: str,
+        stack_name: str | None = None,
+    ) -> None:
+        change_set = cast(cfn_models.ChangeSet, backend.describe_change_set(change_set_name))  # raises if unknown
+        try:
+            original_execute(backend, change_set_name, stack_name)
+        except Exception as error:
+            logger.exception("executing change set %s failed", change_set_name)
+            change_set.execution_status = "EXECUTE_FAILED"
+            stack = backend.stacks[change_set.stack_id]
+            if change_set.change_set_type == "CREATE":
+                _fail_creation(stack, error)
+            else:
+                stack.status = "UPDATE_ROLLBACK_FAILED"
+                stack._add_stack_event(stack.status, resource_status_reason=_failure_reason(error))
+
+    install(cfn_models.Stack, "create_resources", create_resources)
+    install(cfn_models.Stack, "create_from_cloudformation_json", classmethod(create_nested_stack))
+    install(cfn_models.CloudFormationBackend, "execute_change_set", execute_change_set)
+
+
+@fix("V2")
+def report_failed_stack_deletion() -> None:
+    """DeleteStack loses errors: the stack is removed before its resources are deleted.
+
+    A resource that cannot be deleted (e.g. DependencyViolation) makes DeleteStack fail, but the
+    stack is already gone, so the parent's retry finds nothing and ``cdk destroy`` reports success
+    while resources remain. Now the stack is removed only after all its resources are deleted;
+    otherwise it stays, DELETE_FAILED with the reason. Nested stacks pass the error to the parent
+    (whose delete loop retries them); the DeleteStack API returns 200 as in AWS and the CLI reads
+    DELETE_FAILED from the stack status.
+    """
+
+    def delete_stack(backend: cfn_models.CloudFormationBackend, name_or_stack_id: str) -> None:
+        stack = next(
+            (s for s in backend.stacks.values() if name_or_stack_id in (s.stack_id, s.name)),
+            None,
+        )
+        if stack is None:
+            return
+        try:
+            stack.delete()
+        except Exception as error:
+            stack.status = "DELETE_FAILED"
+            stack._add_stack_event("DELETE_FAILED", resource_status_reason=_failure_reason(error))
+            raise
+        for export in stack.exports:
+            backend.exports.pop(export.name, None)
+        backend.stacks.pop(stack.stack_id)
+        backend.deleted_stacks[stack.stack_id] = stack
+
+    def delete_stack_response(response: cfn_responses.CloudFormationResponse) -> EmptyResult:
+        try:
+            response.cloudformation_backend.delete_stack(response._get_param("StackName"))
+        except Exception:
+            logger.exception("deleting stack %s failed", response._get_param("StackName"))
+        return EmptyResult()
+
+    install(cfn_models.CloudFormationBackend, "delete_stack", delete_stack)
+    install(cfn_responses.CloudFormationResponse, "delete_stack", delete_stack_response)
+
+
+# Resource types deployed without any emulation, each with the reason it is acceptable.
+ACCEPTED_WITHOUT_MODEL = {
+    "AWS::CDK::Metadata": "CDK's analytics metadata; no AWS resource behind it",
+}
+
+
+@fix("V3")
+def reject_unsupported_resource_types() -> None:
+    """moto skips resource types it has no model for with only a Python warning.
+
+    The stack still reaches CREATE_COMPLETE, so a deploy "succeeds" without alarms, policies or
+    backups. Now an unsupported type fails the stack with a message naming it; the few types that
+    need no emulation (``ACCEPTED_WITHOUT_MODEL``) are skipped on purpose.
+    """
+    original = parsing.resource_class_from_type
+
+    def resource_class_from_type(resource_type: str) -> Any:
+        resource_class = original(resource_type)
+        if (
+            resource_class is None
+            and resource_type not in parsing.NULL_MODELS
+            and resource_type not in ACCEPTED_WITHOUT_MODEL
+        ):
+            raise ValidationError(
+                message=f"Resource type {resource_type} is not supported by the local AWS emulator "
+                "(tools/local_aws): add a model for it or accept it in ACCEPTED_WITHOUT_MODEL"
+            )
+        return resource_class
+
+    install(parsing, "resource_class_from_type", resource_class_from_type)
+
+
+DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:(secretsmanager|ssm):([^}]+)\}\}")
+
+
+def _resolve_secret_reference(reference: str, account_id: str, region_name: str) -> str:
+    """Value of ``secret-id:SecretString:json-key:version-stage:version-id`` (trailing parts optional)."""
+    parts = reference.split(":")
+    # A secret ARN (arn:aws:secretsmanager:region:account:secret:name) holds 6 colons itself.
+    id_length = 7 if parts[0] == "arn" else 1
+    secret_id = ":".join(parts[:id_length])
+    _, json_key, version_stage, version_id = (parts[id_length:] + [""] * 4)[:4]
+    backend = secretsmanager_backends[account_id][region_name]
+    stage_or_id: dict[str, Any] = {"version_id": version_id or None, "version_stage": version_stage or None}
+    value = backend.get_secret_value(secret_id, **stage_or_id)["SecretString"]
+    return json.loads(value)[json_key] if json_key else value
+
+
+def _resolve_ssm_reference(reference: str, account_id: str, region_name: str) -> str:
+    parameter = ssm_backends[account_id][region_name].get_parameter(reference)
+    if parameter is None:
+        raise ValidationError(message=f"SSM parameter {reference} referenced by a template does not exist")
+    return parameter.value
+
+
+def _resolve_dynamic_references(value: Any, account_id: str, region_name: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _resolve_dynamic_references(v, account_id, region_name) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_dynamic_references(v, account_id, region_name) for v in value]
+    if not isinstance(value, str) or "{{resolve:" not in value:
+        return value
+    resolvers = {"secretsmanager": _resolve_secret_reference, "ssm": _resolve_ssm_reference}
+    return DYNAMIC_REFERENCE.sub(
+        lambda match: resolvers[match.group(1)](match.group(2), account_id, region_name), value
+    )
+
+
+@fix("Q6")
+def resolve_dynamic_references() -> None:
+    """moto passes ``{{resolve:secretsmanager:...}}`` and ``{{resolve:ssm:...}}`` on literally.
+
+    The Aurora cluster's master user name and password would be the reference strings. Dynamic
+    references in resource properties are now resolved after the intrinsic functions.
+    """
+    original = parsing.parse_resource
+
+    def parse_resource(resource_json: dict[str, Any], resources_map: parsing.ResourceMap) -> Any:
+        parsed = original(resource_json, resources_map)
+        if parsed is None:
+            return None
+        resource_class, cleaned_json, resource_type = parsed
+        resolved = _resolve_dynamic_references(cleaned_json, resources_map._account_id, resources_map._region_name)
+        return resource_class, resolved, resource_type
+
+    install(parsing, "parse_resource", parse_resource)

@@ -1,0 +1,25 @@
+"""Fixes to moto's KMS CloudFormation model."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from moto.kms.models import Key
+
+from ._support import after_create, fix
+
+
+def _serialise_key_policy(key: Key, properties: dict[str, Any], account_id: str, region_name: str) -> None:
+    if not isinstance(key.policy, str):
+        key.policy = json.dumps(key.policy)
+
+
+@fix("Q1")
+def store_key_policies_as_json() -> None:
+    """moto stores a CloudFormation key's ``KeyPolicy`` as a dict; the KMS API expects a string.
+
+    DescribeKey, GetKeyPolicy and GetKeyRotationStatus on such a key fail with HTTP 500
+    (``json.loads`` of a dict). The policy is now stored as the JSON document.
+    """
+    after_create(Key, _serialise_key_policy)

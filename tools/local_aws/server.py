@@ -1,0 +1,174 @@
+"""Run the patched moto server in the foreground, or start/stop/inspect it in the background.
+
+The background server's state lives in ``.local-aws/`` at the repository root (git-ignored):
+``server.pid`` (JSON: pid, host, port) and ``server.log`` (its output).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STATE_DIR = REPO_ROOT / ".local-aws"
+PID_FILE = STATE_DIR / "server.pid"
+LOG_FILE = STATE_DIR / "server.log"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5055
+
+
+class LauncherError(Exception):
+    """A problem the user can act on; the CLI prints it as one sentence and exits 1."""
+
+
+def endpoint_url(host: str, port: int) -> str:
+    return f"http://{host}:{port}"
+
+
+def serve(host: str, port: int, without: Iterable[str] = ()) -> None:
+    """Apply the fixes, then serve moto in this process until SIGINT/SIGTERM (as ``moto_server``)."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import run_simple
+
+    from .patches import apply_all
+
+    applied = apply_all(without)
+    print(f"local AWS: {len(applied)} fixes applied, serving {endpoint_url(host, port)}", flush=True)
+    os.environ.setdefault("MOTO_PORT", str(port))
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: sys.exit(0))
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether the server could bind the port (with SO_REUSEADDR, as werkzeug binds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def answers(url: str) -> bool:
+    """True once something speaks HTTP at ``url`` (any status counts)."""
+    try:
+        urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    """The background server this repository started, as written in the pid file."""
+
+    pid: int
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return endpoint_url(self.host, self.port)
+
+    def is_alive(self) -> bool:
+        """The pid runs and is our ``serve`` command (not a recycled pid of another program)."""
+        try:
+            command = Path(f"/proc/{self.pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return b"tools.local_aws" in command and b"serve" in command
+
+    def rss_megabytes(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+
+def read_record() -> ServerRecord | None:
+    try:
+        return ServerRecord(**json.loads(PID_FILE.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def running_server() -> ServerRecord | None:
+    """The live server from the pid file; a stale pid file is removed."""
+    record = read_record()
+    if record is not None and not record.is_alive():
+        PID_FILE.unlink(missing_ok=True)
+        return None
+    return record
+
+
+def start(host: str, port: int, without: Iterable[str] = (), timeout: float = 30.0) -> ServerRecord:
+    """Start the server in the background and wait until it answers; idempotent for the same port."""
+    url = endpoint_url(host, port)
+    current = running_server()
+    if current is not None:
+        if (current.host, current.port) == (host, port):
+            return current
+        raise LauncherError(f"A local AWS server already runs at {current.url} (pid {current.pid}); stop it first.")
+    if not port_is_free(host, port):
+        raise LauncherError(f"Port {port} on {host} is already in use by another program; choose another with --port.")
+    STATE_DIR.mkdir(exist_ok=True)
+    command = [sys.executable, "-m", "tools.local_aws", "serve", "--host", host, "--port", str(port)]
+    codes = ",".join(without)
+    if codes:
+        command += ["--without", codes]
+    with LOG_FILE.open("w") as log:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    record = ServerRecord(process.pid, host, port)
+    PID_FILE.write_text(json.dumps(record.__dict__))
+    deadline = time.monotonic() + timeout
+    while not answers(url):
+        if process.poll() is not None:
+            PID_FILE.unlink(missing_ok=True)
+            raise LauncherError(f"The local AWS server exited during start-up; see {LOG_FILE}.")
+        if time.monotonic() > deadline:
+            stop()
+            raise LauncherError(f"The local AWS server did not answer at {url} within {timeout:.0f} s; see {LOG_FILE}.")
+        time.sleep(0.1)
+    return record
+
+
+def stop(grace: float = 10.0) -> ServerRecord | None:
+    """Stop the background server (its whole process group); returns what was stopped, if anything."""
+    record = running_server()
+    if record is None:
+        return None
+    os.killpg(record.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while _still_running(record) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _still_running(record):
+        os.killpg(record.pid, signal.SIGKILL)
+    PID_FILE.unlink(missing_ok=True)
+    return record
+
+
+def _still_running(record: ServerRecord) -> bool:
+    """Whether the server still runs; reaps it if this process started it (no zombie is left)."""
+    with suppress(ChildProcessError):  # not our child: init reaps it
+        os.waitpid(record.pid, os.WNOHANG)
+    return record.is_alive()
