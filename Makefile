@@ -50,7 +50,7 @@ synth: install
 	npx --no-install cdk synth -c environmentSuffix=$(SUFFIX) --quiet
 
 unit: install
-	$(PY) -m pytest tests/unit tests/local_aws --cov --cov-report=term
+	$(PY) -m pytest tests/unit --cov=lib --cov-report=term
 
 lint: install
 	$(VENV)/bin/ruff check bin lib tests tools

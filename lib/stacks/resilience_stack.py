@@ -75,7 +75,9 @@ class ResilienceStack(NestedStack):
             removal_policy=RemovalPolicy.DESTROY,
         )
         # AWS Backup keeps filling the vault; it must be emptied before CloudFormation can delete it.
-        BackupVaultCleanup(self, "VaultCleanup", config=config, vault=self.vault, log_key=props.monitoring_key)
+        cleanup = BackupVaultCleanup(
+            self, "VaultCleanup", config=config, vault=self.vault, log_key=props.monitoring_key
+        )
 
         self.plan = backup.BackupPlan(
             self,
@@ -93,6 +95,8 @@ class ResilienceStack(NestedStack):
                 )
             ],
         )
+        # The plan goes first on delete, so no new backup starts after the vault has been emptied.
+        self.plan.node.add_dependency(cleanup.resource)
         # Lambda functions are not a resource type AWS Backup supports; they are recovered from code.
         self.plan.add_selection(
             "Selection",

@@ -32,6 +32,9 @@ def test_vault_is_emptied_before_it_is_deleted(templates: Templates) -> None:
     cleanup = only(templates.resilience, "Custom::BackupVaultCleanup")
     vault_id = next(iter(templates.resilience.find_resources("AWS::Backup::BackupVault")))
     assert vault_id in cleanup.get("DependsOn", [])
+    cleanup_id = next(iter(templates.resilience.find_resources("Custom::BackupVaultCleanup")))
+    plan = only(templates.resilience, "AWS::Backup::BackupPlan")
+    assert cleanup_id in plan["DependsOn"]  # the plan is deleted before the vault is emptied
 
 
 def test_plan_backs_up_hourly_and_keeps_seven_days_in_region(templates: Templates) -> None:
