@@ -1,7 +1,7 @@
 """Package a Lambda function folder with its third-party dependencies, without Docker.
 
 CDK's own Python bundling needs Docker, which the build machines do not have. Instead pip installs
-the function's ``requirements.txt`` for the Lambda platform (Python 3.12, manylinux x86_64, wheels
+the function's ``requirements.txt`` for the Lambda platform (the runtime's Python, manylinux x86_64, wheels
 only) into a cache directory, and the function's source files are laid over a copy of it.
 
 Two caches under ``build_root`` (``<repo>/.build/lambda``, git-ignored) keep synth fast and offline
@@ -30,6 +30,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+# The Python of the Lambda runtime every function of this app uses (lambda_.Runtime.PYTHON_3_14).
+RUNTIME_PYTHON_VERSION = "3.14"
 DEFAULT_BUILD_ROOT = Path(__file__).resolve().parent.parent / ".build" / "lambda"
 REQUIREMENTS_FILE = "requirements.txt"
 PIP_TARGET_ARGS = (
@@ -38,7 +40,7 @@ PIP_TARGET_ARGS = (
     "--implementation",
     "cp",
     "--python-version",
-    "3.12",
+    RUNTIME_PYTHON_VERSION,
     "--only-binary=:all:",
 )
 # Excluded from the package: bytecode of the build machine's Python and anything test-only.
@@ -100,7 +102,7 @@ def _pip_install(function_name: str, requirements: Path, target: Path) -> None:
         "pip",
         "install",
         "--quiet",
-        "--no-compile",  # bytecode of the build Python is useless to the 3.12 runtime
+        "--no-compile",  # bytecode of the build Python is useless to the runtime
         "--target",
         str(target),
         *PIP_TARGET_ARGS,

@@ -86,10 +86,10 @@ class BackupVaultCleanup(Construct):
             description="Execution role of the function that empties the AWS Backup vault on stack deletion",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
         )
-        policy = iam.Policy(
+        policy = iam.ManagedPolicy(
             self,
             "Policy",
-            policy_name=config.name("vault-cleanup-policy"),
+            managed_policy_name=config.name("vault-cleanup-policy"),
             roles=[self.role],
             statements=_statements(config, vault, self.log_group),
         )
@@ -98,7 +98,7 @@ class BackupVaultCleanup(Construct):
             "Function",
             function_name=function_name,
             description="Empties the stack's AWS Backup vault when CloudFormation deletes the stack",
-            runtime=lambda_.Runtime.PYTHON_3_12,
+            runtime=lambda_.Runtime.PYTHON_3_14,
             handler="handler.handler",
             code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"]),
             timeout=FUNCTION_TIMEOUT,

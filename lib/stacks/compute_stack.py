@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, NestedStack, RemovalPolicy
+from aws_cdk import Duration, NestedStack, RemovalPolicy, Token
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
@@ -25,7 +25,7 @@ from lib.lambda_bundle import bundle_function
 
 HEALTH_CHECK_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "health_check"
 HEALTH_CHECK_NAMESPACE = "DisasterRecovery/HealthCheck"
-HEARTBEAT_PREFIX = "heartbeat/"
+HEARTBEAT_OBJECT_KEY = "heartbeat/latest.json"  # the one object the canary writes (handler.S3_HEARTBEAT_KEY)
 LIVE_ALIAS = "live"
 
 
@@ -87,7 +87,7 @@ class ComputeStack(NestedStack):
             "Function",
             function_name=function_name,
             description="Data-plane canary: heartbeat write/read on Aurora, DynamoDB and S3, EMF metrics",
-            runtime=lambda_.Runtime.PYTHON_3_12,
+            runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.X86_64,
             handler="handler.handler",
             code=lambda_.Code.from_asset(str(bundle_function(HEALTH_CHECK_SOURCE))),
@@ -103,7 +103,7 @@ class ComputeStack(NestedStack):
             environment={
                 "DB_SECRET_ARN": props.secret.secret_arn,
                 "DB_HOST": props.cluster.cluster_endpoint.hostname,
-                "DB_PORT": props.cluster.cluster_endpoint.port.__str__(),
+                "DB_PORT": Token.as_string(props.cluster.cluster_endpoint.port),
                 "DB_NAME": config.database_name,
                 "TABLE_NAME": props.table.table_name,
                 "BUCKET_NAME": props.bucket.bucket_name,
@@ -158,7 +158,7 @@ def _attach_data_access(scope: Construct, role: iam.IRole, props: ComputeStackPr
         iam.PolicyStatement(
             sid="HeartbeatObjects",
             actions=["s3:PutObject", "s3:GetObject"],
-            resources=[props.bucket.arn_for_objects(f"{HEARTBEAT_PREFIX}*")],
+            resources=[props.bucket.arn_for_objects(HEARTBEAT_OBJECT_KEY)],
         ),
         iam.PolicyStatement(
             sid="EncryptHeartbeatObjects",
@@ -167,10 +167,10 @@ def _attach_data_access(scope: Construct, role: iam.IRole, props: ComputeStackPr
             conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
         ),
     ]
-    iam.Policy(
+    iam.ManagedPolicy(
         scope,
         "DataAccessPolicy",
-        policy_name=props.config.name("health-check-data-access"),
+        managed_policy_name=props.config.name("health-check-data-access"),
         roles=[role],
         statements=statements,
     )

@@ -21,6 +21,7 @@ DATABASE_USERNAME = "dbadmin"
 BACKUP_WINDOW = "03:00-04:00"
 MAINTENANCE_WINDOW = "sun:04:30-sun:05:30"
 SECRET_ROTATION_DAYS = 30
+ENHANCED_MONITORING_INTERVAL = Duration.seconds(60)
 NONCURRENT_VERSION_DAYS = 30
 ACCESS_LOG_DAYS = 90
 INCOMPLETE_UPLOAD_DAYS = 7
@@ -48,16 +49,23 @@ class DataStack(NestedStack):
         self._config = props.config
         self.cluster = self._aurora_cluster(props)
         self.secret: secretsmanager.ISecret = self.cluster.secret  # type: ignore[assignment]
-        self.secret.add_rotation_schedule(
+        rotation_function = self._config.name("secret-rotation")
+        # Lambda would create the rotation function's log group on first run - unencrypted, kept
+        # forever and left behind by `cdk destroy`. Creating it here makes it ours.
+        rotation_log_group = self._log_group(
+            "RotationLogGroup", f"/aws/lambda/{rotation_function}", props.monitoring_key
+        )
+        schedule = self.secret.add_rotation_schedule(
             "RotationSchedule",
             automatically_after=Duration.days(SECRET_ROTATION_DAYS),
             hosted_rotation=secretsmanager.HostedRotation.postgre_sql_single_user(
-                function_name=self._config.name("secret-rotation"),
+                function_name=rotation_function,
                 vpc=props.vpc,
                 vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
                 security_groups=[props.rotation_security_group],
             ),
         )
+        schedule.node.add_dependency(rotation_log_group)
         self.table = self._table()
         self.access_logs_bucket = self._access_logs_bucket()
         self.bucket = self._data_bucket(props.bucket_key)
@@ -68,13 +76,8 @@ class DataStack(NestedStack):
         cluster_id = config.name("aurora-cluster")
         # Created here rather than by RDS so it is encrypted, has a retention and is destroyed
         # with the stack (RDS would create an unencrypted, never-expiring group that outlives it).
-        log_group = logs.LogGroup(
-            self,
-            "PostgresLogGroup",
-            log_group_name=f"/aws/rds/cluster/{cluster_id}/postgresql",
-            encryption_key=props.monitoring_key,
-            retention=config.log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
+        log_group = self._log_group(
+            "PostgresLogGroup", f"/aws/rds/cluster/{cluster_id}/postgresql", props.monitoring_key
         )
         cluster = rds.DatabaseCluster(
             self,
@@ -133,6 +136,7 @@ class DataStack(NestedStack):
             ),
             preferred_maintenance_window=MAINTENANCE_WINDOW,
             iam_authentication=True,
+            monitoring_interval=ENHANCED_MONITORING_INTERVAL,
             cloudwatch_logs_exports=["postgresql"],
             copy_tags_to_snapshot=True,
             deletion_protection=False,
@@ -140,6 +144,17 @@ class DataStack(NestedStack):
         )
         cluster.node.add_dependency(log_group)
         return cluster
+
+    def _log_group(self, construct_id: str, name: str, key: kms.IKey) -> logs.LogGroup:
+        """A log group a service would otherwise create itself: unencrypted, kept forever, left behind."""
+        return logs.LogGroup(
+            self,
+            construct_id,
+            log_group_name=name,
+            encryption_key=key,
+            retention=self._config.log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
 
     def _table(self) -> dynamodb.Table:
         return dynamodb.Table(

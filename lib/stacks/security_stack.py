@@ -87,8 +87,15 @@ class SecurityStack(NestedStack):
             description="Execution role of the VPC health-check function",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
         )
-        self.function_role.add_to_principal_policy(
-            iam.PolicyStatement(sid="ManageVpcNetworkInterfaces", actions=list(LAMBDA_ENI_ACTIONS), resources=["*"])
+        iam.ManagedPolicy(
+            self,
+            "FunctionVpcAccessPolicy",
+            managed_policy_name=config.name("lambda-vpc-access"),
+            description="Lets Lambda attach the function to the VPC",
+            roles=[self.function_role],
+            statements=[
+                iam.PolicyStatement(sid="ManageVpcNetworkInterfaces", actions=list(LAMBDA_ENI_ACTIONS), resources=["*"])
+            ],
         )
 
         self.backup_role = iam.Role(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lib.lambda_bundle import RUNTIME_PYTHON_VERSION
 from tests.unit.conftest import SUFFIX, Templates, only
 
 
@@ -11,6 +12,14 @@ def _function(templates: Templates) -> dict:
     )
     assert len(found) == 1
     return next(iter(found.values()))["Properties"]
+
+
+def test_every_function_runs_the_python_the_bundler_targets(templates: Templates) -> None:
+    functions = [f for t in templates.all().values() for f in t.find_resources("AWS::Lambda::Function").values()]
+    ours = [f for f in functions if "FunctionName" in f["Properties"]]
+    assert len(ours) == 2
+    for function in ours:
+        assert function["Properties"]["Runtime"] == f"python{RUNTIME_PYTHON_VERSION}"
 
 
 def test_function_runtime_and_limits(templates: Templates) -> None:
@@ -81,7 +90,7 @@ def test_log_group_encrypted_with_retention(templates: Templates) -> None:
 
 def test_data_access_is_scoped_to_exact_resources(templates: Templates) -> None:
     policies = templates.compute.find_resources(
-        "AWS::IAM::Policy", {"Properties": {"PolicyName": f"health-check-data-access-{SUFFIX}"}}
+        "AWS::IAM::ManagedPolicy", {"Properties": {"ManagedPolicyName": f"health-check-data-access-{SUFFIX}"}}
     )
     statements = {s["Sid"]: s for s in next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]}
     assert set(statements) == {
@@ -94,7 +103,7 @@ def test_data_access_is_scoped_to_exact_resources(templates: Templates) -> None:
     }
     assert statements["HeartbeatItems"]["Action"] == ["dynamodb:GetItem", "dynamodb:PutItem"]
     assert statements["HeartbeatObjects"]["Action"] == ["s3:GetObject", "s3:PutObject"]
-    assert "heartbeat/*" in str(statements["HeartbeatObjects"]["Resource"])
+    assert "'/heartbeat/latest.json'" in str(statements["HeartbeatObjects"]["Resource"])
     assert statements["DecryptDatabaseSecret"]["Condition"] == {
         "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
     }

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lib import lambda_bundle
-from lib.lambda_bundle import LambdaBundleError, bundle_function
+from lib.lambda_bundle import RUNTIME_PYTHON_VERSION, LambdaBundleError, bundle_function
 
 HEALTH_CHECK_DIR = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "health_check"
 
@@ -82,7 +82,7 @@ def test_second_bundle_is_a_cache_hit_without_pip(
     assert second == first
     (command,) = pip.calls
     assert command[:4] == [sys.executable, "-m", "pip", "install"]
-    for option in ("manylinux2014_x86_64", "3.12", "--only-binary=:all:", "cp"):
+    for option in ("manylinux2014_x86_64", RUNTIME_PYTHON_VERSION, "--only-binary=:all:", "cp"):
         assert option in command
     assert command[-2:] == ["-r", str(function_dir / "requirements.txt")]
     files = sorted(p.relative_to(first).as_posix() for p in first.rglob("*") if p.is_file())

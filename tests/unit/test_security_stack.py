@@ -55,7 +55,7 @@ def test_function_role_trusts_lambda_and_only_manages_enis(templates: Templates)
     assert "ManagedPolicyArns" not in role
     eni = [
         s
-        for p in templates.security.find_resources("AWS::IAM::Policy").values()
+        for p in templates.security.find_resources("AWS::IAM::ManagedPolicy").values()
         for s in p["Properties"]["PolicyDocument"]["Statement"]
         if s.get("Sid") == "ManageVpcNetworkInterfaces"
     ]

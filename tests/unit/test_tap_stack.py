@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from lib import output_keys
-from lib.explicit_actions import UnknownWildcardError, expand
 from lib.constructs.vault_cleanup import UNSCOPABLE_BACKUP_ACTIONS
+from lib.explicit_actions import UnknownWildcardError, expand
 from lib.stacks.security_stack import LAMBDA_ENI_ACTIONS
 from tests.unit.conftest import SUFFIX, Templates
 
@@ -28,6 +28,7 @@ NAME_PROPERTIES = {
     "AliasName",
     "DBClusterIdentifier",
     "DBInstanceIdentifier",
+    "ManagedPolicyName",
     "DBSubnetGroupName",
     "DBClusterParameterGroupName",
     "FlowLogName",

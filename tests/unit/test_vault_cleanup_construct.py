@@ -56,7 +56,7 @@ def _resources(template: Template, resource_type: str) -> Mapping[str, Any]:
 def _statements(template: Template) -> list[dict[str, Any]]:
     """Every identity-policy statement in the template: standalone policies and inline role policies."""
     statements: list[dict[str, Any]] = []
-    for policy in _resources(template, "AWS::IAM::Policy").values():
+    for policy in _resources(template, "AWS::IAM::ManagedPolicy").values():
         statements += policy["Properties"]["PolicyDocument"]["Statement"]
     for role in _resources(template, "AWS::IAM::Role").values():
         for inline in role["Properties"].get("Policies", []):
@@ -81,7 +81,7 @@ def test_function_properties(synthesized: tuple[Template, dict[str, str]]) -> No
         "AWS::Lambda::Function",
         {
             "FunctionName": f"vault-cleanup-{SUFFIX}",
-            "Runtime": "python3.12",
+            "Runtime": "python3.14",
             "Handler": "handler.handler",
             "Timeout": 900,
             "Role": {"Fn::GetAtt": [ids["role"], "Arn"]},
@@ -125,7 +125,7 @@ def test_log_group_is_encrypted_retained_and_destroyable(synthesized: tuple[Temp
     assert log_group["DeletionPolicy"] == "Delete"
 
 
-def test_role_is_named_trusts_lambda_and_has_no_managed_policies(
+def test_role_is_named_trusts_lambda_and_has_only_its_own_policy(
     synthesized: tuple[Template, dict[str, str]],
 ) -> None:
     template, ids = synthesized
@@ -134,8 +134,9 @@ def test_role_is_named_trusts_lambda_and_has_no_managed_policies(
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
     ]
-    assert "ManagedPolicyArns" not in role
-    template.resource_count_is("AWS::IAM::ManagedPolicy", 0)
+    assert "ManagedPolicyArns" not in role  # no AWS managed policy; its own customer-managed one
+    (policy,) = _resources(template, "AWS::IAM::ManagedPolicy").values()
+    assert policy["Properties"]["Roles"] == [{"Ref": ids["role"]}]
 
 
 def test_no_wildcard_actions_and_star_resources_only_where_documented(
@@ -235,6 +236,6 @@ def test_logs_permissions_cover_only_its_log_group(synthesized: tuple[Template, 
 
 def test_policy_is_attached_to_the_role(synthesized: tuple[Template, dict[str, str]]) -> None:
     template, ids = synthesized
-    policy = _resources(template, "AWS::IAM::Policy")[ids["policy"]]["Properties"]
-    assert policy["PolicyName"] == f"vault-cleanup-policy-{SUFFIX}"
+    policy = _resources(template, "AWS::IAM::ManagedPolicy")[ids["policy"]]["Properties"]
+    assert policy["ManagedPolicyName"] == f"vault-cleanup-policy-{SUFFIX}"
     assert policy["Roles"] == [{"Ref": ids["role"]}]
