@@ -23,6 +23,7 @@ MODULES = (
     "secretsmanager",
     "backup",
     "awslambda",
+    "iam",
     "logs",
     "cloudwatch",
     "sns",

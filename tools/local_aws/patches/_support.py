@@ -117,6 +117,25 @@ class ModelLogic:
         return True
 
 
+def before_create(model: type, prepare: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Give moto's own CloudFormation create of ``model`` the properties ``prepare`` returns:
+    the way to pass properties in the shape moto's model expects."""
+    original = model.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_from_cloudformation_json(
+        cls: type,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        prepared = {**cloudformation_json, "Properties": prepare(cloudformation_json.get("Properties", {}))}
+        return original(cls, resource_name, prepared, account_id, region_name, **kwargs)
+
+    install(model, "create_from_cloudformation_json", classmethod(create_from_cloudformation_json))
+
+
 def after_create(model: type, configure: Callable[[Any, dict[str, Any], str, str], None]) -> None:
     """Run ``configure(resource, properties, account_id, region_name)`` after moto's own
     CloudFormation create of ``model``: the way to apply properties moto's model drops."""

@@ -6,8 +6,9 @@ from contextlib import suppress
 from typing import Any, ClassVar
 
 from moto.awslambda.exceptions import UnknownFunctionException
-from moto.awslambda.models import LambdaAlias, LambdaVersion
+from moto.awslambda.models import LambdaAlias, LambdaFunction, LambdaVersion
 from moto.awslambda.utils import get_backend
+from moto.ec2.models import ec2_backends
 
 from ._support import ModelLogic, after_create, fix, install, register_model
 
@@ -130,3 +131,40 @@ def add_event_invoke_config_model() -> None:
     """``AWS::Lambda::EventInvokeConfig`` has no moto model; the function's async-invoke settings
     are now stored (moto keeps one per function, whatever the qualifier)."""
     register_model(EventInvokeConfigModel, "awslambda")
+
+
+def _vpc_config(function: LambdaFunction) -> dict[str, Any] | None:
+    config = function._vpc_config
+    if not config:
+        return None
+    subnets = [ec2_backends[function.account_id][function.region].get_subnet(s) for s in config["SubnetIds"]]
+    return {**config, "VpcId": subnets[0].vpc_id} if subnets else dict(config)
+
+
+@fix("F8")
+def report_lambda_vpc_ids() -> None:
+    """moto's Lambda reports ``VpcConfig.VpcId`` as the placeholder ``vpc-123abc`` for every function
+    with security groups; it now reports the VPC of the function's subnets."""
+    install(LambdaFunction, "vpc_config", property(_vpc_config))
+
+
+def _remember_logging_config(
+    function: LambdaFunction, properties: dict[str, Any], account_id: str, region_name: str
+) -> None:
+    function.logging_config = properties.get("LoggingConfig")  # type: ignore[attr-defined]
+
+
+@fix("F9")
+def report_lambda_logging_config() -> None:
+    """moto's Lambda drops ``LoggingConfig`` (the function's log group and format), so a function
+    seemed to log to the default ``/aws/lambda/<name>`` group. The template's setting is now kept and
+    returned by GetFunction / GetFunctionConfiguration (no logs are written: the code never runs)."""
+    original = LambdaFunction.get_configuration
+    after_create(LambdaFunction, _remember_logging_config)
+
+    def get_configuration(function: LambdaFunction, on_create: bool = False) -> dict[str, Any]:
+        configuration = original(function, on_create)
+        logging_config = getattr(function, "logging_config", None)
+        return {**configuration, "LoggingConfig": logging_config} if logging_config else configuration
+
+    install(LambdaFunction, "get_configuration", get_configuration)

@@ -160,9 +160,10 @@ def _failure_reason(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _roll_back(stack: cfn_models.Stack) -> None:
+def _roll_back(stack: cfn_models.Stack, error: Exception) -> None:
     """Delete what a failed creation made, as CloudFormation's default rollback does."""
-    stack._add_stack_event("ROLLBACK_IN_PROGRESS")
+    stack.status = "ROLLBACK_IN_PROGRESS"
+    stack._add_stack_event(stack.status, resource_status_reason=_failure_reason(error))
     try:
         stack.resource_map.delete()
     except Exception as error:
@@ -173,23 +174,16 @@ def _roll_back(stack: cfn_models.Stack) -> None:
     stack._add_stack_event("ROLLBACK_COMPLETE")
 
 
-def _fail_creation(stack: cfn_models.Stack, error: Exception) -> None:
-    stack.status = "CREATE_FAILED"
-    stack._add_stack_event("CREATE_FAILED", resource_status_reason=_failure_reason(error))
-    _roll_back(stack)
-
-
 @fix("V1")
 def report_failed_stack_creation() -> None:
     """A failing ExecuteChangeSet returns HTTP 500 and leaves the stack looking healthy.
 
     The SDK retries, the retry finds nothing left to do and the CLI prints success over a
-    half-created app; what was created stays behind. Now a stack whose creation fails gets a
-    CREATE_FAILED event with the error and is rolled back (its resources deleted, status
-    ROLLBACK_COMPLETE, which the CLI reports and replaces on the next deploy); ExecuteChangeSet
-    returns 200 as in AWS. A failed nested stack is rolled back, removed like a deleted stack and
-    its error passed to the parent. A failed update is reported (UPDATE_ROLLBACK_FAILED), not
-    rolled back.
+    half-created app; what was created stays behind. Now a stack whose creation fails is rolled
+    back (ROLLBACK_IN_PROGRESS with the error, its resources deleted, ROLLBACK_COMPLETE, which the
+    CLI reports and replaces on the next deploy); ExecuteChangeSet returns 200 as in AWS. A failed
+    nested stack is rolled back, removed like a deleted stack and its error passed to the parent.
+    A failed update is reported (UPDATE_ROLLBACK_FAILED), not rolled back.
     """
     original_create_resources = cfn_models.Stack.create_resources
     original_create_nested = cfn_models.Stack.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
@@ -199,7 +193,7 @@ def report_failed_stack_creation() -> None:
         try:
             original_create_resources(stack)
         except Exception as error:
-            _fail_creation(stack, error)
+            _roll_back(stack, error)
             raise
 
     def create_nested_stack(
@@ -232,7 +226,7 @@ def report_failed_stack_creation() -> None:
             change_set.execution_status = "EXECUTE_FAILED"
             stack = backend.stacks[change_set.stack_id]
             if change_set.change_set_type == "CREATE":
-                _fail_creation(stack, error)
+                _roll_back(stack, error)
             else:
                 stack.status = "UPDATE_ROLLBACK_FAILED"
                 stack._add_stack_event(stack.status, resource_status_reason=_failure_reason(error))

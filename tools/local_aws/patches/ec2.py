@@ -9,8 +9,8 @@ from moto.ec2.models.flow_logs import FlowLogs
 from moto.ec2.models.internet_gateways import InternetGateway
 from moto.ec2.models.route_tables import Route, RouteTable
 from moto.ec2.models.security_groups import SecurityGroup, SecurityGroupIngress
-from moto.ec2.models.subnets import SubnetRouteTableAssociation
-from moto.ec2.models.vpcs import VPCEndPoint
+from moto.ec2.models.subnets import Subnet, SubnetRouteTableAssociation
+from moto.ec2.models.vpcs import VPC, VPCEndPoint
 from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
 
 from ._support import ModelLogic, after_create, fix, install, register_model
@@ -248,3 +248,30 @@ def emulate_restrict_default_security_group() -> None:
     CUSTOM_RESOURCE_HANDLERS["Custom::VpcRestrictDefaultSG"] = CustomResourceHandler(
         on_create=_restrict_default_security_group
     )
+
+
+def _flag(value: Any) -> bool:
+    """A template boolean, which may arrive as ``true`` or as the string ``"true"``."""
+    return str(value).lower() == "true"
+
+
+def _apply_vpc_dns_attributes(vpc: VPC, properties: dict[str, Any], account_id: str, region_name: str) -> None:
+    for key, attribute in (("EnableDnsSupport", "enable_dns_support"), ("EnableDnsHostnames", "enable_dns_hostnames")):
+        if key in properties:
+            _backend(account_id, region_name).modify_vpc_attribute(vpc.id, attribute, _flag(properties[key]))
+
+
+def _apply_map_public_ip(subnet: Subnet, properties: dict[str, Any], account_id: str, region_name: str) -> None:
+    if "MapPublicIpOnLaunch" in properties:
+        _backend(account_id, region_name).modify_subnet_attribute(
+            subnet.id, "map_public_ip_on_launch", _flag(properties["MapPublicIpOnLaunch"])
+        )
+
+
+@fix("F6")
+def apply_vpc_and_subnet_attributes() -> None:
+    """moto's ``AWS::EC2::VPC`` ignores EnableDnsSupport/EnableDnsHostnames and ``AWS::EC2::Subnet``
+    ignores MapPublicIpOnLaunch: DNS hostnames read false and public subnets assign no public IPs.
+    They are now applied through moto's ModifyVpcAttribute / ModifySubnetAttribute."""
+    after_create(VPC, _apply_vpc_dns_attributes)
+    after_create(Subnet, _apply_map_public_ip)

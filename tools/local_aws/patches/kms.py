@@ -7,7 +7,7 @@ from typing import Any
 
 from moto.kms.models import Key
 
-from ._support import after_create, fix
+from ._support import after_create, before_create, fix
 
 
 def _serialise_key_policy(key: Key, properties: dict[str, Any], account_id: str, region_name: str) -> None:
@@ -23,3 +23,16 @@ def store_key_policies_as_json() -> None:
     (``json.loads`` of a dict). The policy is now stored as the JSON document.
     """
     after_create(Key, _serialise_key_policy)
+
+
+def _api_tags(properties: dict[str, Any]) -> dict[str, Any]:
+    tags = [{"TagKey": tag["Key"], "TagValue": tag["Value"]} for tag in properties.get("Tags", [])]
+    return {**properties, "Tags": tags}
+
+
+@fix("F5")
+def accept_key_tags() -> None:
+    """moto's ``AWS::KMS::Key`` hands the template's tags (``Key``/``Value``) to KMS's tagger, which
+    expects the API's ``TagKey``/``TagValue``: any tagged key fails with ``KeyError: 'TagKey'``.
+    The tags are now converted (ListResourceTags returns them)."""
+    before_create(Key, _api_tags)
