@@ -14,16 +14,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-import aws_cdk as cdk
+import aws_cdk as cdk  # noqa: E402
 
-from lib.config import CONTEXT_KEYS, ConfigError, load_config
-from lib.tap_stack import TapStack, TapStackProps
-
-
-def build_app(app: cdk.App) -> TapStack:
-    """Attach the TapStack for the configured environment to `app`."""
-    config = load_config({key: app.node.try_get_context(key) for key in CONTEXT_KEYS})
-    return TapStack(app, f"TapStack{config.environment_suffix}", props=TapStackProps(config=config))
+from lib.app import build_app  # noqa: E402
+from lib.config import ConfigError  # noqa: E402
 
 
 def main() -> int:

@@ -10,8 +10,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from lib.config import load_config
-from lib.tap_stack import TapStack, TapStackProps
+from lib.app import build_app
+from lib.tap_stack import TapStack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = "unittest"
@@ -38,9 +38,11 @@ class Templates:
 
 @pytest.fixture(scope="session")
 def tap_stack() -> TapStack:
+    """The app as `cdk synth` builds it, cdk-nag packs included (synth fails on unacknowledged findings)."""
     app = cdk.App(context={**cdk_json_context(), "environmentSuffix": SUFFIX})
-    config = load_config({"environmentSuffix": SUFFIX}, env={"CDK_DEFAULT_ACCOUNT": ACCOUNT})
-    return TapStack(app, f"TapStack{SUFFIX}", props=TapStackProps(config=config))
+    stack = build_app(app, env={"CDK_DEFAULT_ACCOUNT": ACCOUNT})
+    app.synth()  # runs the validation plugins: raises on any unacknowledged finding
+    return stack
 
 
 @pytest.fixture(scope="session")
