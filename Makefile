@@ -1,36 +1,40 @@
-# One entry point for people and CI. `make test` installs everything it needs first.
-#   make install   venv + Python dependencies + pinned CDK CLI
-#   make synth     synthesize every template offline (cdk.out/)
-#   make unit      unit tests with coverage
-#   make deploy    deploy to the local AWS emulator (TARGET=aws for the account in your environment)
-#   make destroy   destroy whatever `make deploy` last deployed
-#   make test      unit tests + local deploy + integration tests + destroy + leftover check
+# One entry point for people and CI. Every target installs what it needs first.
+#   make test      lint + unit tests + deploy to the local emulator + integration tests + destroy
+#   make deploy    deploy to the local AWS emulator; TARGET=aws deploys to the account in your environment
+#   make destroy   destroy what `make deploy` last deployed (the target it recorded), then check leftovers
+#   make synth     synthesize every template offline into cdk.out/
+#   make unit      unit tests with coverage        make lint   ruff, mypy, cfn-lint, checkov
+#   make integration   integration tests against the recorded deployment
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-SUFFIX ?= $(or $(ENVIRONMENT_SUFFIX),dev)
-TARGET ?= local
-LOCAL_PORT ?= 5055
+CHECKOV_VENV := .venv-checkov
 OUTPUTS_DIR := cfn-outputs
+SUFFIX ?= $(or $(ENVIRONMENT_SUFFIX),dev)
+LOCAL_PORT ?= 5055
+LOCAL_ENDPOINT := http://127.0.0.1:$(LOCAL_PORT)
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-# The local target: a moto server this project starts, with dummy credentials and a fixed account.
-LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(LOCAL_PORT) AWS_ACCESS_KEY_ID=testing \
-	AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing AWS_DEFAULT_REGION=us-east-1 \
-	AWS_REGION=us-east-1 CDK_DEFAULT_ACCOUNT=123456789012 CDK_DEFAULT_REGION=us-east-1
-ifeq ($(TARGET),local)
-TARGET_ENV := $(LOCAL_ENV)
-else ifeq ($(TARGET),aws)
-TARGET_ENV :=
-else
+# Deploy goes to the local emulator unless TARGET=aws is given: never a real account by accident.
+# Destroy goes to the target the last deploy recorded, unless TARGET is given.
+TARGET ?= local
+RECORDED_TARGET := $(shell sed -n 's/.*"target": *"\([a-z]*\)".*/\1/p' $(OUTPUTS_DIR)/target.json 2>/dev/null)
+DESTROY_TARGET := $(if $(filter command line environment,$(origin TARGET)),$(TARGET),$(or $(RECORDED_TARGET),local))
+ifeq ($(filter local aws,$(TARGET) $(DESTROY_TARGET)),)
 $(error TARGET must be 'local' (the emulator, default) or 'aws' (the account in your environment), not '$(TARGET)')
 endif
-CDK := $(TARGET_ENV) npx --no-install cdk -c environmentSuffix=$(SUFFIX)
+
+# The local target: the moto server this project starts, dummy credentials, a fixed account.
+LOCAL_ENV := AWS_ENDPOINT_URL=$(LOCAL_ENDPOINT) AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+	AWS_SESSION_TOKEN=testing AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
+	CDK_DEFAULT_ACCOUNT=123456789012 CDK_DEFAULT_REGION=us-east-1
+target_env = $(if $(filter local,$(1)),$(LOCAL_ENV),)
+cdk = $(call target_env,$(1)) npx --no-install cdk -c environmentSuffix=$(SUFFIX)
 
 .PHONY: install synth unit lint deploy destroy integration test clean
 
@@ -40,6 +44,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# checkov pins an old boto3/botocore; its own venv keeps those pins out of the project's.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -47,17 +57,41 @@ node_modules/.installed: package.json package-lock.json
 install: $(VENV)/.installed node_modules/.installed
 
 synth: install
+	rm -rf cdk.out
 	npx --no-install cdk synth -c environmentSuffix=$(SUFFIX) --quiet
 
 unit: install
-	$(PY) -m pytest tests/unit --cov=lib --cov-report=term
+	$(PY) -m pytest tests/unit tests/local_aws --cov --cov-report=term
 
-lint: install
+lint: synth $(CHECKOV_VENV)/.installed
 	$(VENV)/bin/ruff check bin lib tests tools
 	$(VENV)/bin/ruff format --check bin lib tests tools
 	$(VENV)/bin/mypy bin lib tools
+	$(VENV)/bin/cfn-lint
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
+
+deploy: install
+	$(PY) -m lib.config $(SUFFIX)
+	$(if $(filter local,$(TARGET)),$(PY) -m tools.local_aws start --port $(LOCAL_PORT))
+	mkdir -p $(OUTPUTS_DIR)
+	$(call cdk,$(TARGET)) bootstrap --quiet $(if $(filter local,$(TARGET)),aws://123456789012/us-east-1)
+	$(call cdk,$(TARGET)) deploy --all --require-approval never --outputs-file $(OUTPUTS_DIR)/cdk-outputs.json
+	$(PY) -m tools.write_outputs $(OUTPUTS_DIR)/cdk-outputs.json $(TARGET) $(if $(filter local,$(TARGET)),$(LOCAL_ENDPOINT))
+
+destroy: install
+	$(call cdk,$(DESTROY_TARGET)) destroy --all --force
+	$(if $(filter local,$(DESTROY_TARGET)),$(PY) -m tools.local_aws leftovers --endpoint $(LOCAL_ENDPOINT))
+	$(if $(filter local,$(DESTROY_TARGET)),$(PY) -m tools.local_aws stop)
+	rm -rf $(OUTPUTS_DIR)
+
+integration: install
+	$(PY) -m pytest tests/integration -v
+
+# The whole cycle on the local emulator; destroy (and the server stop) runs even when a test fails.
+test: lint unit
+	status=0; { $(MAKE) deploy TARGET=local && $(MAKE) integration; } || status=$$?; \
+	  $(MAKE) destroy TARGET=local || status=$$?; $(PY) -m tools.local_aws stop >/dev/null || true; exit $$status
 
 clean:
+	-$(PY) -m tools.local_aws stop
 	rm -rf cdk.out .build $(OUTPUTS_DIR) .pytest_cache .coverage
-
-test: unit

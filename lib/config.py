@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -104,3 +105,12 @@ def load_config(context: Mapping[str, object], env: Mapping[str, str] = os.envir
         alarm_email=str(alarm_email) if alarm_email else None,
         tags={"Project": "tap-dr", "EnvironmentSuffix": suffix},
     )
+
+
+if __name__ == "__main__":
+    # `python -m lib.config <suffix>`: the Makefile checks the suffix before it starts anything.
+    try:
+        validate_suffix(sys.argv[1] if len(sys.argv) > 1 else "")
+    except ConfigError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -71,7 +71,8 @@ class ComputeStack(NestedStack):
             self,
             "DeadLetterQueue",
             queue_name=config.name("health-check-dlq"),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=props.monitoring_key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
             removal_policy=RemovalPolicy.DESTROY,
@@ -100,6 +101,7 @@ class ComputeStack(NestedStack):
             log_group=log_group,
             dead_letter_queue=self.dead_letter_queue,
             retry_attempts=0,
+            environment_encryption=props.aurora_key,
             environment={
                 "DB_SECRET_ARN": props.secret.secret_arn,
                 "DB_HOST": props.cluster.cluster_endpoint.hostname,

@@ -55,7 +55,7 @@ class SecurityStack(NestedStack):
             "AuroraKey",
             config=config,
             purpose="aurora",
-            description="Aurora storage, snapshots and the database secret",
+            description="Aurora storage, snapshots, the database secret and the function's connection settings",
         ).key
         self.bucket_key = CustomerManagedKey(
             self,
@@ -76,7 +76,7 @@ class SecurityStack(NestedStack):
             "MonitoringKey",
             config=config,
             purpose="monitoring",
-            description="CloudWatch Logs log groups and the alerts SNS topic",
+            description="CloudWatch Logs log groups, the alerts SNS topic and the dead-letter queue",
             service_statements=_monitoring_key_statements(config),
         ).key
 

@@ -76,7 +76,7 @@ def test_failed_async_invocations_are_dead_lettered_not_retried(templates: Templ
     assert only(templates.compute, "AWS::Lambda::EventInvokeConfig")["Properties"]["MaximumRetryAttempts"] == 0
     queue = only(templates.compute, "AWS::SQS::Queue")
     assert queue["Properties"]["QueueName"] == f"health-check-dlq-{SUFFIX}"
-    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert "MonitoringKey" in queue["Properties"]["KmsMasterKeyId"]["Ref"]
     assert queue["DeletionPolicy"] == "Delete"
 
 
