@@ -13,11 +13,13 @@ service still lists it (a deleted backup plan or an endpoint in state ``deleted`
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.exceptions import EndpointConnectionError
 
 BOOTSTRAP_STACK = "CDKToolkit"
 REGION = "us-east-1"
@@ -199,8 +201,13 @@ def default_endpoint() -> str:
 
 
 def main(endpoint_url: str | None = None) -> int:
+    """Print the leftovers; exit status 0 if none, 1 if some, 2 if the emulator cannot be reached."""
     endpoint_url = endpoint_url or default_endpoint()
-    leftovers = find_leftovers(endpoint_url)
+    try:
+        leftovers = find_leftovers(endpoint_url)
+    except EndpointConnectionError:
+        print(f"Cannot reach the emulator at {endpoint_url}; is it running?", file=sys.stderr)
+        return 2
     if not leftovers:
         print(f"No app resources left at {endpoint_url} (bootstrap stack and account defaults excluded).")
         return 0

@@ -1,7 +1,7 @@
 """Run the patched moto server in the foreground, or start/stop/inspect it in the background.
 
-The background server's state lives in ``.local-aws/`` at the repository root (git-ignored):
-``server.pid`` (JSON: pid, host, port) and ``server.log`` (its output).
+The background server's state lives in ``.local-aws/`` at the repository root (git-ignored), or in
+``$LOCAL_AWS_STATE_DIR``: ``server.pid`` (JSON: pid, host, port) and ``server.log`` (its output).
 """
 
 from __future__ import annotations
@@ -21,11 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STATE_DIR = REPO_ROOT / ".local-aws"
-PID_FILE = STATE_DIR / "server.pid"
-LOG_FILE = STATE_DIR / "server.log"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5055
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("LOCAL_AWS_STATE_DIR", REPO_ROOT / ".local-aws"))
+
+
+def pid_file() -> Path:
+    return state_dir() / "server.pid"
+
+
+def log_file() -> Path:
+    return state_dir() / "server.log"
 
 
 class LauncherError(Exception):
@@ -78,11 +87,23 @@ def answers(url: str) -> bool:
     return True
 
 
+def process_start_time(pid: int) -> int | None:
+    """When the process started (clock ticks after boot), or None if it does not run (zombies
+    included). With the pid it identifies a process: a recycled pid has another start time."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    state, start_time = fields[0], fields[19]
+    return None if state in ("Z", "X") else int(start_time)
+
+
 @dataclass(frozen=True)
 class ServerRecord:
     """The background server this repository started, as written in the pid file."""
 
     pid: int
+    started: int
     host: str
     port: int
 
@@ -91,12 +112,7 @@ class ServerRecord:
         return endpoint_url(self.host, self.port)
 
     def is_alive(self) -> bool:
-        """The pid runs and is our ``serve`` command (not a recycled pid of another program)."""
-        try:
-            command = Path(f"/proc/{self.pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return False
-        return b"tools.local_aws" in command and b"serve" in command
+        return process_start_time(self.pid) == self.started
 
     def rss_megabytes(self) -> float:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -107,7 +123,7 @@ class ServerRecord:
 
 def read_record() -> ServerRecord | None:
     try:
-        return ServerRecord(**json.loads(PID_FILE.read_text()))
+        return ServerRecord(**json.loads(pid_file().read_text()))
     except (OSError, ValueError, TypeError):
         return None
 
@@ -116,7 +132,7 @@ def running_server() -> ServerRecord | None:
     """The live server from the pid file; a stale pid file is removed."""
     record = read_record()
     if record is not None and not record.is_alive():
-        PID_FILE.unlink(missing_ok=True)
+        pid_file().unlink(missing_ok=True)
         return None
     return record
 
@@ -131,23 +147,25 @@ def start(host: str, port: int, without: Iterable[str] = (), timeout: float = 30
         raise LauncherError(f"A local AWS server already runs at {current.url} (pid {current.pid}); stop it first.")
     if not port_is_free(host, port):
         raise LauncherError(f"Port {port} on {host} is already in use by another program; choose another with --port.")
-    STATE_DIR.mkdir(exist_ok=True)
+    state_dir().mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "tools.local_aws", "serve", "--host", host, "--port", str(port)]
     codes = ",".join(without)
     if codes:
         command += ["--without", codes]
-    with LOG_FILE.open("w") as log:
+    with log_file().open("w") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    record = ServerRecord(process.pid, host, port)
-    PID_FILE.write_text(json.dumps(record.__dict__))
+    record = ServerRecord(process.pid, process_start_time(process.pid) or 0, host, port)
+    pid_file().write_text(json.dumps(record.__dict__))
     deadline = time.monotonic() + timeout
     while not answers(url):
         if process.poll() is not None:
-            PID_FILE.unlink(missing_ok=True)
-            raise LauncherError(f"The local AWS server exited during start-up; see {LOG_FILE}.")
+            pid_file().unlink(missing_ok=True)
+            raise LauncherError(f"The local AWS server exited during start-up; see {log_file()}.")
         if time.monotonic() > deadline:
             stop()
-            raise LauncherError(f"The local AWS server did not answer at {url} within {timeout:.0f} s; see {LOG_FILE}.")
+            raise LauncherError(
+                f"The local AWS server did not answer at {url} within {timeout:.0f} s; see {log_file()}."
+            )
         time.sleep(0.1)
     return record
 
@@ -163,7 +181,7 @@ def stop(grace: float = 10.0) -> ServerRecord | None:
         time.sleep(0.05)
     if _still_running(record):
         os.killpg(record.pid, signal.SIGKILL)
-    PID_FILE.unlink(missing_ok=True)
+    pid_file().unlink(missing_ok=True)
     return record
 
 

@@ -117,9 +117,10 @@ class ModelLogic:
         return True
 
 
-def before_create(model: type, prepare: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-    """Give moto's own CloudFormation create of ``model`` the properties ``prepare`` returns:
-    the way to pass properties in the shape moto's model expects."""
+def before_create(model: type, prepare: Callable[[dict[str, Any], str, str], dict[str, Any]]) -> None:
+    """Give moto's own CloudFormation create of ``model`` the properties that
+    ``prepare(properties, account_id, region_name)`` returns: the way to pass properties in the
+    shape moto's model expects."""
     original = model.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
 
     def create_from_cloudformation_json(
@@ -130,7 +131,8 @@ def before_create(model: type, prepare: Callable[[dict[str, Any]], dict[str, Any
         region_name: str,
         **kwargs: Any,
     ) -> Any:
-        prepared = {**cloudformation_json, "Properties": prepare(cloudformation_json.get("Properties", {}))}
+        properties = prepare(cloudformation_json.get("Properties", {}), account_id, region_name)
+        prepared = {**cloudformation_json, "Properties": properties}
         return original(cls, resource_name, prepared, account_id, region_name, **kwargs)
 
     install(model, "create_from_cloudformation_json", classmethod(create_from_cloudformation_json))

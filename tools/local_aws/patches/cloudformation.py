@@ -83,18 +83,21 @@ def _register_exports(stack: cfn_models.Stack) -> None:
 
 @fix("R3")
 def refresh_outputs_after_change_set() -> None:
-    """Stacks deployed through a change set have no Outputs and register no exports.
+    """Stacks deployed through a change set have no Outputs and take part in no exports.
 
-    CreateChangeSet creates the stack with an empty template and applying the change set only
-    updates its resources, so ``template_dict`` and ``output_map`` stay empty (``cdk deploy
-    --outputs-file`` writes ``{}``). After applying, the stack now takes the change set's template,
-    parameters, outputs and exports.
+    CreateChangeSet creates the stack with an empty template and without the region's exports;
+    applying the change set only updates its resources, so ``template_dict`` and ``output_map`` stay
+    empty (``cdk deploy --outputs-file`` writes ``{}``) and ``Fn::ImportValue`` finds nothing. The
+    stack now sees the exports while its resources are made, and afterwards takes the change set's
+    template, parameters, outputs and exports.
     """
     original_apply = cfn_models.ChangeSet.apply
 
     def apply(change_set: cfn_models.ChangeSet) -> None:
-        original_apply(change_set)
         stack = change_set.stack
+        exports = cfn_models.cloudformation_backends[stack.account_id][stack.region_name].exports
+        stack.cross_stack_resources = stack.resource_map.cross_stack_resources = exports
+        original_apply(change_set)
         stack.template = change_set.template
         stack._parse_template()
         stack.description = stack.template_dict.get("Description")

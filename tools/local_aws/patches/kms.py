@@ -25,7 +25,7 @@ def store_key_policies_as_json() -> None:
     after_create(Key, _serialise_key_policy)
 
 
-def _api_tags(properties: dict[str, Any]) -> dict[str, Any]:
+def _api_tags(properties: dict[str, Any], account_id: str, region_name: str) -> dict[str, Any]:
     tags = [{"TagKey": tag["Key"], "TagValue": tag["Value"]} for tag in properties.get("Tags", [])]
     return {**properties, "Tags": tags}
 

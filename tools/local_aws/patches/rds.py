@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from moto.core.utils import camelcase_to_underscores
-from moto.rds.models import DBCluster, DBClusterParameterGroup, DBInstance, rds_backends
+from moto.rds.models import DBCluster, DBClusterParameterGroup, DBInstance, DBSubnetGroup, rds_backends
 
-from ._support import ModelLogic, fix, install, register_model
+from ._support import ModelLogic, before_create, fix, install, register_model
 
 
 def _backend(account_id: str, region_name: str) -> Any:
@@ -28,7 +28,7 @@ def _name(resource_name: str, properties: dict[str, Any], name_property: str) ->
 def _api_arguments(properties: dict[str, Any]) -> dict[str, Any]:
     """CloudFormation properties as moto's RDS keyword arguments (same names, snake_case).
 
-    A ``Ref`` to a DB subnet group yields moto's object (it has no physical id); its name is used.
+    A ``Ref`` to a DB subnet group yields moto's object unless N13 applies; its name is used.
     """
     arguments = {camelcase_to_underscores(key): value for key, value in properties.items()}
     subnet_group = arguments.get("db_subnet_group_name")
@@ -188,3 +188,21 @@ def add_db_cluster_parameter_group_model() -> None:
     """``AWS::RDS::DBClusterParameterGroup`` has no moto model (the class exists but declares no
     CloudFormation type), so the cluster's custom parameters were never stored."""
     register_model(DBClusterParameterGroupModel, "rds")
+
+
+def _subnet_group_object(properties: dict[str, Any], account_id: str, region_name: str) -> dict[str, Any]:
+    """moto's standalone-instance create reads ``DBSubnetGroupName`` as the group object."""
+    name = properties.get("DBSubnetGroupName")
+    if not isinstance(name, str):
+        return properties
+    return {**properties, "DBSubnetGroupName": _backend(account_id, region_name).subnet_groups[name.lower()]}
+
+
+@fix("N13")
+def name_db_subnet_groups() -> None:
+    """A ``Ref`` to ``AWS::RDS::DBSubnetGroup`` yields moto's Python object, not the group's name: an
+    Output of it reads ``<moto.rds.models.DBSubnetGroup object ...>`` and ListStackResources shows no
+    physical id. The group now answers with its name; moto's standalone-instance create, which
+    relied on getting the object, looks it up by name instead."""
+    install(DBSubnetGroup, "physical_resource_id", property(lambda group: group.name))
+    before_create(DBInstance, _subnet_group_object)

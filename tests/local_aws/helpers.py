@@ -1,0 +1,118 @@
+"""Small templates and a CloudFormation deploy helper for the emulator tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Stack:
+    """A stack as DescribeStacks returns it, plus its outputs as a dict."""
+
+    description: dict[str, Any]
+    outputs: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in self.description.get("Outputs", [])}
+
+    @property
+    def id(self) -> str:
+        return self.description["StackId"]
+
+    @property
+    def status(self) -> str:
+        return self.description["StackStatus"]
+
+
+class CloudFormation:
+    """Deploys and deletes templates the way the CDK CLI does (change set, then execute)."""
+
+    def __init__(self, aws: Callable[[str], Any], suffix: str):
+        self.client = aws("cloudformation")
+        self.suffix = suffix
+        self.deployed: list[str] = []
+
+    def deploy(self, template: dict[str, Any] | None = None, **change_set: Any) -> Stack:
+        """Create a stack through a change set from ``template`` (or e.g. ``TemplateURL=...``)."""
+        arguments = {
+            "StackName": f"test-{self.suffix}-{len(self.deployed)}",
+            "ChangeSetName": "create",
+            "ChangeSetType": "CREATE",
+            "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+            **({"TemplateBody": json.dumps(template)} if template is not None else {}),
+            **change_set,
+        }
+        created = self.client.create_change_set(**arguments)
+        self.deployed.append(created["StackId"])
+        self.client.execute_change_set(ChangeSetName=created["Id"])
+        return self.describe(created["StackId"])
+
+    def describe(self, stack_id: str) -> Stack:
+        return Stack(self.client.describe_stacks(StackName=stack_id)["Stacks"][0])
+
+    def delete(self, stack: Stack) -> Stack:
+        """Delete the stack and return its final state (deleted stacks stay readable by id)."""
+        self.client.delete_stack(StackName=stack.id)
+        return self.describe(stack.id)
+
+    def events(self, stack: Stack) -> list[str]:
+        return [
+            f"{e['ResourceStatus']} {e.get('ResourceStatusReason', '')}"
+            for e in self.client.describe_stack_events(StackName=stack.id)["StackEvents"]
+        ]
+
+
+def template(resources: dict[str, Any], outputs: dict[str, Any] | None = None, **sections: Any) -> dict[str, Any]:
+    """A template from its Resources and Outputs (values given as intrinsic-function dicts)."""
+    body: dict[str, Any] = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources, **sections}
+    if outputs:
+        body["Outputs"] = {key: {"Value": value} for key, value in outputs.items()}
+    return body
+
+
+def ref(logical_id: str) -> dict[str, str]:
+    return {"Ref": logical_id}
+
+
+def get_att(logical_id: str, attribute: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [logical_id, attribute]}
+
+
+TRUST_LAMBDA = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+def role(name: str | None = None, **properties: Any) -> dict[str, Any]:
+    """An IAM role Lambda can assume."""
+    named = {"RoleName": name} if name else {}
+    return {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": TRUST_LAMBDA, **named, **properties}}
+
+
+def function(role_id: str, **properties: Any) -> dict[str, Any]:
+    """A small Python Lambda function (inline code) run by the role ``role_id``."""
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "Runtime": "python3.12",
+            "Handler": "index.handler",
+            "Code": {"ZipFile": "def handler(event, context):\n    return event\n"},
+            "Role": get_att(role_id, "Arn"),
+            **properties,
+        },
+    }
+
+
+def vpc(cidr: str = "10.0.0.0/16", **properties: Any) -> dict[str, Any]:
+    return {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": cidr, **properties}}
+
+
+def subnet(vpc_id: str, cidr: str, zone: str = "us-east-1a", **properties: Any) -> dict[str, Any]:
+    return {
+        "Type": "AWS::EC2::Subnet",
+        "Properties": {"VpcId": ref(vpc_id), "CidrBlock": cidr, "AvailabilityZone": zone, **properties},
+    }

@@ -1,0 +1,151 @@
+"""The CloudFormation engine: template URLs, nested stacks, change sets, custom resources, failures."""
+
+from __future__ import annotations
+
+import json
+
+from .helpers import function, get_att, ref, role, template, vpc
+
+QUEUE = {"Type": "AWS::SQS::Queue", "Properties": {}}
+
+
+def test_r1_template_url_on_the_local_endpoint_is_read_path_style(cfn, aws, endpoint, suffix):
+    """The CDK CLI passes TemplateURL http://127.0.0.1:<port>/<bucket>/<key>."""
+    bucket = f"templates-{suffix}"
+    aws("s3").create_bucket(Bucket=bucket)
+    body = template({"Queue": QUEUE}, {"QueueArn": get_att("Queue", "Arn")})
+    aws("s3").put_object(Bucket=bucket, Key="stack.json", Body=json.dumps(body))
+
+    stack = cfn.deploy(TemplateURL=f"{endpoint}/{bucket}/stack.json")
+
+    assert stack.status == "CREATE_COMPLETE"
+    assert stack.outputs["QueueArn"].startswith("arn:aws:sqs:us-east-1:123456789012:")
+
+
+def test_r2_parent_reads_nested_stack_outputs(cfn, aws, suffix):
+    bucket = f"nested-{suffix}"
+    aws("s3").create_bucket(Bucket=bucket)
+    child = template(
+        {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Ref": "QueueName"}}}},
+        {"QueueArn": get_att("Queue", "Arn")},
+        Parameters={"QueueName": {"Type": "String"}},
+    )
+    aws("s3").put_object(Bucket=bucket, Key="child.json", Body=json.dumps(child))
+    nested = {
+        "Type": "AWS::CloudFormation::Stack",
+        "Properties": {
+            "TemplateURL": f"https://s3.us-east-1.amazonaws.com/{bucket}/child.json",
+            "Parameters": {"QueueName": f"nested-{suffix}"},
+        },
+    }
+
+    stack = cfn.deploy(template({"Child": nested}, {"ChildQueueArn": get_att("Child", "Outputs.QueueArn")}))
+
+    assert stack.status == "CREATE_COMPLETE"
+    assert stack.outputs["ChildQueueArn"] == f"arn:aws:sqs:us-east-1:123456789012:nested-{suffix}"
+
+
+def test_r3_change_set_stacks_have_outputs_and_exports(cfn, aws, suffix):
+    exported = template(
+        {"Queue": QUEUE},
+        Outputs={"Url": {"Value": ref("Queue"), "Export": {"Name": f"queue-url-{suffix}"}}},
+    )
+    importer = template(
+        {
+            "Parameter": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {
+                    "Name": f"/imported/{suffix}",
+                    "Type": "String",
+                    "Value": {"Fn::ImportValue": f"queue-url-{suffix}"},
+                },
+            }
+        },
+        {"Imported": ref("Parameter")},
+    )
+
+    stack = cfn.deploy(exported)
+    consumer = cfn.deploy(importer)
+
+    assert "/123456789012/" in stack.outputs["Url"]
+    exports = {e["Name"]: e["Value"] for e in cfn.client.list_exports()["Exports"]}
+    assert exports[f"queue-url-{suffix}"] == stack.outputs["Url"]
+    imported = aws("ssm").get_parameter(Name=consumer.outputs["Imported"])["Parameter"]["Value"]
+    assert imported == stack.outputs["Url"]
+
+
+def test_r4_custom_resources_complete_without_running_their_provider(cfn, aws):
+    resources = {
+        "ProviderRole": role(),
+        "Provider": function("ProviderRole"),
+        "Custom": {"Type": "Custom::Thing", "Properties": {"ServiceToken": get_att("Provider", "Arn"), "Size": 3}},
+    }
+
+    stack = cfn.deploy(template(resources, {"ProviderName": ref("Provider")}))
+
+    assert stack.status == "CREATE_COMPLETE"
+    listed = cfn.client.list_stack_resources(StackName=stack.id)["StackResourceSummaries"]
+    assert "Custom::Thing" in {r["ResourceType"] for r in listed}
+    # The provider never ran: it would have created its log group.
+    groups = aws("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{stack.outputs['ProviderName']}")
+    assert groups["logGroups"] == []
+
+
+def test_v1_failed_creation_is_reported_and_rolled_back(cfn, aws, suffix):
+    resources = {
+        "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": f"rollback-{suffix}"}},
+        "Subnet": {
+            "Type": "AWS::EC2::Subnet",
+            "DependsOn": "Queue",
+            "Properties": {"VpcId": "vpc-0000000000000000", "CidrBlock": "10.0.0.0/24"},
+        },
+    }
+
+    stack = cfn.deploy(template(resources))
+
+    assert stack.status == "ROLLBACK_COMPLETE"
+    assert any("InvalidVpcID.NotFound" in event for event in cfn.events(stack))
+    assert aws("sqs").list_queues(QueueNamePrefix=f"rollback-{suffix}").get("QueueUrls", []) == []
+
+
+def test_v2_failed_deletion_keeps_the_stack_as_delete_failed(cfn, aws):
+    stack = cfn.deploy(template({"Vpc": vpc("10.9.0.0/16")}, {"VpcId": ref("Vpc")}))
+    blocking = aws("ec2").create_subnet(VpcId=stack.outputs["VpcId"], CidrBlock="10.9.1.0/24")["Subnet"]
+
+    failed = cfn.delete(stack)
+
+    assert failed.status == "DELETE_FAILED"
+    assert any("DependencyViolation" in event for event in cfn.events(stack))
+    assert cfn.client.describe_stacks(StackName=stack.description["StackName"])["Stacks"]
+    aws("ec2").delete_subnet(SubnetId=blocking["SubnetId"])
+    assert cfn.delete(stack).status == "DELETE_COMPLETE"
+
+
+def test_v3_unsupported_resource_types_fail_the_stack(cfn):
+    stack = cfn.deploy(template({"Queue": QUEUE, "Thing": {"Type": "AWS::Made::Up", "Properties": {}}}))
+
+    assert stack.status == "ROLLBACK_COMPLETE"
+    assert any("AWS::Made::Up is not supported" in event for event in cfn.events(stack))
+
+
+def test_q6_dynamic_references_are_resolved(cfn, aws, suffix):
+    secret_arn = aws("secretsmanager").create_secret(
+        Name=f"dynamic-{suffix}", SecretString=json.dumps({"password": "from-secret"})
+    )["ARN"]
+    aws("ssm").put_parameter(Name=f"/dynamic/{suffix}", Value="from-ssm", Type="String")
+    references = {
+        "FromSecret": f"{{{{resolve:secretsmanager:{secret_arn}:SecretString:password::}}}}",
+        "FromSsm": f"prefix-{{{{resolve:ssm:/dynamic/{suffix}}}}}",
+    }
+    resources = {
+        name: {
+            "Type": "AWS::SSM::Parameter",
+            "Properties": {"Name": f"/{name}/{suffix}", "Type": "String", "Value": value},
+        }
+        for name, value in references.items()
+    }
+
+    stack = cfn.deploy(template(resources, {name: ref(name) for name in references}))
+
+    stored = {name: aws("ssm").get_parameter(Name=stack.outputs[name])["Parameter"]["Value"] for name in references}
+    assert stored == {"FromSecret": "from-secret", "FromSsm": "prefix-from-ssm"}
