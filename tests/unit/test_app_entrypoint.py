@@ -32,3 +32,22 @@ def test_bad_suffix_exits_non_zero_with_one_clear_sentence(tmp_path: Path) -> No
     ]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "cdk.out").exists() or not list((tmp_path / "cdk.out").glob("*.template.json"))
+
+
+def test_make_deploy_suffix_check_refuses_before_anything_starts() -> None:
+    """`make deploy` runs `python -m lib.config <suffix>` before it starts the emulator or the CLI."""
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    bad = subprocess.run(
+        [sys.executable, "-m", "lib.config", "Pr 42"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines()[-1].startswith("Error: environmentSuffix 'Pr 42' is not allowed")
+    good = subprocess.run(
+        [sys.executable, "-m", "lib.config", "pr42"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert good.returncode == 0

@@ -1,0 +1,77 @@
+"""The deployed backup plan, alerting and dashboard."""
+
+from __future__ import annotations
+
+import json
+
+from lib import output_keys as keys
+
+
+def test_vault_is_encrypted_with_the_backup_key(client, outputs, suffix) -> None:
+    vault = client("backup").describe_backup_vault(BackupVaultName=outputs[keys.BACKUP_VAULT_NAME])
+    assert vault["BackupVaultName"] == f"backup-vault-{suffix}"
+    assert vault["EncryptionKeyArn"] == outputs[keys.BACKUP_KEY_ARN]
+
+
+def test_plan_backs_up_hourly_into_the_vault_for_seven_days(client, outputs) -> None:
+    plan = client("backup").get_backup_plan(BackupPlanId=outputs[keys.BACKUP_PLAN_ID])["BackupPlan"]
+    (rule,) = plan["Rules"]
+    assert rule["ScheduleExpression"] == "cron(0 * * * ? *)"
+    assert rule["TargetBackupVaultName"] == outputs[keys.BACKUP_VAULT_NAME]
+    assert rule["Lifecycle"]["DeleteAfterDays"] == 7
+    assert not rule.get("CopyActions")
+
+
+def test_alert_topic_is_encrypted(client, outputs) -> None:
+    attributes = client("sns").get_topic_attributes(TopicArn=outputs[keys.ALERTS_TOPIC_ARN])["Attributes"]
+    assert attributes["KmsMasterKeyId"] == outputs[keys.LOGS_KEY_ARN]
+
+
+def test_backup_job_rules_target_the_topic(client, outputs, suffix) -> None:
+    events = client("events")
+    for name, states in (
+        (f"backup-job-failed-{suffix}", ["FAILED", "ABORTED", "EXPIRED"]),
+        (f"backup-job-completed-{suffix}", ["COMPLETED"]),
+    ):
+        rule = events.describe_rule(Name=name)
+        assert rule["State"] == "ENABLED"
+        pattern = json.loads(rule["EventPattern"])
+        assert pattern["source"] == ["aws.backup"] and pattern["detail"]["state"] == states
+        (target,) = events.list_targets_by_rule(Rule=name)["Targets"]
+        assert target["Arn"] == outputs[keys.ALERTS_TOPIC_ARN]
+
+
+def test_alarms_notify_the_topic(client, outputs, suffix) -> None:
+    pages = client("cloudwatch").get_paginator("describe_alarms").paginate()
+    ours = {a["AlarmName"]: a for page in pages for a in page["MetricAlarms"] if a["AlarmName"].endswith(f"-{suffix}")}
+    for name in (
+        "backup-job-failures",
+        "backup-rpo-breach",
+        "aurora-cpu-high",
+        "dynamodb-throttling",
+        "health-check-errors",
+    ):
+        alarm = ours[f"{name}-{suffix}"]
+        assert alarm["AlarmActions"] == [outputs[keys.ALERTS_TOPIC_ARN]]
+        assert alarm["OKActions"] == [outputs[keys.ALERTS_TOPIC_ARN]]
+
+
+def test_dashboard_has_widgets(client, outputs, suffix) -> None:
+    dashboard = client("cloudwatch").get_dashboard(DashboardName=outputs[keys.DASHBOARD_NAME])
+    assert dashboard["DashboardName"] == f"dr-dashboard-{suffix}"
+    assert len(json.loads(dashboard["DashboardBody"])["widgets"]) >= 10
+
+
+def test_selection_covers_aurora_dynamodb_and_s3_with_the_backup_role(client, outputs, suffix) -> None:
+    backup = client("backup")
+    (listed,) = backup.list_backup_selections(BackupPlanId=outputs[keys.BACKUP_PLAN_ID])["BackupSelectionsList"]
+    selection = backup.get_backup_selection(
+        BackupPlanId=outputs[keys.BACKUP_PLAN_ID], SelectionId=listed["SelectionId"]
+    )["BackupSelection"]
+    assert selection["SelectionName"] == f"backup-selection-{suffix}"
+    assert selection["IamRoleArn"] == outputs[keys.BACKUP_ROLE_ARN]
+    resources = selection["Resources"]
+    assert len(resources) == 3
+    assert any(r.endswith(f":cluster:aurora-cluster-{suffix}") for r in resources)
+    assert any(r.endswith(f":table/{outputs[keys.TABLE_NAME]}") for r in resources)
+    assert f"arn:aws:s3:::{outputs[keys.BUCKET_NAME]}" in resources

@@ -1,0 +1,57 @@
+"""The deployed keys and roles."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib import output_keys as keys
+
+KEY_OUTPUTS = (keys.AURORA_KEY_ARN, keys.BUCKET_KEY_ARN, keys.BACKUP_KEY_ARN, keys.LOGS_KEY_ARN)
+
+
+@pytest.mark.parametrize("output", KEY_OUTPUTS)
+def test_customer_managed_keys_are_enabled_and_rotate(client, outputs, output) -> None:
+    kms = client("kms")
+    metadata = kms.describe_key(KeyId=outputs[output])["KeyMetadata"]
+    assert metadata["KeyManager"] == "CUSTOMER" and metadata["Enabled"] is True
+    assert kms.get_key_rotation_status(KeyId=outputs[output])["KeyRotationEnabled"] is True
+
+
+def test_aliases_carry_purpose_and_suffix(client, outputs, suffix) -> None:
+    aliases = {a["AliasName"]: a.get("TargetKeyId") for a in client("kms").list_aliases()["Aliases"]}
+    for purpose, output in zip(("aurora", "s3", "backup", "monitoring"), KEY_OUTPUTS, strict=True):
+        key_id = outputs[output].split("/")[-1]
+        assert aliases.get(f"alias/{purpose}-key-{suffix}") == key_id
+
+
+def test_roles_exist_with_their_trust(client, outputs) -> None:
+    iam = client("iam")
+    for output, service in (
+        (keys.FUNCTION_ROLE_ARN, "lambda.amazonaws.com"),
+        (keys.BACKUP_ROLE_ARN, "backup.amazonaws.com"),
+    ):
+        role = iam.get_role(RoleName=outputs[output].split("/")[-1])["Role"]
+        assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"] == service
+
+
+def test_every_log_group_is_encrypted_with_a_retention(client, outputs, suffix) -> None:
+    groups = client("logs").describe_log_groups()["logGroups"]
+    ours = {g["logGroupName"]: g for g in groups if suffix in g["logGroupName"]}
+    assert set(ours) >= {
+        f"/aws/vpc/flow-logs-{suffix}",
+        f"/aws/lambda/health-check-{suffix}",
+        f"/aws/lambda/secret-rotation-{suffix}",
+        f"/aws/lambda/vault-cleanup-{suffix}",
+        f"/aws/rds/cluster/aurora-cluster-{suffix}/postgresql",
+    }
+    for name, group in ours.items():
+        assert group["retentionInDays"] == 30, name
+        assert group["kmsKeyId"] == outputs[keys.LOGS_KEY_ARN], name
+
+
+def test_vpc_flow_logs_capture_all_traffic(client, outputs, suffix) -> None:
+    (flow_log,) = client("ec2").describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [outputs[keys.VPC_ID]]}])[
+        "FlowLogs"
+    ]
+    assert flow_log["TrafficType"] == "ALL"
+    assert flow_log["LogGroupName"] == f"/aws/vpc/flow-logs-{suffix}"
