@@ -41,11 +41,11 @@ class TapStack(Stack):
             Tags.of(self).add(key, value)
         Aspects.of(self).add(ExplicitActions())
 
-        self.network = NetworkStack(self, "Network", props=NetworkStackProps(config=config))
-        network = self.network
-        self.security = SecurityStack(self, "Security", props=SecurityStackProps(config=config, vpc=network.vpc))
-        security = self.security
-        self.data = DataStack(
+        self.network = network = NetworkStack(self, "Network", props=NetworkStackProps(config=config))
+        self.security = security = SecurityStack(
+            self, "Security", props=SecurityStackProps(config=config, vpc=network.vpc)
+        )
+        self.data = data = DataStack(
             self,
             "Data",
             props=DataStackProps(
@@ -58,8 +58,7 @@ class TapStack(Stack):
                 monitoring_key=security.monitoring_key,
             ),
         )
-        data = self.data
-        self.compute = ComputeStack(
+        self.compute = compute = ComputeStack(
             self,
             "Compute",
             props=ComputeStackProps(
@@ -76,7 +75,6 @@ class TapStack(Stack):
                 bucket=data.bucket,
             ),
         )
-        compute = self.compute
         self.resilience = ResilienceStack(
             self,
             "Resilience",

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy
+from aws_cdk import CustomResource, Duration
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -39,6 +39,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
+from lib.constructs.log_group import encrypted_log_group
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "lambda" / "vault_cleanup"
 RESOURCE_TYPE = "Custom::BackupVaultCleanup"
@@ -71,13 +72,8 @@ class BackupVaultCleanup(Construct):
         super().__init__(scope, construct_id)
         function_name = config.name("vault-cleanup")
 
-        self.log_group = logs.LogGroup(
-            self,
-            "LogGroup",
-            log_group_name=f"/aws/lambda/{function_name}",
-            encryption_key=log_key,
-            retention=config.log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
+        self.log_group = encrypted_log_group(
+            self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=log_key
         )
         self.role = iam.Role(
             self,

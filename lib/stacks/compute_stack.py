@@ -21,6 +21,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
+from lib.constructs.log_group import encrypted_log_group
 from lib.lambda_bundle import bundle_function
 
 HEALTH_CHECK_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "health_check"
@@ -59,13 +60,8 @@ class ComputeStack(NestedStack):
         self.metrics_namespace = HEALTH_CHECK_NAMESPACE
         function_name = config.name("health-check")
 
-        log_group = logs.LogGroup(
-            self,
-            "LogGroup",
-            log_group_name=f"/aws/lambda/{function_name}",
-            encryption_key=props.monitoring_key,
-            retention=config.log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
+        log_group = encrypted_log_group(
+            self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=props.monitoring_key
         )
         self.dead_letter_queue = sqs.Queue(
             self,

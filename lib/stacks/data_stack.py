@@ -8,13 +8,13 @@ from aws_cdk import Duration, NestedStack, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
+from lib.constructs.log_group import encrypted_log_group
 
 AURORA_ENGINE_VERSION = rds.AuroraPostgresEngineVersion.VER_16_13
 DATABASE_USERNAME = "dbadmin"
@@ -50,10 +50,12 @@ class DataStack(NestedStack):
         self.cluster = self._aurora_cluster(props)
         self.secret: secretsmanager.ISecret = self.cluster.secret  # type: ignore[assignment]
         rotation_function = self._config.name("secret-rotation")
-        # Lambda would create the rotation function's log group on first run - unencrypted, kept
-        # forever and left behind by `cdk destroy`. Creating it here makes it ours.
-        rotation_log_group = self._log_group(
-            "RotationLogGroup", f"/aws/lambda/{rotation_function}", props.monitoring_key
+        rotation_log_group = encrypted_log_group(
+            self,
+            "RotationLogGroup",
+            config=self._config,
+            name=f"/aws/lambda/{rotation_function}",
+            key=props.monitoring_key,
         )
         schedule = self.secret.add_rotation_schedule(
             "RotationSchedule",
@@ -74,10 +76,12 @@ class DataStack(NestedStack):
         config = self._config
         engine = rds.DatabaseClusterEngine.aurora_postgres(version=AURORA_ENGINE_VERSION)
         cluster_id = config.name("aurora-cluster")
-        # Created here rather than by RDS so it is encrypted, has a retention and is destroyed
-        # with the stack (RDS would create an unencrypted, never-expiring group that outlives it).
-        log_group = self._log_group(
-            "PostgresLogGroup", f"/aws/rds/cluster/{cluster_id}/postgresql", props.monitoring_key
+        log_group = encrypted_log_group(
+            self,
+            "PostgresLogGroup",
+            config=config,
+            name=f"/aws/rds/cluster/{cluster_id}/postgresql",
+            key=props.monitoring_key,
         )
         cluster = rds.DatabaseCluster(
             self,
@@ -144,17 +148,6 @@ class DataStack(NestedStack):
         )
         cluster.node.add_dependency(log_group)
         return cluster
-
-    def _log_group(self, construct_id: str, name: str, key: kms.IKey) -> logs.LogGroup:
-        """A log group a service would otherwise create itself: unencrypted, kept forever, left behind."""
-        return logs.LogGroup(
-            self,
-            construct_id,
-            log_group_name=name,
-            encryption_key=key,
-            retention=self._config.log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
 
     def _table(self) -> dynamodb.Table:
         return dynamodb.Table(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import NestedStack, RemovalPolicy
+from aws_cdk import NestedStack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
 from lib.constructs.customer_key import CustomerManagedKey
+from lib.constructs.log_group import encrypted_log_group
 
 # AWS-maintained policies for the AWS Backup service role. AWS keeps them in step with the
 # services Backup supports (RDS/Aurora, DynamoDB, S3); a hand-written copy would fall behind.
@@ -107,13 +107,12 @@ class SecurityStack(NestedStack):
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(n) for n in BACKUP_MANAGED_POLICIES],
         )
 
-        flow_log_group = logs.LogGroup(
+        flow_log_group = encrypted_log_group(
             self,
             "FlowLogGroup",
-            log_group_name=f"/aws/vpc/flow-logs-{config.environment_suffix}",
-            encryption_key=self.monitoring_key,
-            retention=config.log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
+            config=config,
+            name=f"/aws/vpc/flow-logs-{config.environment_suffix}",
+            key=self.monitoring_key,
         )
         flow_log_role = iam.Role(
             self,
