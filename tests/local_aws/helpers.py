@@ -23,6 +23,10 @@ class Stack:
         return self.description["StackId"]
 
     @property
+    def name(self) -> str:
+        return self.description["StackName"]
+
+    @property
     def status(self) -> str:
         return self.description["StackStatus"]
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from botocore.exceptions import ClientError
+
 from .helpers import function, get_att, ref, role, template, vpc
 
 QUEUE = {"Type": "AWS::SQS::Queue", "Properties": {}}
@@ -116,7 +119,7 @@ def test_v2_failed_deletion_keeps_the_stack_as_delete_failed(cfn, aws):
 
     assert failed.status == "DELETE_FAILED"
     assert any("DependencyViolation" in event for event in cfn.events(stack))
-    assert cfn.client.describe_stacks(StackName=stack.description["StackName"])["Stacks"]
+    assert cfn.client.describe_stacks(StackName=stack.name)["Stacks"]
     aws("ec2").delete_subnet(SubnetId=blocking["SubnetId"])
     assert cfn.delete(stack).status == "DELETE_COMPLETE"
 
@@ -149,3 +152,40 @@ def test_q6_dynamic_references_are_resolved(cfn, aws, suffix):
 
     stored = {name: aws("ssm").get_parameter(Name=stack.outputs[name])["Parameter"]["Value"] for name in references}
     assert stored == {"FromSecret": "from-secret", "FromSsm": "prefix-from-ssm"}
+
+
+def test_r12_change_sets_are_found_by_name_within_their_stack(cfn, suffix):
+    first, second = cfn.deploy(template({"Queue": QUEUE})), cfn.deploy(template({"Queue": QUEUE}))
+    for stack in (first, second):
+        cfn.client.create_change_set(
+            StackName=stack.name, ChangeSetName="pending", ChangeSetType="UPDATE", TemplateBody=json.dumps(template({}))
+        )
+
+    cfn.client.delete_change_set(StackName=first.id, ChangeSetName="pending")
+    cfn.client.delete_change_set(StackName=first.id, ChangeSetName="pending")  # gone already: no error
+
+    with pytest.raises(ClientError) as missing:
+        cfn.client.describe_change_set(StackName=first.id, ChangeSetName="pending")
+    assert missing.value.response["Error"]["Code"] == "ChangeSetNotFound"
+    assert cfn.client.describe_change_set(StackName=second.id, ChangeSetName="pending")["StackId"] == second.id
+
+
+def test_r13_update_keeps_ssm_typed_parameters(cfn, aws, suffix):
+    aws("ssm").put_parameter(Name=f"/bootstrap/{suffix}", Value="33", Type="String")
+    parameters = {"Version": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": f"/bootstrap/{suffix}"}}
+    stack = cfn.deploy(template({"Queue": QUEUE}, {"Version": ref("Version")}, Parameters=parameters))
+    updated = template({"Queue": QUEUE, "Second": QUEUE}, {"Version": ref("Version")}, Parameters=parameters)
+
+    change_set = cfn.client.create_change_set(
+        StackName=stack.name,
+        ChangeSetName="update",
+        ChangeSetType="UPDATE",
+        TemplateBody=json.dumps(updated),
+        Parameters=[{"ParameterKey": "Version", "UsePreviousValue": True}],
+    )
+    cfn.client.execute_change_set(ChangeSetName=change_set["Id"])
+
+    after = cfn.describe(stack.id)
+    assert (after.status, after.outputs["Version"]) == ("UPDATE_COMPLETE", "33")
+    listed = cfn.client.list_stack_resources(StackName=stack.id)["StackResourceSummaries"]
+    assert {r["LogicalResourceId"] for r in listed} == {"Queue", "Second"}

@@ -77,7 +77,7 @@ def test_leftovers_lists_a_stacks_resources_until_it_is_deleted(cfn, endpoint, s
         template({"Bucket": bucket, "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}}, {"Topic": ref("Topic")})
     )
     expected = {
-        Leftover("CloudFormation stack", f"{stack.description['StackName']} (CREATE_COMPLETE)"),
+        Leftover("CloudFormation stack", f"{stack.name} (CREATE_COMPLETE)"),
         Leftover("S3 bucket", f"left-{suffix}"),
         Leftover("SNS topic", stack.outputs["Topic"]),
     }

@@ -230,3 +230,23 @@ def test_n10_queue_policy_is_set_and_removed_on_delete(cfn, aws):
 
     cfn.delete(policy_stack)
     assert "Policy" not in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"]).get("Attributes", {})
+
+
+def test_n14_subscription_is_made_and_removed(cfn, aws, suffix):
+    sns = aws("sns")
+    subscription = {
+        "Type": "AWS::SNS::Subscription",
+        "Properties": {"TopicArn": ref("Topic"), "Protocol": "email", "Endpoint": f"oncall-{suffix}@example.com"},
+    }
+    stack = cfn.deploy(
+        template(
+            {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}, "Email": subscription}, {"Topic": ref("Topic")}
+        )
+    )
+
+    listed = sns.list_subscriptions_by_topic(TopicArn=stack.outputs["Topic"])["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in listed] == [("email", f"oncall-{suffix}@example.com")]
+
+    cfn.delete(stack)
+    endpoints = {s["Endpoint"] for s in sns.list_subscriptions()["Subscriptions"]}
+    assert f"oncall-{suffix}@example.com" not in endpoints

@@ -15,8 +15,8 @@ from moto.cloudformation import parsing
 from moto.cloudformation import responses as cfn_responses
 from moto.cloudformation import utils as cfn_utils
 from moto.cloudformation.custom_model import CustomModel
-from moto.cloudformation.exceptions import UnformattedGetAttTemplateException, ValidationError
-from moto.core.responses import EmptyResult
+from moto.cloudformation.exceptions import CloudFormationError, UnformattedGetAttTemplateException, ValidationError
+from moto.core.responses import ActionResult, EmptyResult
 from moto.moto_api._internal import mock_random
 from moto.s3.models import s3_backends
 from moto.secretsmanager.models import secretsmanager_backends
@@ -278,6 +278,94 @@ def report_failed_stack_deletion() -> None:
 
     install(cfn_models.CloudFormationBackend, "delete_stack", delete_stack)
     install(cfn_responses.CloudFormationResponse, "delete_stack", delete_stack_response)
+
+
+class ChangeSetNotFound(CloudFormationError):
+    code = "ChangeSetNotFoundException"  # the model's shape id; sent as ChangeSetNotFound, HTTP 404
+
+
+def _change_sets(backend: cfn_models.CloudFormationBackend, name: str, stack: str | None) -> list[str]:
+    """ARNs of the change sets ``name`` (an ARN, or a name within ``stack``) refers to."""
+    return [
+        arn
+        for arn, change_set in backend.change_sets.items()
+        if name == arn
+        or (name == change_set.change_set_name and stack in (None, change_set.stack_name, change_set.stack_id))
+    ]
+
+
+@fix("R12")
+def find_change_sets_like_cloudformation() -> None:
+    """moto looks change sets up by name across all stacks, fails DeleteChangeSet of a missing one
+    with HTTP 500 (UnboundLocalError) and answers DescribeChangeSet of a missing one with
+    ValidationError.
+
+    Before every update the CDK CLI deletes ``cdk-deploy-change-set`` "if it exists" and waits for
+    ChangeSetNotFound, so a deploy with changes hung for 40 s of SDK retries and then failed. Change
+    sets are now found by ARN, or by name within the given stack; deleting a missing one succeeds and
+    describing one raises ChangeSetNotFound, as in CloudFormation.
+    """
+
+    def delete_change_set(response: cfn_responses.CloudFormationResponse) -> EmptyResult:
+        backend = response.cloudformation_backend
+        for arn in _change_sets(backend, response._get_param("ChangeSetName"), response._get_param("StackName")):
+            del backend.change_sets[arn]
+        return EmptyResult()
+
+    def describe_change_set(response: cfn_responses.CloudFormationResponse) -> ActionResult:
+        backend = response.cloudformation_backend
+        name = response._get_param("ChangeSetName")
+        found = _change_sets(backend, name, response._get_param("StackName"))
+        if not found:
+            raise ChangeSetNotFound(f"ChangeSet [{name}] does not exist")
+        return ActionResult(backend.change_sets[found[-1]])
+
+    install(cfn_responses.CloudFormationResponse, "delete_change_set", delete_change_set)
+    install(cfn_responses.CloudFormationResponse, "describe_change_set", describe_change_set)
+
+
+def _previous_ssm_inputs(stack: cfn_models.Stack, template: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Parameters with SSM-typed ones given back as their previous input (the parameter name)."""
+    kept = dict(parameters)
+    for key, spec in (cfn_models.Stack.parse_template(template).get("Parameters") or {}).items():
+        resolved = stack.stack_parameters.get(key)
+        if spec.get("Type", "").startswith("AWS::SSM::Parameter::") and kept.get(key) == resolved:
+            previous = stack.resource_map.input_parameters.get(key)
+            if previous is None:
+                del kept[key]  # the template's default, the parameter name, applies again
+            else:
+                kept[key] = previous
+    return kept
+
+
+@fix("R13")
+def keep_ssm_parameter_names_on_update() -> None:
+    """On an update with UsePreviousValue, moto passes an SSM-typed parameter's resolved value where
+    the SSM parameter's name belongs.
+
+    CDK's ``BootstrapVersion`` (``AWS::SSM::Parameter::Value<String>``) then resolves ``"33"`` as a
+    parameter name and every deploy with changes fails (``'NoneType' object has no attribute
+    'value'``). The previous input (or the template default) is now passed on.
+    """
+    original = cfn_models.CloudFormationBackend.create_change_set
+
+    def create_change_set(
+        backend: cfn_models.CloudFormationBackend,
+        stack_name: str,
+        change_set_name: str,
+        template: str,
+        parameters: dict[str, str],
+        description: str,
+        change_set_type: str,
+        **kwargs: Any,
+    ) -> tuple[str, str]:
+        if change_set_type == "UPDATE":
+            parameters = _previous_ssm_inputs(backend.get_stack(stack_name), template, parameters)
+        return original(
+            backend, stack_name, change_set_name, template, parameters, description, change_set_type, **kwargs
+        )
+
+    install(cfn_models.CloudFormationBackend, "create_change_set", create_change_set)
 
 
 # Resource types deployed without any emulation, each with the reason it is acceptable.

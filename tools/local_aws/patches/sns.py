@@ -55,3 +55,48 @@ def add_topic_policy_model() -> None:
     """``AWS::SNS::TopicPolicy`` is not supported, so topics keep moto's default policy (e.g.
     EventBridge is never allowed to publish). The policy is now set, and reset on delete."""
     register_model(TopicPolicyModel, "sns")
+
+
+class SubscriptionModel(ModelLogic):
+    """``AWS::SNS::Subscription``: an endpoint subscribed to a topic."""
+
+    def __init__(self, arn: str):
+        self.arn = arn
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::Subscription"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> SubscriptionModel:
+        properties = cloudformation_json["Properties"]
+        backend = sns_backends[account_id][region_name]
+        subscription = backend.subscribe(properties["TopicArn"], properties["Endpoint"], properties["Protocol"])
+        attributes = {"FilterPolicy", "RawMessageDelivery", "RedrivePolicy", "DeliveryPolicy"} & properties.keys()
+        for name in attributes:
+            value = properties[name]
+            backend.set_subscription_attributes(
+                subscription.arn, name, value if isinstance(value, str) else json.dumps(value)
+            )
+        return cls(subscription.arn)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        sns_backends[account_id][region_name].unsubscribe(self.arn)
+
+
+@fix("N14")
+def add_subscription_model() -> None:
+    """``AWS::SNS::Subscription`` (the app's optional alarm e-mail) has no moto model; the
+    subscription is now made (an e-mail one stays pending confirmation) and removed on delete."""
+    register_model(SubscriptionModel, "sns")
