@@ -23,7 +23,11 @@ def _function_stack(suffix: str) -> dict[str, Any]:
             FunctionName=f"fn-{suffix}",
             VpcConfig={"SubnetIds": [ref("Subnet")], "SecurityGroupIds": [get_att("Group", "GroupId")]},
             LoggingConfig={"LogGroup": ref("Logs"), "LogFormat": "JSON"},
+            DeadLetterConfig={"TargetArn": get_att("DeadLetters", "Arn")},
+            KmsKeyArn=get_att("Key", "Arn"),
         ),
+        "DeadLetters": {"Type": "AWS::SQS::Queue", "Properties": {}},
+        "Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Version": "2012-10-17", "Statement": []}}},
         "Version": {"Type": "AWS::Lambda::Version", "Properties": {"FunctionName": ref("Function")}},
         "Alias": {
             "Type": "AWS::Lambda::Alias",
@@ -57,6 +61,8 @@ def _function_stack(suffix: str) -> dict[str, Any]:
         "AliasArn": ref("Alias"),
         "Rule": ref("Schedule"),
         "Logs": ref("Logs"),
+        "DeadLetters": get_att("DeadLetters", "Arn"),
+        "Key": get_att("Key", "Arn"),
     }
     return template(resources, outputs)
 
@@ -102,10 +108,17 @@ def test_f8_vpc_config_names_the_functions_vpc(deployed, aws, suffix):
     assert configuration["VpcConfig"]["VpcId"] == deployed.outputs["Vpc"]
 
 
-def test_f9_logging_config_names_the_log_group(deployed, aws, suffix):
+def test_f9_logging_and_dead_letter_config_are_returned(deployed, aws, suffix):
     configuration = aws("lambda").get_function_configuration(FunctionName=f"fn-{suffix}")
 
     assert configuration["LoggingConfig"] == {"LogGroup": deployed.outputs["Logs"], "LogFormat": "JSON"}
+    assert configuration["DeadLetterConfig"] == {"TargetArn": deployed.outputs["DeadLetters"]}
+
+
+def test_f10_environment_encryption_key_is_kept(deployed, aws, suffix):
+    configuration = aws("lambda").get_function_configuration(FunctionName=f"fn-{suffix}")
+
+    assert configuration["KMSKeyArn"] == deployed.outputs["Key"]
 
 
 def test_invoke_permission_on_the_alias_is_in_the_function_policy(deployed, aws, suffix):

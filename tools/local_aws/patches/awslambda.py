@@ -148,23 +148,39 @@ def report_lambda_vpc_ids() -> None:
     install(LambdaFunction, "vpc_config", property(_vpc_config))
 
 
-def _remember_logging_config(
+# Configuration blocks moto's Lambda does not model, returned as the template gave them.
+UNMODELLED_CONFIGURATION = ("LoggingConfig", "DeadLetterConfig")
+
+
+def _remember_unmodelled_configuration(
     function: LambdaFunction, properties: dict[str, Any], account_id: str, region_name: str
 ) -> None:
-    function.logging_config = properties.get("LoggingConfig")  # type: ignore[attr-defined]
+    function.unmodelled_configuration = {  # type: ignore[attr-defined]
+        key: properties[key] for key in UNMODELLED_CONFIGURATION if key in properties
+    }
 
 
 @fix("F9")
-def report_lambda_logging_config() -> None:
-    """moto's Lambda drops ``LoggingConfig`` (the function's log group and format), so a function
-    seemed to log to the default ``/aws/lambda/<name>`` group. The template's setting is now kept and
-    returned by GetFunction / GetFunctionConfiguration (no logs are written: the code never runs)."""
+def report_lambda_logging_and_dead_letter_config() -> None:
+    """moto's Lambda drops ``LoggingConfig`` (the function's log group and format) and
+    ``DeadLetterConfig``: a function seemed to log to ``/aws/lambda/<name>`` and to have no DLQ.
+    The template's settings are now kept and returned by GetFunction / GetFunctionConfiguration
+    (nothing is logged or dead-lettered: the code never runs)."""
     original = LambdaFunction.get_configuration
-    after_create(LambdaFunction, _remember_logging_config)
+    after_create(LambdaFunction, _remember_unmodelled_configuration)
 
     def get_configuration(function: LambdaFunction, on_create: bool = False) -> dict[str, Any]:
-        configuration = original(function, on_create)
-        logging_config = getattr(function, "logging_config", None)
-        return {**configuration, "LoggingConfig": logging_config} if logging_config else configuration
+        return {**original(function, on_create), **getattr(function, "unmodelled_configuration", {})}
 
     install(LambdaFunction, "get_configuration", get_configuration)
+
+
+def _set_kms_key(function: LambdaFunction, properties: dict[str, Any], account_id: str, region_name: str) -> None:
+    function.kms_key_arn = properties.get("KmsKeyArn")
+
+
+@fix("F10")
+def keep_lambda_kms_keys() -> None:
+    """moto's ``AWS::Lambda::Function`` looks for ``KMSKeyArn`` (the API's spelling), so the
+    template's ``KmsKeyArn`` (environment encryption key) was dropped. It is now kept."""
+    after_create(LambdaFunction, _set_kms_key)
