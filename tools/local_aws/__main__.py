@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
             for fix in all_fixes():
                 print(f"{fix.code:4} {fix.name}: {fix.summary}")
-    except server.LauncherError as error:
+    except (server.LauncherError, ValueError) as error:  # ValueError: an unknown fix code in --without
         print(error, file=sys.stderr)
         return 1
     return 0

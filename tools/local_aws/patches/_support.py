@@ -32,8 +32,8 @@ class Fix:
 
     @property
     def summary(self) -> str:
-        """First line of the fix's docstring: what moto lacks."""
-        return (self.apply.__doc__ or "").strip().splitlines()[0]
+        """First paragraph of the fix's docstring (what moto lacks), on one line."""
+        return " ".join((self.apply.__doc__ or "").strip().split("\n\n")[0].split())
 
 
 REGISTRY: list[Fix] = []
