@@ -20,6 +20,7 @@ def test_function_runtime_vpc_and_environment(client, outputs, suffix) -> None:
     assert variables["TABLE_NAME"] == outputs[keys.TABLE_NAME]
     assert variables["BUCKET_NAME"] == outputs[keys.BUCKET_NAME]
     assert "password" not in str(variables).lower()
+    assert config["KMSKeyArn"] == outputs[keys.AURORA_KEY_ARN]  # connection settings encrypted at rest
 
 
 def test_live_alias_points_at_a_published_version(client, outputs) -> None:
