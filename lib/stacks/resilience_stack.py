@@ -179,78 +179,43 @@ def _canary_metric(namespace: str, name: str, dependency: str, suffix: str, stat
     )
 
 
-def _add_alarms(alarms: TopicAlarms, m: _Metrics) -> None:
-    alarms.add(
-        "backup-job-failures",
-        description="An AWS Backup job of the vault failed in the last hour.",
-        metric=m.backup_failed,
-        threshold=1,
-        comparison=Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    )
+# alarm name, what it means, metric (a _Metrics attribute), threshold, comparison, periods, missing data
+# fmt: off
+_ALARMS: tuple[tuple[str, str, str, float, cloudwatch.ComparisonOperator, int, cloudwatch.TreatMissingData], ...] = (
+    ("backup-job-failures", "An AWS Backup job of the vault failed in the last hour.",
+     "backup_failed", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, Missing.NOT_BREACHING),
     # No completed backup for two hours means the 1-hour RPO is already broken.
-    alarms.add(
-        "backup-rpo-breach",
-        description="No AWS Backup job completed in the last two hours (RPO 1 h).",
-        metric=m.backup_completed,
-        threshold=1,
-        comparison=Comparison.LESS_THAN_THRESHOLD,
-        evaluation_periods=2,
-        missing=Missing.BREACHING,
-    )
-    alarms.add(
-        "aurora-cpu-high",
-        description="Aurora CPU above 80 % for 15 minutes.",
-        metric=m.aurora_cpu,
-        threshold=80,
-        comparison=Comparison.GREATER_THAN_THRESHOLD,
-        evaluation_periods=3,
-    )
-    alarms.add(
-        "aurora-freeable-memory-low",
-        description="Aurora freeable memory below 128 MiB.",
-        metric=m.aurora_memory,
-        threshold=128 * 1024 * 1024,
-        comparison=Comparison.LESS_THAN_THRESHOLD,
-        evaluation_periods=3,
-    )
-    alarms.add(
-        "aurora-replica-lag-high",
-        description="Aurora reader lags the writer by more than 1 s.",
-        metric=m.aurora_replica_lag,
-        threshold=1000,
-        comparison=Comparison.GREATER_THAN_THRESHOLD,
-        evaluation_periods=3,
-    )
-    alarms.add(
-        "dynamodb-throttling",
-        description="DynamoDB table throttled reads or writes.",
-        metric=m.dynamodb_throttles,
-        threshold=1,
-        comparison=Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    )
-    alarms.add(
-        "health-check-errors",
-        description="The data-plane canary failed: a store is unreachable or broken.",
-        metric=m.function_errors,
-        threshold=1,
-        comparison=Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    )
-    alarms.add(
-        "health-check-not-running",
-        description="The data-plane canary has not run for 15 minutes.",
-        metric=m.function_invocations,
-        threshold=1,
-        comparison=Comparison.LESS_THAN_THRESHOLD,
-        evaluation_periods=3,
-        missing=Missing.BREACHING,
-    )
-    alarms.add(
-        "health-check-dead-letters",
-        description="Canary invocations were dead-lettered.",
-        metric=m.dead_letters,
-        threshold=1,
-        comparison=Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    )
+    ("backup-rpo-breach", "No AWS Backup job completed in the last two hours (RPO 1 h).",
+     "backup_completed", 1, Comparison.LESS_THAN_THRESHOLD, 2, Missing.BREACHING),
+    ("aurora-cpu-high", "Aurora CPU above 80 % for 15 minutes.",
+     "aurora_cpu", 80, Comparison.GREATER_THAN_THRESHOLD, 3, Missing.NOT_BREACHING),
+    ("aurora-freeable-memory-low", "Aurora freeable memory below 128 MiB.",
+     "aurora_memory", 128 * 1024 * 1024, Comparison.LESS_THAN_THRESHOLD, 3, Missing.NOT_BREACHING),
+    ("aurora-replica-lag-high", "Aurora reader lags the writer by more than 1 s.",
+     "aurora_replica_lag", 1000, Comparison.GREATER_THAN_THRESHOLD, 3, Missing.NOT_BREACHING),
+    ("dynamodb-throttling", "DynamoDB table throttled reads or writes.",
+     "dynamodb_throttles", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, Missing.NOT_BREACHING),
+    ("health-check-errors", "The data-plane canary failed: a store is unreachable or broken.",
+     "function_errors", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, Missing.NOT_BREACHING),
+    ("health-check-not-running", "The data-plane canary has not run for 15 minutes.",
+     "function_invocations", 1, Comparison.LESS_THAN_THRESHOLD, 3, Missing.BREACHING),
+    ("health-check-dead-letters", "Canary invocations were dead-lettered.",
+     "dead_letters", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, Missing.NOT_BREACHING),
+)
+# fmt: on
+
+
+def _add_alarms(alarms: TopicAlarms, metrics: _Metrics) -> None:
+    for name, description, metric, threshold, comparison, periods, missing in _ALARMS:
+        alarms.add(
+            name,
+            description=description,
+            metric=getattr(metrics, metric),
+            threshold=threshold,
+            comparison=comparison,
+            evaluation_periods=periods,
+            missing=missing,
+        )
 
 
 def _dashboard(
