@@ -64,6 +64,20 @@ class ResilienceStack(NestedStack):
             master_key=props.monitoring_key,
             enforce_ssl=True,
         )
+        # The topic policy replaces SNS's default one, so the alarm service must be named in it
+        # (EventBridge's statement is added by its SnsTopic target).
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsOfThisAccountPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{config.region}:{config.account}:alarm:*"},
+                    "StringEquals": {"aws:SourceAccount": config.account},
+                },
+            )
+        )
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
 

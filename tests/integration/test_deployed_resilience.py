@@ -27,6 +27,16 @@ def test_alert_topic_is_encrypted(client, outputs) -> None:
     assert attributes["KmsMasterKeyId"] == outputs[keys.LOGS_KEY_ARN]
 
 
+def test_alarms_and_eventbridge_may_publish_to_the_topic(client, outputs) -> None:
+    attributes = client("sns").get_topic_attributes(TopicArn=outputs[keys.ALERTS_TOPIC_ARN])["Attributes"]
+    publishers = {
+        s["Principal"]["Service"]
+        for s in json.loads(attributes["Policy"])["Statement"]
+        if s["Effect"] == "Allow" and s["Action"] == "sns:Publish"
+    }
+    assert publishers == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+
+
 def test_backup_job_rules_target_the_topic(client, outputs, suffix) -> None:
     events = client("events")
     for name, states in (

@@ -80,6 +80,31 @@ def test_backup_job_rules_alert_on_failure_and_notify_on_completion(templates: T
         assert target["InputTransformer"]["InputPathsMap"]["detail-backupJobId"] == "$.detail.backupJobId"
 
 
+def test_topic_policy_lets_this_accounts_alarms_publish(templates: Templates) -> None:
+    templates.resilience.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Action": "sns:Publish",
+                                "Effect": "Allow",
+                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                                "Condition": {
+                                    "ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:*"},
+                                    "StringEquals": {"aws:SourceAccount": "123456789012"},
+                                },
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
 def test_topic_policy_lets_eventbridge_publish(templates: Templates) -> None:
     templates.resilience.has_resource_properties(
         "AWS::SNS::TopicPolicy",
