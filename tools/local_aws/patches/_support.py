@@ -78,16 +78,22 @@ class ModelLogic:
     """Defaults for the behaviour classes passed to ``register_model``.
 
     A subclass wraps the moto object it created (so the model stays a thin adapter), declares its
-    ``Fn::GetAtt`` names in ``cfn_attributes`` as ``{attribute: dotted path on self}``, and provides
-    ``cloudformation_type``, ``create_from_cloudformation_json``, ``physical_resource_id`` (what
-    ``Ref`` returns) and ``delete``.
+    ``Fn::GetAtt`` names in ``cfn_attributes`` as ``{attribute: dotted path on self}``, its resource
+    type in ``cfn_type`` (and the property that names it in ``cfn_name_property``), and provides
+    ``create_from_cloudformation_json``, ``physical_resource_id`` (what ``Ref`` returns) and ``delete``.
     """
 
+    cfn_type: ClassVar[str] = ""
+    cfn_name_property: ClassVar[str] = ""
     cfn_attributes: ClassVar[dict[str, str]] = {}
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.cfn_type
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.cfn_name_property
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:

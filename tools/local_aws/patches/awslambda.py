@@ -51,9 +51,7 @@ class LambdaAliasModel(ModelLogic):
         self.alias = alias
         self.function_name = function_name
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Lambda::Alias"
+    cfn_type: ClassVar[str] = "AWS::Lambda::Alias"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -97,9 +95,7 @@ class EventInvokeConfigModel(ModelLogic):
         self.function_name = function_name
         self.qualifier = qualifier
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Lambda::EventInvokeConfig"
+    cfn_type: ClassVar[str] = "AWS::Lambda::EventInvokeConfig"
 
     @classmethod
     def create_from_cloudformation_json(

@@ -30,13 +30,9 @@ class BackupVaultModel(ModelLogic):
     def __init__(self, vault: Vault):
         self.vault = vault
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Backup::BackupVault"
+    cfn_type: ClassVar[str] = "AWS::Backup::BackupVault"
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "BackupVaultName"
+    cfn_name_property: ClassVar[str] = "BackupVaultName"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -86,9 +82,7 @@ class BackupPlanModel(ModelLogic):
     def __init__(self, plan: Plan):
         self.plan = plan
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Backup::BackupPlan"
+    cfn_type: ClassVar[str] = "AWS::Backup::BackupPlan"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -241,9 +235,7 @@ class BackupSelectionModel(ModelLogic):
     def __init__(self, selection: BackupSelection):
         self.selection = selection
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Backup::BackupSelection"
+    cfn_type: ClassVar[str] = "AWS::Backup::BackupSelection"
 
     @classmethod
     def create_from_cloudformation_json(

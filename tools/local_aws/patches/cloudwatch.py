@@ -47,13 +47,9 @@ class AlarmModel(ModelLogic):
     def __init__(self, alarm: Alarm):
         self.alarm = alarm
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudWatch::Alarm"
+    cfn_type: ClassVar[str] = "AWS::CloudWatch::Alarm"
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "AlarmName"
+    cfn_name_property: ClassVar[str] = "AlarmName"
 
     @classmethod
     def create_from_cloudformation_json(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.flow_logs import FlowLogs
@@ -147,9 +147,7 @@ class SecurityGroupEgressModel(ModelLogic):
         self.group_id = group_id
         self.properties = properties
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::EC2::SecurityGroupEgress"
+    cfn_type: ClassVar[str] = "AWS::EC2::SecurityGroupEgress"
 
     @classmethod
     def create_from_cloudformation_json(

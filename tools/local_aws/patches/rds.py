@@ -52,13 +52,9 @@ class DBClusterModel(ModelLogic):
     def __init__(self, cluster: DBCluster):
         self.cluster = cluster
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::RDS::DBCluster"
+    cfn_type: ClassVar[str] = "AWS::RDS::DBCluster"
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "DBClusterIdentifier"
+    cfn_name_property: ClassVar[str] = "DBClusterIdentifier"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -143,13 +139,9 @@ class DBClusterParameterGroupModel(ModelLogic):
     def __init__(self, group: DBClusterParameterGroup):
         self.group = group
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::RDS::DBClusterParameterGroup"
+    cfn_type: ClassVar[str] = "AWS::RDS::DBClusterParameterGroup"
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "DBClusterParameterGroupName"
+    cfn_name_property: ClassVar[str] = "DBClusterParameterGroupName"
 
     @classmethod
     def create_from_cloudformation_json(

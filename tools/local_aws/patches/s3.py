@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from moto.s3.exceptions import BucketNotEmpty
 from moto.s3.models import FakeBucket, s3_backends
@@ -67,9 +67,7 @@ class BucketPolicyModel(ModelLogic):
     def __init__(self, bucket_name: str):
         self.bucket_name = bucket_name
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::S3::BucketPolicy"
+    cfn_type: ClassVar[str] = "AWS::S3::BucketPolicy"
 
     @classmethod
     def create_from_cloudformation_json(

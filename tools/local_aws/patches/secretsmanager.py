@@ -52,13 +52,9 @@ class SecretModel(ModelLogic):
     def __init__(self, arn: str):
         self.arn = arn
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SecretsManager::Secret"
+    cfn_type: ClassVar[str] = "AWS::SecretsManager::Secret"
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
+    cfn_name_property: ClassVar[str] = "Name"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -130,9 +126,7 @@ class SecretTargetAttachmentModel(ModelLogic):
     def __init__(self, secret_arn: str):
         self.secret_arn = secret_arn
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SecretsManager::SecretTargetAttachment"
+    cfn_type: ClassVar[str] = "AWS::SecretsManager::SecretTargetAttachment"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -196,9 +190,7 @@ class RotationScheduleModel(ModelLogic):
     def __init__(self, secret_arn: str):
         self.secret_arn = secret_arn
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SecretsManager::RotationSchedule"
+    cfn_type: ClassVar[str] = "AWS::SecretsManager::RotationSchedule"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -249,9 +241,7 @@ class SecretResourcePolicyModel(ModelLogic):
     def __init__(self, secret_arn: str):
         self.secret_arn = secret_arn
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SecretsManager::ResourcePolicy"
+    cfn_type: ClassVar[str] = "AWS::SecretsManager::ResourcePolicy"
 
     @classmethod
     def create_from_cloudformation_json(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from moto.sns.models import Topic, sns_backends
 
@@ -22,9 +22,7 @@ class TopicPolicyModel(ModelLogic):
     def __init__(self, topic_arns: list[str]):
         self.topic_arns = topic_arns
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SNS::TopicPolicy"
+    cfn_type: ClassVar[str] = "AWS::SNS::TopicPolicy"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -63,9 +61,7 @@ class SubscriptionModel(ModelLogic):
     def __init__(self, arn: str):
         self.arn = arn
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SNS::Subscription"
+    cfn_type: ClassVar[str] = "AWS::SNS::Subscription"
 
     @classmethod
     def create_from_cloudformation_json(

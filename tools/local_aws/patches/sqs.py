@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from moto.sqs.models import Queue, sqs_backends
 
@@ -23,9 +23,7 @@ class QueuePolicyModel(ModelLogic):
     def __init__(self, queue_urls: list[str]):
         self.queue_urls = queue_urls
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SQS::QueuePolicy"
+    cfn_type: ClassVar[str] = "AWS::SQS::QueuePolicy"
 
     @classmethod
     def create_from_cloudformation_json(
