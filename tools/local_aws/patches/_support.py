@@ -84,6 +84,7 @@ class ModelLogic:
     """
 
     cfn_type: ClassVar[str] = ""
+
     cfn_name_property: ClassVar[str] = ""
     cfn_attributes: ClassVar[dict[str, str]] = {}
 

@@ -45,13 +45,13 @@ def make_lambda_versions_referable() -> None:
 class LambdaAliasModel(ModelLogic):
     """``AWS::Lambda::Alias``: a name pointing at a published version."""
 
+    cfn_type: ClassVar[str] = "AWS::Lambda::Alias"
+
     cfn_attributes: ClassVar[dict[str, str]] = {"AliasArn": "alias.arn"}
 
     def __init__(self, alias: LambdaAlias, function_name: str):
         self.alias = alias
         self.function_name = function_name
-
-    cfn_type: ClassVar[str] = "AWS::Lambda::Alias"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -91,11 +91,11 @@ def add_lambda_alias_model() -> None:
 class EventInvokeConfigModel(ModelLogic):
     """``AWS::Lambda::EventInvokeConfig``: retries, event age and destinations of async invokes."""
 
+    cfn_type: ClassVar[str] = "AWS::Lambda::EventInvokeConfig"
+
     def __init__(self, function_name: str, qualifier: str):
         self.function_name = function_name
         self.qualifier = qualifier
-
-    cfn_type: ClassVar[str] = "AWS::Lambda::EventInvokeConfig"
 
     @classmethod
     def create_from_cloudformation_json(

@@ -22,6 +22,9 @@ def _backend(account_id: str, region_name: str) -> BackupBackend:
 class BackupVaultModel(ModelLogic):
     """``AWS::Backup::BackupVault``: name, encryption key, tags."""
 
+    cfn_type: ClassVar[str] = "AWS::Backup::BackupVault"
+    cfn_name_property: ClassVar[str] = "BackupVaultName"
+
     cfn_attributes: ClassVar[dict[str, str]] = {
         "BackupVaultName": "vault.backup_vault_name",
         "BackupVaultArn": "vault.backup_vault_arn",
@@ -29,10 +32,6 @@ class BackupVaultModel(ModelLogic):
 
     def __init__(self, vault: Vault):
         self.vault = vault
-
-    cfn_type: ClassVar[str] = "AWS::Backup::BackupVault"
-
-    cfn_name_property: ClassVar[str] = "BackupVaultName"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -73,6 +72,8 @@ def _api_backup_plan(template_plan: dict[str, Any]) -> dict[str, Any]:
 class BackupPlanModel(ModelLogic):
     """``AWS::Backup::BackupPlan``: rules with schedule, windows, lifecycle and target vault."""
 
+    cfn_type: ClassVar[str] = "AWS::Backup::BackupPlan"
+
     cfn_attributes: ClassVar[dict[str, str]] = {
         "BackupPlanId": "plan.backup_plan_id",
         "BackupPlanArn": "plan.backup_plan_arn",
@@ -81,8 +82,6 @@ class BackupPlanModel(ModelLogic):
 
     def __init__(self, plan: Plan):
         self.plan = plan
-
-    cfn_type: ClassVar[str] = "AWS::Backup::BackupPlan"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -227,6 +226,8 @@ def _delete_backup_selection_response(response: BackupResponse) -> EmptyResult:
 class BackupSelectionModel(ModelLogic):
     """``AWS::Backup::BackupSelection``: which resources a plan backs up, with which role."""
 
+    cfn_type: ClassVar[str] = "AWS::Backup::BackupSelection"
+
     cfn_attributes: ClassVar[dict[str, str]] = {
         "SelectionId": "selection.selection_id",
         "BackupPlanId": "selection.plan_id",
@@ -234,8 +235,6 @@ class BackupSelectionModel(ModelLogic):
 
     def __init__(self, selection: BackupSelection):
         self.selection = selection
-
-    cfn_type: ClassVar[str] = "AWS::Backup::BackupSelection"
 
     @classmethod
     def create_from_cloudformation_json(

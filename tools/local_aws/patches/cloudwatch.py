@@ -42,14 +42,13 @@ def _metric_data_query(query: dict[str, Any]) -> MetricDataQuery:
 class AlarmModel(ModelLogic):
     """``AWS::CloudWatch::Alarm``, created through moto's PutMetricAlarm."""
 
+    cfn_type: ClassVar[str] = "AWS::CloudWatch::Alarm"
+    cfn_name_property: ClassVar[str] = "AlarmName"
+
     cfn_attributes: ClassVar[dict[str, str]] = {"Arn": "alarm.alarm_arn"}
 
     def __init__(self, alarm: Alarm):
         self.alarm = alarm
-
-    cfn_type: ClassVar[str] = "AWS::CloudWatch::Alarm"
-
-    cfn_name_property: ClassVar[str] = "AlarmName"
 
     @classmethod
     def create_from_cloudformation_json(

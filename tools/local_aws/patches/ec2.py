@@ -143,11 +143,11 @@ def _revoke_all_rules(group: SecurityGroup, *, egress: bool) -> None:
 class SecurityGroupEgressModel(ModelLogic):
     """``AWS::EC2::SecurityGroupEgress``: one egress rule on an existing security group."""
 
+    cfn_type: ClassVar[str] = "AWS::EC2::SecurityGroupEgress"
+
     def __init__(self, group_id: str, properties: dict[str, Any]):
         self.group_id = group_id
         self.properties = properties
-
-    cfn_type: ClassVar[str] = "AWS::EC2::SecurityGroupEgress"
 
     @classmethod
     def create_from_cloudformation_json(

@@ -40,6 +40,9 @@ def _api_arguments(properties: dict[str, Any]) -> dict[str, Any]:
 class DBClusterModel(ModelLogic):
     """``AWS::RDS::DBCluster`` (Aurora), created through moto's CreateDBCluster."""
 
+    cfn_type: ClassVar[str] = "AWS::RDS::DBCluster"
+    cfn_name_property: ClassVar[str] = "DBClusterIdentifier"
+
     cfn_attributes: ClassVar[dict[str, str]] = {
         "Endpoint.Address": "cluster.endpoint",
         "Endpoint.Port": "port",
@@ -51,10 +54,6 @@ class DBClusterModel(ModelLogic):
 
     def __init__(self, cluster: DBCluster):
         self.cluster = cluster
-
-    cfn_type: ClassVar[str] = "AWS::RDS::DBCluster"
-
-    cfn_name_property: ClassVar[str] = "DBClusterIdentifier"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -136,12 +135,11 @@ def create_aurora_instances_in_their_cluster() -> None:
 class DBClusterParameterGroupModel(ModelLogic):
     """``AWS::RDS::DBClusterParameterGroup``: family, description and parameters."""
 
+    cfn_type: ClassVar[str] = "AWS::RDS::DBClusterParameterGroup"
+    cfn_name_property: ClassVar[str] = "DBClusterParameterGroupName"
+
     def __init__(self, group: DBClusterParameterGroup):
         self.group = group
-
-    cfn_type: ClassVar[str] = "AWS::RDS::DBClusterParameterGroup"
-
-    cfn_name_property: ClassVar[str] = "DBClusterParameterGroupName"
 
     @classmethod
     def create_from_cloudformation_json(

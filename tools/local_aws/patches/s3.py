@@ -64,10 +64,10 @@ def empty_buckets_on_auto_delete() -> None:
 class BucketPolicyModel(ModelLogic):
     """``AWS::S3::BucketPolicy``: the policy document of an existing bucket."""
 
+    cfn_type: ClassVar[str] = "AWS::S3::BucketPolicy"
+
     def __init__(self, bucket_name: str):
         self.bucket_name = bucket_name
-
-    cfn_type: ClassVar[str] = "AWS::S3::BucketPolicy"
 
     @classmethod
     def create_from_cloudformation_json(

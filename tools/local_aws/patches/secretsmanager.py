@@ -47,14 +47,13 @@ def _generated_secret_string(account_id: str, region_name: str, spec: dict[str, 
 class SecretModel(ModelLogic):
     """``AWS::SecretsManager::Secret`` with a given or generated value."""
 
+    cfn_type: ClassVar[str] = "AWS::SecretsManager::Secret"
+    cfn_name_property: ClassVar[str] = "Name"
+
     cfn_attributes: ClassVar[dict[str, str]] = {"Id": "arn"}
 
     def __init__(self, arn: str):
         self.arn = arn
-
-    cfn_type: ClassVar[str] = "AWS::SecretsManager::Secret"
-
-    cfn_name_property: ClassVar[str] = "Name"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -123,10 +122,10 @@ def _connection_fields(target_type: str, target_id: str, account_id: str, region
 class SecretTargetAttachmentModel(ModelLogic):
     """``AWS::SecretsManager::SecretTargetAttachment``: connection details merged into the secret."""
 
+    cfn_type: ClassVar[str] = "AWS::SecretsManager::SecretTargetAttachment"
+
     def __init__(self, secret_arn: str):
         self.secret_arn = secret_arn
-
-    cfn_type: ClassVar[str] = "AWS::SecretsManager::SecretTargetAttachment"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -187,10 +186,10 @@ def _rotation_interval_days(rules: dict[str, Any]) -> int:
 class RotationScheduleModel(ModelLogic):
     """``AWS::SecretsManager::RotationSchedule``: the rotation settings stored on the secret."""
 
+    cfn_type: ClassVar[str] = "AWS::SecretsManager::RotationSchedule"
+
     def __init__(self, secret_arn: str):
         self.secret_arn = secret_arn
-
-    cfn_type: ClassVar[str] = "AWS::SecretsManager::RotationSchedule"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -238,10 +237,10 @@ def add_rotation_schedule_model() -> None:
 class SecretResourcePolicyModel(ModelLogic):
     """``AWS::SecretsManager::ResourcePolicy``: a secret's resource policy."""
 
+    cfn_type: ClassVar[str] = "AWS::SecretsManager::ResourcePolicy"
+
     def __init__(self, secret_arn: str):
         self.secret_arn = secret_arn
-
-    cfn_type: ClassVar[str] = "AWS::SecretsManager::ResourcePolicy"
 
     @classmethod
     def create_from_cloudformation_json(

@@ -19,10 +19,10 @@ def _topics(account_id: str, region_name: str, arns: list[str]) -> list[Topic]:
 class TopicPolicyModel(ModelLogic):
     """``AWS::SNS::TopicPolicy``: one policy document set on several topics."""
 
+    cfn_type: ClassVar[str] = "AWS::SNS::TopicPolicy"
+
     def __init__(self, topic_arns: list[str]):
         self.topic_arns = topic_arns
-
-    cfn_type: ClassVar[str] = "AWS::SNS::TopicPolicy"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -58,10 +58,10 @@ def add_topic_policy_model() -> None:
 class SubscriptionModel(ModelLogic):
     """``AWS::SNS::Subscription``: an endpoint subscribed to a topic."""
 
+    cfn_type: ClassVar[str] = "AWS::SNS::Subscription"
+
     def __init__(self, arn: str):
         self.arn = arn
-
-    cfn_type: ClassVar[str] = "AWS::SNS::Subscription"
 
     @classmethod
     def create_from_cloudformation_json(

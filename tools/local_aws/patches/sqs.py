@@ -20,10 +20,10 @@ def _queues(account_id: str, region_name: str, urls: list[str]) -> list[Queue]:
 class QueuePolicyModel(ModelLogic):
     """``AWS::SQS::QueuePolicy``: one policy document set on several queues."""
 
+    cfn_type: ClassVar[str] = "AWS::SQS::QueuePolicy"
+
     def __init__(self, queue_urls: list[str]):
         self.queue_urls = queue_urls
-
-    cfn_type: ClassVar[str] = "AWS::SQS::QueuePolicy"
 
     @classmethod
     def create_from_cloudformation_json(
