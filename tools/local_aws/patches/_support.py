@@ -18,6 +18,9 @@ from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.core.common_models import CloudFormationModel
 
+# A resource's template properties as parsed JSON: values of any shape, read like moto's own models do.
+Properties = Any
+
 
 @dataclass(frozen=True)
 class Fix:
@@ -80,7 +83,8 @@ class ModelLogic:
     A subclass wraps the moto object it created (so the model stays a thin adapter), declares its
     ``Fn::GetAtt`` names in ``cfn_attributes`` as ``{attribute: dotted path on self}``, its resource
     type in ``cfn_type`` (and the property that names it in ``cfn_name_property``), and provides
-    ``create_from_cloudformation_json``, ``physical_resource_id`` (what ``Ref`` returns) and ``delete``.
+    ``create`` (from the resource's properties), ``physical_resource_id`` (what ``Ref`` returns) and
+    ``delete``.
     """
 
     cfn_type: ClassVar[str] = ""
@@ -106,6 +110,22 @@ class ModelLogic:
         return attrgetter(self.cfn_attributes[attribute_name])(self)
 
     @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        """moto's entry point; a model builds itself from the template properties in ``create``."""
+        return cls.create(resource_name, cloudformation_json.get("Properties", {}), account_id, region_name)
+
+    @classmethod
+    def create(cls, resource_name: str, properties: Properties, account_id: str, region_name: str) -> Any:
+        raise NotImplementedError(f"{cls.__name__} must implement create()")
+
+    @classmethod
     def update_from_cloudformation_json(
         cls,
         original_resource: Any,
@@ -116,9 +136,7 @@ class ModelLogic:
     ) -> Any:
         """Replace the resource: without this moto would drop it from the stack on an update."""
         original_resource.delete(account_id, region_name)
-        return cls.create_from_cloudformation_json(  # type: ignore[attr-defined]
-            new_resource_name, cloudformation_json, account_id, region_name
-        )
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
 
     def is_created(self) -> bool:
         return True

@@ -10,7 +10,7 @@ from moto.awslambda.models import LambdaAlias, LambdaFunction, LambdaVersion
 from moto.awslambda.utils import get_backend
 from moto.ec2.models import ec2_backends
 
-from ._support import ModelLogic, after_create, fix, install, register_model
+from ._support import ModelLogic, Properties, after_create, fix, install, register_model
 
 
 def _remember_version_arn(
@@ -54,15 +54,7 @@ class LambdaAliasModel(ModelLogic):
         self.function_name = function_name
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> LambdaAliasModel:
-        properties = cloudformation_json["Properties"]
+    def create(cls, resource_name: str, properties: Properties, account_id: str, region_name: str) -> LambdaAliasModel:
         alias = get_backend(account_id, region_name).create_alias(
             name=properties["Name"],
             function_name=properties["FunctionName"],
@@ -98,15 +90,9 @@ class EventInvokeConfigModel(ModelLogic):
         self.qualifier = qualifier
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: Properties, account_id: str, region_name: str
     ) -> EventInvokeConfigModel:
-        properties = cloudformation_json["Properties"]
         config_keys = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
         get_backend(account_id, region_name).put_function_event_invoke_config(
             properties["FunctionName"], {key: properties[key] for key in config_keys if key in properties}

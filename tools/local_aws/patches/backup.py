@@ -12,7 +12,7 @@ from moto.core.responses import EmptyResult
 from moto.core.utils import unix_time
 from moto.moto_api._internal import mock_random
 
-from ._support import ModelLogic, fix, install, register_model
+from ._support import ModelLogic, Properties, fix, install, register_model
 
 
 def _backend(account_id: str, region_name: str) -> BackupBackend:
@@ -34,15 +34,7 @@ class BackupVaultModel(ModelLogic):
         self.vault = vault
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> BackupVaultModel:
-        properties = cloudformation_json["Properties"]
+    def create(cls, resource_name: str, properties: Properties, account_id: str, region_name: str) -> BackupVaultModel:
         vault = _backend(account_id, region_name).create_backup_vault(
             backup_vault_name=resource_name,
             backup_vault_tags=properties.get("BackupVaultTags"),
@@ -84,15 +76,7 @@ class BackupPlanModel(ModelLogic):
         self.plan = plan
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> BackupPlanModel:
-        properties = cloudformation_json["Properties"]
+    def create(cls, resource_name: str, properties: Properties, account_id: str, region_name: str) -> BackupPlanModel:
         plan = _backend(account_id, region_name).create_backup_plan(
             backup_plan=_api_backup_plan(properties["BackupPlan"]),
             backup_plan_tags=properties.get("BackupPlanTags"),
@@ -237,15 +221,9 @@ class BackupSelectionModel(ModelLogic):
         self.selection = selection
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: Properties, account_id: str, region_name: str
     ) -> BackupSelectionModel:
-        properties = cloudformation_json["Properties"]
         selection = _create_backup_selection(
             _backend(account_id, region_name), properties["BackupPlanId"], properties["BackupSelection"], None
         )

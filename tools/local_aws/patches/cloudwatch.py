@@ -13,7 +13,7 @@ from moto.cloudwatch.models import (
     cloudwatch_backends,
 )
 
-from ._support import ModelLogic, fix, register_model
+from ._support import ModelLogic, Properties, fix, register_model
 
 
 def _metric_data_query(query: dict[str, Any]) -> MetricDataQuery:
@@ -51,15 +51,7 @@ class AlarmModel(ModelLogic):
         self.alarm = alarm
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> AlarmModel:
-        p = cloudformation_json["Properties"]
+    def create(cls, resource_name: str, p: Properties, account_id: str, region_name: str) -> AlarmModel:
         queries = [_metric_data_query(query) for query in p["Metrics"]] if "Metrics" in p else None
         alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
             name=resource_name,

@@ -13,7 +13,7 @@ from moto.ec2.models.subnets import Subnet, SubnetRouteTableAssociation
 from moto.ec2.models.vpcs import VPC, VPCEndPoint
 from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
 
-from ._support import ModelLogic, after_create, fix, install, register_model
+from ._support import ModelLogic, Properties, after_create, fix, install, register_model
 from .cloudformation import CUSTOM_RESOURCE_HANDLERS, CustomResourceHandler
 
 
@@ -150,15 +150,9 @@ class SecurityGroupEgressModel(ModelLogic):
         self.properties = properties
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: Properties, account_id: str, region_name: str
     ) -> SecurityGroupEgressModel:
-        properties = cloudformation_json["Properties"]
         _backend(account_id, region_name).authorize_security_group_egress(
             properties["GroupId"], **_rule_arguments(properties, "DestinationSecurityGroupId")
         )

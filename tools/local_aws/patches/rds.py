@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from moto.core.utils import camelcase_to_underscores
 from moto.rds.models import DBCluster, DBClusterParameterGroup, DBInstance, DBSubnetGroup, rds_backends
 
-from ._support import ModelLogic, before_create, fix, install, register_model
+from ._support import ModelLogic, Properties, before_create, fix, install, register_model
 
 
 def _backend(account_id: str, region_name: str) -> Any:
@@ -56,15 +56,7 @@ class DBClusterModel(ModelLogic):
         self.cluster = cluster
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> DBClusterModel:
-        properties = cloudformation_json["Properties"]
+    def create(cls, resource_name: str, properties: Properties, account_id: str, region_name: str) -> DBClusterModel:
         arguments = _api_arguments(properties)
         arguments["db_cluster_identifier"] = _name(resource_name, properties, "DBClusterIdentifier")
         cluster = _backend(account_id, region_name).create_db_cluster(arguments)
@@ -142,15 +134,9 @@ class DBClusterParameterGroupModel(ModelLogic):
         self.group = group
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: Properties, account_id: str, region_name: str
     ) -> DBClusterParameterGroupModel:
-        properties = cloudformation_json["Properties"]
         group = _backend(account_id, region_name).create_db_cluster_parameter_group(
             db_cluster_parameter_group_name=_name(resource_name, properties, "DBClusterParameterGroupName"),
             db_parameter_group_family=properties["Family"],

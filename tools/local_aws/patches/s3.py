@@ -9,7 +9,7 @@ from moto.s3.exceptions import BucketNotEmpty
 from moto.s3.models import FakeBucket, s3_backends
 from moto.utilities.utils import get_partition
 
-from ._support import ModelLogic, after_create, fix, install, register_model
+from ._support import ModelLogic, Properties, after_create, fix, install, register_model
 from .cloudformation import CUSTOM_RESOURCE_HANDLERS, CustomResourceHandler
 
 
@@ -70,15 +70,7 @@ class BucketPolicyModel(ModelLogic):
         self.bucket_name = bucket_name
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> BucketPolicyModel:
-        properties = cloudformation_json["Properties"]
+    def create(cls, resource_name: str, properties: Properties, account_id: str, region_name: str) -> BucketPolicyModel:
         policy = json.dumps(properties["PolicyDocument"]).encode()
         _backend(account_id, region_name).put_bucket_policy(properties["Bucket"], policy)
         return cls(properties["Bucket"])

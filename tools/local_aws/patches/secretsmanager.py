@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from moto.rds.models import rds_backends
 from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 
-from ._support import ModelLogic, fix, register_model
+from ._support import ModelLogic, Properties, fix, register_model
 
 
 def _backend(account_id: str, region_name: str) -> Any:
@@ -56,15 +56,7 @@ class SecretModel(ModelLogic):
         self.arn = arn
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> SecretModel:
-        properties = cloudformation_json["Properties"]
+    def create(cls, resource_name: str, properties: Properties, account_id: str, region_name: str) -> SecretModel:
         value = properties.get("SecretString")
         if value is None:
             value = _generated_secret_string(account_id, region_name, properties.get("GenerateSecretString", {}))
@@ -128,15 +120,9 @@ class SecretTargetAttachmentModel(ModelLogic):
         self.secret_arn = secret_arn
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: Properties, account_id: str, region_name: str
     ) -> SecretTargetAttachmentModel:
-        properties = cloudformation_json["Properties"]
         backend = _backend(account_id, region_name)
         secret_id = properties["SecretId"]
         current = json.loads(backend.get_secret_value(secret_id, None, None)["SecretString"])
@@ -192,15 +178,9 @@ class RotationScheduleModel(ModelLogic):
         self.secret_arn = secret_arn
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: Properties, account_id: str, region_name: str
     ) -> RotationScheduleModel:
-        properties = cloudformation_json["Properties"]
         secret = _backend(account_id, region_name).secrets[properties["SecretId"]]
         days = _rotation_interval_days(properties.get("RotationRules", {}))
         secret.rotation_requested = True
@@ -243,15 +223,9 @@ class SecretResourcePolicyModel(ModelLogic):
         self.secret_arn = secret_arn
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: Properties, account_id: str, region_name: str
     ) -> SecretResourcePolicyModel:
-        properties = cloudformation_json["Properties"]
         arn, _ = _backend(account_id, region_name).put_resource_policy(
             properties["SecretId"], json.dumps(properties["ResourcePolicy"])
         )

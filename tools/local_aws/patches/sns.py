@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from moto.sns.models import Topic, sns_backends
 
-from ._support import ModelLogic, fix, register_model
+from ._support import ModelLogic, Properties, fix, register_model
 
 
 def _topics(account_id: str, region_name: str, arns: list[str]) -> list[Topic]:
@@ -25,15 +25,7 @@ class TopicPolicyModel(ModelLogic):
         self.topic_arns = topic_arns
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> TopicPolicyModel:
-        properties = cloudformation_json["Properties"]
+    def create(cls, resource_name: str, properties: Properties, account_id: str, region_name: str) -> TopicPolicyModel:
         for topic in _topics(account_id, region_name, properties["Topics"]):
             topic.policy = json.dumps(properties["PolicyDocument"])
         return cls(properties["Topics"])
@@ -64,15 +56,7 @@ class SubscriptionModel(ModelLogic):
         self.arn = arn
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> SubscriptionModel:
-        properties = cloudformation_json["Properties"]
+    def create(cls, resource_name: str, properties: Properties, account_id: str, region_name: str) -> SubscriptionModel:
         backend = sns_backends[account_id][region_name]
         subscription = backend.subscribe(properties["TopicArn"], properties["Endpoint"], properties["Protocol"])
         attributes = {"FilterPolicy", "RawMessageDelivery", "RedrivePolicy", "DeliveryPolicy"} & properties.keys()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from moto.sqs.models import Queue, sqs_backends
 
-from ._support import ModelLogic, fix, register_model
+from ._support import ModelLogic, Properties, fix, register_model
 
 
 def _queues(account_id: str, region_name: str, urls: list[str]) -> list[Queue]:
@@ -26,15 +26,7 @@ class QueuePolicyModel(ModelLogic):
         self.queue_urls = queue_urls
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> QueuePolicyModel:
-        properties = cloudformation_json["Properties"]
+    def create(cls, resource_name: str, properties: Properties, account_id: str, region_name: str) -> QueuePolicyModel:
         for queue in _queues(account_id, region_name, properties["Queues"]):
             queue.policy = json.dumps(properties["PolicyDocument"])
         return cls(properties["Queues"])
