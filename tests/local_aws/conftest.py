@@ -19,6 +19,7 @@ import boto3
 import pytest
 
 from tools.local_aws.patches import apply_all
+from tools.local_aws.server import ENDPOINT_ENV
 
 from .helpers import CloudFormation
 
@@ -35,6 +36,7 @@ def endpoint() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    os.environ[ENDPOINT_ENV] = f"http://{host}:{port}"
     yield f"http://{host}:{port}"
     server.stop()
 

@@ -23,6 +23,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5055
+# Set in the server process to its own URL: what runs inside the emulator (function code, custom
+# resource response URLs) calls the emulator back at this address.
+ENDPOINT_ENV = "LOCAL_AWS_ENDPOINT_URL"
 
 
 def state_dir() -> Path:
@@ -59,6 +62,7 @@ def serve(host: str, port: int, without: Iterable[str] = ()) -> None:
     applied = apply_all(without)
     print(f"local AWS: {len(applied)} fixes applied, serving {endpoint_url(host, port)}", flush=True)
     os.environ.setdefault("MOTO_PORT", str(port))
+    os.environ[ENDPOINT_ENV] = endpoint_url(host, port)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: sys.exit(0))
     app = DomainDispatcherApplication(create_backend_app)

@@ -1,0 +1,136 @@
+"""The emulator's clock: real time plus an offset that only grows.
+
+Tests never sleep for time; they advance this clock (``python -m tools.local_aws tick --minutes 60``
+or ``clock.advance`` in-process). Advancing walks through every instant something falls due in the
+window -- a scheduled EventBridge rule, a backup-plan rule, an alarm evaluation -- in time order,
+sets the clock to that instant and runs it, so what runs sees the time it was due at. Things that
+fall due are offered by *timer sources* that other modules register (``register``); the clock knows
+nothing about what they do.
+
+Every moto model reads the time through ``now_naive`` once the D1 fix is applied, so recovery
+points, log events, alarm state changes and items created while the clock is ahead all carry
+emulated time. ``wall_time_of`` maps an emulated instant back to the real instant it corresponds to,
+for the few things that live in real time (PostgreSQL's WAL timestamps).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+logger = logging.getLogger(__name__)
+
+# No window may make more than this many things fall due: a guard against a typo such as
+# ``tick --minutes 5000000`` firing a five-minute schedule a million times.
+MAX_DUE_PER_ADVANCE = 5000
+
+
+@dataclass(frozen=True, order=True)
+class Due:
+    """Something that falls due at ``when``; at the same instant, lower ``order`` runs first."""
+
+    when: datetime
+    order: int
+    name: str = field(compare=False)
+    action: Callable[[], None] = field(compare=False, repr=False)
+
+
+# A timer source answers: what falls due after ``start`` and at or before ``end``?
+TimerSource = Callable[[datetime, datetime], Iterable[Due]]
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One thing the clock ran while advancing, and how it ended."""
+
+    when: datetime
+    name: str
+    error: str | None = None
+
+
+class Clock:
+    """Emulated time = wall time + offset; the offset only grows, so emulated time never goes back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._offset = timedelta(0)
+        # (wall instant of a jump, offset from then on), in wall-time order; starts with no offset.
+        self._history: list[tuple[datetime, timedelta]] = [(datetime.min.replace(tzinfo=UTC), timedelta(0))]
+        self._sources: list[TimerSource] = []
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def now_naive(self) -> datetime:
+        """``now()`` without tzinfo, as moto's ``utcnow`` returns it."""
+        return self.now().replace(tzinfo=None)
+
+    @property
+    def offset(self) -> timedelta:
+        return self._offset
+
+    def register(self, source: TimerSource) -> None:
+        """Add a timer source (idempotent: registering the same callable twice keeps one)."""
+        with self._lock:
+            if source not in self._sources:
+                self._sources.append(source)
+
+    def wall_time_of(self, emulated: datetime) -> datetime:
+        """The real instant at which the clock read ``emulated``; an instant the clock jumped over
+        maps to the moment of the jump."""
+        with self._lock:
+            # Emulated time is monotonic: the latest period that began at or before ``emulated`` holds it.
+            for position in range(len(self._history) - 1, -1, -1):
+                wall, offset = self._history[position]
+                if emulated - offset >= wall:
+                    candidate = emulated - offset
+                    if position + 1 < len(self._history):
+                        return min(candidate, self._history[position + 1][0])
+                    return candidate
+            return emulated
+
+    def advance(self, delta: timedelta) -> list[Fired]:
+        """Move the clock forward by ``delta``, running everything due on the way, in time order."""
+        if delta < timedelta(0):
+            raise ValueError("the clock only moves forward: the number of minutes must not be negative")
+        with self._lock:
+            start = self.now()
+            end = start + delta
+            due = sorted(item for source in self._sources for item in source(start, end))
+            if len(due) > MAX_DUE_PER_ADVANCE:
+                raise ValueError(
+                    f"advancing by {delta} would run {len(due)} scheduled actions "
+                    f"(at most {MAX_DUE_PER_ADVANCE}); advance in smaller steps"
+                )
+            fired = []
+            for item in due:
+                self._move_to(item.when)
+                fired.append(self._run(item))
+            self._move_to(end)
+            return fired
+
+    def _run(self, item: Due) -> Fired:
+        try:
+            item.action()
+        except Exception as error:  # one failing action must not stop the clock or the others
+            logger.exception("scheduled action %s failed", item.name)
+            return Fired(item.when, item.name, f"{type(error).__name__}: {error}")
+        return Fired(item.when, item.name)
+
+    def _move_to(self, emulated: datetime) -> None:
+        """Set the offset so that now() reads ``emulated``, unless the clock is already past it."""
+        wall = datetime.now(UTC)
+        offset = emulated - wall
+        if offset > self._offset:
+            self._offset = offset
+            self._history.append((wall, offset))
+
+
+CLOCK = Clock()
+
+
+def now() -> datetime:
+    return CLOCK.now()
