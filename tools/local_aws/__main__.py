@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import server
+from . import control, server
 
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -31,11 +31,28 @@ def _parser() -> argparse.ArgumentParser:
     leftovers = commands.add_parser("leftovers", help="list the app's resources still in the emulator (exit 1 if any)")
     leftovers.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
     commands.add_parser("fixes", help="list the fixes applied to moto")
+    tick = commands.add_parser("tick", help="advance the emulator's clock, running what falls due on the way")
+    tick.add_argument("--minutes", type=float, required=True, help="how far to advance the clock")
+    tick.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
+    clock = commands.add_parser("clock", help="print the emulator's current time")
+    clock.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
     return parser
 
 
 def _codes(text: str) -> list[str]:
     return [code for code in text.split(",") if code.strip()]
+
+
+def _clock_command(args: argparse.Namespace) -> int:
+    endpoint = args.endpoint or server.default_endpoint()
+    if args.command == "clock":
+        print(control.call(endpoint, "clock")["now"])
+        return 0
+    answer = control.call(endpoint, "tick", {"minutes": args.minutes})
+    for item in answer["fired"]:
+        print(f"{item['when']}  {item['name']}" + (f"  FAILED: {item['error']}" if item["error"] else ""))
+    print(f"now {answer['now']}")
+    return 1 if any(item["error"] for item in answer["fired"]) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,12 +76,18 @@ def main(argv: list[str] | None = None) -> int:
             from .leftovers import main as leftovers_main
 
             return leftovers_main(args.endpoint)
+        elif args.command in ("tick", "clock"):
+            return _clock_command(args)
         elif args.command == "fixes":
             from .patches import all_fixes
 
             for fix in all_fixes():
                 print(f"{fix.code:4} {fix.name}: {fix.summary}")
-    except (server.LauncherError, ValueError) as error:  # ValueError: an unknown fix code in --without
+    except (
+        server.LauncherError,
+        control.ControlError,
+        ValueError,
+    ) as error:  # ValueError: an unknown fix code in --without
         print(error, file=sys.stderr)
         return 1
     return 0

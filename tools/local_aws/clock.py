@@ -99,18 +99,32 @@ class Clock:
         with self._lock:
             start = self.now()
             end = start + delta
-            due = sorted(item for source in self._sources for item in source(start, end))
+            due, broken = self._due(start, end)
             if len(due) > MAX_DUE_PER_ADVANCE:
                 raise ValueError(
                     f"advancing by {delta} would run {len(due)} scheduled actions "
                     f"(at most {MAX_DUE_PER_ADVANCE}); advance in smaller steps"
                 )
-            fired = []
+            fired = broken
             for item in due:
                 self._move_to(item.when)
                 fired.append(self._run(item))
             self._move_to(end)
             return fired
+
+    def _due(self, start: datetime, end: datetime) -> tuple[list[Due], list[Fired]]:
+        """Everything due in the window, sorted; a source that fails is reported, not fatal."""
+        due: list[Due] = []
+        broken: list[Fired] = []
+        for source in self._sources:
+            try:
+                due.extend(source(start, end))
+            except Exception as error:
+                logger.exception("timer source %s failed", source)
+                broken.append(
+                    Fired(start, getattr(source, "__name__", str(source)), f"{type(error).__name__}: {error}")
+                )
+        return sorted(due), broken
 
     def _run(self, item: Due) -> Fired:
         try:

@@ -21,6 +21,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import EndpointConnectionError
 
+from .server import default_endpoint
+
 BOOTSTRAP_STACK = "CDKToolkit"
 REGION = "us-east-1"
 
@@ -186,18 +188,6 @@ def find_leftovers(endpoint_url: str) -> list[Leftover]:
     """Every non-baseline resource the emulator at ``endpoint_url`` still lists."""
     inventory = Inventory(endpoint_url)
     return [leftover for check in CHECKS for leftover in check(inventory)]
-
-
-def default_endpoint() -> str:
-    """The background server's URL if it runs, else ``$AWS_ENDPOINT_URL``."""
-    from .server import running_server
-
-    record = running_server()
-    if record is not None:
-        return record.url
-    if "AWS_ENDPOINT_URL" in os.environ:
-        return os.environ["AWS_ENDPOINT_URL"]
-    raise SystemExit("No local AWS server is running and AWS_ENDPOINT_URL is not set.")
 
 
 def main(endpoint_url: str | None = None) -> int:

@@ -15,10 +15,12 @@ from datetime import datetime, timedelta
 RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 CRON = re.compile(r"^cron\((.+)\)$")
 UNIT = {"minute": 60, "hour": 3600, "day": 86400}
-MONTHS = {name: n for n, name in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), 1)}
-DAYS = {name: n for n, name in enumerate("SUN MON TUE WED THU FRI SAT".split(), 1)}
+MONTHS = {name: n for n, name in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN"), 1)} | {
+    name: n for n, name in enumerate(("JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 7)
+}
+DAYS = {name: n for n, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), 1)}
 # (lowest, highest, names) of the six cron fields; day-of-week counts 1 = Sunday as in EventBridge.
-FIELDS = ((0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, MONTHS), (1, 7, DAYS), (1970, 2199, {}))
+FIELDS: tuple[tuple[int, int, dict[str, int]], ...] = ((0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, MONTHS), (1, 7, DAYS), (1970, 2199, {}))
 
 
 class ScheduleError(ValueError):
@@ -61,15 +63,26 @@ def occurrences(expression: str, start: datetime, end: datetime, anchor: datetim
     return result
 
 
-def _cron_fields(expression: str, body: str) -> tuple[set[int], ...]:
+CronFields = tuple[set[int], set[int], set[int] | None, set[int], set[int] | None, set[int]]
+
+
+def _cron_fields(expression: str, body: str) -> CronFields:
+    """minutes, hours, days of month, months, days of week, years; a day field is None when "?"."""
     parts = body.split()
     if len(parts) != 6:
         raise ScheduleError(f"schedule {expression!r} must have six cron fields, it has {len(parts)}")
-    values = [_field(expression, text, *spec) for text, spec in zip(parts, FIELDS, strict=True)]
+    minutes, hours, days, months, weekdays, years = (
+        _field(expression, text, *spec) for text, spec in zip(parts, FIELDS, strict=True)
+    )
     # "?" (any) in day-of-month or day-of-week leaves only the other one to match.
-    values[2] = None if parts[2] == "?" else values[2]
-    values[4] = None if parts[4] == "?" else values[4]
-    return tuple(values)  # type: ignore[arg-type]
+    return (
+        minutes,
+        hours,
+        None if parts[2] == "?" else days,
+        months,
+        None if parts[4] == "?" else weekdays,
+        years,
+    )
 
 
 def _field(expression: str, text: str, low: int, high: int, names: dict[str, int]) -> set[int]:

@@ -57,6 +57,7 @@ def serve(host: str, port: int, without: Iterable[str] = ()) -> None:
     )
     from werkzeug.serving import run_simple
 
+    from . import control
     from .patches import apply_all
 
     applied = apply_all(without)
@@ -65,7 +66,7 @@ def serve(host: str, port: int, without: Iterable[str] = ()) -> None:
     os.environ[ENDPOINT_ENV] = endpoint_url(host, port)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: sys.exit(0))
-    app = DomainDispatcherApplication(create_backend_app)
+    app = control.wrap(DomainDispatcherApplication(create_backend_app))
     run_simple(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 
 
@@ -194,3 +195,13 @@ def _still_running(record: ServerRecord) -> bool:
     with suppress(ChildProcessError):  # not our child: init reaps it
         os.waitpid(record.pid, os.WNOHANG)
     return record.is_alive()
+
+
+def default_endpoint() -> str:
+    """The background server's URL if it runs, else ``$AWS_ENDPOINT_URL``."""
+    record = running_server()
+    if record is not None:
+        return record.url
+    if "AWS_ENDPOINT_URL" in os.environ:
+        return os.environ["AWS_ENDPOINT_URL"]
+    raise LauncherError("No local AWS server is running and AWS_ENDPOINT_URL is not set.")

@@ -29,6 +29,9 @@ MODULES = (
     "sns",
     "sqs",
     "dynamodb",
+    "events",
+    # Last: it replaces moto's clock in every moto module imported by then (and in later ones).
+    "clock",
 )
 
 _applied: set[str] = set()

@@ -1,4 +1,4 @@
-"""CloudWatch support for moto's CloudFormation: metric alarms."""
+"""CloudWatch: alarms in moto's CloudFormation, and alarms that are evaluated."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from moto.cloudwatch.models import (
     cloudwatch_backends,
 )
 
-from ._support import ModelLogic, Properties, fix, register_model
+from .. import alarms
+from ..clock import CLOCK
+from ._support import ModelLogic, Properties, fix, install, register_model
 
 
 def _metric_data_query(query: dict[str, Any]) -> MetricDataQuery:
@@ -95,3 +97,20 @@ def add_alarm_model() -> None:
     deleted with the stack; moto does not evaluate them.
     """
     register_model(AlarmModel, "cloudwatch")
+
+
+@fix("D21")
+def evaluate_alarms_on_the_clock() -> None:
+    """moto never evaluates alarms: they stay OK whatever the metrics say, and never notify.
+
+    Alarms now start INSUFFICIENT_DATA (as in CloudWatch) and are evaluated at every minute of the
+    emulator's clock; a state change runs the alarm's SNS actions (``tools/local_aws/alarms.py``).
+    """
+    original_init = Alarm.__init__
+
+    def __init__(alarm: Alarm, *args: Any, **kwargs: Any) -> None:
+        original_init(alarm, *args, **kwargs)
+        alarm.state_value = alarms.INSUFFICIENT
+
+    install(Alarm, "__init__", __init__)
+    CLOCK.register(alarms.due_evaluations)
