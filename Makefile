@@ -5,6 +5,7 @@
 #   make synth     synthesize every template offline into cdk.out/
 #   make unit      unit tests with coverage        make lint   ruff, mypy, cfn-lint, checkov
 #   make integration   integration tests against the recorded deployment
+#   make tick MINUTES=60   advance the local emulator's clock (schedules, backups, alarms run)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -36,7 +37,7 @@ LOCAL_ENV := AWS_ENDPOINT_URL=$(LOCAL_ENDPOINT) AWS_ACCESS_KEY_ID=testing AWS_SE
 target_env = $(if $(filter local,$(1)),$(LOCAL_ENV),)
 cdk = $(call target_env,$(1)) npx --no-install cdk -c environmentSuffix=$(SUFFIX)
 
-.PHONY: install synth unit lint deploy destroy integration test clean
+.PHONY: install postgres synth unit lint deploy destroy integration test clean tick
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +55,15 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed postgres
+
+# The emulator runs one real PostgreSQL (with TLS) per Aurora cluster: Debian's server package,
+# installed when missing (the pip wheels that bundle PostgreSQL are built without OpenSSL).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || { \
+	  echo "Installing PostgreSQL (Debian package postgresql) for the local Aurora emulation"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 synth: install
 	rm -rf cdk.out
@@ -91,6 +100,10 @@ integration: install
 test: lint unit
 	status=0; { $(MAKE) deploy TARGET=local && $(MAKE) integration; } || status=$$?; \
 	  $(MAKE) destroy TARGET=local || status=$$?; $(PY) -m tools.local_aws stop >/dev/null || true; exit $$status
+
+# Advance the local emulator's clock: what falls due on the way (schedules, backups, alarms) runs.
+tick: install
+	$(PY) -m tools.local_aws tick --minutes $(or $(MINUTES),60)
 
 clean:
 	-$(PY) -m tools.local_aws stop

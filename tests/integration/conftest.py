@@ -7,16 +7,23 @@ Missing outputs fail the session with a sentence saying how to produce them; not
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable
+import ssl
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
+import pg8000.native
 import pytest
 from botocore.config import Config
 
+from lib import output_keys as keys
 from lib.config import REGION
 from lib.deploy_target import OutputsError, read_flat_outputs, read_target
+
+from .behaviour import Clock, Inbox
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -51,3 +58,53 @@ def client(outputs: dict[str, str]) -> Callable[[str], Any]:
 @pytest.fixture(scope="session")
 def suffix(outputs: dict[str, str]) -> str:
     return outputs["EnvironmentSuffix"]
+
+
+@pytest.fixture(scope="session")
+def endpoint() -> str | None:
+    """The emulator's URL, or None when the tests run against real AWS."""
+    return os.environ.get("AWS_ENDPOINT_URL") or read_target().get("endpoint_url")
+
+
+@pytest.fixture(scope="session")
+def clock(endpoint: str | None) -> Clock:
+    return Clock(endpoint)
+
+
+@pytest.fixture(scope="session")
+def database(client: Callable[[str], Any], outputs: dict[str, str]) -> Callable[..., Any]:
+    """database() -> a pg8000 connection to the Aurora writer over TLS with the master secret.
+
+    On the local target the cluster is a PostgreSQL server on 127.0.0.1; on AWS the cluster is in
+    isolated subnets, so these tests must run from inside the VPC (or through a tunnel).
+    """
+    secret = json.loads(client("secretsmanager").get_secret_value(SecretId=outputs[keys.DATABASE_SECRET_ARN])["SecretString"])
+
+    def connect(*, tls: bool = True, host: str | None = None, port: int | None = None) -> Any:
+        return pg8000.native.Connection(
+            user=secret["username"],
+            password=secret["password"],
+            host=host or outputs[keys.AURORA_WRITER_ENDPOINT],
+            port=port or int(outputs[keys.AURORA_PORT]),
+            database=outputs[keys.DATABASE_NAME],
+            ssl_context=_unverified_tls() if tls else None,
+            timeout=10,
+        )
+
+    return connect
+
+
+def _unverified_tls() -> ssl.SSLContext:
+    """TLS without certificate checks: these tests prove encryption is required, not the CA chain."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+@pytest.fixture
+def alert_inbox(client: Callable[[str], Any], outputs: dict[str, str], suffix: str) -> Iterator[Inbox]:
+    """An SQS queue subscribed to the alerts topic for one test, removed afterwards."""
+    inbox = Inbox.subscribe(client, outputs[keys.ALERTS_TOPIC_ARN], f"test-alert-inbox-{suffix}-{uuid.uuid4().hex[:6]}")
+    yield inbox
+    inbox.remove()

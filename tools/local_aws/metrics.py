@@ -154,3 +154,34 @@ def sample_queue_depths(when: datetime) -> None:
                     "Count",
                     when,
                 )
+
+
+def record_invocation(
+    account_id: str, region: str, function_name: str, resource: str | None, duration_ms: float, failed: bool
+) -> None:
+    """The ``AWS/Lambda`` metrics of one invocation, per function and (through an alias) per resource."""
+    dimension_sets: list[dict[str, str]] = [{"FunctionName": function_name}]
+    if resource and resource != function_name:
+        dimension_sets.append({"FunctionName": function_name, "Resource": resource})
+    for dimensions in dimension_sets:
+        put(account_id, region, "AWS/Lambda", "Invocations", 1, dimensions, "Count")
+        put(account_id, region, "AWS/Lambda", "Errors", 1 if failed else 0, dimensions, "Count")
+        put(account_id, region, "AWS/Lambda", "Duration", duration_ms, dimensions, "Milliseconds")
+
+
+# AWS Backup's job-count metric per final job state.
+BACKUP_JOB_METRICS = {
+    "COMPLETED": "NumberOfBackupJobsCompleted",
+    "FAILED": "NumberOfBackupJobsFailed",
+    "ABORTED": "NumberOfBackupJobsAborted",
+    "EXPIRED": "NumberOfBackupJobsExpired",
+}
+
+
+def record_backup_job(account_id: str, region: str, vault_name: str, resource_type: str, state: str) -> None:
+    """The ``AWS/Backup`` count of one job that reached a final state, per vault and per vault and type."""
+    name = BACKUP_JOB_METRICS.get(state)
+    if name is None:
+        return
+    for dimensions in ({"BackupVaultName": vault_name}, {"BackupVaultName": vault_name, "ResourceType": resource_type}):
+        put(account_id, region, "AWS/Backup", name, 1, dimensions, "Count")
