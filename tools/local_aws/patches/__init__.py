@@ -1,9 +1,10 @@
 """Fixes that let the real CDK CLI deploy and destroy our app against a moto server.
 
 ``apply_all()`` must run in the server process before the first request. Each fix is a small named
-function in the module of the service it changes; the codes follow
-``/work/shared/notes/local-aws-emulator.md`` (R = required for deploy/destroy, V = failure
-visibility, Q = fidelity) plus N (resource types our app adds) and F (dropped properties).
+function in the module of the service it changes. Codes: R = required for deploy/destroy,
+V = failure visibility, Q = fidelity, N = resource types moto lacks, F = properties moto drops,
+D = data plane (what runs: functions, databases, backups, events, alarms, the clock).
+``python -m tools.local_aws fixes`` lists them with what each one repairs.
 """
 
 from __future__ import annotations

@@ -2,9 +2,8 @@
 
 A *fix* is a small function that changes moto in place. Fixes register themselves with ``@fix(code)``
 when their module is imported; ``apply_all`` (in ``__init__``) runs each one once. The code
-(``R1``, ``V2``, ``Q4``, ...) is the one used in ``/work/shared/notes/local-aws-emulator.md``; fixes the
-notes do not cover use ``N<n>`` (resource types the prototype did not have) or ``F<n>`` (properties
-stock moto drops).
+(``R1``, ``V2``, ``Q4``, ``D20``, ...) names the fix in the tests, in ``--without`` and in the
+``fixes`` listing; the letters are explained in ``patches/__init__.py``.
 """
 
 from __future__ import annotations
