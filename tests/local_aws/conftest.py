@@ -28,7 +28,9 @@ REGION = "us-east-1"
 
 
 @pytest.fixture(scope="session")
-def endpoint() -> Iterator[str]:
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # Recovery points, database servers and unpacked function code of this session go here.
+    os.environ["LOCAL_AWS_STATE_DIR"] = str(tmp_path_factory.mktemp("local-aws"))
     apply_all(os.environ.get("LOCAL_AWS_WITHOUT", "").split(","))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     from moto.server import ThreadedMotoServer
