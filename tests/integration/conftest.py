@@ -87,7 +87,7 @@ def database(client: Callable[[str], Any], outputs: dict[str, str]) -> Callable[
             host=host or outputs[keys.AURORA_WRITER_ENDPOINT],
             port=port or int(outputs[keys.AURORA_PORT]),
             database=outputs[keys.DATABASE_NAME],
-            ssl_context=_unverified_tls() if tls else None,
+            ssl_context=_unverified_tls() if tls else False,
             timeout=10,
         )
 

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
 from tools.local_aws.patches import apply_all
+from tools.local_aws.postgres import stop_all
 from tools.local_aws.server import ENDPOINT_ENV
 
 from .helpers import CloudFormation
@@ -28,9 +32,12 @@ REGION = "us-east-1"
 
 
 @pytest.fixture(scope="session")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    # Recovery points, database servers and unpacked function code of this session go here.
-    os.environ["LOCAL_AWS_STATE_DIR"] = str(tmp_path_factory.mktemp("local-aws"))
+def endpoint() -> Iterator[str]:
+    # Recovery points, database servers and unpacked function code of this session go here; readable
+    # by the unprivileged account the PostgreSQL servers run as when the tests run as root.
+    state = Path(tempfile.mkdtemp(prefix="local-aws-tests-"))
+    state.chmod(0o755)
+    os.environ["LOCAL_AWS_STATE_DIR"] = str(state)
     apply_all(os.environ.get("LOCAL_AWS_WITHOUT", "").split(","))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     from moto.server import ThreadedMotoServer
@@ -41,6 +48,8 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     os.environ[ENDPOINT_ENV] = f"http://{host}:{port}"
     yield f"http://{host}:{port}"
     server.stop()
+    stop_all()
+    shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

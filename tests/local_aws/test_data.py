@@ -142,7 +142,7 @@ def test_r5_cluster_is_created_with_its_properties_and_endpoints(aurora, aws, su
         cluster["Endpoint"],
         cluster["ReaderEndpoint"],
     )
-    assert aurora.outputs["Port"] == "5432"
+    assert aurora.outputs["Port"] == str(cluster["Port"])
     assert cluster["Status"] == "available"
     assert (cluster["Engine"], cluster["EngineVersion"], cluster["DatabaseName"]) == (
         "aurora-postgresql",
@@ -200,7 +200,11 @@ def test_r7_generated_secret_holds_the_connection_details(aurora, aws, suffix):
     assert value["username"] == "dbadmin"
     assert len(value["password"]) == 30 and not set(value["password"]) & set(EXCLUDED)
     assert value["engine"] == "postgres"
-    assert (value["host"], value["port"], value["dbname"]) == (aurora.outputs["Endpoint"], 5432, "appdb")
+    assert (value["host"], value["port"], value["dbname"]) == (
+        aurora.outputs["Endpoint"],
+        int(aurora.outputs["Port"]),
+        "appdb",
+    )
     assert value["dbClusterIdentifier"] == f"aurora-{suffix}"
 
 

@@ -1,12 +1,30 @@
-"""Aurora support for moto's CloudFormation: DB clusters, their instances and parameter groups."""
+"""Aurora: CloudFormation models for DB clusters, instances and parameter groups, and a real
+PostgreSQL server behind every PostgreSQL cluster (reboot, failover, stop/start, point-in-time restore)."""
 
 from __future__ import annotations
 
+import json
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+from moto.core.responses import ActionResult
 from moto.core.utils import camelcase_to_underscores
-from moto.rds.models import DBCluster, DBClusterParameterGroup, DBInstance, DBSubnetGroup, rds_backends
+from moto.rds.exceptions import InvalidDBClusterStateFault, RDSClientError
+from moto.rds.models import (
+    DBCluster,
+    DBClusterParameterGroup,
+    DBInstance,
+    DBInstanceClustered,
+    DBSubnetGroup,
+    RDSBackend,
+    rds_backends,
+)
+from moto.rds.responses import RDSResponse
 
+from .. import postgres
+from ..clock import CLOCK
 from ._support import ModelLogic, Properties, before_create, fix, install, register_model
 
 
@@ -78,9 +96,14 @@ class DBClusterModel(ModelLogic):
         if identifier not in backend.clusters:
             return
         backend.delete_db_cluster(identifier)
-        for snapshot_id, snapshot in list(backend.cluster_snapshots.items()):
-            if snapshot.db_cluster_identifier == identifier and snapshot.snapshot_type == "automated":
-                del backend.cluster_snapshots[snapshot_id]
+        _remove_automated_snapshots(backend, identifier)
+
+
+def _remove_automated_snapshots(backend: RDSBackend, identifier: str) -> None:
+    """Automated snapshots go with their cluster (moto keeps them)."""
+    for snapshot_id, snapshot in list(backend.cluster_snapshots.items()):
+        if snapshot.db_cluster_identifier == identifier and snapshot.snapshot_type == "automated":
+            del backend.cluster_snapshots[snapshot_id]
 
 
 @fix("R5")
@@ -182,3 +205,247 @@ def name_db_subnet_groups() -> None:
     relied on getting the object, looks it up by name instead."""
     install(DBSubnetGroup, "physical_resource_id", property(lambda group: group.name))
     before_create(DBInstance, _subnet_group_object)
+
+
+# Engines whose clusters get a real PostgreSQL server (D3).
+POSTGRES_ENGINES = frozenset({"aurora-postgresql", "postgres"})
+
+
+@dataclass(frozen=True)
+class _Restore:
+    """The point-in-time restore a cluster being created is the target of (D5)."""
+
+    source: str
+    when: datetime
+
+
+_restoring: ContextVar[_Restore | None] = ContextVar("restoring", default=None)
+
+
+def _server(cluster: DBCluster) -> postgres.DatabaseServer | None:
+    try:
+        return postgres.server_for(cluster.db_cluster_identifier)
+    except KeyError:
+        return None
+
+
+def _forces_ssl(cluster: DBCluster) -> bool:
+    """Aurora's ``rds.force_ssl`` from the cluster's parameter group; TLS is forced unless it is 0."""
+    group = cluster.backend.db_cluster_parameter_groups.get(cluster.parameter_group)
+    parameter = group.parameters.get("rds.force_ssl", {}) if group is not None else {}
+    return str(parameter.get("ParameterValue", "1")) != "0"
+
+
+def _master_password(cluster: DBCluster) -> str:
+    """MasterUserPassword (CloudFormation passes it with dynamic references resolved), or the
+    password in the secret RDS manages (ManageMasterUserPassword)."""
+    if cluster.manage_master_user_password:
+        return str(json.loads(str(cluster.master_user_secret.secret.secret_string))["password"])
+    return str(cluster._master_user_password)  # moto's public getter refuses to return it
+
+
+def _start_server(cluster: DBCluster) -> postgres.DatabaseServer:
+    """The new cluster's server: a fresh one, or the restored copy when the cluster is the target
+    of a point-in-time restore."""
+    identifier = cluster.db_cluster_identifier
+    restore = _restoring.get()
+    if restore is None:
+        return postgres.start_server(
+            identifier,
+            str(cluster.master_username),
+            _master_password(cluster),
+            cluster.database_name or "postgres",
+            force_ssl=_forces_ssl(cluster),
+        )
+    server = postgres.restore_to_time(restore.source, identifier, restore.when)
+    if server.force_ssl != _forces_ssl(cluster):  # the copy may have another parameter group
+        server.force_ssl = _forces_ssl(cluster)
+        server.restart()
+    return server
+
+
+@fix("D3")
+def run_a_postgresql_server_per_cluster() -> None:
+    """No database runs behind a DB cluster: its endpoint is a made-up ``*.rds.amazonaws.com`` name
+    and nothing answers SQL.
+
+    Every PostgreSQL cluster (CreateDBCluster, ``AWS::RDS::DBCluster``, restores) now gets a real
+    PostgreSQL server (``tools.local_aws.postgres``): TLS only unless the parameter group sets
+    ``rds.force_ssl`` to 0, the master user and password, the database. Endpoint and reader
+    endpoint are 127.0.0.1 and the port is the server's, so GetAtt, the attached secret and
+    DescribeDBClusters lead to it. DeleteDBCluster stops the server and removes its files; an
+    identifier in use gives DBClusterAlreadyExistsFault (moto replaced the cluster silently).
+    """
+    create_db_cluster = RDSBackend.create_db_cluster
+    delete_db_cluster = RDSBackend.delete_db_cluster
+    endpoint: Any = DBCluster.endpoint
+    reader_endpoint: Any = DBCluster.reader_endpoint
+
+    def create_with_server(backend: RDSBackend, kwargs: dict[str, Any]) -> DBCluster:
+        if kwargs["db_cluster_identifier"] in backend.clusters:
+            raise RDSClientError("DBClusterAlreadyExistsFault", "DB cluster already exists")
+        cluster = create_db_cluster(backend, kwargs)
+        if cluster.engine not in POSTGRES_ENGINES:
+            return cluster
+        try:
+            server = _start_server(cluster)
+        except postgres.DatabaseError as error:  # no cluster without its server
+            del backend.clusters[kwargs["db_cluster_identifier"]]
+            _remove_automated_snapshots(backend, cluster.db_cluster_identifier)
+            raise RDSClientError("InternalFailure", str(error)) from error
+        cluster.port = server.port
+        cluster.earliest_restorable_time = CLOCK.now_naive()  # the base backup is taken
+        return cluster
+
+    def delete_with_server(backend: RDSBackend, cluster_identifier: str, snapshot_name: str | None = None) -> DBCluster:
+        cluster = delete_db_cluster(backend, cluster_identifier, snapshot_name)
+        if _server(cluster) is not None:
+            postgres.delete_server(cluster.db_cluster_identifier)
+        return cluster
+
+    def address(original: Any) -> property:
+        return property(lambda cluster: postgres.HOST if _server(cluster) is not None else original.fget(cluster))
+
+    install(RDSBackend, "create_db_cluster", create_with_server)
+    install(RDSBackend, "delete_db_cluster", delete_with_server)
+    install(DBCluster, "endpoint", address(endpoint))
+    install(DBCluster, "reader_endpoint", address(reader_endpoint))
+
+
+def _refuse_if_stopped(cluster: DBCluster) -> None:
+    if cluster.status == "stopped":
+        raise InvalidDBClusterStateFault(
+            f"DbCluster {cluster.db_cluster_identifier} is in stopped state but expected it to be one of available."
+        )
+
+
+def _restart(cluster: DBCluster) -> None:
+    """Restart the cluster's server (dropping every connection) with the current parameters."""
+    server = _server(cluster)
+    if server is not None:
+        server.force_ssl = _forces_ssl(cluster)
+        server.restart()
+
+
+@fix("D4")
+def act_on_the_server_on_reboot_failover_stop_start() -> None:
+    """Reboots, failovers, stops and starts changed nothing a client could notice, and moto has no
+    RebootDBCluster at all.
+
+    RebootDBCluster (added), RebootDBInstance of a cluster member and FailoverDBCluster restart the
+    cluster's server: every connection drops, as in AWS (the failover also moves the writer role to
+    another instance, as moto already did). StopDBCluster stops the server (connections are refused
+    while the cluster is ``stopped``), StartDBCluster starts it. An unknown cluster gives
+    DBClusterNotFoundFault; a stopped one InvalidDBClusterStateFault.
+    """
+    reboot_db_instance = RDSBackend.reboot_db_instance
+    failover_db_cluster = RDSBackend.failover_db_cluster
+    stop_db_cluster = RDSBackend.stop_db_cluster
+    start_db_cluster = RDSBackend.start_db_cluster
+
+    def reboot_db_cluster(backend: RDSBackend, db_cluster_identifier: str) -> DBCluster:
+        cluster = backend.describe_db_clusters(db_cluster_identifier)[0]
+        _refuse_if_stopped(cluster)
+        _restart(cluster)
+        return cluster
+
+    def reboot_db_cluster_action(response: RDSResponse) -> ActionResult:
+        return ActionResult({"DBCluster": reboot_db_cluster(response.backend, response.params["DBClusterIdentifier"])})
+
+    def reboot_member(backend: RDSBackend, db_instance_identifier: str) -> DBInstance:
+        instance = reboot_db_instance(backend, db_instance_identifier)
+        if isinstance(instance, DBInstanceClustered):
+            cluster = backend.describe_db_clusters(instance.db_cluster_identifier)[0]
+            _refuse_if_stopped(cluster)
+            _restart(cluster)
+        return instance
+
+    def failover(
+        backend: RDSBackend, db_cluster_identifier: str, target_db_instance_identifier: str | None = None
+    ) -> DBCluster:
+        _refuse_if_stopped(backend.describe_db_clusters(db_cluster_identifier)[0])
+        cluster = failover_db_cluster(backend, db_cluster_identifier, target_db_instance_identifier)
+        _restart(cluster)
+        return cluster
+
+    def stop(backend: RDSBackend, cluster_identifier: str) -> DBCluster:
+        previous = stop_db_cluster(backend, cluster_identifier)
+        server = _server(backend.clusters[cluster_identifier])
+        if server is not None:
+            server.stop()
+        return previous
+
+    def start(backend: RDSBackend, cluster_identifier: str) -> DBCluster:
+        started = start_db_cluster(backend, cluster_identifier)
+        cluster = backend.clusters[cluster_identifier]
+        server = _server(cluster)
+        if server is not None:
+            server.force_ssl = _forces_ssl(cluster)
+            server.start()
+        return started
+
+    install(RDSResponse, "reboot_db_cluster", reboot_db_cluster_action)
+    install(RDSBackend, "reboot_db_instance", reboot_member)
+    install(RDSBackend, "failover_db_cluster", failover)
+    install(RDSBackend, "stop_db_cluster", stop)
+    install(RDSBackend, "start_db_cluster", start)
+
+
+def _restore_instant(source: DBCluster, restore_to_time: datetime | None, use_latest: bool) -> datetime:
+    """The emulated instant to restore to, checked against the source's restorable window:
+    from its first backup, at most BackupRetentionPeriod days back, up to now."""
+    now = CLOCK.now_naive()
+    if restore_to_time is None and not use_latest:
+        raise RDSClientError("InvalidParameterCombination", "Specify either RestoreToTime or UseLatestRestorableTime.")
+    if restore_to_time is None:
+        return now
+    when = restore_to_time.astimezone(UTC).replace(tzinfo=None) if restore_to_time.tzinfo else restore_to_time
+    earliest = max(source.earliest_restorable_time, now - timedelta(days=source.backup_retention_period))
+    if not earliest <= when <= now:
+        raise RDSClientError(
+            "InvalidRestoreFault",
+            f"The restore time {when.isoformat()}Z is outside the restorable window of "
+            f"{source.db_cluster_identifier} ({earliest.isoformat()}Z to {now.isoformat()}Z).",
+        )
+    return when
+
+
+@fix("D5")
+def restore_data_to_a_point_in_time() -> None:
+    """RestoreDBClusterToPointInTime copied the source cluster's settings, not its data (there was
+    none), and accepted any RestoreToTime.
+
+    The new cluster's server now holds the source's data as of RestoreToTime (or the latest
+    restorable time): the source's base backup replayed from its WAL archive up to that instant
+    (real PostgreSQL point-in-time recovery), with the source's credentials. A time outside the
+    source's restorable window (from its creation, at most BackupRetentionPeriod days back, up to
+    now) gives InvalidRestoreFault.
+    """
+    restore_db_cluster_to_point_in_time = RDSBackend.restore_db_cluster_to_point_in_time
+
+    def restore(
+        backend: RDSBackend,
+        db_cluster_identifier: str,
+        source_db_cluster_identifier: str,
+        restore_type: str = "full-copy",
+        restore_to_time: datetime | None = None,
+        use_latest_restorable_time: bool = False,
+        **overrides: Any,
+    ) -> DBCluster:
+        source = backend.describe_db_clusters(source_db_cluster_identifier)[0]
+        when = _restore_instant(source, restore_to_time, use_latest_restorable_time)
+        token = _restoring.set(_Restore(source.db_cluster_identifier, when) if _server(source) is not None else None)
+        try:
+            return restore_db_cluster_to_point_in_time(
+                backend,
+                db_cluster_identifier,
+                source_db_cluster_identifier,
+                restore_type,
+                restore_to_time,
+                use_latest_restorable_time,
+                **overrides,
+            )
+        finally:
+            _restoring.reset(token)
+
+    install(RDSBackend, "restore_db_cluster_to_point_in_time", restore)
