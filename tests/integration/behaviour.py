@@ -81,7 +81,9 @@ class Inbox:
             ],
         }
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
-        subscription = client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, ReturnSubscriptionArn=True)
+        subscription = client("sns").subscribe(
+            TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, ReturnSubscriptionArn=True
+        )
         return cls(client, url, subscription["SubscriptionArn"])
 
     def notifications(self) -> list[dict[str, Any]]:

@@ -78,7 +78,8 @@ def database(client: Callable[[str], Any], outputs: dict[str, str]) -> Callable[
     On the local target the cluster is a PostgreSQL server on 127.0.0.1; on AWS the cluster is in
     isolated subnets, so these tests must run from inside the VPC (or through a tunnel).
     """
-    secret = json.loads(client("secretsmanager").get_secret_value(SecretId=outputs[keys.DATABASE_SECRET_ARN])["SecretString"])
+    value = client("secretsmanager").get_secret_value(SecretId=outputs[keys.DATABASE_SECRET_ARN])
+    secret = json.loads(value["SecretString"])
 
     def connect(*, tls: bool = True, host: str | None = None, port: int | None = None) -> Any:
         return pg8000.native.Connection(

@@ -20,7 +20,15 @@ MONTHS = {name: n for n, name in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "
 }
 DAYS = {name: n for n, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), 1)}
 # (lowest, highest, names) of the six cron fields; day-of-week counts 1 = Sunday as in EventBridge.
-FIELDS: tuple[tuple[int, int, dict[str, int]], ...] = ((0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, MONTHS), (1, 7, DAYS), (1970, 2199, {}))
+NO_NAMES: dict[str, int] = {}
+FIELDS = (
+    (0, 59, NO_NAMES),
+    (0, 23, NO_NAMES),
+    (1, 31, NO_NAMES),
+    (1, 12, MONTHS),
+    (1, 7, DAYS),
+    (1970, 2199, NO_NAMES),
+)
 
 
 class ScheduleError(ValueError):
