@@ -7,7 +7,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from .helpers import function, get_att, ref, role, template, vpc
+from .helpers import get_att, ref, template, vpc
 
 QUEUE = {"Type": "AWS::SQS::Queue", "Properties": {}}
 
@@ -75,23 +75,6 @@ def test_r3_change_set_stacks_have_outputs_and_exports(cfn, aws, suffix):
     assert exports[f"queue-url-{suffix}"] == stack.outputs["Url"]
     imported = aws("ssm").get_parameter(Name=consumer.outputs["Imported"])["Parameter"]["Value"]
     assert imported == stack.outputs["Url"]
-
-
-def test_r4_custom_resources_complete_without_running_their_provider(cfn, aws):
-    resources = {
-        "ProviderRole": role(),
-        "Provider": function("ProviderRole"),
-        "Custom": {"Type": "Custom::Thing", "Properties": {"ServiceToken": get_att("Provider", "Arn"), "Size": 3}},
-    }
-
-    stack = cfn.deploy(template(resources, {"ProviderName": ref("Provider")}))
-
-    assert stack.status == "CREATE_COMPLETE"
-    listed = cfn.client.list_stack_resources(StackName=stack.id)["StackResourceSummaries"]
-    assert "Custom::Thing" in {r["ResourceType"] for r in listed}
-    # The provider never ran: it would have created its log group.
-    groups = aws("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{stack.outputs['ProviderName']}")
-    assert groups["logGroups"] == []
 
 
 def test_v1_failed_creation_is_reported_and_rolled_back(cfn, aws, suffix):

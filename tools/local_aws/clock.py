@@ -18,8 +18,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ class Clock:
         # (wall instant of a jump, offset from then on), in wall-time order; starts with no offset.
         self._history: list[tuple[datetime, timedelta]] = [(datetime.min.replace(tzinfo=UTC), timedelta(0))]
         self._sources: list[TimerSource] = []
+        # Context managers every due action runs inside (e.g. "finish asynchronous Lambda runs first").
+        self._around: list[Callable[[], AbstractContextManager[Any]]] = []
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self._offset
@@ -77,6 +81,13 @@ class Clock:
         with self._lock:
             if source not in self._sources:
                 self._sources.append(source)
+
+    def run_actions_within(self, context: Callable[[], AbstractContextManager[Any]]) -> None:
+        """Run every due action inside ``context()``: how an engine makes work an action starts in
+        the background finish before the clock moves on (idempotent)."""
+        with self._lock:
+            if context not in self._around:
+                self._around.append(context)
 
     def wall_time_of(self, emulated: datetime) -> datetime:
         """The real instant at which the clock read ``emulated``; an instant the clock jumped over
@@ -128,7 +139,10 @@ class Clock:
 
     def _run(self, item: Due) -> Fired:
         try:
-            item.action()
+            with ExitStack() as stack:
+                for context in self._around:
+                    stack.enter_context(context())
+                item.action()
         except Exception as error:  # one failing action must not stop the clock or the others
             logger.exception("scheduled action %s failed", item.name)
             return Fired(item.when, item.name, f"{type(error).__name__}: {error}")

@@ -1,16 +1,29 @@
-"""Lambda support for moto's CloudFormation: versions that can be referenced, aliases."""
+"""Lambda: CloudFormation support (versions that can be referenced, aliases, dropped properties)
+and function code that really runs (D2)."""
 
 from __future__ import annotations
 
+import base64
+import inspect
+import json
+import logging
+import uuid
 from contextlib import suppress
+from types import FrameType
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
-from moto.awslambda.exceptions import UnknownFunctionException
-from moto.awslambda.models import LambdaAlias, LambdaFunction, LambdaVersion
+from moto.awslambda.exceptions import LambdaClientError, UnknownFunctionException
+from moto.awslambda.models import LambdaAlias, LambdaBackend, LambdaFunction, LambdaVersion
+from moto.awslambda.responses import LambdaResponse
 from moto.awslambda.utils import get_backend
 from moto.ec2.models import ec2_backends
+from moto.sns.models import Subscription
 
+from .. import clock, lambda_runtime
 from ._support import ModelLogic, Properties, after_create, fix, install, register_model
+
+logger = logging.getLogger(__name__)
 
 
 def _remember_version_arn(
@@ -130,7 +143,7 @@ def report_lambda_vpc_ids() -> None:
     install(LambdaFunction, "vpc_config", property(_vpc_config))
 
 
-# Configuration blocks moto's Lambda does not model, returned as the template gave them.
+# Configuration blocks moto's Lambda does not model, returned as the template or request gave them.
 UNMODELLED_CONFIGURATION = ("LoggingConfig", "DeadLetterConfig")
 
 
@@ -146,15 +159,33 @@ def _remember_unmodelled_configuration(
 def report_lambda_logging_and_dead_letter_config() -> None:
     """moto's Lambda drops ``LoggingConfig`` (the function's log group and format) and
     ``DeadLetterConfig``: a function seemed to log to ``/aws/lambda/<name>`` and to have no DLQ.
-    The template's settings are now kept and returned by GetFunction / GetFunctionConfiguration
-    (nothing is logged or dead-lettered: the code never runs)."""
+    The settings of the template, of CreateFunction and of UpdateFunctionConfiguration are now kept
+    and returned by GetFunction / GetFunctionConfiguration; the code runner (D2) logs to that group
+    and dead-letters failed asynchronous events to that target."""
     original = LambdaFunction.get_configuration
+    original_create = LambdaBackend.create_function
+    original_update = LambdaFunction.update_configuration
     after_create(LambdaFunction, _remember_unmodelled_configuration)
 
     def get_configuration(function: LambdaFunction, on_create: bool = False) -> dict[str, Any]:
         return {**original(function, on_create), **getattr(function, "unmodelled_configuration", {})}
 
+    def create_function(backend: LambdaBackend, spec: dict[str, Any]) -> LambdaFunction:
+        function = original_create(backend, spec)
+        latest = backend.get_function(spec["FunctionName"])
+        for stored in (latest,) if function is latest else (latest, function):
+            _remember_unmodelled_configuration(stored, spec, backend.account_id, backend.region_name)
+        return function
+
+    def update_configuration(function: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
+        kept = getattr(function, "unmodelled_configuration", {})
+        updates = {key: config_updates[key] for key in UNMODELLED_CONFIGURATION if key in config_updates}
+        function.unmodelled_configuration = {**kept, **updates}  # type: ignore[attr-defined]
+        return original_update(function, config_updates)
+
     install(LambdaFunction, "get_configuration", get_configuration)
+    install(LambdaBackend, "create_function", create_function)
+    install(LambdaFunction, "update_configuration", update_configuration)
 
 
 def _set_kms_key(function: LambdaFunction, properties: dict[str, Any], account_id: str, region_name: str) -> None:
@@ -166,3 +197,165 @@ def keep_lambda_kms_keys() -> None:
     """moto's ``AWS::Lambda::Function`` looks for ``KMSKeyArn`` (the API's spelling), so the
     template's ``KmsKeyArn`` (environment encryption key) was dropped. It is now kept."""
     after_create(LambdaFunction, _set_kms_key)
+
+
+def _invoke(
+    account_id: str,
+    region_name: str,
+    function: str,
+    qualifier: str | None,
+    body: str | bytes | None,
+    request_headers: Any,
+    response_headers: dict[str, Any],
+) -> bytes:
+    """The Invoke API on top of the code runner: Event answers at once and runs in the background,
+    DryRun only checks, RequestResponse runs and reports the function error, version and log tail
+    (moto's response drops the log unless LogType is Tail)."""
+    invocation_type = request_headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+    payload = body.encode() if isinstance(body, str) else body or b""
+    lambda_runtime.runnable_function(account_id, region_name, function, qualifier)  # 404 or refusal first
+    lambda_runtime.check_payload(payload)
+    if invocation_type == "Event":
+        lambda_runtime.start_event(account_id, region_name, function, payload, qualifier)
+        return b""
+    if invocation_type == "DryRun":
+        return b""
+    result = lambda_runtime.invoke(account_id, region_name, function, payload, qualifier)
+    response_headers["x-amz-executed-version"] = result.executed_version
+    response_headers["x-amz-log-result"] = base64.b64encode(result.log_tail.encode()).decode()
+    if result.function_error:
+        response_headers["x-amz-function-error"] = result.function_error
+    return result.payload
+
+
+def _delivery(
+    account_id: str,
+    region_name: str,
+    function: str,
+    qualifier: str | None,
+    body: str | bytes | None,
+    request_headers: Any,
+    response_headers: dict[str, Any],
+) -> bytes:
+    """An invocation moto makes itself (SQS event-source mappings, S3 and EventBridge notifications,
+    secret rotation): a function that cannot run is a failed delivery, as in AWS, never an error of
+    the API call that triggered it."""
+    try:
+        payload = _invoke(account_id, region_name, function, qualifier, body, request_headers, response_headers)
+    except LambdaClientError as error:
+        logger.warning("delivery to Lambda function %s failed: %s", function, error.message)
+        response_headers["x-amz-function-error"] = "Unhandled"
+        payload = json.dumps({"errorType": error.error_type, "errorMessage": error.message}).encode()
+    response_headers["Content-Length"] = str(len(payload))
+    return payload
+
+
+def _sns_delivery(caller: FrameType | None) -> dict[str, Any]:
+    """Topic, subscription, message id and attributes of the SNS delivery that called
+    ``send_sns_message``: moto passes only the message and subject, so they are read from the
+    calling ``Subscription.publish`` frame (empty if moto calls it from elsewhere)."""
+    local = caller.f_locals if caller is not None else {}
+    subscription = local.get("self")
+    if not isinstance(subscription, Subscription):
+        return {}
+    return {
+        "TopicArn": subscription.topic.arn,
+        "SubscriptionArn": subscription.arn,
+        "MessageId": local.get("message_id"),
+        "MessageAttributes": local.get("message_attributes") or {},
+    }
+
+
+def _sns_event(message: str, subject: str | None, delivery: dict[str, Any]) -> dict[str, Any]:
+    """The event SNS gives a subscribed function."""
+    topic_arn = delivery.get("TopicArn", "arn:aws:sns:EXAMPLE")
+    timestamp = clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": delivery.get("SubscriptionArn", f"{topic_arn}:subscription"),
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": delivery.get("MessageId") or str(uuid.uuid4()),
+                    "TopicArn": topic_arn,
+                    "Subject": subject,
+                    "Message": message,
+                    "Timestamp": timestamp,
+                    "SignatureVersion": "1",
+                    "Signature": "EXAMPLE",
+                    "SigningCertUrl": "EXAMPLE",
+                    "UnsubscribeUrl": "EXAMPLE",
+                    "MessageAttributes": delivery.get("MessageAttributes", {}),
+                },
+            }
+        ]
+    }
+
+
+@fix("D2")
+def run_lambda_code() -> None:
+    """moto runs function code only in Docker: without it every Invoke answers "error running
+    docker", SNS and event-source deliveries never reach the code and nothing is logged.
+
+    Invoke (and every moto path that invokes) now runs the deployed code through
+    ``lambda_runtime`` (python runtimes, a subprocess per run, Timeout enforced, output in the
+    function's log group): RequestResponse returns the payload with X-Amz-Function-Error,
+    X-Amz-Executed-Version and the log tail; Event returns 202 at once and runs with Lambda's
+    retries, destinations and DLQ; DryRun returns 204; the Qualifier (version or alias), which moto
+    ignored, is honoured. A lambda subscription of an SNS topic is invoked asynchronously with SNS's
+    event. Other runtimes are refused (InvalidRuntimeException); in moto's own deliveries (event
+    sources, notifications) that is a failed delivery, not an error of the triggering call.
+    """
+
+    def backend_invoke(
+        backend: LambdaBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: Any,
+    ) -> bytes:
+        account_id, region_name = backend.account_id, backend.region_name
+        return _delivery(account_id, region_name, function_name, qualifier, body, headers, response_headers)
+
+    def function_invoke(function: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> bytes:
+        account_id, region_name = function.account_id, function.region
+        return _delivery(account_id, region_name, function.function_arn, None, body, request_headers, response_headers)
+
+    def send_sns_message(
+        backend: LambdaBackend,
+        function_name: str,
+        message: str,
+        subject: str | None = None,
+        qualifier: str | None = None,
+    ) -> None:
+        event = _sns_event(message, subject, _sns_delivery(inspect.currentframe().f_back))  # type: ignore[union-attr]
+        payload = json.dumps(event).encode()
+        lambda_runtime.start_event(backend.account_id, backend.region_name, function_name, payload, qualifier)
+
+    def response_invoke(response: LambdaResponse) -> tuple[int, dict[str, str], str | bytes | None]:
+        """moto's Invoke response, with the ``Qualifier`` query parameter it misses (it reads
+        ``qualifier``, so an alias or version was ignored)."""
+        function_name = unquote(response.path.rsplit("/", 2)[-2])
+        qualifier = response.querystring.get("Qualifier", [None])[0]
+        headers: dict[str, str] = {}
+        backend = response.backend
+        payload = _invoke(
+            backend.account_id, backend.region_name, function_name, qualifier, response.body, response.headers, headers
+        )
+        headers["content-type"] = "application/json"
+        status = {"Event": 202, "DryRun": 204}.get(response.headers.get("X-Amz-Invocation-Type") or "", 200)
+        headers["status"] = str(status)  # moto's server takes the status from here
+        if response.headers.get("X-Amz-Log-Type") != "Tail":
+            headers.pop("x-amz-log-result", None)
+        return status, headers, payload
+
+    install(LambdaResponse, "invoke", response_invoke)
+    install(LambdaBackend, "invoke", backend_invoke)
+    install(LambdaFunction, "invoke", function_invoke)
+    install(LambdaBackend, "send_sns_message", send_sns_message)
+    # What the clock runs (an alarm paging a topic with a lambda subscriber, say) finishes its
+    # asynchronous Lambda runs before the clock moves on, so a tick's effects are complete.
+    clock.CLOCK.run_actions_within(lambda_runtime.inline_async)

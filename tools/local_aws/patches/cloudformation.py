@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import threading
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
+from moto.awslambda.exceptions import LambdaClientError
+from moto.awslambda.models import LambdaFunction
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
 from moto.cloudformation import responses as cfn_responses
@@ -22,6 +27,8 @@ from moto.s3.models import s3_backends
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.ssm.models import ssm_backends
 
+from .. import lambda_runtime
+from ..server import ENDPOINT_ENV
 from ._support import fix, install
 
 logger = logging.getLogger(__name__)
@@ -116,20 +123,169 @@ class CustomResourceHandler:
     on_delete: Callable[[dict[str, Any], str, str], None] | None = None
 
 
-# Custom resource type -> emulated effect; other service modules add entries. Types without an
-# entry are accepted with no effect (their provider code never runs).
+# Custom resource type -> emulated effect; other service modules add entries. These are the
+# providers the emulator cannot run (CDK's Node.js ones); every other custom resource runs the
+# Python function its ServiceToken names.
 CUSTOM_RESOURCE_HANDLERS: dict[str, CustomResourceHandler] = {}
+
+# CloudFormation's default (and longest) wait for a custom resource's answer, in seconds.
+DEFAULT_SERVICE_TIMEOUT_SECONDS = 3600.0
+# How long an answer may come after the provider's own timeout: process start and the round trip.
+PROVIDER_RUN_MARGIN_SECONDS = 30.0
+
+
+class CustomResourceFailed(Exception):
+    """A custom resource's provider answered FAILED, did not answer, or cannot run in the emulator."""
+
+
+@dataclass
+class _PendingRequest:
+    """A request sent to a provider, waiting for the answer PUT to its ResponseURL."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    answer: dict[str, Any] | None = None
+
+
+# RequestId -> the request waiting for its answer; the ResponseURL route fills it in.
+_PENDING: dict[str, _PendingRequest] = {}
+
+
+def _is_custom_resource(resource_type: str) -> bool:
+    return resource_type.startswith("Custom::") or resource_type == "AWS::CloudFormation::CustomResource"
+
+
+def _as_strings(value: Any) -> Any:
+    """Properties as a provider receives them: CloudFormation passes scalars as strings."""
+    if isinstance(value, dict):
+        return {key: _as_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_strings(item) for item in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _provider(resource: Any, token: Any, account_id: str, region_name: str) -> LambdaFunction:
+    """The Lambda function a ServiceToken names, if the emulator can run it."""
+    where = f"{resource.resource_type} {resource.logical_id}"
+    if not isinstance(token, str) or ":sns:" in token:
+        raise CustomResourceFailed(
+            f"{where}: ServiceToken {token} is not a Lambda function (SNS-backed custom resources are not emulated)"
+        )
+    try:
+        return lambda_runtime.runnable_function(account_id, region_name, token)
+    except LambdaClientError as error:
+        raise CustomResourceFailed(f"{where}: ServiceToken {token}: {error.message}") from error
+
+
+def _send_request(
+    resource: Any, request_type: str, properties: dict[str, Any], account_id: str, region_name: str, **fields: Any
+) -> dict[str, Any]:
+    """Invoke the provider with CloudFormation's request and wait for the answer it PUTs to the
+    ResponseURL (served by the emulator): at most ServiceTimeout, and no longer than the provider's
+    own run can last. Returns a SUCCESS answer; anything else raises CustomResourceFailed."""
+    token = properties.get("ServiceToken")
+    function = _provider(resource, token, account_id, region_name)
+    request_id = str(uuid.uuid4())
+    query = urlencode({"stack": resource.stack_id, "request": request_id})
+    request = {
+        "RequestType": request_type,
+        "ServiceToken": token,
+        "ResponseURL": f"{os.environ.get(ENDPOINT_ENV, '')}/cloudformation_{region_name}/cfnresponse?{query}",
+        "StackId": resource.stack_id,
+        "RequestId": request_id,
+        "LogicalResourceId": resource.logical_id,
+        "ResourceType": resource.resource_type,
+        "ResourceProperties": _as_strings(properties),
+        **fields,
+    }
+    pending = _PENDING[request_id] = _PendingRequest()
+    runs: list[lambda_runtime.InvocationResult | Exception] = []
+
+    def run() -> None:
+        try:
+            runs.append(lambda_runtime.invoke(account_id, region_name, str(token), json.dumps(request).encode()))
+        except Exception as error:
+            runs.append(error)
+        finally:
+            pending.done.set()
+
+    service_timeout = float(properties.get("ServiceTimeout") or DEFAULT_SERVICE_TIMEOUT_SECONDS)
+    wait = min(service_timeout, float(function.timeout) + PROVIDER_RUN_MARGIN_SECONDS)
+    worker = threading.Thread(target=run, name=f"custom-resource-{resource.logical_id}", daemon=True)
+    try:
+        worker.start()
+        pending.done.wait(wait)
+        if pending.answer is not None:  # let the run end, its log written, before the stack goes on
+            worker.join(float(function.timeout) + PROVIDER_RUN_MARGIN_SECONDS)
+    finally:
+        _PENDING.pop(request_id, None)
+    if pending.answer is None:
+        raise CustomResourceFailed(_no_answer_reason(runs, wait))
+    return _checked_answer(pending.answer, request_id)
+
+
+def _no_answer_reason(runs: list[lambda_runtime.InvocationResult | Exception], waited: float) -> str:
+    """Why no answer came, with what the provider's run tells about it."""
+    lead = "CloudFormation did not receive a response from your Custom Resource"
+    if not runs:
+        return f"{lead} within {waited:g} seconds."
+    run = runs[0]
+    if isinstance(run, Exception):
+        return f"{lead}: the provider could not be invoked: {run}"
+    where = f"log group {run.log_group}, log stream {run.log_stream}"
+    if run.function_error:
+        error = json.loads(run.payload or b"{}")
+        return f"{lead}: the function failed ({error.get('errorType')}: {error.get('errorMessage')}); see {where}."
+    return f"{lead}: the function returned without answering the ResponseURL; see {where}."
+
+
+def _checked_answer(answer: dict[str, Any], request_id: str) -> dict[str, Any]:
+    status = answer.get("Status")
+    if status == "FAILED":
+        raise CustomResourceFailed(
+            f"Received response status [FAILED] from custom resource. Message returned: "
+            f"{answer.get('Reason', '')} (RequestId: {request_id})"
+        )
+    if status != "SUCCESS":
+        raise CustomResourceFailed(f"Invalid response object: Status must be SUCCESS or FAILED, not {status!r}")
+    if not answer.get("PhysicalResourceId"):
+        raise CustomResourceFailed("Invalid PhysicalResourceId")
+    if not isinstance(answer.get("Data") or {}, dict):
+        raise CustomResourceFailed("Invalid response object: Data must be a JSON object")
+    return answer
+
+
+def _physical_id(resource: Any) -> str:
+    """The id the provider answered; moto's generated name for types the emulator stands in for."""
+    return str(getattr(resource, "physical_id", resource.resource_name))
+
+
+def _store_answer(resource: Any, answer: dict[str, Any]) -> None:
+    resource.physical_id = str(answer["PhysicalResourceId"])
+    resource.set_data(answer.get("Data") or {})
 
 
 @fix("R4")
-def complete_custom_resources_without_lambda() -> None:
-    """moto runs a ``Custom::`` resource's provider Lambda, which needs Docker.
+def run_custom_resource_providers() -> None:
+    """moto runs a ``Custom::`` resource's provider Lambda in Docker and waits for its answer.
 
     Without Docker the resource never completes: its nested stack stays CREATE_IN_PROGRESS (the
-    parent still says CREATE_COMPLETE) and the provider's log group leaks. Custom resources are now
-    complete at once with empty data; the provider is not invoked. A handler in
-    ``CUSTOM_RESOURCE_HANDLERS`` can emulate a known type's effect on create and delete.
+    parent still says CREATE_COMPLETE) and the provider's log group leaks. Now CloudFormation's
+    Create, Update and Delete requests run the provider's code (``lambda_runtime``) and wait for
+    the answer at the ResponseURL, served by the emulator: SUCCESS stores PhysicalResourceId and
+    Data (for ``Fn::GetAtt``); FAILED, or no answer when the run ends or ServiceTimeout passes,
+    fails the resource with the reason. Custom resources are deleted before the rest of their
+    stack, so the provider still exists (moto's delete order is arbitrary), and
+    ``AWS::CloudFormation::CustomResource`` is one too. Types in ``CUSTOM_RESOURCE_HANDLERS`` (Node.js
+    providers, which the emulator cannot run) get their emulated effect instead; any other provider
+    that is not a python function fails the resource, naming its runtime.
     """
+    original_class_from_type = parsing.resource_class_from_type
+    original_delete = parsing.ResourceMap.delete
+    original_diff = parsing.ResourceMap.build_resource_diff
 
     def create_from_cloudformation_json(
         cls: type[CustomModel],
@@ -142,21 +298,106 @@ def complete_custom_resources_without_lambda() -> None:
         resource: Any = cls(region_name, str(mock_random.uuid4()), kwargs["LogicalId"], resource_name)
         resource.resource_type = kwargs["ResourceType"]
         resource.properties = cloudformation_json["Properties"]
-        resource.set_data({})
+        resource.stack_id = kwargs["StackId"]
+        handler = CUSTOM_RESOURCE_HANDLERS.get(resource.resource_type)
+        if handler is None:
+            _store_answer(resource, _send_request(resource, "Create", resource.properties, account_id, region_name))
+        else:
+            resource.set_data({})
+            if handler.on_create:
+                handler.on_create(resource.properties, account_id, region_name)
         backend = cfn_models.cloudformation_backends[account_id][region_name]
         backend.get_stack(kwargs["StackId"]).add_custom_resource(resource)
-        handler = CUSTOM_RESOURCE_HANDLERS.get(resource.resource_type)
-        if handler and handler.on_create:
-            handler.on_create(resource.properties, account_id, region_name)
+        return resource
+
+    def update_from_cloudformation_json(
+        cls: type[CustomModel],
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> CustomModel:
+        """An Update request; a new PhysicalResourceId makes CloudFormation delete the old one."""
+        resource = original_resource
+        old_properties, old_id = resource.properties, _physical_id(resource)
+        properties = cloudformation_json["Properties"]
+        if resource.resource_type in CUSTOM_RESOURCE_HANDLERS:
+            resource.properties = properties
+            return resource
+        answer = _send_request(
+            resource,
+            "Update",
+            properties,
+            account_id,
+            region_name,
+            PhysicalResourceId=old_id,
+            OldResourceProperties=_as_strings(old_properties),
+        )
+        resource.properties = properties  # only now: a failed update leaves the resource as it was
+        _store_answer(resource, answer)
+        if resource.physical_id != old_id:
+            try:
+                _send_request(resource, "Delete", old_properties, account_id, region_name, PhysicalResourceId=old_id)
+            except CustomResourceFailed:  # CloudFormation's clean-up ignores failures too
+                logger.warning("deleting the replaced %s %s failed", resource.resource_type, old_id, exc_info=True)
         return resource
 
     def delete(resource: Any, account_id: str, region_name: str) -> None:
         handler = CUSTOM_RESOURCE_HANDLERS.get(resource.resource_type)
-        if handler and handler.on_delete:
+        if handler is None:
+            physical_id = _physical_id(resource)
+            _send_request(
+                resource, "Delete", resource.properties, account_id, region_name, PhysicalResourceId=physical_id
+            )
+        elif handler.on_delete:
             handler.on_delete(resource.properties, account_id, region_name)
 
+    def resource_class_from_type(resource_type: str) -> Any:
+        if resource_type == "AWS::CloudFormation::CustomResource":
+            return CustomModel
+        return original_class_from_type(resource_type)
+
+    def delete_custom_resources_first(resource_map: parsing.ResourceMap) -> None:
+        templates = resource_map._resource_json_map
+        for logical_id, resource in reversed(list(resource_map._parsed_resources.items())):
+            template = templates.get(logical_id, {})
+            if isinstance(resource, CustomModel) and template.get("DeletionPolicy") != "Retain":
+                resource_map._delete_resource(resource, template)
+                del resource_map._parsed_resources[logical_id]
+        original_delete(resource_map)
+
+    def build_resource_diff(
+        resource_map: parsing.ResourceMap, other_template: dict[str, Any], parameters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Resources an update removes: custom resources first, for the same reason."""
+        diff = original_diff(resource_map, other_template, parameters)
+        types = {name: spec.get("Type", "") for name, spec in resource_map._resource_json_map.items()}
+        diff["Remove"].sort(key=lambda name: not _is_custom_resource(types.get(name, "")))
+        return diff
+
+    def process_cfn_response(response: cfn_responses.CloudFormationResponse) -> tuple[int, dict[str, Any], str]:
+        """The ResponseURL: hand the provider's answer to the request waiting for it."""
+        pending = _PENDING.get(response.querystring.get("request", [""])[0])
+        if pending is None:
+            return 404, {}, "No custom resource request is waiting for this response."
+        try:
+            answer = json.loads(response.body or "")
+        except ValueError:
+            answer = None
+        if pending.answer is None:  # the first answer counts
+            pending.answer = answer if isinstance(answer, dict) else {"Status": "not a JSON object"}
+        pending.done.set()
+        return 200, {}, ""
+
     install(CustomModel, "create_from_cloudformation_json", classmethod(create_from_cloudformation_json))
+    install(CustomModel, "update_from_cloudformation_json", classmethod(update_from_cloudformation_json))
     install(CustomModel, "delete", delete)
+    install(CustomModel, "physical_resource_id", property(_physical_id))
+    install(parsing, "resource_class_from_type", resource_class_from_type)
+    install(parsing.ResourceMap, "delete", delete_custom_resources_first)
+    install(parsing.ResourceMap, "build_resource_diff", build_resource_diff)
+    install(cfn_responses.CloudFormationResponse, "process_cfn_response", process_cfn_response)
 
 
 def _failure_reason(error: Exception) -> str:

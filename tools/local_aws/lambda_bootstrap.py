@@ -1,0 +1,184 @@
+"""The child process of one Lambda invocation: load the handler, run it once, report the result.
+
+Started by ``lambda_runtime`` as ``python lambda_bootstrap.py <invocation dir> <control fd>
+<emulator pid>`` with the code root as working directory and the function's environment. It is run
+as a script, not as ``-m tools.local_aws...``, so the function imports its own modules and nothing
+of this repository: the script's directory is replaced by the code root on ``sys.path`` before the
+handler is imported.
+
+Only the standard library is used here. stdout and stderr are the function's log; the parent reads
+the control pipe instead: a ``ready`` line once the handler's module is imported (the function's
+timeout starts then, as Lambda's does after the init phase), then the result as one JSON object.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import resource
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+# Lambda rejects larger responses (RequestResponse) with Function.ResponseSizeTooLarge.
+MAX_RESPONSE_BYTES = 6291556
+
+
+class LambdaContext:
+    """The context object Lambda's Python runtime passes to the handler."""
+
+    def __init__(self, invocation: dict[str, Any], deadline: float):
+        self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+        self.function_version = os.environ["AWS_LAMBDA_FUNCTION_VERSION"]
+        self.invoked_function_arn = invocation["invoked_function_arn"]
+        # A string, as in Lambda's runtime (it is read from the environment there too).
+        self.memory_limit_in_mb = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
+        self.aws_request_id = invocation["request_id"]
+        self.log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
+        self.log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
+        self.identity = None
+        self.client_context = None
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.time()) * 1000))
+
+
+class LambdaLogHandler(logging.Handler):
+    """Lambda's root log handler: one tab-separated line per record on stdout, the record's own
+    newlines sent as carriage returns so that a multi-line record (a traceback) is one log event."""
+
+    def __init__(self, request_id: str):
+        super().__init__()
+        self.request_id = request_id
+        formatter = logging.Formatter("%(asctime)s.%(msecs)03dZ\t%(message)s", "%Y-%m-%dT%H:%M:%S")
+        formatter.converter = time.gmtime
+        self.setFormatter(formatter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            timestamp, message = self.format(record).split("\t", 1)
+            line = f"[{record.levelname}]\t{timestamp}\t{self.request_id}\t{message}"
+            sys.stdout.write(line.replace("\n", "\r") + "\n")
+            sys.stdout.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def error_payload(error_type: str, message: str, request_id: str, stack: list[str]) -> dict[str, Any]:
+    return {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": stack}
+
+
+def handler_error(error: BaseException, request_id: str) -> dict[str, Any]:
+    """The payload Lambda returns for an exception raised by the function (this file's frames cut)."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename != __file__]
+    stack = traceback.format_list(frames)
+    log = f"[ERROR] {type(error).__name__}: {error}\nTraceback (most recent call last):\n{''.join(stack)}"
+    sys.stdout.write(log.rstrip("\n").replace("\n", "\r") + "\n")
+    return error_payload(type(error).__name__, str(error), request_id, stack)
+
+
+def load_handler(name: str) -> Any:
+    """``module.function`` from the code root; the module part may be a dotted or slashed path."""
+    module_path, _, function_name = name.rpartition(".")
+    if not module_path or not function_name:
+        raise LoadError("Runtime.MalformedHandlerName", f"Bad handler '{name}': not enough values to unpack")
+    module_name = module_path.replace("/", ".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise LoadError("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {error}") from error
+    except SyntaxError as error:
+        raise LoadError("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {error}") from error
+    handler = getattr(module, function_name, None)
+    if handler is None:
+        raise LoadError("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
+    return handler
+
+
+class LoadError(Exception):
+    """The handler cannot be loaded; reported with Lambda's runtime error type."""
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def run(invocation_dir: Path, control: Any) -> None:
+    """Load, report ready, run the handler, report the result (always, whatever the code does)."""
+    invocation = json.loads((invocation_dir / "invocation.json").read_text())
+    request_id = invocation["request_id"]
+    result: dict[str, Any] = {"error": True}
+    root = logging.getLogger()
+    root.addHandler(LambdaLogHandler(request_id))
+    started = time.time()
+    try:
+        try:
+            handler = load_handler(os.environ["_HANDLER"])
+        except LoadError as error:
+            sys.stdout.write(f"[ERROR] {error.error_type}: {error}\n")
+            result["payload"] = error_payload(error.error_type, str(error), request_id, [])
+            return
+        except Exception as error:  # the module's own import-time code raised
+            result["payload"] = handler_error(error, request_id)
+            return
+        result["init_ms"] = (time.time() - started) * 1000
+        control.write(b"ready\n")
+        control.flush()
+        deadline = time.time() + float(invocation["timeout"])
+        event = json.loads((invocation_dir / "event.json").read_bytes() or b"{}")
+        handler_started = time.time()
+        try:
+            value = handler(event, LambdaContext(invocation, deadline))
+        except Exception as error:
+            result["payload"] = handler_error(error, request_id)
+            return
+        finally:
+            result["duration_ms"] = (time.time() - handler_started) * 1000
+        try:
+            encoded = json.dumps(value)
+        except (TypeError, ValueError) as error:
+            message = f"Unable to marshal response: {error}"
+            result["payload"] = error_payload("Runtime.MarshalError", message, request_id, [])
+            return
+        if len(encoded.encode()) > MAX_RESPONSE_BYTES:
+            message = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+            result["payload"] = error_payload("Function.ResponseSizeTooLarge", message, request_id, [])
+            return
+        result = {**result, "error": False, "payload_json": encoded}
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        result["max_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        control.write(json.dumps(result).encode())
+        control.flush()
+
+
+def watch_emulator(emulator_pid: int) -> None:
+    """End this process group if the emulator goes away (stopped mid-run, or a test session that
+    ended): nobody would enforce the function's timeout any more."""
+    while os.getppid() == emulator_pid:
+        time.sleep(0.5)
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+def main() -> None:
+    invocation_dir, control_fd, emulator_pid = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    os.set_inheritable(control_fd, False)  # processes the function starts must not hold it open
+    threading.Thread(target=watch_emulator, args=(emulator_pid,), name="emulator-watch", daemon=True).start()
+    sys.path[0] = os.environ["LAMBDA_TASK_ROOT"]
+    with os.fdopen(control_fd, "wb") as control:
+        run(invocation_dir, control)
+    # Non-daemon threads the function left running would keep the process alive; Lambda freezes
+    # the sandbox once the result is in, the parent kills what is left.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,623 @@
+"""Runs Lambda function code in the emulator, without Docker: the one executor every invoke uses.
+
+Each invocation runs the function's deployed zip (unpacked once per code hash under the state dir)
+in its own process group with the emulator's Python, which has boto3 as Lambda's runtime does, and
+the environment Lambda gives a function, pointed at the emulator (``AWS_ENDPOINT_URL``). The child
+(``lambda_bootstrap.py``) reports on a private pipe; its stdout and stderr are the function's log,
+written to the function's log group with Lambda's START/END/REPORT lines. The function's Timeout is
+enforced by killing the process group, so whatever the code does -- crash, hang, flood its output,
+return garbage -- the emulator keeps serving.
+
+Only ``python3.*`` zip functions run; other runtimes are refused by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from moto.awslambda.exceptions import LambdaClientError
+from moto.awslambda.models import LambdaFunction
+from moto.awslambda.utils import get_backend, make_function_arn
+from moto.logs.models import logs_backends
+from moto.sns.models import sns_backends
+from moto.sqs.models import sqs_backends
+
+from . import clock, metrics
+from .server import ENDPOINT_ENV, state_dir
+
+logger = logging.getLogger(__name__)
+
+BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
+# Lambda's init phase (imports and module-level code) may take this long before the handler runs.
+INIT_TIMEOUT_SECONDS = 10.0
+# LogType=Tail returns the last 4 KB of the invocation's log.
+LOG_TAIL_BYTES = 4096
+# What one invocation may log before further output is dropped (the emulator's memory is shared).
+MAX_LOG_BYTES = 4 * 1024 * 1024
+# CloudWatch Logs' limits: bytes per event, events per PutLogEvents call.
+MAX_LOG_EVENT_BYTES = 256 * 1024
+MAX_EVENTS_PER_PUT = 10_000
+# The child checks the 6 MB response limit; more than this on the control pipe is not read.
+MAX_REPORT_BYTES = 8 * 1024 * 1024
+# Seconds granted to the child to exit after reporting, and to its output to drain.
+EXIT_GRACE_SECONDS = 2.0
+# Asynchronous invocations are retried this often unless the EventInvokeConfig says otherwise.
+DEFAULT_RETRY_ATTEMPTS = 2
+# Lambda puts the first 1 KB of the error message on a dead-lettered event.
+DLQ_ERROR_MESSAGE_CHARS = 1024
+
+
+class InvalidRuntimeException(LambdaClientError):
+    """A function the emulator cannot run. HTTP 400, not AWS's 502: the SDK retries a 502 for
+    seconds before it reports it."""
+
+    code = 400
+
+    def __init__(self, message: str):
+        super().__init__("InvalidRuntimeException", message)
+
+
+class InvalidRequestContentException(LambdaClientError):
+    code = 400
+
+    def __init__(self, message: str):
+        super().__init__("InvalidRequestContentException", message)
+
+
+class ServiceException(LambdaClientError):
+    code = 500
+
+    def __init__(self, message: str):
+        super().__init__("ServiceException", message)
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    """One synchronous invocation as the Invoke API reports it, plus where its log went."""
+
+    payload: bytes
+    function_error: str | None  # "Unhandled" when the handler raised, timed out or crashed
+    log_tail: str
+    executed_version: str
+    request_id: str
+    log_group: str = ""
+    log_stream: str = ""
+
+
+def runnable_function(account_id: str, region: str, function: str, qualifier: str | None = None) -> LambdaFunction:
+    """The function (version) ``function`` names; ResourceNotFoundException if there is none,
+    InvalidRuntimeException if the emulator cannot run it."""
+    account_id, region = _home_of(function, account_id, region)
+    fn = get_backend(account_id, region).get_function(function, qualifier)
+    runtime = str(fn.run_time or "")
+    if fn.package_type != "Zip" or not runtime.startswith("python3"):
+        kind = f"runtime {runtime}" if runtime else f"package type {fn.package_type}"
+        raise InvalidRuntimeException(
+            f"The local AWS emulator runs python3.* zip functions only; function {fn.function_name} has {kind}"
+        )
+    return fn
+
+
+def check_payload(payload: bytes) -> None:
+    """An event must be JSON (an empty one is ``{}``); Lambda refuses anything else at Invoke."""
+    try:
+        json.loads(payload or b"{}")
+    except ValueError as error:
+        raise InvalidRequestContentException(f"Could not parse request body into json: {error}") from error
+
+
+def invoke(
+    account_id: str, region: str, function: str, payload: bytes, qualifier: str | None = None
+) -> InvocationResult:
+    """Run the function once and wait for it (InvocationType RequestResponse)."""
+    fn = runnable_function(account_id, region, function, qualifier)
+    return _run(fn, payload, _invoked_arn(fn, function, qualifier), str(uuid.uuid4()))
+
+
+def invoke_event(account_id: str, region: str, function: str, payload: bytes, qualifier: str | None = None) -> None:
+    """Lambda's asynchronous contract, in the caller's thread: retries, then destinations or DLQ.
+
+    A failed run is retried at once up to MaximumRetryAttempts times (EventInvokeConfig, default 2),
+    with the same request id as in Lambda. A success goes to the OnSuccess destination; an event
+    that failed every attempt goes to the OnFailure destination or, without one, to the function's
+    DeadLetterConfig target, with the RequestID/ErrorCode/ErrorMessage attributes Lambda adds.
+    """
+    fn = runnable_function(account_id, region, function, qualifier)
+    invoked_arn = _invoked_arn(fn, function, qualifier)
+    config = _event_invoke_config(fn)
+    attempts = 1 + int(config.get("MaximumRetryAttempts", DEFAULT_RETRY_ATTEMPTS))
+    request_id = str(uuid.uuid4())
+    attempt = 0
+    while attempt < attempts:
+        attempt += 1
+        result = _run(fn, payload, invoked_arn, request_id)
+        if result.function_error is None:
+            break
+    destinations = config.get("DestinationConfig") or {}
+    if result.function_error is None:
+        target = (destinations.get("OnSuccess") or {}).get("Destination")
+        if target:
+            _deliver(target, _destination_record(invoked_arn, payload, result, attempt), {})
+        return
+    target = (destinations.get("OnFailure") or {}).get("Destination")
+    if target:
+        _deliver(target, _destination_record(invoked_arn, payload, result, attempt), {})
+        return
+    dead_letter_target = (fn.get_configuration().get("DeadLetterConfig") or {}).get("TargetArn")
+    if dead_letter_target:
+        message = str(_json_or_text(result.payload).get("errorMessage", ""))[:DLQ_ERROR_MESSAGE_CHARS]
+        attributes = {
+            "RequestID": ("String", request_id),
+            "ErrorCode": ("Number", "200"),
+            "ErrorMessage": ("String", message or "Unhandled"),
+        }
+        _deliver(dead_letter_target, payload.decode("utf-8", "replace"), attributes)
+    else:
+        logger.warning("async invocation %s of %s failed %d times; no destination", request_id, invoked_arn, attempt)
+
+
+_inline = threading.local()
+
+
+@contextmanager
+def inline_async() -> Iterator[None]:
+    """Asynchronous invocations started inside this block run in the calling thread, so they have
+    finished when it ends: what the emulator's clock needs when a rule it fires publishes to SNS."""
+    previous = getattr(_inline, "active", False)
+    _inline.active = True
+    try:
+        yield
+    finally:
+        _inline.active = previous
+
+
+def start_event(account_id: str, region: str, function: str, payload: bytes, qualifier: str | None = None) -> None:
+    """Invoke asynchronously: in a daemon thread (the caller does not wait, as with Lambda's 202),
+    or right away inside ``inline_async``. Failures are logged, never raised to the caller."""
+    arguments = (account_id, region, function, payload, qualifier)
+    if getattr(_inline, "active", False):
+        _invoke_event_logged(*arguments)
+        return
+    threading.Thread(target=_invoke_event_logged, args=arguments, name=f"lambda-event-{function}", daemon=True).start()
+
+
+def _invoke_event_logged(account_id: str, region: str, function: str, payload: bytes, qualifier: str | None) -> None:
+    try:
+        invoke_event(account_id, region, function, payload, qualifier)
+    except Exception:
+        logger.exception("asynchronous invocation of %s failed", function)
+
+
+def _home_of(function: str, account_id: str, region: str) -> tuple[str, str]:
+    """A function ARN names its own account and region."""
+    parts = function.split(":")
+    if function.startswith("arn:") and len(parts) >= 7:
+        return parts[4], parts[3]
+    return account_id, region
+
+
+def _invoked_arn(fn: LambdaFunction, function: str, qualifier: str | None) -> str:
+    """The ARN the caller invoked: unqualified, or with the version or alias it named."""
+    name_part = function.split(":function:")[-1] if function.startswith("arn:") else function
+    named = name_part.split(":")[1] if ":" in name_part else None
+    chosen = named or qualifier
+    base = make_function_arn(fn.region, fn.account_id, fn.function_name)
+    return f"{base}:{chosen}" if chosen else base
+
+
+def _event_invoke_config(fn: LambdaFunction) -> dict[str, Any]:
+    """The function's async-invoke settings; moto keeps them on $LATEST and appends on every put."""
+    latest = get_backend(fn.account_id, fn.region).get_function(fn.function_name)
+    return dict(latest.event_invoke_config[-1].config) if latest.event_invoke_config else {}
+
+
+def _json_or_text(payload: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _destination_record(invoked_arn: str, payload: bytes, result: InvocationResult, attempts: int) -> str:
+    """The invocation record Lambda sends to an async destination."""
+    qualified = invoked_arn if invoked_arn.count(":") >= 7 else f"{invoked_arn}:$LATEST"
+    response: dict[str, Any] = {"statusCode": 200, "executedVersion": result.executed_version}
+    if result.function_error:
+        response["functionError"] = result.function_error
+    try:
+        response_payload = json.loads(result.payload) if result.payload else None
+    except ValueError:
+        response_payload = result.payload.decode("utf-8", "replace")
+    return json.dumps(
+        {
+            "version": "1.0",
+            "timestamp": _iso_now(),
+            "requestContext": {
+                "requestId": result.request_id,
+                "functionArn": qualified,
+                "condition": "RetriesExhausted" if result.function_error else "Success",
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": json.loads(payload or b"{}"),
+            "responseContext": response,
+            "responsePayload": response_payload,
+        }
+    )
+
+
+def _deliver(target_arn: str, body: str, attributes: dict[str, tuple[str, str]]) -> None:
+    """Send an async invocation's record or event to an SQS queue, SNS topic or Lambda function."""
+    parts = target_arn.split(":")
+    service, region, account_id = parts[2], parts[3], parts[4]
+    if service == "sqs":
+        sqs_attributes = {name: {"DataType": kind, "StringValue": value} for name, (kind, value) in attributes.items()}
+        sqs_backends[account_id][region].send_message(parts[5], body, message_attributes=sqs_attributes)
+    elif service == "sns":
+        sns_attributes = {name: {"Type": kind, "Value": value} for name, (kind, value) in attributes.items()}
+        sns_backends[account_id][region].publish(body, arn=target_arn, message_attributes=sns_attributes)
+    elif service == "lambda":
+        invoke_event(account_id, region, target_arn, body.encode())
+    else:
+        logger.warning("destination %s is not emulated (SQS, SNS and Lambda are)", target_arn)
+
+
+_unpack_lock = threading.Lock()
+
+
+def _code_root(fn: LambdaFunction) -> Path:
+    """The function's code unpacked (once per code hash) under the state dir: the task root."""
+    code = getattr(fn, "code_bytes", b"") or b""
+    root = state_dir() / "lambda-code" / hashlib.sha256(code).hexdigest()
+    if root.is_dir():
+        return root
+    with _unpack_lock:
+        if root.is_dir():
+            return root
+        root.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=root.parent))
+        try:
+            if code:
+                with zipfile.ZipFile(io.BytesIO(code)) as archive:
+                    archive.extractall(staging)
+            staging.rename(root)
+        except zipfile.BadZipFile as error:
+            message = f"The code of function {fn.function_name} is not a zip file: {error}"
+            raise LambdaClientError("InvalidZipFileException", message) from error
+        except OSError:
+            if not root.is_dir():  # else another emulator process unpacked the same code first
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return root
+
+
+def _log_group(fn: LambdaFunction) -> str:
+    """LoggingConfig.LogGroup when the function has one, else Lambda's default group."""
+    configured = (fn.get_configuration().get("LoggingConfig") or {}).get("LogGroup")
+    return str(configured or f"/aws/lambda/{fn.function_name}")
+
+
+def _iso_now() -> str:
+    return clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Log:
+    """One invocation's log events, time-stamped by the emulator's clock as lines arrive."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._size = 0
+        self._dropped = 0
+        self._last = 0
+
+    def add(self, message: str, always: bool = False) -> None:
+        """Record a line; function output beyond MAX_LOG_BYTES is counted, not kept."""
+        if not message:
+            return  # CloudWatch Logs has no empty events
+        with self._lock:
+            if not always and self._size + len(message) > MAX_LOG_BYTES:
+                self._dropped += len(message)
+                return
+            if always and self._dropped:
+                self._append(f"[local AWS] {self._dropped} bytes of function output were not kept")
+                self._dropped = 0
+            self._append(message)
+
+    def _append(self, message: str) -> None:
+        # A batch of log events must be in time order; the clock never goes back, the wall clock may.
+        self._last = max(self._last, int(clock.now().timestamp() * 1000))
+        self.events.append({"timestamp": self._last, "message": message})
+        self._size += len(message)
+
+    def tail(self) -> str:
+        text = "\n".join(event["message"] for event in self.events) + "\n"
+        return text.encode()[-LOG_TAIL_BYTES:].decode("utf-8", "ignore")
+
+
+def _read_output(stream: IO[bytes], log: _Log) -> None:
+    """Turn the child's output into log events, one per line (carriage returns mark the line breaks
+    of one multi-line record, as in Lambda's runtime); runs in its own thread until EOF."""
+    pending = b""
+    descriptor = stream.fileno()
+    while True:
+        try:
+            chunk = os.read(descriptor, 1 << 16)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        if len(pending) > MAX_LOG_EVENT_BYTES:
+            lines.append(pending)
+            pending = b""
+        for line in lines:
+            log.add(_log_message(line))
+    log.add(_log_message(pending))
+    stream.close()
+
+
+def _log_message(line: bytes) -> str:
+    text = line[:MAX_LOG_EVENT_BYTES].decode("utf-8", "replace").rstrip("\r")
+    return text.replace("\r", "\n")
+
+
+@dataclass
+class _Outcome:
+    """What the supervised child did."""
+
+    report: dict[str, Any] | None  # the child's result, if it sent one
+    timed_out: bool
+    init_timed_out: bool
+    exit: str  # how the process ended, in Lambda's words ("exit status 1", "signal: killed")
+    elapsed_ms: float
+
+
+def _supervise(process: subprocess.Popen[bytes], control: int, timeout: float) -> _Outcome:
+    """Read the control pipe until the child reports or its time is up; then end its process group."""
+    started = time.monotonic()
+    deadline = started + INIT_TIMEOUT_SECONDS
+    ready = False
+    data = bytearray()
+    timed_out = False
+    poller = select.poll()  # not select.select: the emulator may hold more than 1024 descriptors
+    poller.register(control, select.POLLIN)
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            timed_out = True
+            break
+        if not poller.poll(math.ceil(remaining * 1000)):
+            continue
+        chunk = os.read(control, 1 << 16)
+        if not chunk:
+            break
+        if len(data) <= MAX_REPORT_BYTES:
+            data += chunk
+        if not ready and data[:6] == b"ready\n":
+            ready = True
+            del data[:6]
+            started = time.monotonic()
+            deadline = started + timeout
+    elapsed_ms = (time.monotonic() - started) * 1000
+    status = None if timed_out else _exit_status(process.pid, EXIT_GRACE_SECONDS)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # the group leader is not reaped yet: its id is still ours
+    process.wait()
+    if status is None:
+        status = _describe_exit(process.returncode)
+    try:
+        report = json.loads(bytes(data)) if data and len(data) <= MAX_REPORT_BYTES else None
+    except ValueError:
+        report = None
+    if not isinstance(report, dict):
+        report = None
+    return _Outcome(report, timed_out, timed_out and not ready, status, elapsed_ms)
+
+
+def _exit_status(pid: int, wait: float) -> str | None:
+    """How the child ended, read without reaping it (so its process group id stays reserved for
+    the kill that follows); None if it still runs after ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return None
+        if info is not None and info.si_pid == pid:
+            if info.si_code == os.CLD_EXITED:
+                return f"exit status {info.si_status}"
+            return _describe_exit(-info.si_status)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.01)
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode >= 0:
+        return f"exit status {returncode}"
+    try:
+        name = signal.Signals(-returncode).name.removeprefix("SIG").lower()
+    except ValueError:
+        name = str(-returncode)
+    return f"signal: {'killed' if name == 'kill' else name}"
+
+
+def _environment(fn: LambdaFunction, root: Path, tmp: Path, log_group: str, log_stream: str) -> dict[str, str]:
+    """Lambda's environment for the function, its AWS clients pointed at the emulator. Nothing of
+    the emulator's own environment leaks in (no developer credentials or AWS config files)."""
+    endpoint = os.environ.get(ENDPOINT_ENV)
+    if not endpoint:
+        raise ServiceException(f"{ENDPOINT_ENV} is not set: function code would not reach the emulator")
+    return {
+        **{str(key): str(value) for key, value in (fn.environment_vars or {}).items()},
+        "PATH": os.environ.get("PATH", os.defpath),
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "TMPDIR": str(tmp),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": fn.region,
+        "AWS_DEFAULT_REGION": fn.region,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
+        "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version),
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+        "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "LAMBDA_TASK_ROOT": str(root),
+        "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
+        "_HANDLER": str(fn.handler or ""),
+    }
+
+
+def _run(fn: LambdaFunction, payload: bytes, invoked_arn: str, request_id: str) -> InvocationResult:
+    """One run of the function's code, logged to its log group and counted in its metrics."""
+    check_payload(payload)
+    version = str(fn.version)
+    log_group = _log_group(fn)
+    log_stream = f"{clock.now():%Y/%m/%d}/[{version}]{uuid.uuid4().hex}"
+    log = _Log()
+    log.add(f"START RequestId: {request_id} Version: {version}", always=True)
+    outcome = _execute(fn, payload, invoked_arn, request_id, log, log_group, log_stream)
+    payload_out, function_error = _result_payload(outcome, request_id, float(fn.timeout or 3), log)
+    log.add(f"END RequestId: {request_id}", always=True)
+    log.add(_report_line(fn, request_id, outcome), always=True)
+    _write_log(fn, log_group, log_stream, log)
+    _record_metrics(fn, invoked_arn, _duration_ms(outcome), function_error is not None)
+    return InvocationResult(payload_out, function_error, log.tail(), version, request_id, log_group, log_stream)
+
+
+def _execute(
+    fn: LambdaFunction, payload: bytes, invoked_arn: str, request_id: str, log: _Log, log_group: str, log_stream: str
+) -> _Outcome:
+    """Start the child in its own process group and supervise it; its output goes to ``log``."""
+    root = _code_root(fn)
+    timeout = float(fn.timeout or 3)
+    with tempfile.TemporaryDirectory(prefix="local-aws-invoke-") as directory:
+        invocation_dir = Path(directory)
+        (invocation_dir / "tmp").mkdir()
+        (invocation_dir / "event.json").write_bytes(payload or b"{}")
+        invocation = {"request_id": request_id, "invoked_function_arn": invoked_arn, "timeout": timeout}
+        (invocation_dir / "invocation.json").write_text(json.dumps(invocation))
+        environment = _environment(fn, root, invocation_dir / "tmp", log_group, log_stream)
+        control, child_end = os.pipe()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, str(BOOTSTRAP), str(invocation_dir), str(child_end), str(os.getpid())],
+                cwd=root,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(child_end,),
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(control)
+            raise
+        finally:
+            os.close(child_end)
+        assert process.stdout is not None
+        reader = threading.Thread(target=_read_output, args=(process.stdout, log), daemon=True)
+        reader.start()
+        try:
+            outcome = _supervise(process, control, timeout)
+        finally:
+            os.close(control)
+        reader.join(EXIT_GRACE_SECONDS)  # a grandchild that escaped the process group may hold it open
+    return outcome
+
+
+def _record_metrics(fn: LambdaFunction, invoked_arn: str, duration_ms: float, failed: bool) -> None:
+    """AWS/Lambda Invocations, Errors and Duration, per function and per alias or version invoked."""
+    qualifier = invoked_arn.split(":")[7] if invoked_arn.count(":") >= 7 else None
+    resource = f"{fn.function_name}:{qualifier}" if qualifier else None
+    try:
+        metrics.record_invocation(fn.account_id, fn.region, fn.function_name, resource, duration_ms, failed)
+    except Exception:
+        logger.exception("recording the metrics of %s failed", fn.function_name)
+
+
+def _result_payload(outcome: _Outcome, request_id: str, timeout: float, log: _Log) -> tuple[bytes, str | None]:
+    """The response payload and FunctionError Lambda gives for what the child did."""
+    report = outcome.report or {}
+    if outcome.timed_out:
+        limit = INIT_TIMEOUT_SECONDS if outcome.init_timed_out else timeout
+        what = f"{'Init phase' if outcome.init_timed_out else 'Task'} timed out after {limit:.2f} seconds"
+        log.add(f"{_iso_now()} {request_id} {what}", always=True)
+        error = {"errorType": "Sandbox.Timedout", "errorMessage": f"RequestId: {request_id} Error: {what}"}
+        return json.dumps(error).encode(), "Unhandled"
+    if "payload_json" in report and not report.get("error"):
+        return str(report["payload_json"]).encode(), None
+    if "payload" in report:
+        return json.dumps(report["payload"]).encode(), "Unhandled"
+    message = f"RequestId: {request_id} Error: Runtime exited with error: {outcome.exit}"
+    log.add(f"{message}\nRuntime.ExitError", always=True)
+    return json.dumps({"errorType": "Runtime.ExitError", "errorMessage": message}).encode(), "Unhandled"
+
+
+def _duration_ms(outcome: _Outcome) -> float:
+    """The handler's run as the child measured it, else the time since the child was ready."""
+    return float((outcome.report or {}).get("duration_ms", outcome.elapsed_ms))
+
+
+def _report_line(fn: LambdaFunction, request_id: str, outcome: _Outcome) -> str:
+    report = outcome.report or {}
+    duration = _duration_ms(outcome)
+    fields = [
+        f"REPORT RequestId: {request_id}",
+        f"Duration: {duration:.2f} ms",
+        f"Billed Duration: {math.ceil(duration)} ms",
+        f"Memory Size: {fn.memory_size} MB",
+    ]
+    if "max_memory_mb" in report:
+        fields.append(f"Max Memory Used: {report['max_memory_mb']} MB")
+    if "init_ms" in report:
+        fields.append(f"Init Duration: {float(report['init_ms']):.2f} ms")
+    if outcome.timed_out:
+        fields.append("Status: timeout")
+    return "\t".join(fields)
+
+
+def _write_log(fn: LambdaFunction, log_group: str, log_stream: str, log: _Log) -> None:
+    """Put the events through the logs backend's put_log_events (which other fixes extend, e.g.
+    to extract EMF metrics), creating the group as Lambda does. A failure here is logged only:
+    the invocation itself happened."""
+    try:
+        backend = logs_backends[fn.account_id][fn.region]
+        backend.ensure_log_group(log_group)
+        backend.create_log_stream(log_group, log_stream)
+        for start in range(0, len(log.events), MAX_EVENTS_PER_PUT):
+            backend.put_log_events(log_group, log_stream, log.events[start : start + MAX_EVENTS_PER_PUT])
+    except Exception:
+        logger.exception("writing the log of %s to %s failed", fn.function_name, log_group)
