@@ -192,3 +192,12 @@ def test_undeliverable_events_go_to_the_dead_letter_queue(aws: Aws, suffix: str,
     assert attributes["TARGET_ARN"] == missing_topic
     assert attributes["ERROR_CODE"] == "NO_RESOURCE"
     assert json.loads(message["Body"])["source"] == f"lost.{suffix}"
+
+
+def test_a_scheduled_rule_matches_no_event(aws: Aws, suffix: str) -> None:
+    url = aws("sqs").create_queue(QueueName=f"scheduled-only-{suffix}")["QueueUrl"]
+    arn = aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws("events").put_rule(Name=f"hourly-{suffix}", ScheduleExpression="rate(1 hour)")
+    aws("events").put_targets(Rule=f"hourly-{suffix}", Targets=[{"Id": "q", "Arn": arn}])
+    aws("events").put_events(Entries=[{"Source": f"any.{suffix}", "DetailType": "x", "Detail": "{}"}])
+    assert _messages(aws, url) == []

@@ -458,3 +458,13 @@ def test_servers_stop_when_the_emulator_is_terminated(state_dir):
         if emulator.poll() is None:
             emulator.kill()
             emulator.wait()
+
+
+def test_d3_delete_through_the_api_removes_the_automated_snapshots(aws, create_cluster, suffix):
+    rds = aws("rds")
+    create_cluster(identifier=f"snapshots-{suffix}")
+    assert rds.describe_db_cluster_snapshots(DBClusterIdentifier=f"snapshots-{suffix}")["DBClusterSnapshots"]
+
+    rds.delete_db_cluster(DBClusterIdentifier=f"snapshots-{suffix}", SkipFinalSnapshot=True)
+
+    assert rds.describe_db_cluster_snapshots(DBClusterIdentifier=f"snapshots-{suffix}")["DBClusterSnapshots"] == []

@@ -18,11 +18,13 @@ def deliver_to_all_targets() -> None:
     nowhere.
 
     Matched events now reach Lambda, SNS, SQS and log-group targets with their input settings;
-    failed deliveries are retried and dead-lettered (``tools/local_aws/events.py``).
+    failed deliveries are retried and dead-lettered (``tools/local_aws/events.py``). A scheduled
+    rule, which moto let match every event (its pattern is empty), now matches none.
     """
 
     def send_to_targets(rule: Rule, event: dict[str, Any], transform_input: bool = True) -> None:
-        if rule.event_pattern.matches_event(cast(Any, event)):
+        # A rule without a pattern (a scheduled rule) matches no event; moto's empty pattern matches all.
+        if rule.event_pattern.get_pattern() and rule.event_pattern.matches_event(cast(Any, event)):
             events.deliver(rule, event)
 
     install(Rule, "send_to_targets", send_to_targets)

@@ -273,7 +273,8 @@ def run_a_postgresql_server_per_cluster() -> None:
     PostgreSQL server (``tools.local_aws.postgres``): TLS only unless the parameter group sets
     ``rds.force_ssl`` to 0, the master user and password, the database. Endpoint and reader
     endpoint are 127.0.0.1 and the port is the server's, so GetAtt, the attached secret and
-    DescribeDBClusters lead to it. DeleteDBCluster stops the server and removes its files; an
+    DescribeDBClusters lead to it. DeleteDBCluster stops the server, removes its files and the
+    automated snapshots (moto kept them, so they outlived every destroy); an
     identifier in use gives DBClusterAlreadyExistsFault (moto replaced the cluster silently).
     """
     create_db_cluster = RDSBackend.create_db_cluster
@@ -299,6 +300,8 @@ def run_a_postgresql_server_per_cluster() -> None:
 
     def delete_with_server(backend: RDSBackend, cluster_identifier: str, snapshot_name: str | None = None) -> DBCluster:
         cluster = delete_db_cluster(backend, cluster_identifier, snapshot_name)
+        # DeleteDBCluster deletes the automated backups (DeleteAutomatedBackups defaults to true).
+        _remove_automated_snapshots(backend, cluster_identifier)
         if _server(cluster) is not None:
             postgres.delete_server(cluster.db_cluster_identifier)
         return cluster
