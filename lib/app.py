@@ -1,4 +1,4 @@
-"""Builds the whole CDK app: validated configuration, the TapStack and its compliance checks.
+"""Builds the whole CDK app: validated configuration, the TapStack, its compliance checks and DR gate.
 
 Shared by bin/app.py (the CLI entry point) and the unit tests, so both synthesize the same thing.
 """
@@ -12,6 +12,7 @@ import aws_cdk as cdk
 
 from lib.compliance import acknowledge_findings, add_compliance_checks
 from lib.config import CONTEXT_KEYS, load_config
+from lib.dr_gate import DisasterRecoveryGate
 from lib.tap_stack import TapStack, TapStackProps
 
 
@@ -20,5 +21,6 @@ def build_app(app: cdk.App, env: Mapping[str, str] = os.environ) -> TapStack:
     config = load_config({key: app.node.try_get_context(key) for key in CONTEXT_KEYS}, env)
     stack = TapStack(app, f"TapStack{config.environment_suffix}", props=TapStackProps(config=config))
     add_compliance_checks(app)
+    stack.node.add_validation(DisasterRecoveryGate(stack, config.objectives))
     acknowledge_findings(stack, config.account)
     return stack

@@ -34,6 +34,27 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class RecoveryObjectives:
+    """What the kit promises, in one place: the backup plan, the database and table retention, the
+    RPO alarms, the DR gate and the backup monitor all read these numbers here.
+
+    ``rpo_minutes``: the most data a recovery may lose (age of the newest completed recovery point).
+    ``rto_minutes``: the longest a recovery may take. ``retention_days``: how far back one can go.
+    """
+
+    rpo_minutes: int = 60
+    rto_minutes: int = 240
+    retention_days: int = 7
+
+    def __post_init__(self) -> None:
+        # AWS Backup runs snapshot backups at most hourly, so the plan can only serve whole hours.
+        if self.rpo_minutes < 60 or self.rpo_minutes % 60:
+            raise ConfigError(f"An RPO of {self.rpo_minutes} minutes is not a whole number of hours (at least 60).")
+        if self.rto_minutes <= 0 or self.retention_days < 1:
+            raise ConfigError("The RTO must be positive and the retention at least one day.")
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     """What one deployment of the kit needs to know; passed to every layer."""
 
@@ -45,7 +66,7 @@ class EnvironmentConfig:
     database_name: str = "appdb"
     aurora_min_capacity: float = 0.5
     aurora_max_capacity: float = 4.0
-    backup_retention_days: int = 7
+    objectives: RecoveryObjectives = field(default_factory=RecoveryObjectives)
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     health_check_schedule_minutes: int = 5
     alarm_email: str | None = None

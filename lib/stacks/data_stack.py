@@ -136,7 +136,7 @@ class DataStack(NestedStack):
             storage_encrypted=True,
             storage_encryption_key=props.aurora_key,
             backup=rds.BackupProps(
-                retention=Duration.days(config.backup_retention_days), preferred_window=BACKUP_WINDOW
+                retention=Duration.days(config.objectives.retention_days), preferred_window=BACKUP_WINDOW
             ),
             preferred_maintenance_window=MAINTENANCE_WINDOW,
             iam_authentication=True,
@@ -160,7 +160,7 @@ class DataStack(NestedStack):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True,
-                recovery_period_in_days=self._config.backup_retention_days,
+                recovery_period_in_days=self._config.objectives.retention_days,
             ),
             deletion_protection=False,
             removal_policy=RemovalPolicy.DESTROY,

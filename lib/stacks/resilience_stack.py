@@ -104,7 +104,7 @@ class ResilienceStack(NestedStack):
                     schedule_expression=HOURLY,
                     start_window=BACKUP_START_WINDOW,
                     completion_window=BACKUP_COMPLETION_WINDOW,
-                    delete_after=Duration.days(config.backup_retention_days),
+                    delete_after=Duration.days(config.objectives.retention_days),
                     recovery_point_tags={"EnvironmentSuffix": config.environment_suffix},
                 )
             ],

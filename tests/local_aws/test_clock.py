@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from lib.schedules import ScheduleError, longest_gap, occurrences
 from tools.local_aws import control
 from tools.local_aws.clock import Clock, Due
-from tools.local_aws.schedule import ScheduleError, occurrences
 
 T0 = datetime(2026, 11, 28, 10, 2, 30, tzinfo=UTC)
 
@@ -95,3 +95,10 @@ def test_control_api_reads_and_advances_the_clock_and_passes_other_paths_on() ->
     assert _request(app, "POST", "/_local_aws/tick", {"hours": 1})[1]["message"].startswith("the body must be")
     assert _request(app, "GET", "/_local_aws/nothing")[0] == "404 Not Found"
     assert _request(app, "GET", "/moto-api/")[1] == b"moto"
+
+
+def test_longest_gap_between_runs() -> None:
+    assert longest_gap("cron(0 * * * ? *)", T0) == timedelta(hours=1)
+    assert longest_gap("cron(0 2,5 * * ? *)", T0) == timedelta(hours=21)
+    assert longest_gap("rate(15 minutes)", T0) == timedelta(minutes=15)
+    assert longest_gap("cron(0 0 1 1 ? 2030)", T0) == timedelta(days=8)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from lib.config import MAX_SUFFIX_LENGTH, ConfigError, EnvironmentConfig, load_config, validate_suffix
+from lib.config import (
+    MAX_SUFFIX_LENGTH,
+    ConfigError,
+    EnvironmentConfig,
+    RecoveryObjectives,
+    load_config,
+    validate_suffix,
+)
 
 # The tightest names that carry the suffix, with their service limits.
 TIGHTEST_NAMES = {
@@ -79,3 +86,14 @@ def test_alarm_email_is_validated() -> None:
 
 def test_suffix_is_tagged_on_everything() -> None:
     assert load_config({"environmentSuffix": "pr1"}, env={}).tags["EnvironmentSuffix"] == "pr1"
+
+
+@pytest.mark.parametrize("rpo", [0, 30, 90])
+def test_an_rpo_aws_backup_cannot_serve_is_refused(rpo: int) -> None:
+    with pytest.raises(ConfigError, match=f"RPO of {rpo} minutes is not a whole number of hours"):
+        RecoveryObjectives(rpo_minutes=rpo)
+
+
+def test_objectives_are_one_hour_four_hours_seven_days_by_default() -> None:
+    objectives = load_config({}, {}).objectives
+    assert (objectives.rpo_minutes, objectives.rto_minutes, objectives.retention_days) == (60, 240, 7)

@@ -51,7 +51,9 @@ from moto.rds.models import rds_backends
 from moto.s3.models import FakeDeleteMarker, FakeKey, s3_backends
 from moto.utilities.utils import get_partition
 
-from . import metrics, schedule
+from lib import schedules
+
+from . import metrics
 from .clock import CLOCK, Due
 from .server import state_dir
 
@@ -1084,8 +1086,8 @@ def due_plan_rules(
             anchor = datetime.fromtimestamp(plan.creation_date, UTC)
             for rule in plan.backup_plan["Rules"]:
                 try:
-                    moments = schedule.occurrences(rule["ScheduleExpression"], start, end, anchor)
-                except schedule.ScheduleError as error:
+                    moments = schedules.occurrences(rule["ScheduleExpression"], start, end, anchor)
+                except schedules.ScheduleError as error:
                     logger.warning("backup plan %s, rule %s: %s", plan.backup_plan_id, rule["RuleName"], error)
                     continue
                 for moment in moments:

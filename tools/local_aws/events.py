@@ -25,7 +25,8 @@ from moto.events.models import EventTemplateParser, Rule, events_backends
 from moto.moto_api._internal import mock_random
 from moto.utilities.arns import parse_arn
 
-from . import schedule
+from lib import schedules
+
 from .clock import CLOCK, Due
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def due_schedules(start: datetime, end: datetime) -> Iterable[Due]:
                 if not rule.scheduled_expression or rule.state != "ENABLED":
                     continue
                 anchor = _anchors.setdefault(rule.arn, start)
-                for when in schedule.occurrences(rule.scheduled_expression, start, end, anchor):
+                for when in schedules.occurrences(rule.scheduled_expression, start, end, anchor):
                     yield Due(when, SCHEDULE_ORDER, f"rule {rule.name}", _fire(rule, account_id, region))
 
 

@@ -1,5 +1,8 @@
 """Schedule expressions as EventBridge and AWS Backup write them: ``rate(...)`` and ``cron(...)``.
 
+The DR gate asks how long a backup rule can leave between two runs (``longest_gap``); the local
+emulator asks when its scheduled rules and backup plans fall due (``occurrences``).
+
 ``occurrences(expression, start, end, anchor)`` lists the instants in ``(start, end]`` at which the
 schedule fires. A rate fires every period counted from ``anchor`` (when the rule was created, as in
 EventBridge); a cron fires at every minute matching its six fields (minutes hours day-of-month month
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 CRON = re.compile(r"^cron\((.+)\)$")
@@ -119,3 +123,14 @@ def _value(expression: str, text: str, names: dict[str, int]) -> int:
     if not upper.isdigit():
         raise ScheduleError(f"schedule {expression!r} has an unreadable cron value {text!r}")
     return int(upper)
+
+
+def longest_gap(expression: str, anchor: datetime) -> timedelta:
+    """The longest time between two runs of ``expression`` over the eight days after ``anchor``
+    (enough for weekly patterns); a schedule that does not run twice in that time has no bound
+    worth having and answers the whole window."""
+    window = timedelta(days=8)
+    moments = occurrences(expression, anchor, anchor + window, anchor)
+    if len(moments) < 2:
+        return window
+    return max(later - earlier for earlier, later in pairwise(moments))
