@@ -35,6 +35,7 @@ _SPLIT_STACK = (
     "stack (tests/unit prove it)."
 )
 _NO_RESOURCE_LEVEL = "{actions} support no resource-level permissions; '*' is the only valid resource."
+_DLQ_WIRING = "Written by CDK's dead-letter-queue wiring: sqs:SendMessage and friends on the one DLQ only."
 
 ACKNOWLEDGED: tuple[Finding, ...] = (
     # --- Network
@@ -123,7 +124,7 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
     Finding(
         "Compute/FunctionRole/Policy/Resource",
         "HIPAA.Security-IAMNoInlinePolicy",
-        "Written by CDK's dead-letter-queue wiring: sqs:SendMessage and friends on the one DLQ only.",
+        _DLQ_WIRING,
     ),
     *(
         Finding(
@@ -133,7 +134,11 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
             "10 (new accounts). This function runs one invocation at a time by design (a 5-minute "
             "schedule with a 30 s timeout, or once per stack deletion).",
         )
-        for path in ("Compute/Function/Resource", "Resilience/VaultCleanup/Function/Resource")
+        for path in (
+            "Compute/Function/Resource",
+            "Resilience/VaultCleanup/Function/Resource",
+            "Resilience/BackupMonitor/Function/Resource",
+        )
     ),
     # --- Resilience
     Finding(
@@ -159,6 +164,22 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
         "HIPAA.Security-LambdaDLQ",
         "CloudFormation custom-resource handler: every outcome is reported to CloudFormation, which "
         "fails the stack operation visibly; a DLQ would hold nothing to act on.",
+    ),
+    Finding(
+        "Resilience/BackupMonitor/Policy/Resource",
+        "AwsSolutions-IAM5[Resource::*]",
+        _NO_RESOURCE_LEVEL.format(actions="backup:ListRecoveryPointsByResource"),
+    ),
+    Finding(
+        "Resilience/BackupMonitor/Role/DefaultPolicy/Resource",
+        "HIPAA.Security-IAMNoInlinePolicy",
+        _DLQ_WIRING,
+    ),
+    Finding(
+        "Resilience/BackupMonitor/Function/Resource",
+        "HIPAA.Security-LambdaInsideVPC",
+        "Touches no data: it only reads recovery-point metadata from the AWS Backup API, a public "
+        "endpoint the isolated subnets cannot reach without an interface endpoint.",
     ),
     Finding(
         "Resilience/VaultCleanup/Function/Resource",

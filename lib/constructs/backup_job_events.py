@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
@@ -12,6 +14,8 @@ from lib.config import EnvironmentConfig
 FAILURE_STATES = ("FAILED", "ABORTED", "EXPIRED")
 SUCCESS_STATES = ("COMPLETED",)
 BACKUP_JOB_DETAIL_TYPE = "Backup Job State Change"
+RETRY_ATTEMPTS = 8
+MAX_EVENT_AGE = Duration.hours(2)
 
 
 def _message(headline: str) -> events.RuleTargetInput:
@@ -38,8 +42,10 @@ class BackupJobEvents(Construct):
         config: EnvironmentConfig,
         backup_vault_name: str,
         topic: sns.ITopic,
+        dead_letter_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._dead_letter_queue = dead_letter_queue
         self.failure_rule = self._rule(
             "FailureRule",
             name=config.name("backup-job-failed"),
@@ -77,5 +83,14 @@ class BackupJobEvents(Construct):
                 detail_type=[BACKUP_JOB_DETAIL_TYPE],
                 detail={"state": list(states), "backupVaultName": [vault_name]},
             ),
-            targets=[targets.SnsTopic(topic, message=_message(headline))],
+            # An alert that cannot be published is retried, then kept in the queue whose depth alarms.
+            targets=[
+                targets.SnsTopic(
+                    topic,
+                    message=_message(headline),
+                    dead_letter_queue=self._dead_letter_queue,
+                    retry_attempts=RETRY_ATTEMPTS,
+                    max_event_age=MAX_EVENT_AGE,
+                )
+            ],
         )

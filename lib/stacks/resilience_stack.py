@@ -21,6 +21,7 @@ from constructs import Construct
 
 from lib.config import EnvironmentConfig
 from lib.constructs.backup_job_events import BackupJobEvents
+from lib.constructs.backup_monitor import BackupMonitor, ProtectedResource
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
 from lib.constructs.vault_cleanup import BackupVaultCleanup
 
@@ -111,31 +112,59 @@ class ResilienceStack(NestedStack):
         )
         # The plan goes first on delete, so no new backup starts after the vault has been emptied.
         self.plan.node.add_dependency(cleanup.resource)
+        # One list names what is protected: the selection backs these up and the monitor measures them.
         # Lambda functions are not a resource type AWS Backup supports; they are recovered from code.
+        protected = [
+            ProtectedResource("aurora-cluster", props.cluster.cluster_arn),
+            ProtectedResource("dynamodb-table", props.table.table_arn),
+            ProtectedResource("data-bucket", props.bucket.bucket_arn),
+        ]
         self.plan.add_selection(
             "Selection",
             backup_selection_name=config.name("backup-selection"),
             role=props.backup_role,
-            resources=[
-                backup.BackupResource.from_arn(props.cluster.cluster_arn),
-                backup.BackupResource.from_arn(props.table.table_arn),
-                backup.BackupResource.from_arn(props.bucket.bucket_arn),
-            ],
+            resources=[backup.BackupResource.from_arn(resource.arn) for resource in protected],
         )
 
+        # Alerts and DR signals that EventBridge or Lambda cannot deliver land here, and page.
+        self.undelivered = sqs.Queue(
+            self,
+            "UndeliveredAlerts",
+            queue_name=config.name("undelivered-alerts"),
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=props.monitoring_key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
         BackupJobEvents(
-            self, "BackupJobEvents", config=config, backup_vault_name=self.vault.backup_vault_name, topic=self.topic
+            self,
+            "BackupJobEvents",
+            config=config,
+            backup_vault_name=self.vault.backup_vault_name,
+            topic=self.topic,
+            dead_letter_queue=self.undelivered,
         )
         alarms = TopicAlarms(self, "Alarms", config=config, topic=self.topic)
-        metrics = _Metrics(props, self.vault.backup_vault_name)
+        monitor = BackupMonitor(
+            self,
+            "BackupMonitor",
+            config=config,
+            resources=protected,
+            vault_name=self.vault.backup_vault_name,
+            key=props.monitoring_key,
+            dead_letter_queue=self.undelivered,
+            alarms=alarms,
+        )
+        metrics = _Metrics(props, self.vault.backup_vault_name, self.undelivered)
         _add_alarms(alarms, metrics)
-        self.dashboard = _dashboard(self, config, metrics, alarms.alarms)
+        self.dashboard = _dashboard(self, config, metrics, monitor, alarms.alarms)
 
 
 class _Metrics:
     """The metrics the alarms and the dashboard share, defined once."""
 
-    def __init__(self, props: ResilienceStackProps, vault_name: str) -> None:
+    def __init__(self, props: ResilienceStackProps, vault_name: str, undelivered: sqs.IQueue) -> None:
         cluster, table, function = props.cluster, props.table, props.function
         self.backup_failed = _backup_metric("NumberOfBackupJobsFailed", vault_name)
         self.backup_completed = _backup_metric("NumberOfBackupJobsCompleted", vault_name)
@@ -160,6 +189,9 @@ class _Metrics:
         self.function_invocations = function.metric_invocations(period=FIVE_MINUTES, statistic="Sum")
         self.function_duration = function.metric_duration(period=FIVE_MINUTES, statistic="p99")
         self.dead_letters = props.dead_letter_queue.metric_approximate_number_of_messages_visible(
+            period=FIVE_MINUTES, statistic="Maximum"
+        )
+        self.undelivered = undelivered.metric_approximate_number_of_messages_visible(
             period=FIVE_MINUTES, statistic="Maximum"
         )
         suffix = props.config.environment_suffix
@@ -198,9 +230,9 @@ def _canary_metric(namespace: str, name: str, dependency: str, suffix: str, stat
 _ALARMS: tuple[tuple[str, str, str, float, cloudwatch.ComparisonOperator, int, cloudwatch.TreatMissingData], ...] = (
     ("backup-job-failures", "An AWS Backup job of the vault failed in the last hour.",
      "backup_failed", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, Missing.NOT_BREACHING),
-    # No completed backup for two hours means the 1-hour RPO is already broken.
-    ("backup-rpo-breach", "No AWS Backup job completed in the last two hours (RPO 1 h).",
-     "backup_completed", 1, Comparison.LESS_THAN_THRESHOLD, 2, Missing.BREACHING),
+    # The RPO itself is watched per resource by the backup monitor's rpo-<resource> alarms.
+    ("undelivered-alerts", "An alert or DR signal could not be delivered (EventBridge or Lambda dead letters).",
+     "undelivered", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, Missing.NOT_BREACHING),
     ("aurora-cpu-high", "Aurora CPU above 80 % for 15 minutes.",
      "aurora_cpu", 80, Comparison.GREATER_THAN_THRESHOLD, 3, Missing.NOT_BREACHING),
     ("aurora-freeable-memory-low", "Aurora freeable memory below 128 MiB.",
@@ -233,7 +265,7 @@ def _add_alarms(alarms: TopicAlarms, metrics: _Metrics) -> None:
 
 
 def _dashboard(
-    scope: Construct, config: EnvironmentConfig, m: _Metrics, alarms: list[cloudwatch.Alarm]
+    scope: Construct, config: EnvironmentConfig, m: _Metrics, monitor: BackupMonitor, alarms: list[cloudwatch.Alarm]
 ) -> cloudwatch.Dashboard:
     def graph(title: str, *metrics: cloudwatch.IMetric) -> cloudwatch.GraphWidget:
         return cloudwatch.GraphWidget(title=title, left=list(metrics), width=8, height=6)
@@ -241,6 +273,26 @@ def _dashboard(
     dashboard = cloudwatch.Dashboard(scope, "Dashboard", dashboard_name=config.name("dr-dashboard"))
     dashboard.add_widgets(
         cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(alarms), width=24, height=3),
+    )
+    rpo = config.objectives.rpo_minutes
+    dashboard.add_widgets(
+        cloudwatch.GraphWidget(
+            title=f"Recovery point age per resource (minutes) against the {rpo}-minute RPO",
+            left=[metric.with_(label=label) for label, metric in monitor.age_metrics.items()],
+            left_annotations=[cloudwatch.HorizontalAnnotation(value=rpo, label="RPO", color="#d62728")],
+            width=16,
+            height=6,
+        ),
+        cloudwatch.SingleValueWidget(
+            title="RPO headroom (minutes until the worst resource breaches)",
+            metrics=[
+                cloudwatch.MathExpression(
+                    expression=f"{rpo} - worst", using_metrics={"worst": monitor.worst_age}, label="headroom"
+                )
+            ],
+            width=8,
+            height=6,
+        ),
     )
     dashboard.add_widgets(
         graph("Backup jobs (per hour)", m.backup_completed, m.backup_failed),

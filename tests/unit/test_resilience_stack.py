@@ -10,7 +10,10 @@ from tests.unit.conftest import SUFFIX, Templates, only
 
 EXPECTED_ALARMS = {
     "backup-job-failures",
-    "backup-rpo-breach",
+    "rpo-aurora-cluster",
+    "rpo-dynamodb-table",
+    "rpo-data-bucket",
+    "undelivered-alerts",
     "aurora-cpu-high",
     "aurora-freeable-memory-low",
     "aurora-replica-lag-high",
@@ -138,10 +141,50 @@ def test_backup_alarms_watch_the_vault(templates: Templates) -> None:
     failures = _alarm(templates, "backup-job-failures")
     assert (failures["Namespace"], failures["MetricName"]) == ("AWS/Backup", "NumberOfBackupJobsFailed")
     assert failures["Dimensions"][0]["Name"] == "BackupVaultName"
-    rpo = _alarm(templates, "backup-rpo-breach")
-    assert rpo["MetricName"] == "NumberOfBackupJobsCompleted"
-    assert rpo["ComparisonOperator"] == "LessThanThreshold" and rpo["TreatMissingData"] == "breaching"
-    assert rpo["Period"] * rpo["EvaluationPeriods"] == 2 * 3600
+
+
+def test_each_protected_resource_has_an_age_alarm_at_the_rpo_where_silence_breaches(templates: Templates) -> None:
+    for label in ("aurora-cluster", "dynamodb-table", "data-bucket"):
+        alarm = _alarm(templates, f"rpo-{label}")
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("DisasterRecovery/Backup", "RecoveryPointAgeMinutes")
+        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"EnvironmentSuffix": SUFFIX, "Resource": label}
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (60, "GreaterThanThreshold")
+        assert alarm["TreatMissingData"] == "breaching"
+        assert alarm["Period"] * alarm["EvaluationPeriods"] == 15 * 60
+
+
+def test_monitor_measures_exactly_what_the_selection_backs_up(templates: Templates) -> None:
+    selection = only(templates.resilience, "AWS::Backup::BackupSelection")["Properties"]["BackupSelection"]
+    monitor = templates.resilience.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"FunctionName": f"backup-monitor-{SUFFIX}"}}
+    )
+    (function,) = monitor.values()
+    environment = function["Properties"]["Environment"]["Variables"]
+    assert environment["RPO_MINUTES"] == "60"
+    assert _refs(environment["PROTECTED_RESOURCES"]) == _refs(selection["Resources"])
+    assert len(_refs(selection["Resources"])) == 3
+    assert "VpcConfig" not in function["Properties"]
+    assert function["Properties"]["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0].startswith("UndeliveredAlerts")
+
+
+def _refs(value: object) -> set[str]:
+    """Every Ref in a template value: the nested-stack parameters carrying the resources' ARNs."""
+    if isinstance(value, dict):
+        return {value["Ref"]} if set(value) == {"Ref"} else {r for v in value.values() for r in _refs(v)}
+    if isinstance(value, list):
+        return {r for v in value for r in _refs(v)}
+    return set()
+
+
+def test_every_alert_rule_target_has_a_dead_letter_queue_and_retries(templates: Templates) -> None:
+    rules = templates.resilience.find_resources("AWS::Events::Rule")
+    assert len(rules) == 4  # backup job failed / completed -> topic; monitor schedule / job events -> monitor
+    for rule in rules.values():
+        for target in rule["Properties"]["Targets"]:
+            assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith("UndeliveredAlerts")
+            assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 2
+    undelivered = _alarm(templates, "undelivered-alerts")
+    assert undelivered["MetricName"] == "ApproximateNumberOfMessagesVisible"
 
 
 def test_aurora_and_dynamodb_health_alarms(templates: Templates) -> None:
@@ -172,5 +215,7 @@ def test_dashboard_shows_databases_function_backups_and_canary(templates: Templa
         "Errors",
         "NumberOfBackupJobsCompleted",
         "DisasterRecovery/HealthCheck",
+        "RecoveryPointAgeMinutes",
+        "RPO headroom",
     ):
         assert metric in body, metric

@@ -1,0 +1,181 @@
+"""Measures and alarms the RPO of every protected resource (the function: lib/lambda/backup_monitor).
+
+Every five minutes the function asks AWS Backup for each resource's newest completed recovery point
+and publishes its age; it also counts failed backup jobs per resource from AWS Backup's events. One
+alarm per resource fires when its age stays above the RPO -- or when no age arrives at all (no
+recovery point, or the monitor stopped): missing data is breaching.
+
+Why the alarm waits ``AGE_PERIODS`` five-minute periods: AWS Backup starts an hourly job within its
+start window and the job takes minutes, and a point's age counts from the job's start. So on a
+healthy hourly plan every resource's age passes the RPO for a few minutes each hour, until the new
+point completes. Fifteen minutes above the RPO means the hour's point did not arrive.
+
+IAM facts: ``backup:ListRecoveryPointsByResource`` supports no resource-level permissions (the
+Service Authorization Reference lists no resource type for it), so it is granted on ``*``, limited to
+this region. The function runs outside the VPC: it only calls the AWS Backup API, which the isolated
+subnets cannot reach without an interface endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from lib.config import EnvironmentConfig
+from lib.constructs.backup_job_events import BACKUP_JOB_DETAIL_TYPE
+from lib.constructs.log_group import encrypted_log_group
+from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
+from lib.lambda_bundle import bundle_function
+
+SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "backup_monitor"
+NAMESPACE = "DisasterRecovery/Backup"
+SCHEDULE = Duration.minutes(5)
+AGE_PERIODS = 3
+UNSCOPABLE_ACTIONS = ("backup:ListRecoveryPointsByResource",)
+
+
+@dataclass(frozen=True)
+class ProtectedResource:
+    """A resource the backup plan selects: its label (metric dimension, alarm name) and ARN."""
+
+    label: str
+    arn: str
+
+
+class BackupMonitor(Construct):
+    """The RPO monitor function, its two triggers, and one age alarm per protected resource.
+
+    Exposes: function, age_metrics (label -> metric), worst_age, failed_jobs (label -> metric),
+    alarms (label -> alarm).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        resources: Sequence[ProtectedResource],
+        vault_name: str,
+        key: kms.IKey,
+        dead_letter_queue: sqs.IQueue,
+        alarms: TopicAlarms,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        function_name = config.name("backup-monitor")
+        rpo = config.objectives.rpo_minutes
+        log_group = encrypted_log_group(self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=key)
+        role = iam.Role(
+            self,
+            "Role",
+            role_name=config.name("backup-monitor-role"),
+            description="Execution role of the function that measures recovery-point ages",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        )
+        iam.ManagedPolicy(
+            self,
+            "Policy",
+            managed_policy_name=config.name("backup-monitor-policy"),
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadRecoveryPoints",
+                    actions=list(UNSCOPABLE_ACTIONS),
+                    resources=["*"],  # no resource-level permissions for this action
+                    conditions={"StringEquals": {"aws:RequestedRegion": config.region}},
+                ),
+                iam.PolicyStatement(
+                    sid="WriteOwnLogs",
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[log_group.log_group_arn],
+                ),
+            ],
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=function_name,
+            description="Publishes each protected resource's recovery-point age and counts failed backup jobs",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(bundle_function(SOURCE))),
+            role=role,
+            memory_size=256,
+            timeout=Duration.seconds(60),
+            log_group=log_group,
+            dead_letter_queue=dead_letter_queue,
+            retry_attempts=2,
+            environment_encryption=key,
+            environment={
+                "PROTECTED_RESOURCES": Stack.of(self).to_json_string({r.label: r.arn for r in resources}),
+                "RPO_MINUTES": str(rpo),
+                "METRICS_NAMESPACE": NAMESPACE,
+                "ENVIRONMENT_SUFFIX": config.environment_suffix,
+            },
+        )
+        target = targets.LambdaFunction(
+            self.function, dead_letter_queue=dead_letter_queue, retry_attempts=2, max_event_age=SCHEDULE
+        )
+        events.Rule(
+            self,
+            "Schedule",
+            rule_name=config.name("backup-monitor-schedule"),
+            description=f"Measures recovery-point ages every {SCHEDULE.to_minutes()} minutes",
+            schedule=events.Schedule.rate(SCHEDULE),
+            targets=[target],
+        )
+        events.Rule(
+            self,
+            "JobEvents",
+            rule_name=config.name("backup-monitor-jobs"),
+            description=f"AWS Backup job state changes of {vault_name}, counted per resource",
+            event_pattern=events.EventPattern(
+                source=["aws.backup"],
+                detail_type=[BACKUP_JOB_DETAIL_TYPE],
+                detail={"backupVaultName": [vault_name]},
+            ),
+            targets=[target],
+        )
+
+        suffix = config.environment_suffix
+        self.age_metrics = {r.label: _metric("RecoveryPointAgeMinutes", suffix, r.label) for r in resources}
+        self.failed_jobs = {r.label: _metric("FailedBackupJobs", suffix, r.label, "Sum") for r in resources}
+        self.worst_age = _metric("WorstRecoveryPointAgeMinutes", suffix)
+        self.alarms = {
+            label: alarms.add(
+                f"rpo-{label}",
+                description=(
+                    f"The newest completed recovery point of {label} has been older than the {rpo}-minute RPO "
+                    f"for {AGE_PERIODS * SCHEDULE.to_minutes()} minutes, or there is none, or the monitor "
+                    "stopped reporting."
+                ),
+                metric=metric,
+                threshold=rpo,
+                comparison=Comparison.GREATER_THAN_THRESHOLD,
+                evaluation_periods=AGE_PERIODS,
+                missing=Missing.BREACHING,
+            )
+            for label, metric in self.age_metrics.items()
+        }
+
+
+def _metric(name: str, suffix: str, resource: str | None = None, statistic: str = "Maximum") -> cloudwatch.Metric:
+    dimensions = {"EnvironmentSuffix": suffix, **({"Resource": resource} if resource else {})}
+    return cloudwatch.Metric(
+        namespace=NAMESPACE,
+        metric_name=name,
+        dimensions_map=dimensions,
+        statistic=statistic,
+        period=SCHEDULE,
+    )

@@ -1,0 +1,195 @@
+"""Measures the RPO of every protected resource, from AWS Backup itself.
+
+An hourly plan only *claims* a 1-hour RPO. A resource that silently drops out of the selection, or
+whose jobs keep failing, while the others complete, leaves the vault looking healthy while that
+resource's real RPO grows to days. So every five minutes (an EventBridge schedule) this function asks
+AWS Backup -- the source of truth; there is no second catalog to keep in sync -- for each protected
+resource's newest *completed* recovery point and publishes, as CloudWatch Embedded Metric Format:
+
+* ``RecoveryPointAgeMinutes`` per resource (dimension ``Resource``): minutes since that point was
+  created, which is how much data a restore from it would lose now. A resource with no completed
+  point has no age: it publishes nothing, is logged as "never", and its alarm (missing data =
+  breaching) fires -- a breach, not silence. So does the alarm of every resource if this function
+  stops running.
+* ``WorstRecoveryPointAgeMinutes`` and ``ResourcesWithoutRecoveryPoint`` over all of them.
+
+It also receives AWS Backup's "Backup Job State Change" events and counts ``FailedBackupJobs`` per
+resource (FAILED, ABORTED, EXPIRED). Anything else -- a malformed event, another source, a resource
+it does not protect -- is logged and counted as ``InvalidEvents`` and otherwise ignored, so a bad
+event can never make the function fail again and again.
+
+"Now" is the scheduled event's ``time`` (when EventBridge fired the schedule), so a run measures the
+instant it stands for. The protected resources (``PROTECTED_RESOURCES``: JSON ``{label: ARN}``),
+the RPO, the namespace and the environment suffix come from the environment the stack sets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# The service is named here, not in POWERTOOLS_SERVICE_NAME: that variable would also add a "service"
+# dimension to every metric, and the alarms match dimensions exactly.
+logger = Logger(service="backup-monitor")
+
+JOB_STATE_CHANGE = "Backup Job State Change"
+SCHEDULED_EVENT = "Scheduled Event"
+FAILED_JOB_STATES = frozenset({"FAILED", "ABORTED", "EXPIRED"})
+CHECKED_JOB_STATES = FAILED_JOB_STATES | {"CREATED", "PENDING", "RUNNING", "COMPLETED", "PARTIAL"}
+RESOURCE_DIMENSION = "Resource"
+
+
+class InvalidEvent(ValueError):
+    """An event this function does not handle; the message says what is wrong with it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    protected: Mapping[str, str]  # label -> resource ARN
+    rpo_minutes: float
+    namespace: str
+    environment_suffix: str
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        return cls(
+            protected=json.loads(environ["PROTECTED_RESOURCES"]),
+            rpo_minutes=float(environ["RPO_MINUTES"]),
+            namespace=environ["METRICS_NAMESPACE"],
+            environment_suffix=environ["ENVIRONMENT_SUFFIX"],
+        )
+
+    def label_of(self, arn: str) -> str | None:
+        return next((label for label, protected in self.protected.items() if protected == arn), None)
+
+
+@dataclass(frozen=True)
+class Age:
+    """One resource's newest completed recovery point, as of ``now``."""
+
+    label: str
+    arn: str
+    newest: datetime | None
+    now: datetime
+
+    @property
+    def minutes(self) -> float | None:
+        return None if self.newest is None else (self.now - self.newest).total_seconds() / 60
+
+    def breaches(self, rpo_minutes: float) -> bool:
+        """Older than the RPO, or no recovery point at all."""
+        return self.minutes is None or self.minutes > rpo_minutes
+
+
+def newest_completed_point(client: Any, arn: str) -> datetime | None:
+    """Creation time of the resource's newest COMPLETED recovery point (every page read), or None."""
+    newest: datetime | None = None
+    for page in client.get_paginator("list_recovery_points_by_resource").paginate(ResourceArn=arn):
+        for point in page.get("RecoveryPoints", []):
+            created = point.get("CreationDate")
+            if point.get("Status") == "COMPLETED" and isinstance(created, datetime):
+                newest = created if newest is None or created > newest else newest
+    return newest
+
+
+def measure(client: Any, settings: Settings, now: datetime) -> list[Age]:
+    return [Age(label, arn, newest_completed_point(client, arn), now) for label, arn in settings.protected.items()]
+
+
+def publish_ages(ages: Iterable[Age], settings: Settings) -> dict[str, Any]:
+    """EMF lines for each age and the summary; returns what was measured, for the logs and callers."""
+    ages = list(ages)
+    summary: dict[str, Any] = {"rpoMinutes": settings.rpo_minutes, "resources": {}}
+    for age in ages:
+        minutes = age.minutes
+        summary["resources"][age.label] = "never" if minutes is None else round(minutes, 2)
+        if minutes is None:
+            logger.warning("No completed recovery point", resource=age.label, arn=age.arn)
+            continue
+        _metric(settings, "RecoveryPointAgeMinutes", minutes, {RESOURCE_DIMENSION: age.label}, MetricUnit.NoUnit)
+    measured = [age.minutes for age in ages if age.minutes is not None]
+    never = sum(1 for age in ages if age.minutes is None)
+    if measured:
+        _metric(settings, "WorstRecoveryPointAgeMinutes", max(measured), {}, MetricUnit.NoUnit)
+    _metric(settings, "ResourcesWithoutRecoveryPoint", never, {})
+    summary["breaching"] = sorted(age.label for age in ages if age.breaches(settings.rpo_minutes))
+    return summary
+
+
+def _metric(
+    settings: Settings, name: str, value: float, dimensions: Mapping[str, str], unit: MetricUnit = MetricUnit.Count
+) -> None:
+    """One EMF line (Powertools' single_metric: each resource needs dimensions of its own) with the
+    environment's dimension plus ``dimensions``."""
+    with single_metric(name=name, unit=unit, value=value, namespace=settings.namespace) as metric:
+        metric.add_dimension("EnvironmentSuffix", settings.environment_suffix)
+        for key, dimension in dimensions.items():
+            metric.add_dimension(key, dimension)
+
+
+def classify(event: Mapping[str, Any], settings: Settings) -> tuple[str, EventBridgeEvent]:
+    """("schedule" | "job", the event), or InvalidEvent saying why it is not one of ours."""
+    if not isinstance(event, Mapping):
+        raise InvalidEvent(f"the event is a {type(event).__name__}, not an EventBridge event object")
+    parsed = EventBridgeEvent(dict(event))
+    try:
+        source, detail_type = parsed.source, parsed.detail_type
+    except KeyError as missing:
+        raise InvalidEvent(f"the event has no {missing} field") from None
+    if (source, detail_type) == ("aws.events", SCHEDULED_EVENT):
+        _event_time(parsed)
+        return "schedule", parsed
+    if (source, detail_type) != ("aws.backup", JOB_STATE_CHANGE):
+        raise InvalidEvent(f"unexpected event {source!r} / {detail_type!r}")
+    detail = parsed.detail if isinstance(parsed.get("detail"), Mapping) else {}
+    arn, state = detail.get("resourceArn"), detail.get("state")
+    if state not in CHECKED_JOB_STATES:
+        raise InvalidEvent(f"backup job state {state!r} is not one AWS Backup sends")
+    if not isinstance(arn, str) or settings.label_of(arn) is None:
+        raise InvalidEvent(f"backup job for {arn!r}, which is not a protected resource")
+    return "job", parsed
+
+
+def _event_time(event: EventBridgeEvent) -> datetime:
+    try:
+        return datetime.fromisoformat(event.time.replace("Z", "+00:00")).astimezone(UTC)
+    except (KeyError, ValueError, AttributeError):
+        raise InvalidEvent("the scheduled event has no valid time") from None
+
+
+def count_job(event: EventBridgeEvent, settings: Settings) -> dict[str, Any]:
+    detail = event.detail
+    label = settings.label_of(detail["resourceArn"]) or ""
+    failed = detail["state"] in FAILED_JOB_STATES
+    if failed:
+        logger.warning(
+            "Backup job did not complete", resource=label, state=detail["state"], job=detail.get("backupJobId")
+        )
+        _metric(settings, "FailedBackupJobs", 1, {RESOURCE_DIMENSION: label})
+    return {"resource": label, "state": detail["state"], "failed": failed}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = Settings.from_environ(os.environ)
+    try:
+        kind, parsed = classify(event, settings)
+    except InvalidEvent as problem:
+        logger.warning("Ignored an invalid event", reason=str(problem), event=event)
+        _metric(settings, "InvalidEvents", 1, {})
+        return {"ignored": str(problem)}
+    if kind == "job":
+        return count_job(parsed, settings)
+    summary = publish_ages(measure(boto3.client("backup"), settings, _event_time(parsed)), settings)
+    logger.info("Recovery point ages", **summary)
+    return summary

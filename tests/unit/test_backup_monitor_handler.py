@@ -1,0 +1,214 @@
+"""Unit tests of the backup monitor: real AWS Backup event shapes, the RPO edges, EMF output."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+HANDLER_PATH = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "backup_monitor" / "handler.py"
+ACCOUNT = "123456789012"
+TABLE_ARN = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/dynamodb-table-test"
+CLUSTER_ARN = f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:aurora-cluster-test"
+PROTECTED = {"dynamodb-table": TABLE_ARN, "aurora-cluster": CLUSTER_ARN}
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+CONTEXT = SimpleNamespace(
+    function_name="backup-monitor-test",
+    memory_limit_in_mb=256,
+    invoked_function_arn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:backup-monitor-test",
+    aws_request_id="req-1",
+)
+
+
+@pytest.fixture
+def monitor(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    for key, value in {
+        "PROTECTED_RESOURCES": json.dumps(PROTECTED),
+        "RPO_MINUTES": "60",
+        "METRICS_NAMESPACE": "DisasterRecovery/Backup",
+        "ENVIRONMENT_SUFFIX": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    spec = importlib.util.spec_from_file_location("backup_monitor_handler", HANDLER_PATH)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    yield module
+
+
+def scheduled(time: str = "2026-11-28T12:00:00Z") -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": time,
+        "region": "us-east-1",
+        "resources": [f"arn:aws:events:us-east-1:{ACCOUNT}:rule/backup-monitor-schedule-test"],
+        "detail": {},
+    }
+
+
+def job_event(
+    state: str, resource_arn: str = TABLE_ARN, detail_type: str = "Backup Job State Change"
+) -> dict[str, Any]:
+    """As AWS Backup sends it (docs: "Backup Job State Change" events)."""
+    return {
+        "version": "0",
+        "id": "dafd4e2c-ae5d-11a9-08f8-d9f5e0d8c8f0",
+        "detail-type": detail_type,
+        "source": "aws.backup",
+        "account": ACCOUNT,
+        "time": "2026-11-28T11:05:00Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:backup:us-east-1:{ACCOUNT}:recovery-point:1a2b3c4d"],
+        "detail": {
+            "backupJobId": "4C6B5F26-1C43-5D4E-A1C1-9B1A1B1A1B1A",
+            "backupVaultName": "backup-vault-test",
+            "backupVaultArn": f"arn:aws:backup:us-east-1:{ACCOUNT}:backup-vault:backup-vault-test",
+            "resourceArn": resource_arn,
+            "resourceType": "DynamoDB",
+            "state": state,
+            "creationDate": "2026-11-28T11:00:00.000Z",
+            "iamRoleArn": f"arn:aws:iam::{ACCOUNT}:role/backup-service-role-test",
+            "statusMessage": "Insufficient privileges" if state == "FAILED" else None,
+        },
+    }
+
+
+def emf_lines(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{") and "_aws" in line]
+
+
+def metric_values(out: str, name: str) -> dict[str, float]:
+    """Resource dimension (or "" for summaries) -> value of metric ``name`` in the EMF lines."""
+    found = {}
+    for line in emf_lines(out):
+        if name in line:
+            value = line[name]
+            found[line.get("Resource", "")] = value[0] if isinstance(value, list) and len(value) == 1 else value
+    return found
+
+
+@pytest.mark.parametrize(("minutes", "breaches"), [(59, False), (60, False), (61, True)])
+def test_age_breaches_only_above_the_rpo(monitor: ModuleType, minutes: int, breaches: bool) -> None:
+    age = monitor.Age("dynamodb-table", TABLE_ARN, NOW - timedelta(minutes=minutes), NOW)
+    assert age.minutes == minutes
+    assert age.breaches(60) is breaches
+
+
+def test_no_recovery_point_is_a_breach_not_silence(monitor: ModuleType) -> None:
+    age = monitor.Age("dynamodb-table", TABLE_ARN, None, NOW)
+    assert age.minutes is None
+    assert age.breaches(60) is True
+
+
+def stub_points(client: Any, arn: str, pages: list[list[tuple[datetime, str]]]) -> None:
+    """ListRecoveryPointsByResource answers: ``pages`` of (creation date, status)."""
+    for index, page in enumerate(pages):
+        response: dict[str, Any] = {
+            "RecoveryPoints": [
+                {
+                    "RecoveryPointArn": f"arn:aws:backup:us-east-1:{ACCOUNT}:recovery-point:{index}-{n}",
+                    "CreationDate": created,
+                    "Status": status,
+                    "BackupVaultName": "backup-vault-test",
+                }
+                for n, (created, status) in enumerate(page)
+            ]
+        }
+        expected: dict[str, Any] = {"ResourceArn": arn}
+        if index:
+            expected["NextToken"] = f"page-{index}"
+        if index < len(pages) - 1:
+            response["NextToken"] = f"page-{index + 1}"
+        client_stubber(client).add_response("list_recovery_points_by_resource", response, expected)
+
+
+_stubbers: dict[int, Stubber] = {}
+
+
+def client_stubber(client: Any) -> Stubber:
+    return _stubbers.setdefault(id(client), Stubber(client))
+
+
+def test_newest_completed_point_reads_every_page_and_skips_unfinished(monitor: ModuleType) -> None:
+    client = boto3.client("backup", region_name="us-east-1")
+    stub_points(
+        client,
+        TABLE_ARN,
+        [
+            [(NOW - timedelta(hours=3), "COMPLETED"), (NOW - timedelta(minutes=5), "PARTIAL")],
+            [(NOW - timedelta(minutes=45), "COMPLETED"), (NOW - timedelta(minutes=1), "EXPIRED")],
+        ],
+    )
+    with client_stubber(client):
+        assert monitor.newest_completed_point(client, TABLE_ARN) == NOW - timedelta(minutes=45)
+
+
+def test_scheduled_run_publishes_each_age_the_worst_and_the_missing(
+    monitor: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = boto3.client("backup", region_name="us-east-1")
+    stub_points(client, TABLE_ARN, [[(NOW - timedelta(minutes=61), "COMPLETED")]])
+    stub_points(client, CLUSTER_ARN, [[]])
+    monkeypatch.setattr(monitor.boto3, "client", lambda service: client)
+    with client_stubber(client):
+        summary = monitor.handler(scheduled(), CONTEXT)
+
+    assert summary["resources"] == {"dynamodb-table": 61.0, "aurora-cluster": "never"}
+    assert summary["breaching"] == ["aurora-cluster", "dynamodb-table"]
+    out = capsys.readouterr().out
+    assert metric_values(out, "RecoveryPointAgeMinutes") == {"dynamodb-table": 61.0}
+    assert metric_values(out, "WorstRecoveryPointAgeMinutes") == {"": 61.0}
+    assert metric_values(out, "ResourcesWithoutRecoveryPoint") == {"": 1.0}
+    (age_line,) = [line for line in emf_lines(out) if "RecoveryPointAgeMinutes" in line]
+    directive = age_line["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "DisasterRecovery/Backup"
+    assert sorted(directive["Dimensions"][0]) == ["EnvironmentSuffix", "Resource"]
+
+
+@pytest.mark.parametrize("state", ["FAILED", "ABORTED", "EXPIRED"])
+def test_failed_aborted_and_expired_jobs_are_counted_per_resource(
+    monitor: ModuleType, capsys: pytest.CaptureFixture[str], state: str
+) -> None:
+    result = monitor.handler(job_event(state), CONTEXT)
+    assert result == {"resource": "dynamodb-table", "state": state, "failed": True}
+    assert metric_values(capsys.readouterr().out, "FailedBackupJobs") == {"dynamodb-table": 1.0}
+
+
+def test_a_completed_job_counts_nothing(monitor: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    assert monitor.handler(job_event("COMPLETED"), CONTEXT)["failed"] is False
+    assert emf_lines(capsys.readouterr().out) == []
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (job_event("COMPLETED", detail_type="Restore Job State Change"), "unexpected event"),
+        (job_event("FAILED", resource_arn="arn:aws:s3:::someone-elses-bucket"), "not a protected resource"),
+        (job_event("EXPLODED"), "not one AWS Backup sends"),
+        ({"source": "aws.backup"}, "has no"),
+        ({**scheduled(), "time": "yesterday"}, "no valid time"),
+        ({"detail-type": "Object Created", "source": "aws.s3", "detail": {}}, "unexpected event"),
+        (["not", "an", "object"], "not an EventBridge event object"),
+    ],
+)
+def test_bad_events_are_logged_and_counted_never_raised(
+    monitor: ModuleType, capsys: pytest.CaptureFixture[str], event: Any, reason: str
+) -> None:
+    result = monitor.handler(event, CONTEXT)
+    assert reason in result["ignored"]
+    assert metric_values(capsys.readouterr().out, "InvalidEvents") == {"": 1.0}
