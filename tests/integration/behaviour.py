@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from tools.local_aws import control
 
 T = TypeVar("T")
 AWS_POLL_SECONDS = 15
+# Longest the tests wait for one backup or restore job: the RTO. Locally a job is done when started.
+RTO_MINUTES = 240
+FINAL_JOB_STATES = ("COMPLETED", "FAILED", "ABORTED", "EXPIRED", "PARTIAL")
 
 
 class Clock:
@@ -96,6 +100,11 @@ class Inbox:
                 self.received.append(json.loads(message["Body"]))
                 self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
 
+    def forget(self) -> None:
+        """Drop what has arrived so far: later checks see only what comes after this point."""
+        self.notifications()
+        self.received.clear()
+
     def alarm(self, alarm_name: str, state: str) -> dict[str, Any] | None:
         """The CloudWatch notification that ``alarm_name`` entered ``state``, if one arrived."""
         for notification in self.notifications():
@@ -118,3 +127,57 @@ def invoke_canary(client: Callable[[str], Any], outputs: dict[str, str]) -> tupl
 
     response = client("lambda").invoke(FunctionName=outputs[keys.FUNCTION_ALIAS_ARN], Payload=b"{}")
     return json.loads(response["Payload"].read()), response.get("FunctionError")
+
+
+def selected_resources(client: Callable[[str], Any], plan_id: str) -> set[str]:
+    """The resource ARNs the backup plan's selections name."""
+    backup = client("backup")
+    selections = backup.list_backup_selections(BackupPlanId=plan_id)["BackupSelectionsList"]
+    return {
+        arn
+        for selection in selections
+        for arn in backup.get_backup_selection(BackupPlanId=plan_id, SelectionId=selection["SelectionId"])[
+            "BackupSelection"
+        ]["Resources"]
+    }
+
+
+def finished(describe: Callable[..., dict[str, Any]], **key: str) -> Callable[[], dict[str, Any] | None]:
+    """A condition for Clock.until: the job's description once it reached a final state."""
+
+    def check() -> dict[str, Any] | None:
+        job = describe(**key)
+        return job if (job.get("State") or job.get("Status")) in FINAL_JOB_STATES else None
+
+    return check
+
+
+def back_up(client: Callable[[str], Any], outputs: dict[str, str], clock: Clock, arn: str) -> dict[str, Any]:
+    """An on-demand backup of ``arn`` into the stack's vault; the finished job's description."""
+    from lib import output_keys as keys
+
+    backup = client("backup")
+    job_id = backup.start_backup_job(
+        BackupVaultName=outputs[keys.BACKUP_VAULT_NAME], ResourceArn=arn, IamRoleArn=outputs[keys.BACKUP_ROLE_ARN]
+    )["BackupJobId"]
+    return clock.until(finished(backup.describe_backup_job, BackupJobId=job_id), minutes=RTO_MINUTES, what=arn)
+
+
+@contextmanager
+def aurora_stopped(client: Callable[[str], Any], outputs: dict[str, str], clock: Clock) -> Iterator[None]:
+    """The Aurora cluster stopped (connections refused) inside the block, started again after it."""
+    from lib import output_keys as keys
+
+    rds = client("rds")
+    cluster = outputs[keys.AURORA_CLUSTER_IDENTIFIER]
+
+    def status() -> str:
+        return str(rds.describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0]["Status"])
+
+    rds.stop_db_cluster(DBClusterIdentifier=cluster)
+    try:
+        clock.until(lambda: status() == "stopped", minutes=30, what="the cluster stopping")
+        yield
+    finally:
+        rds.start_db_cluster(DBClusterIdentifier=cluster)
+        clock.until(lambda: status() == "available", minutes=30, what="the cluster starting again")

@@ -5,29 +5,14 @@ follows proves the vault cleanup empties it."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from lib import output_keys as keys
 from lib.stacks.compute_stack import HEARTBEAT_OBJECT_KEY
 
-from .behaviour import invoke_canary
-
-# Longest the tests wait for one job: the RTO. Locally jobs finish when they are started.
-RTO_MINUTES = 240
-
-
-def _selected_resources(backup: Any, plan_id: str) -> set[str]:
-    selections = backup.list_backup_selections(BackupPlanId=plan_id)["BackupSelectionsList"]
-    return {
-        arn
-        for s in selections
-        for arn in backup.get_backup_selection(BackupPlanId=plan_id, SelectionId=s["SelectionId"])["BackupSelection"][
-            "Resources"
-        ]
-    }
+from .behaviour import RTO_MINUTES, back_up, finished, invoke_canary, selected_resources
 
 
 @pytest.fixture
@@ -55,15 +40,12 @@ def test_every_selected_store_backs_up_and_restores_with_the_heartbeat(
     assert error is None, summary
     backup = client("backup")
     vault = outputs[keys.BACKUP_VAULT_NAME]
-    resources = _selected_resources(backup, outputs[keys.BACKUP_PLAN_ID])
+    resources = selected_resources(client, outputs[keys.BACKUP_PLAN_ID])
     assert {arn.split(":")[2] for arn in resources} == {"rds", "dynamodb", "s3"}
 
     points = {}
     for arn in sorted(resources):
-        job_id = backup.start_backup_job(
-            BackupVaultName=vault, ResourceArn=arn, IamRoleArn=outputs[keys.BACKUP_ROLE_ARN]
-        )["BackupJobId"]
-        job = clock.until(_finished(backup.describe_backup_job, BackupJobId=job_id), minutes=RTO_MINUTES, what=arn)
+        job = back_up(client, outputs, clock, arn)
         assert job["State"] == "COMPLETED", job
         points[job["ResourceType"]] = job["RecoveryPointArn"]
     assert set(points) == {"Aurora", "DynamoDB", "S3"}
@@ -83,7 +65,7 @@ def test_every_selected_store_backs_up_and_restores_with_the_heartbeat(
         job_id = backup.start_restore_job(
             RecoveryPointArn=point, IamRoleArn=outputs[keys.BACKUP_ROLE_ARN], Metadata=metadata, ResourceType=kind
         )["RestoreJobId"]
-        job = clock.until(_finished(backup.describe_restore_job, RestoreJobId=job_id), minutes=RTO_MINUTES, what=kind)
+        job = clock.until(finished(backup.describe_restore_job, RestoreJobId=job_id), minutes=RTO_MINUTES, what=kind)
         assert job["Status"] == "COMPLETED", job
         restored.append((kind, name))
 
@@ -108,14 +90,3 @@ def test_restoring_an_unknown_recovery_point_is_an_aws_error(client, outputs) ->
             BackupVaultName=outputs[keys.BACKUP_VAULT_NAME],
             RecoveryPointArn="arn:aws:backup:us-east-1:123456789012:recovery-point:00000000-0000-0000-0000-000000000000",
         )
-
-
-def _finished(describe: Callable[..., dict[str, Any]], **key: str) -> Callable[[], dict[str, Any] | None]:
-    """A condition for clock.until: the job's description once it reached a final state."""
-
-    def check() -> dict[str, Any] | None:
-        job = describe(**key)
-        state = job.get("State") or job.get("Status")
-        return job if state in ("COMPLETED", "FAILED", "ABORTED", "EXPIRED", "PARTIAL") else None
-
-    return check

@@ -56,7 +56,10 @@ def test_alarms_notify_the_topic(client, outputs, suffix) -> None:
     ours = {a["AlarmName"]: a for page in pages for a in page["MetricAlarms"] if a["AlarmName"].endswith(f"-{suffix}")}
     for name in (
         "backup-job-failures",
-        "backup-rpo-breach",
+        "rpo-aurora-cluster",
+        "rpo-dynamodb-table",
+        "rpo-data-bucket",
+        "undelivered-alerts",
         "aurora-cpu-high",
         "dynamodb-throttling",
         "health-check-errors",

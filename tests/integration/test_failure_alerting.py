@@ -2,30 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from lib import output_keys as keys
-
-from .behaviour import invoke_canary
-
-
-@contextmanager
-def aurora_stopped(client, outputs, clock) -> Iterator[None]:
-    """The Aurora cluster stopped (connections refused) inside the block, started again after it."""
-    rds = client("rds")
-    cluster = outputs[keys.AURORA_CLUSTER_IDENTIFIER]
-
-    def status() -> str:
-        return rds.describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0]["Status"]
-
-    rds.stop_db_cluster(DBClusterIdentifier=cluster)
-    try:
-        clock.until(lambda: status() == "stopped", minutes=30, what="the cluster stopping")
-        yield
-    finally:
-        rds.start_db_cluster(DBClusterIdentifier=cluster)
-        clock.until(lambda: status() == "available", minutes=30, what="the cluster starting again")
+from .behaviour import aurora_stopped, invoke_canary
 
 
 def test_unreachable_aurora_fails_the_canary_pages_and_recovers(client, outputs, suffix, clock, alert_inbox) -> None:

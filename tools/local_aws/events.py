@@ -18,10 +18,10 @@ import json
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from moto.core.exceptions import JsonRESTError, ServiceException
-from moto.events.models import EventTemplateParser, Rule, events_backends
+from moto.events.models import Rule, events_backends
 from moto.moto_api._internal import mock_random
 from moto.utilities.arns import parse_arn
 
@@ -86,6 +86,10 @@ def deliver(rule: Rule, event: dict[str, Any]) -> None:
             except DeliveryError as error:
                 if attempt == attempts - 1:
                     _dead_letter(rule, target, event, error)
+            except Exception as error:  # an emulator fault: dead-letter it, never fail the sender
+                logger.exception("rule %s: delivering to %s failed", rule.name, target["Arn"])
+                _dead_letter(rule, target, event, DeliveryError("INTERNAL_ERROR", f"{type(error).__name__}: {error}"))
+                break
 
 
 def _input(target: dict[str, Any], event: dict[str, Any]) -> str:
@@ -99,14 +103,64 @@ def _input(target: dict[str, Any], event: dict[str, Any]) -> str:
         return json.dumps(value)
     transformer = target.get("InputTransformer")
     if transformer:
-        transformed = EventTemplateParser.parse(
-            input_template=transformer.get("InputTemplate"),
-            input_paths_map=transformer.get("InputPathsMap", {}),
-            event=cast(Any, event),
-        )
-        # A string template arrives with its quotes, as EventBridge delivers it.
-        return json.dumps(transformed)
+        values = {name: _path(event, path) for name, path in transformer.get("InputPathsMap", {}).items()}
+        return transform(transformer["InputTemplate"], values)
     return json.dumps(event)
+
+
+def _path(event: dict[str, Any], path: str) -> Any:
+    """The value at a JSON path such as ``$.detail.state`` (None where the event has nothing)."""
+    value: Any = event
+    for part in path.removeprefix("$").strip(".").split("."):
+        if not part:
+            continue
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def transform(template: str, values: dict[str, Any]) -> str:
+    """EventBridge's input transformer: each ``<name>`` becomes its value -- inside a quoted string as
+    escaped text (a missing value as nothing), elsewhere as JSON (a missing value as null). The
+    result is the template's text, so a string template arrives with its quotes, as in AWS."""
+    out: list[str] = []
+    in_string = escaped = False
+    index = 0
+    while index < len(template):
+        char = template[index]
+        name = _placeholder_at(template, index, values)
+        if name is not None:
+            value = values[name]
+            if in_string:
+                out.append(
+                    "" if value is None else json.dumps(value if isinstance(value, str) else json.dumps(value))[1:-1]
+                )
+            else:
+                out.append(json.dumps(value))
+            index += len(name) + 2
+            continue
+        if in_string and char == "\\" and not escaped:
+            escaped = True
+        else:
+            in_string = in_string != (char == '"' and not escaped)
+            escaped = False
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def _as_text(value: Any) -> str:
+    """A value inside a JSON string: its text (JSON for objects), escaped; nothing for a missing one."""
+    if value is None:
+        return ""
+    return json.dumps(value if isinstance(value, str) else json.dumps(value))[1:-1]
+
+
+def _placeholder_at(template: str, index: int, values: dict[str, Any]) -> str | None:
+    if template[index] != "<":
+        return None
+    end = template.find(">", index)
+    name = template[index + 1 : end] if end > index else ""
+    return name if name in values else None
 
 
 def _send(rule: Rule, target: dict[str, Any], body: str) -> None:

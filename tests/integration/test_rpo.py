@@ -1,0 +1,44 @@
+"""The RPO is measured per resource: a resource whose backups stop breaches its RPO and pages, while
+the others stay green; a fresh backup clears it. (Against AWS this test takes the RPO plus about half
+an hour of real time.)"""
+
+from __future__ import annotations
+
+from lib import output_keys as keys
+
+from .behaviour import aurora_stopped, back_up, selected_resources
+
+LABELS = {"rds": "aurora-cluster", "dynamodb": "dynamodb-table", "s3": "data-bucket"}
+# RPO (60) + the alarm's 15 minutes above it + the monitor's 5-minute schedule, with margin.
+BREACH_MINUTES = 100
+CLEAR_MINUTES = 20
+
+
+def test_a_resource_whose_backups_stop_breaches_its_rpo_pages_and_clears(
+    client, outputs, suffix, clock, alert_inbox
+) -> None:
+    cloudwatch = client("cloudwatch")
+    arns = {LABELS[arn.split(":")[2]]: arn for arn in selected_resources(client, outputs[keys.BACKUP_PLAN_ID])}
+    alarms = {label: f"rpo-{label}-{suffix}" for label in arns}
+
+    def states() -> dict[str, str]:
+        found = cloudwatch.describe_alarms(AlarmNames=list(alarms.values()))["MetricAlarms"]
+        by_name = {alarm["AlarmName"]: alarm["StateValue"] for alarm in found}
+        return {label: by_name[name] for label, name in alarms.items()}
+
+    for arn in arns.values():
+        assert back_up(client, outputs, clock, arn)["State"] == "COMPLETED"
+    clock.until(lambda: set(states().values()) == {"OK"}, minutes=CLEAR_MINUTES, what="every RPO alarm OK")
+    alert_inbox.forget()  # a fresh deployment pages each RPO alarm once, before its first recovery point
+
+    aurora = alarms["aurora-cluster"]
+    with aurora_stopped(client, outputs, clock):  # its hourly backups now fail; the others go on
+        notice = clock.until(
+            lambda: alert_inbox.alarm(aurora, "ALARM"), minutes=BREACH_MINUTES, step=5, what=f"{aurora} paging"
+        )
+        assert notice["Trigger"]["MetricName"] == "RecoveryPointAgeMinutes"
+        assert states() == {"aurora-cluster": "ALARM", "dynamodb-table": "OK", "data-bucket": "OK"}
+
+    assert back_up(client, outputs, clock, arns["aurora-cluster"])["State"] == "COMPLETED"
+    clock.until(lambda: alert_inbox.alarm(aurora, "OK"), minutes=CLEAR_MINUTES, what=f"{aurora} clearing")
+    assert set(states().values()) == {"OK"}
