@@ -461,3 +461,29 @@ def test_d2_invocations_are_counted_in_the_functions_metrics(aws, create):
 
     _invoke(aws, name, Qualifier="live")
     assert total("Errors", FunctionName=name, Resource=f"{name}:live") == 1
+
+
+CLOCK_READER = """
+import time
+from datetime import datetime, timezone
+
+
+def handler(event, context):
+    return {"time": time.time(), "now": datetime.now(timezone.utc).isoformat(), "utcnow": datetime.utcnow().isoformat()}
+"""
+
+
+def test_d2_function_code_reads_the_emulators_clock(aws, create):
+    from datetime import datetime, timedelta
+
+    from tools.local_aws.clock import CLOCK
+
+    name = create(CLOCK_READER)
+    CLOCK.advance(timedelta(hours=3))
+
+    body = _invoke(aws, name)["Body"]
+
+    emulated = CLOCK.now()
+    assert abs(body["time"] - emulated.timestamp()) < 60
+    assert abs(datetime.fromisoformat(body["now"]) - emulated) < timedelta(minutes=1)
+    assert abs(datetime.fromisoformat(body["utcnow"]) - emulated.replace(tzinfo=None)) < timedelta(minutes=1)

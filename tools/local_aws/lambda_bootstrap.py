@@ -13,6 +13,7 @@ timeout starts then, as Lambda's does after the init phase), then the result as 
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import json
 import logging
@@ -26,6 +27,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+# Seconds the emulator's clock is ahead of real time (set by lambda_runtime; removed before the code runs).
+CLOCK_OFFSET_ENV = "LOCAL_AWS_CLOCK_OFFSET_SECONDS"
 # Lambda rejects larger responses (RequestResponse) with Function.ResponseSizeTooLarge.
 MAX_RESPONSE_BYTES = 6291556
 
@@ -168,8 +171,42 @@ def watch_emulator(emulator_pid: int) -> None:
     os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
+def follow_emulator_clock(offset_seconds: float) -> None:
+    """Make the function read the emulator's time, which runs ahead of real time after a ``tick``.
+
+    Without this a heartbeat the canary writes after a tick would carry the real time while every
+    store's own timestamps carry the emulated one, and "now minus the newest heartbeat" would show
+    hours of data loss that never happened. ``time.time``/``time_ns`` and ``datetime.now``/
+    ``utcnow``/``today`` are shifted before the handler's modules are imported (so their
+    ``from datetime import datetime`` takes the shifted class). Monotonic clocks, and OpenSSL's
+    certificate checks, keep real time.
+    """
+    if not offset_seconds:
+        return
+    real_time, real_time_ns = time.time, time.time_ns
+    shift = datetime.timedelta(seconds=offset_seconds)
+
+    class EmulatedDatetime(datetime.datetime):
+        @classmethod
+        def now(cls, tz: datetime.tzinfo | None = None) -> EmulatedDatetime:
+            return super().now(tz) + shift
+
+        @classmethod
+        def utcnow(cls) -> EmulatedDatetime:
+            return super().utcnow() + shift
+
+        @classmethod
+        def today(cls) -> EmulatedDatetime:
+            return super().today() + shift
+
+    time.time = lambda: real_time() + offset_seconds
+    time.time_ns = lambda: real_time_ns() + int(offset_seconds * 1e9)
+    datetime.datetime = EmulatedDatetime  # type: ignore[misc]
+
+
 def main() -> None:
     invocation_dir, control_fd, emulator_pid = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    follow_emulator_clock(float(os.environ.pop(CLOCK_OFFSET_ENV, "0")))
     os.set_inheritable(control_fd, False)  # processes the function starts must not hold it open
     threading.Thread(target=watch_emulator, args=(emulator_pid,), name="emulator-watch", daemon=True).start()
     sys.path[0] = os.environ["LAMBDA_TASK_ROOT"]

@@ -497,6 +497,8 @@ def _environment(fn: LambdaFunction, root: Path, tmp: Path, log_group: str, log_
         "LAMBDA_TASK_ROOT": str(root),
         "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
         "_HANDLER": str(fn.handler or ""),
+        # The child reads the emulator's time (lambda_bootstrap.follow_emulator_clock).
+        "LOCAL_AWS_CLOCK_OFFSET_SECONDS": str(clock.CLOCK.offset.total_seconds()),
     }
 
 
