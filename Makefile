@@ -1,5 +1,5 @@
 # One entry point for people and CI. Every target installs what it needs first.
-#   make test      lint + unit tests + deploy to the local emulator + integration tests + destroy
+#   make test      lint + unit tests + deploy to the local emulator + integration tests + drill + destroy
 #   make deploy    deploy to the local AWS emulator; TARGET=aws deploys to the account in your environment
 #   make destroy   destroy what `make deploy` last deployed (the target it recorded), then check leftovers
 #   make synth     synthesize every template offline into cdk.out/
@@ -37,7 +37,7 @@ LOCAL_ENV := AWS_ENDPOINT_URL=$(LOCAL_ENDPOINT) AWS_ACCESS_KEY_ID=testing AWS_SE
 target_env = $(if $(filter local,$(1)),$(LOCAL_ENV),)
 cdk = $(call target_env,$(1)) npx --no-install cdk -c environmentSuffix=$(SUFFIX)
 
-.PHONY: install postgres synth unit lint deploy destroy integration test clean tick
+.PHONY: install postgres synth unit lint deploy destroy integration drill test clean tick
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -70,7 +70,7 @@ synth: install
 	npx --no-install cdk synth -c environmentSuffix=$(SUFFIX) --quiet
 
 unit: install
-	$(PY) -m pytest tests/unit tests/local_aws --cov --cov-report=term
+	$(PY) -m pytest tests/unit tests/local_aws tests/dr_drill --cov --cov-report=term
 
 lint: synth $(CHECKOV_VENV)/.installed
 	$(VENV)/bin/ruff check bin lib tests tools
@@ -96,9 +96,18 @@ destroy: install
 integration: install
 	$(PY) -m pytest tests/integration -v
 
+# Rehearse a recovery on the recorded deployment: restore each store into a temporary copy, validate
+# it, time it against the RTO/RPO, clean up; reports in drill-reports/ (JSON + HTML timeline).
+#   make drill   (DRILL=status, DRILL=failover, DRILL="restore --store aurora --keep", DRILL="restore --dry-run")
+DRILL ?= restore
+drill: install
+	$(PY) -m tools.dr_drill $(DRILL) \
+	  $(if $(filter command line,$(origin SUFFIX))$(ENVIRONMENT_SUFFIX),--suffix $(SUFFIX)) \
+	  $(if $(filter command line environment,$(origin TARGET)),--target $(TARGET))
+
 # The whole cycle on the local emulator; destroy (and the server stop) runs even when a test fails.
 test: lint unit
-	status=0; { $(MAKE) deploy TARGET=local && $(MAKE) integration; } || status=$$?; \
+	status=0; { $(MAKE) deploy TARGET=local && $(MAKE) integration && $(MAKE) drill DRILL=restore; } || status=$$?; \
 	  $(MAKE) destroy TARGET=local || status=$$?; $(PY) -m tools.local_aws stop >/dev/null || true; exit $$status
 
 # Advance the local emulator's clock: what falls due on the way (schedules, backups, alarms) runs.

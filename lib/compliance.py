@@ -187,6 +187,68 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
         "Touches no data: it calls only the AWS Backup API and CloudFormation's pre-signed response URL, "
         "both public endpoints the isolated subnets cannot reach.",
     ),
+    # --- Resilience: function export (lib/constructs/function_export.py)
+    Finding(
+        "Resilience/FunctionExport/Function/Resource",
+        "HIPAA.Security-LambdaInsideVPC",
+        "Calls the Lambda API (GetFunction) and downloads the pre-signed package URL it returns, neither of "
+        "which the isolated subnets can reach (no NAT, no Lambda interface endpoint); it writes only to the "
+        "data bucket, over TLS, with the bucket's CMK.",
+    ),
+    Finding(
+        "Resilience/FunctionExport/Function/Resource",
+        "HIPAA.Security-LambdaConcurrency",
+        "Reserved concurrency fails to deploy on accounts whose concurrency quota is at the minimum of 10 "
+        "(new accounts). This function runs once an hour and once per deploy that changes code.",
+    ),
+    Finding("Resilience/FunctionExport/Role/DefaultPolicy/Resource", "HIPAA.Security-IAMNoInlinePolicy", _DLQ_WIRING),
+    # --- Resilience: restore testing (lib/constructs/restore_testing.py)
+    *(
+        Finding(
+            f"Resilience/RestoreTesting/{function}/Resource",
+            "HIPAA.Security-LambdaConcurrency",
+            "Reserved concurrency fails to deploy on accounts whose concurrency quota is at the minimum of "
+            "10 (new accounts). Restore tests run once a day, one restore job per protected resource.",
+        )
+        for function in ("Function", "Probe")
+    ),
+    *(
+        Finding(
+            f"Resilience/RestoreTesting/{role}/DefaultPolicy/Resource", "HIPAA.Security-IAMNoInlinePolicy", _DLQ_WIRING
+        )
+        for role in ("Role", "ProbeRole")
+    ),
+    Finding(
+        "Resilience/RestoreTesting/Policy/Resource",
+        "AwsSolutions-IAM5[Resource::*]",
+        _NO_RESOURCE_LEVEL.format(actions="backup:PutRestoreValidationResult and backup:DescribeRestoreJob")
+        + " Limited to this region by aws:RequestedRegion.",
+    ),
+    *(
+        Finding(
+            "Resilience/RestoreTesting/Policy/Resource",
+            f"AwsSolutions-IAM5[Resource::{arn}]",
+            "AWS Backup restore testing gives each copy a generated name (awsbackup-restore-test-...) that "
+            "is unknown at deploy time; the pattern admits only those copies in this account and region, "
+            "read-only (dynamodb:Query, rds:DescribeDBClusters).",
+        )
+        for arn in (
+            "arn:aws:dynamodb:us-east-1:<AWS::AccountId>:table/awsbackup-restore-test-*",
+            "arn:aws:rds:us-east-1:<AWS::AccountId>:cluster:awsbackup-restore-test-*",
+        )
+    ),
+    Finding(
+        "Resilience/RestoreTesting/ProbePolicy/Resource",
+        "AwsSolutions-IAM5[Resource::*]",
+        _NO_RESOURCE_LEVEL.format(actions="The Lambda VPC ENI actions (ec2:DescribeNetworkInterfaces et al.)"),
+    ),
+    Finding(
+        "Resilience/RestoreTesting/Function/Resource",
+        "HIPAA.Security-LambdaInsideVPC",
+        "Calls AWS Backup, RDS and Lambda APIs that the isolated subnets cannot reach (no NAT, no interface "
+        "endpoints for them); the part that touches data -- the SQL query of the restored Aurora copy -- "
+        "runs in the VPC as the RestoreTesting/Probe function.",
+    ),
 )
 
 

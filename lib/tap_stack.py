@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from aws_cdk import Aspects, CfnOutput, Environment, Fn, Stack, Tags, Token
+from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from lib import output_keys as keys
@@ -89,6 +91,12 @@ class TapStack(Stack):
                 function=compute.function,
                 dead_letter_queue=compute.dead_letter_queue,
                 metrics_namespace=compute.metrics_namespace,
+                vpc=network.vpc,
+                function_security_group=network.function_security_group,
+                database_security_group=network.database_security_group,
+                database_subnet_group_name=cast(rds.SubnetGroup, data.node.find_child("SubnetGroup")).subnet_group_name,
+                secret=data.secret,
+                aurora_key=security.aurora_key,
             ),
         )
         self._outputs(config)

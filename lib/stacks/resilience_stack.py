@@ -8,12 +8,14 @@ from aws_cdk import Duration, NestedStack, RemovalPolicy
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -22,6 +24,8 @@ from constructs import Construct
 from lib.config import EnvironmentConfig
 from lib.constructs.backup_job_events import BackupJobEvents
 from lib.constructs.backup_monitor import BackupMonitor, ProtectedResource
+from lib.constructs.function_export import FunctionExport
+from lib.constructs.restore_testing import RestoreTesting
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
 from lib.constructs.vault_cleanup import BackupVaultCleanup
 
@@ -45,6 +49,13 @@ class ResilienceStackProps:
     function: lambda_.IFunction
     dead_letter_queue: sqs.IQueue
     metrics_namespace: str
+    # restore testing: the Aurora copy's network and the credentials the validation uses
+    vpc: ec2.IVpc
+    function_security_group: ec2.ISecurityGroup
+    database_security_group: ec2.ISecurityGroup
+    database_subnet_group_name: str
+    secret: secretsmanager.ISecret
+    aurora_key: kms.IKey
 
 
 class ResilienceStack(NestedStack):
@@ -155,6 +166,41 @@ class ResilienceStack(NestedStack):
             key=props.monitoring_key,
             dead_letter_queue=self.undelivered,
             alarms=alarms,
+        )
+        restore_testing = RestoreTesting(
+            self,
+            "RestoreTesting",
+            config=config,
+            vault=self.vault,
+            backup_role=props.backup_role,
+            cluster=props.cluster,
+            table=props.table,
+            secret=props.secret,
+            vpc=props.vpc,
+            function_security_group=props.function_security_group,
+            database_security_group=props.database_security_group,
+            database_subnet_group_name=props.database_subnet_group_name,
+            aurora_key=props.aurora_key,
+            key=props.monitoring_key,
+            dead_letter_queue=self.undelivered,
+            alarms=alarms,
+        )
+        # AWS Backup cannot back up Lambda functions: every function's package and configuration is
+        # exported into the backed-up data bucket instead (hourly and on every code change).
+        FunctionExport(
+            self,
+            "FunctionExport",
+            config=config,
+            functions=[
+                props.function,
+                cleanup.function,
+                monitor.function,
+                restore_testing.function,
+                restore_testing.probe,
+            ],
+            bucket=props.bucket,
+            log_key=props.monitoring_key,
+            dead_letter_queue=self.undelivered,
         )
         metrics = _Metrics(props, self.vault.backup_vault_name, self.undelivered)
         _add_alarms(alarms, metrics)

@@ -21,6 +21,8 @@ EXPECTED_ALARMS = {
     "health-check-errors",
     "health-check-not-running",
     "health-check-dead-letters",
+    "restore-test-failed",
+    "restore-test-over-rto",
 }
 
 
@@ -178,7 +180,9 @@ def _refs(value: object) -> set[str]:
 
 def test_every_alert_rule_target_has_a_dead_letter_queue_and_retries(templates: Templates) -> None:
     rules = templates.resilience.find_resources("AWS::Events::Rule")
-    assert len(rules) == 4  # backup job failed / completed -> topic; monitor schedule / job events -> monitor
+    # backup job failed / completed -> topic; monitor schedule / job events -> monitor;
+    # restore test jobs -> restore validation; hourly function export
+    assert len(rules) == 6
     for rule in rules.values():
         for target in rule["Properties"]["Targets"]:
             assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith("UndeliveredAlerts")

@@ -8,6 +8,7 @@ import pytest
 
 from lib import output_keys
 from lib.constructs.backup_monitor import UNSCOPABLE_ACTIONS as MONITOR_UNSCOPABLE_ACTIONS
+from lib.constructs.restore_testing import UNSCOPABLE_ACTIONS as RESTORE_TEST_UNSCOPABLE_ACTIONS
 from lib.constructs.vault_cleanup import UNSCOPABLE_BACKUP_ACTIONS
 from lib.explicit_actions import UnknownWildcardError, expand
 from lib.stacks.security_stack import LAMBDA_ENI_ACTIONS
@@ -38,7 +39,12 @@ NAME_PROPERTIES = {
 # an inline policy inside its (suffixed) role.
 NAME_EXEMPT = {("AWS::Lambda::Alias", "Name"), ("AWS::IAM::Policy", "PolicyName")}
 # Actions AWS documents without resource-level permissions; "*" is their only possible resource.
-RESOURCE_STAR_ALLOWED = {*LAMBDA_ENI_ACTIONS, *UNSCOPABLE_BACKUP_ACTIONS, *MONITOR_UNSCOPABLE_ACTIONS}
+RESOURCE_STAR_ALLOWED = {
+    *LAMBDA_ENI_ACTIONS,
+    *UNSCOPABLE_BACKUP_ACTIONS,
+    *MONITOR_UNSCOPABLE_ACTIONS,
+    *RESTORE_TEST_UNSCOPABLE_ACTIONS,
+}
 # Services that must never be sent to a stack: nothing is replicated out of the region.
 FORBIDDEN_TYPES = {"AWS::DynamoDB::GlobalTable", "AWS::RDS::GlobalCluster", "AWS::EC2::NatGateway"}
 

@@ -603,6 +603,13 @@ class RestoreJob:
     completion_date: datetime | None = None
     created_resource_arn: str | None = None
     percent_done: float = 0.0
+    # Restore testing (tools/local_aws/restore_testing.py): the plan that started the job
+    # ({"RestoreTestingPlanArn": ...}), the validation reported for it, the deletion of the copy.
+    created_by: dict[str, str] | None = None
+    validation_status: str | None = None
+    validation_status_message: str | None = None
+    deletion_status: str | None = None
+    deletion_status_message: str | None = None
 
     def describe(self) -> dict[str, Any]:
         """DescribeRestoreJob's answer (ListRestoreJobs lists the same fields)."""
@@ -624,6 +631,11 @@ class RestoreJob:
                 "ResourceType": self.point.resource_type,
                 "RecoveryPointCreationDate": self.point.creation_date,
                 "IsParent": False,
+                "CreatedBy": self.created_by,
+                "ValidationStatus": self.validation_status,
+                "ValidationStatusMessage": self.validation_status_message,
+                "DeletionStatus": self.deletion_status,
+                "DeletionStatusMessage": self.deletion_status_message,
             }
         )
 
@@ -647,6 +659,8 @@ class RestoreJob:
             detail["createdResourceArn"] = self.created_resource_arn
         if self.completion_date is not None:
             detail["completionDate"] = event_time(self.completion_date)
+        if self.created_by:  # AWS Backup names the restore testing plan in the event's detail
+            detail["restoreTestingPlanArn"] = self.created_by["RestoreTestingPlanArn"]
         return detail
 
 
@@ -918,6 +932,7 @@ class Engine:
         *,
         resource_type: str | None = None,
         idempotency_token: str | None = None,
+        created_by: dict[str, str] | None = None,
     ) -> RestoreJob:
         """StartRestoreJob: the job runs to its end before this returns; a restore that cannot be
         done (the new name exists, metadata is missing) ends FAILED with the reason."""
@@ -939,6 +954,7 @@ class Engine:
                 iam_role_arn=iam_role_arn,
                 creation_date=now(),
                 idempotency_token=idempotency_token,
+                created_by=created_by,
             )
             self.restores[job.job_id] = job
         self._emit_restore(job)

@@ -74,6 +74,10 @@ def call(endpoint: str, action: str, body: dict[str, Any] | None = None, timeout
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return dict(json.load(response))
     except urllib.error.HTTPError as error:
-        raise ControlError(json.load(error).get("message", str(error))) from error
+        try:
+            message = json.load(error).get("message", str(error))
+        except ValueError:  # something other than the emulator answered
+            message = f"{endpoint} answered {error.code} {error.reason}; is it the local AWS emulator?"
+        raise ControlError(message) from error
     except OSError as error:
         raise ControlError(f"the local AWS emulator does not answer at {endpoint} ({error})") from error

@@ -359,3 +359,32 @@ def run_lambda_code() -> None:
     # What the clock runs (an alarm paging a topic with a lambda subscriber, say) finishes its
     # asynchronous Lambda runs before the clock moves on, so a tick's effects are complete.
     clock.CLOCK.run_actions_within(lambda_runtime.inline_async)
+
+
+@fix("D30")
+def serve_function_code_locations() -> None:
+    """moto's GetFunction answers ``Code.Location`` as
+    ``https://awslambda-<region>-tasks.s3.<region>.amazonaws.com/<key>``, which nothing serves: code
+    that downloads a function's package (the function export) fails.
+
+    ``Code.Location`` is now a URL of the emulator itself (``lambda_code``) that answers the version's
+    deployment package, unsigned, as AWS's pre-signed URL does: one more URL path of moto's Lambda
+    backend, so it works in ``serve`` and in the tests' in-process server alike. Image functions
+    keep moto's answer.
+    """
+    import moto.awslambda.urls as lambda_urls
+
+    from .. import lambda_code
+
+    original = LambdaFunction.get_code
+
+    def get_code(function: LambdaFunction) -> dict[str, Any]:
+        response = original(function)
+        url = lambda_code.location(function)
+        code = response.get("Code")
+        if url and isinstance(code, dict) and code.get("RepositoryType") == "S3":
+            code["Location"] = url
+        return response
+
+    install(LambdaFunction, "get_code", get_code)
+    install(lambda_urls, "url_paths", {**lambda_urls.url_paths, lambda_code.ROUTE: lambda_code.serve})

@@ -22,7 +22,7 @@ from moto.core.responses import EmptyResult
 from moto.core.utils import unix_time
 from moto.moto_api._internal import mock_random
 
-from .. import backup_engine
+from .. import backup_engine, restore_testing
 from ..clock import CLOCK, Due
 from ._support import ModelLogic, Properties, fix, install, register_model
 
@@ -532,3 +532,207 @@ def keep_vaults_that_hold_recovery_points() -> None:
     which is why the app's vault-cleanup custom resource exists.
     """
     install(BackupBackend, "delete_backup_vault", _delete_backup_vault)
+
+
+# --- restore testing (the runner lives in tools/local_aws/restore_testing.py) ------------------
+
+
+def _restore_tests(response: BackupResponse) -> restore_testing.RestoreTests:
+    return restore_testing.tests_for(response.backup_backend)
+
+
+def _create_restore_testing_plan(response: BackupResponse) -> tuple[int, dict[str, str], str]:
+    body = _body(response)
+    plan = _restore_tests(response).create_plan(body.get("RestoreTestingPlan") or {}, body.get("CreatorRequestId"))
+    if body.get("Tags"):
+        response.backup_backend.tag_resource(plan.arn, body["Tags"])
+    answer = {
+        "CreationTime": plan.creation_time,
+        "RestoreTestingPlanArn": plan.arn,
+        "RestoreTestingPlanName": plan.name,
+    }
+    return 201, {}, restore_testing.as_json(answer)
+
+
+def _get_restore_testing_plan(response: BackupResponse) -> str:
+    plan = _restore_tests(response).plan(unquote(response.uri_match["RestoreTestingPlanName"]))
+    return restore_testing.as_json({"RestoreTestingPlan": plan.describe()})
+
+
+def _list_restore_testing_plans(response: BackupResponse) -> str:
+    plans = sorted(_restore_tests(response).plans.values(), key=lambda plan: plan.creation_time)
+    return restore_testing.as_json({"RestoreTestingPlans": [plan.summary() for plan in plans]})
+
+
+def _delete_restore_testing_plan(response: BackupResponse) -> str:
+    arn = _restore_tests(response).delete_plan(unquote(response.uri_match["RestoreTestingPlanName"]))
+    response.backup_backend.tagger.delete_all_tags_for_resource(arn)
+    return restore_testing.as_json({"RestoreTestingPlanArn": arn})
+
+
+def _create_restore_testing_selection(response: BackupResponse) -> tuple[int, dict[str, str], str]:
+    body = _body(response)
+    tests = _restore_tests(response)
+    selection = tests.create_selection(
+        unquote(response.uri_match["RestoreTestingPlanName"]),
+        body.get("RestoreTestingSelection") or {},
+        body.get("CreatorRequestId"),
+    )
+    answer = {
+        "CreationTime": selection.creation_time,
+        "RestoreTestingPlanArn": tests.plan(selection.plan_name).arn,
+        "RestoreTestingPlanName": selection.plan_name,
+        "RestoreTestingSelectionName": selection.name,
+    }
+    return 201, {}, restore_testing.as_json(answer)
+
+
+def _get_restore_testing_selection(response: BackupResponse) -> str:
+    selection = _restore_tests(response).selection(
+        unquote(response.uri_match["RestoreTestingPlanName"]),
+        unquote(response.uri_match["RestoreTestingSelectionName"]),
+    )
+    return restore_testing.as_json({"RestoreTestingSelection": selection.describe()})
+
+
+def _list_restore_testing_selections(response: BackupResponse) -> str:
+    selections = _restore_tests(response).selections_of(unquote(response.uri_match["RestoreTestingPlanName"]))
+    return restore_testing.as_json({"RestoreTestingSelections": [selection.summary() for selection in selections]})
+
+
+def _delete_restore_testing_selection(response: BackupResponse) -> tuple[int, dict[str, str], str]:
+    _restore_tests(response).delete_selection(
+        unquote(response.uri_match["RestoreTestingPlanName"]),
+        unquote(response.uri_match["RestoreTestingSelectionName"]),
+    )
+    return 204, {}, ""
+
+
+def _put_restore_validation_result(response: BackupResponse) -> tuple[int, dict[str, str], str]:
+    body = _body(response)
+    _restore_tests(response).put_validation_result(
+        response.uri_match["restoreJobId"], body.get("ValidationStatus", ""), body.get("ValidationStatusMessage")
+    )
+    return 204, {}, ""
+
+
+class RestoreTestingPlanModel(ModelLogic):
+    """``AWS::Backup::RestoreTestingPlan``: schedule, start window, which recovery points to restore."""
+
+    cfn_type: ClassVar[str] = "AWS::Backup::RestoreTestingPlan"
+    cfn_name_property: ClassVar[str] = "RestoreTestingPlanName"
+
+    cfn_attributes: ClassVar[dict[str, str]] = {"RestoreTestingPlanArn": "plan.arn"}
+
+    def __init__(self, plan: restore_testing.RestoreTestingPlan):
+        self.plan = plan
+
+    @classmethod
+    def create(
+        cls, resource_name: str, properties: Properties, account_id: str, region_name: str
+    ) -> RestoreTestingPlanModel:
+        definition = {key: value for key, value in properties.items() if key != "Tags"}
+        plan = restore_testing.tests_for(_backend(account_id, region_name)).create_plan(
+            {**definition, "RestoreTestingPlanName": resource_name}
+        )
+        tags = {tag["Key"]: tag["Value"] for tag in properties.get("Tags") or []}
+        if tags:
+            _backend(account_id, region_name).tag_resource(plan.arn, tags)
+        return cls(plan)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.plan.name
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        tests = restore_testing.tests_for(_backend(account_id, region_name))
+        if tests.plans.get(self.plan.name) is self.plan:
+            tests.delete_plan(self.plan.name)
+            _backend(account_id, region_name).tagger.delete_all_tags_for_resource(self.plan.arn)
+
+
+class RestoreTestingSelectionModel(ModelLogic):
+    """``AWS::Backup::RestoreTestingSelection``: which resources a restore testing plan restores, how."""
+
+    cfn_type: ClassVar[str] = "AWS::Backup::RestoreTestingSelection"
+
+    def __init__(self, selection: restore_testing.RestoreTestingSelection):
+        self.selection = selection
+
+    @classmethod
+    def create(
+        cls, resource_name: str, properties: Properties, account_id: str, region_name: str
+    ) -> RestoreTestingSelectionModel:
+        definition = {key: value for key, value in properties.items() if key != "RestoreTestingPlanName"}
+        selection = restore_testing.tests_for(_backend(account_id, region_name)).create_selection(
+            properties["RestoreTestingPlanName"], definition
+        )
+        return cls(selection)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return f"{self.selection.plan_name}|{self.selection.name}"
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        tests = restore_testing.tests_for(_backend(account_id, region_name))
+        key = (self.selection.plan_name, self.selection.name)
+        if tests.selections.get(key) is self.selection:
+            tests.delete_selection(*key)
+
+
+RESTORE_TESTING_PATHS = {
+    "{0}/restore-testing/plans/?$": BackupResponse.dispatch,
+    "{0}/restore-testing/plans/(?P<restoreTestingPath>.+)$": BackupResponse.dispatch,
+}
+VALIDATION_PATHS = {"{0}/restore-jobs/(?P<restoreJobId>[^/]+)/validations$": BackupResponse.dispatch}
+
+
+@fix("D40")
+def add_restore_testing_plans_and_selections() -> None:
+    """moto 5.2.5 has no AWS Backup restore testing: no ``AWS::Backup::RestoreTestingPlan`` or
+    ``RestoreTestingSelection`` model (the deploy fails on the unknown type) and every restore
+    testing API answers 404.
+
+    Both types are now CloudFormation models (GetAtt RestoreTestingPlanArn), and
+    Create/Get/List/DeleteRestoreTestingPlan and -Selection work: names of letters, digits and
+    underscores only, as AWS requires; selections of DynamoDB tables and Aurora clusters by ARN
+    (``tools/local_aws/restore_testing.py``).
+    """
+    install(backup_urls, "url_paths", {**backup_urls.url_paths, **RESTORE_TESTING_PATHS})
+    install(BackupResponse, "create_restore_testing_plan", _create_restore_testing_plan)
+    install(BackupResponse, "get_restore_testing_plan", _get_restore_testing_plan)
+    install(BackupResponse, "list_restore_testing_plans", _list_restore_testing_plans)
+    install(BackupResponse, "delete_restore_testing_plan", _delete_restore_testing_plan)
+    install(BackupResponse, "create_restore_testing_selection", _create_restore_testing_selection)
+    install(BackupResponse, "get_restore_testing_selection", _get_restore_testing_selection)
+    install(BackupResponse, "list_restore_testing_selections", _list_restore_testing_selections)
+    install(BackupResponse, "delete_restore_testing_selection", _delete_restore_testing_selection)
+    register_model(RestoreTestingPlanModel, "backup")
+    register_model(RestoreTestingSelectionModel, "backup")
+
+
+@fix("D41")
+def run_restore_testing_plans_on_the_clock() -> None:
+    """A restore testing plan never runs in moto.
+
+    Each plan's ``ScheduleExpression`` is now a timer source of the emulator's clock: when it falls
+    due, per protected resource of each selection, the newest (or a random) COMPLETED recovery point
+    within ``SelectionWindowDays`` in the included vaults is restored through the backup engine into
+    ``awsbackup-restore-test-<id>`` with the selection's metadata overrides, ``CreatedBy`` the plan
+    (DescribeRestoreJob) and ``restoreTestingPlanArn`` in the "Restore Job State Change" events.
+    Needs D10 and D11.
+    """
+    CLOCK.register(restore_testing.due_restore_tests)
+
+
+@fix("D42")
+def validate_and_delete_restore_test_copies() -> None:
+    """moto has no PutRestoreValidationResult (404), and nothing deletes a restore test's copy.
+
+    PutRestoreValidationResult now stores ValidationStatus / ValidationStatusMessage on a restore job
+    a plan started (DescribeRestoreJob shows them); a final status deletes the copy at once, and
+    the clock deletes it when the selection's ValidationWindowHours have passed (VALIDATING becomes
+    TIMED_OUT); DeletionStatus says how the deletion went, as in AWS.
+    """
+    install(backup_urls, "url_paths", {**backup_urls.url_paths, **VALIDATION_PATHS})
+    install(BackupResponse, "put_restore_validation_result", _put_restore_validation_result)

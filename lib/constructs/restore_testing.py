@@ -1,0 +1,339 @@
+"""AWS Backup restore testing: every day the newest recovery point of Aurora and of DynamoDB is
+restored into a throw-away copy, validated as the DR drill does, and timed against the RTO.
+
+Pieces:
+
+* ``AWS::Backup::RestoreTestingPlan``: daily, a one-hour start window, the latest snapshot recovery
+  point of the last day from this stack's vault.
+* One ``AWS::Backup::RestoreTestingSelection`` per resource (Aurora cluster, DynamoDB table), restored
+  with the backup role and kept one hour for validation; the Aurora copy goes into the database
+  subnet group with the database security group, so the probe can reach it on 5432.
+* The validation function (``lib/lambda/restore_validation``), triggered by AWS Backup's "Restore Job
+  State Change" events of this plan (COMPLETED and FAILED/ABORTED). It checks the copy, reports
+  ``PutRestoreValidationResult`` and publishes ``RestoreDurationMinutes`` and
+  ``RestoreValidationFailed``; two alarms page the topic: ``restore-test-failed`` and
+  ``restore-test-over-rto``.
+
+VPC or not: the isolated subnets have no NAT and interface endpoints only for Secrets Manager, so a
+function inside cannot call AWS Backup (PutRestoreValidationResult), RDS (the copy's endpoint) or
+the Lambda API. So the validator runs outside the VPC and makes every API call (DynamoDB is a public
+API too), and a small probe -- the same code package, another handler -- runs in the isolated
+subnets with the functions' security group (allowed to the database on 5432), reads the database
+secret through the Secrets Manager endpoint and runs the one SQL query. No new endpoint (an
+interface endpoint in three AZs costs more than the drill) and no path from the VPC to the internet.
+
+Names: restore testing plan and selection names allow only letters, digits and underscores (AWS's
+rule, unlike every other resource here), so ``{resource-type}-{suffix}`` is written with
+underscores for these two types (``restore_testing_plan_dev``).
+
+IAM facts (Service Authorization Reference): ``backup:PutRestoreValidationResult`` and
+``backup:DescribeRestoreJob`` list no resource type, so they are granted on ``*`` limited to this
+region. The copies AWS Backup restore testing creates are named ``awsbackup-restore-test-*``; the
+validator may query only tables and describe only clusters of that name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_backup as backup
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from lib.config import EnvironmentConfig
+from lib.constructs.log_group import encrypted_log_group
+from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
+from lib.lambda_bundle import bundle_function
+from lib.stacks.security_stack import LAMBDA_ENI_ACTIONS
+
+SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "restore_validation"
+NAMESPACE = "DisasterRecovery/RestoreTesting"
+SCHEDULE = "cron(0 5 ? * * *)"  # daily at 05:00 UTC, between the hourly backups' busy minutes
+START_WINDOW_HOURS = 1
+SELECTION_WINDOW_DAYS = 1
+VALIDATION_WINDOW_HOURS = 1
+RESTORE_JOB_DETAIL_TYPE = "Restore Job State Change"
+REPORTED_STATUSES = ("COMPLETED", "FAILED", "ABORTED")
+COPY_PREFIX = "awsbackup-restore-test-"  # how AWS Backup restore testing names the copies
+UNSCOPABLE_ACTIONS = ("backup:PutRestoreValidationResult", "backup:DescribeRestoreJob")
+ALARM_PERIOD = Duration.hours(1)
+RETRY_ATTEMPTS = 2
+
+
+def restore_testing_name(config: EnvironmentConfig, resource_type: str) -> str:
+    """``{resource-type}-{suffix}`` with underscores: restore testing names allow [a-zA-Z0-9_] only."""
+    return config.name(resource_type).replace("-", "_")
+
+
+class RestoreTesting(Construct):
+    """Restore testing plan, its selections, the validator + probe, the rule and the two alarms.
+
+    Exposes: plan, selections (label -> selection), function, probe, rule, alarms (name -> alarm).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        vault: backup.IBackupVault,
+        backup_role: iam.IRole,
+        cluster: rds.IDatabaseCluster,
+        table: dynamodb.ITable,
+        secret: secretsmanager.ISecret,
+        vpc: ec2.IVpc,
+        function_security_group: ec2.ISecurityGroup,
+        database_security_group: ec2.ISecurityGroup,
+        database_subnet_group_name: str,
+        aurora_key: kms.IKey,
+        key: kms.IKey,
+        dead_letter_queue: sqs.IQueue,
+        alarms: TopicAlarms,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        region, account = config.region, config.account
+
+        self.plan = backup.CfnRestoreTestingPlan(
+            self,
+            "Plan",
+            restore_testing_plan_name=restore_testing_name(config, "restore-testing-plan"),
+            schedule_expression=SCHEDULE,
+            schedule_expression_timezone="Etc/UTC",
+            start_window_hours=START_WINDOW_HOURS,
+            recovery_point_selection=backup.CfnRestoreTestingPlan.RestoreTestingRecoveryPointSelectionProperty(
+                algorithm="LATEST_WITHIN_WINDOW",
+                include_vaults=[vault.backup_vault_arn],
+                recovery_point_types=["SNAPSHOT"],
+                selection_window_days=SELECTION_WINDOW_DAYS,
+            ),
+        )
+        plan_arn = self.plan.attr_restore_testing_plan_arn
+        # Restore metadata is string -> string; list values are JSON (AWS Backup's inferred metadata format).
+        overrides = {
+            "aurora": {
+                # Into the isolated subnets with the database security group, where the probe reaches it.
+                "DBSubnetGroupName": database_subnet_group_name,
+                "VpcSecurityGroupIds": Stack.of(self).to_json_string([database_security_group.security_group_id]),
+            },
+            "dynamodb": None,
+        }
+        self.selections = {
+            label: self._selection(config, label, resource_type, arn, backup_role, overrides[label])
+            for label, resource_type, arn in (
+                ("aurora", "Aurora", cluster.cluster_arn),
+                ("dynamodb", "DynamoDB", table.table_arn),
+            )
+        }
+
+        # --- the probe: in the VPC, only the secret and SQL
+        probe_name = config.name("restore-validation-probe")
+        probe_logs = encrypted_log_group(
+            self, "ProbeLogGroup", config=config, name=f"/aws/lambda/{probe_name}", key=key
+        )
+        probe_role = iam.Role(
+            self,
+            "ProbeRole",
+            role_name=config.name("restore-validation-probe-role"),
+            description="Execution role of the in-VPC probe that queries restored Aurora copies",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        )
+        iam.ManagedPolicy(
+            self,
+            "ProbePolicy",
+            managed_policy_name=config.name("restore-validation-probe-policy"),
+            roles=[probe_role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="ManageVpcNetworkInterfaces", actions=list(LAMBDA_ENI_ACTIONS), resources=["*"]
+                ),
+                iam.PolicyStatement(
+                    sid="WriteOwnLogs",
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[probe_logs.log_group_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="ReadDatabaseSecret", actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]
+                ),
+                iam.PolicyStatement(
+                    sid="DecryptDatabaseSecret",
+                    actions=["kms:Decrypt"],
+                    resources=[aurora_key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+                ),
+            ],
+        )
+        code = lambda_.Code.from_asset(str(bundle_function(SOURCE)))
+        self.probe = lambda_.Function(
+            self,
+            "Probe",
+            function_name=probe_name,
+            description="Reads the newest heartbeat of a restored Aurora copy over TLS (invoked by the validator)",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="handler.probe",
+            code=code,
+            role=probe_role,
+            memory_size=256,
+            timeout=Duration.seconds(30),
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            security_groups=[function_security_group],
+            log_group=probe_logs,
+            dead_letter_queue=dead_letter_queue,
+            retry_attempts=0,  # invoked synchronously only; the validator reports its failure
+            environment_encryption=key,
+            environment={"DB_SECRET_ARN": secret.secret_arn},
+        )
+
+        # --- the validator: outside the VPC, every API call
+        function_name = config.name("restore-validation")
+        log_group = encrypted_log_group(self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=key)
+        role = iam.Role(
+            self,
+            "Role",
+            role_name=config.name("restore-validation-role"),
+            description="Execution role of the function that validates restore tests",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        )
+        iam.ManagedPolicy(
+            self,
+            "Policy",
+            managed_policy_name=config.name("restore-validation-policy"),
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReportValidation",
+                    actions=list(UNSCOPABLE_ACTIONS),
+                    resources=["*"],  # no resource-level permissions for these actions
+                    conditions={"StringEquals": {"aws:RequestedRegion": region}},
+                ),
+                iam.PolicyStatement(
+                    sid="ReadRestoredTables",
+                    actions=["dynamodb:Query"],
+                    resources=[f"arn:aws:dynamodb:{region}:{account}:table/{COPY_PREFIX}*"],
+                ),
+                iam.PolicyStatement(
+                    sid="DescribeRestoredClusters",
+                    actions=["rds:DescribeDBClusters"],
+                    resources=[f"arn:aws:rds:{region}:{account}:cluster:{COPY_PREFIX}*"],
+                ),
+                iam.PolicyStatement(
+                    sid="InvokeProbe", actions=["lambda:InvokeFunction"], resources=[self.probe.function_arn]
+                ),
+                iam.PolicyStatement(
+                    sid="WriteOwnLogs",
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[log_group.log_group_arn],
+                ),
+            ],
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=function_name,
+            description="Validates restore-test copies (heartbeat present), reports to AWS Backup, times them",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="handler.handler",
+            code=code,
+            role=role,
+            memory_size=256,
+            timeout=Duration.seconds(90),
+            log_group=log_group,
+            dead_letter_queue=dead_letter_queue,
+            retry_attempts=RETRY_ATTEMPTS,
+            environment_encryption=key,
+            environment={
+                "RESTORE_TESTING_PLAN_ARN": plan_arn,
+                "PROBE_FUNCTION_NAME": probe_name,
+                "DB_NAME": config.database_name,
+                "RTO_MINUTES": str(config.objectives.rto_minutes),
+                "METRICS_NAMESPACE": NAMESPACE,
+                "ENVIRONMENT_SUFFIX": config.environment_suffix,
+            },
+        )
+        self.function.node.add_dependency(self.probe)
+        self.rule = events.Rule(
+            self,
+            "RestoreJobEvents",
+            rule_name=config.name("restore-test-jobs"),
+            description="Restore jobs of the restore testing plan that ended: validate and time them",
+            event_pattern=events.EventPattern(
+                source=["aws.backup"],
+                detail_type=[RESTORE_JOB_DETAIL_TYPE],
+                detail={"restoreTestingPlanArn": [plan_arn], "status": list(REPORTED_STATUSES)},
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.function,
+                    dead_letter_queue=dead_letter_queue,
+                    retry_attempts=RETRY_ATTEMPTS,
+                    max_event_age=Duration.hours(VALIDATION_WINDOW_HOURS),
+                )
+            ],
+        )
+
+        rto = config.objectives.rto_minutes
+        self.failed = _metric("RestoreValidationFailed", config.environment_suffix, "Sum")
+        self.duration = _metric("RestoreDurationMinutes", config.environment_suffix, "Maximum")
+        self.alarms = {
+            "restore-test-failed": alarms.add(
+                "restore-test-failed",
+                description="A restore test failed: the restore job failed or the copy did not hold the heartbeat.",
+                metric=self.failed,
+                threshold=1,
+                comparison=Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                missing=Missing.NOT_BREACHING,
+            ),
+            "restore-test-over-rto": alarms.add(
+                "restore-test-over-rto",
+                description=f"A restore test took longer than the {rto}-minute RTO.",
+                metric=self.duration,
+                threshold=rto,
+                comparison=Comparison.GREATER_THAN_THRESHOLD,
+                missing=Missing.NOT_BREACHING,
+            ),
+        }
+
+    def _selection(
+        self,
+        config: EnvironmentConfig,
+        label: str,
+        resource_type: str,
+        arn: str,
+        role: iam.IRole,
+        overrides: dict[str, str] | None,
+    ) -> backup.CfnRestoreTestingSelection:
+        selection = backup.CfnRestoreTestingSelection(
+            self,
+            f"{resource_type}Selection",
+            restore_testing_plan_name=self.plan.restore_testing_plan_name,
+            restore_testing_selection_name=restore_testing_name(config, f"restore-test-{label}"),
+            protected_resource_type=resource_type,
+            protected_resource_arns=[arn],
+            iam_role_arn=role.role_arn,
+            validation_window_hours=VALIDATION_WINDOW_HOURS,
+            restore_metadata_overrides=overrides,
+        )
+        selection.add_dependency(self.plan)  # the name is a literal: say the plan goes first
+        return selection
+
+
+def _metric(name: str, suffix: str, statistic: str) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=NAMESPACE,
+        metric_name=name,
+        dimensions_map={"EnvironmentSuffix": suffix},
+        statistic=statistic,
+        period=ALARM_PERIOD,
+    )

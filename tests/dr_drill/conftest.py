@@ -1,0 +1,249 @@
+"""An in-process patched emulator (as in tests/local_aws) and a small deployment of the kit's stores in it.
+
+The deployment is what a drill needs and nothing more: an Aurora cluster (a real PostgreSQL with TLS)
+with a writer and a reader, a DynamoDB table with PITR, a versioned bucket, each holding a canary
+heartbeat; the master secret; a vault with one completed recovery point per store; a backup plan
+whose selection names the three; and the outputs files `make deploy` would write, in a temp dir.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+import ssl
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pg8000.native
+import pytest
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
+
+from tools.dr_drill import cli
+from tools.local_aws import control
+from tools.local_aws.clock import CLOCK
+from tools.local_aws.patches import apply_all
+from tools.local_aws.postgres import stop_all
+from tools.local_aws.server import ENDPOINT_ENV
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PASSWORD = "drill-password-123"
+BACKUP_ROLE = f"arn:aws:iam::{ACCOUNT}:role/backup-role"
+# How old the canary's newest heartbeat is when the recovery points are taken.
+HEARTBEAT_AGE = timedelta(minutes=10)
+
+
+class ControlledMotoServer(ThreadedMotoServer):
+    """moto's in-process server with the emulator's control API in front, as ``tools.local_aws serve``
+    runs it: the drill reads the emulator's clock through ``GET /_local_aws/clock``."""
+
+    def _server_entry(self) -> None:
+        self._server = make_server(
+            self._ip_address,
+            self._port,
+            control.wrap(DomainDispatcherApplication(create_backend_app)),
+            True,
+            request_handler=MotoRequestHandler,
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+@pytest.fixture(scope="session")
+def endpoint() -> Iterator[str]:
+    state = Path(tempfile.mkdtemp(prefix="dr-drill-tests-"))
+    state.chmod(0o755)  # readable by the account the PostgreSQL servers run as when tests run as root
+    os.environ["LOCAL_AWS_STATE_DIR"] = str(state)
+    apply_all()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ControlledMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ[ENDPOINT_ENV] = f"http://{host}:{port}"
+    yield f"http://{host}:{port}"
+    server.stop()
+    stop_all()
+    shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def aws(endpoint: str) -> Callable[[str], Any]:
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            clients[service] = session.client(service, endpoint_url=endpoint)
+        return clients[service]
+
+    return client
+
+
+def tls() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+@dataclass
+class Deployment:
+    """What the fake `make deploy` produced: names, outputs directory and the heartbeat written."""
+
+    suffix: str
+    outputs_dir: Path
+    outputs: dict[str, str]
+    heartbeat: str  # ISO time of the newest heartbeat in every store
+
+    def run(self, *args: str, report_dir: Path, sleep: Callable[[float], None] | None = None) -> tuple[int, str, str]:
+        """``python -m tools.dr_drill <args>`` in-process: (exit code, stdout, stderr). Never sleeps."""
+        out, err = io.StringIO(), io.StringIO()
+        code = cli.main(
+            [*args, "--outputs-dir", str(self.outputs_dir), "--report-dir", str(report_dir)],
+            env={},
+            out=out,
+            err=err,
+            sleep=sleep or (lambda seconds: None),
+        )
+        return code, out.getvalue(), err.getvalue()
+
+
+def write_outputs(directory: Path, outputs: dict[str, str], endpoint: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "flat-outputs.json").write_text(json.dumps(outputs))
+    (directory / "target.json").write_text(json.dumps({"target": "local", "endpoint_url": endpoint}))
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    aws: Callable[[str], Any], endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    suffix = "t" + uuid.uuid4().hex[:5]
+    newest = CLOCK.now() - HEARTBEAT_AGE
+    heartbeat = newest.isoformat(timespec="microseconds")
+    cluster, table, bucket = f"aurora-cluster-{suffix}", f"dynamodb-table-{suffix}", f"data-bucket-{ACCOUNT}-{suffix}"
+    vault = f"backup-vault-{suffix}"
+    secret_arn = aws("secretsmanager").create_secret(
+        Name=f"db-secret-{suffix}", SecretString=json.dumps({"username": "master", "password": PASSWORD})
+    )["ARN"]
+    rds = aws("rds")
+    described = rds.create_db_cluster(
+        DBClusterIdentifier=cluster,
+        Engine="aurora-postgresql",
+        MasterUsername="master",
+        MasterUserPassword=PASSWORD,
+        DatabaseName="appdb",
+        BackupRetentionPeriod=7,
+        ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 4},
+    )["DBCluster"]
+    for role in ("writer", "reader"):
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"aurora-{role}-{suffix}",
+            DBClusterIdentifier=cluster,
+            Engine="aurora-postgresql",
+            DBInstanceClass="db.serverless",
+        )
+    database = pg8000.native.Connection(
+        user="master",
+        password=PASSWORD,
+        host=described["Endpoint"],
+        port=described["Port"],
+        database="appdb",
+        ssl_context=tls(),
+    )
+    database.run(
+        "CREATE TABLE dr_heartbeat (id uuid PRIMARY KEY, checked_at timestamptz NOT NULL, environment_suffix text)"
+    )
+    database.run(
+        "INSERT INTO dr_heartbeat VALUES (:id, :at, :suffix)",
+        id=uuid.uuid4(),
+        at=newest,
+        suffix=suffix,
+    )
+    database.close()
+
+    dynamodb = aws("dynamodb")
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_continuous_backups(
+        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    older = (CLOCK.now() - 3 * HEARTBEAT_AGE).isoformat(timespec="microseconds")
+    for checked_at in (older, heartbeat):
+        dynamodb.put_item(
+            TableName=table,
+            Item={"pk": {"S": "heartbeat"}, "sk": {"S": checked_at}, "checked_at": {"S": checked_at}},
+        )
+
+    s3 = aws("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for checked_at in (older, heartbeat):
+        s3.put_object(Bucket=bucket, Key="heartbeat/latest.json", Body=json.dumps({"checked_at": checked_at}).encode())
+
+    backup = aws("backup")
+    backup.create_backup_vault(BackupVaultName=vault)
+    arns = [described["DBClusterArn"], f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}", f"arn:aws:s3:::{bucket}"]
+    for arn in arns:
+        job = backup.start_backup_job(BackupVaultName=vault, ResourceArn=arn, IamRoleArn=BACKUP_ROLE)
+        assert backup.describe_backup_job(BackupJobId=job["BackupJobId"])["State"] == "COMPLETED"
+    plan_id = backup.create_backup_plan(
+        BackupPlan={
+            "BackupPlanName": f"backup-plan-{suffix}",
+            "Rules": [
+                {"RuleName": "yearly", "TargetBackupVaultName": vault, "ScheduleExpression": "cron(0 0 1 1 ? *)"}
+            ],
+        }
+    )["BackupPlanId"]
+    backup.create_backup_selection(
+        BackupPlanId=plan_id,
+        BackupSelection={"SelectionName": f"selection-{suffix}", "IamRoleArn": BACKUP_ROLE, "Resources": arns},
+    )
+    outputs = {
+        "EnvironmentSuffix": suffix,
+        "AuroraClusterIdentifier": cluster,
+        "DatabaseSecretArn": secret_arn,
+        "DatabaseName": "appdb",
+        "TableName": table,
+        "BucketName": bucket,
+        "BackupVaultName": vault,
+        "BackupRoleArn": BACKUP_ROLE,
+        "BackupPlanId": plan_id,
+    }
+    outputs_dir = tmp_path_factory.mktemp("cfn-outputs")
+    write_outputs(outputs_dir, outputs, endpoint)
+    yield Deployment(suffix, outputs_dir, outputs, heartbeat)
+
+    for selection in backup.list_backup_selections(BackupPlanId=plan_id)["BackupSelectionsList"]:
+        backup.delete_backup_selection(BackupPlanId=plan_id, SelectionId=selection["SelectionId"])
+    backup.delete_backup_plan(BackupPlanId=plan_id)
+    for point in backup.list_recovery_points_by_backup_vault(BackupVaultName=vault)["RecoveryPoints"]:
+        backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=point["RecoveryPointArn"])
+    backup.delete_backup_vault(BackupVaultName=vault)
+    for role in ("writer", "reader"):
+        rds.delete_db_instance(DBInstanceIdentifier=f"aurora-{role}-{suffix}", SkipFinalSnapshot=True)
+    rds.delete_db_cluster(DBClusterIdentifier=cluster, SkipFinalSnapshot=True)
+    dynamodb.delete_table(TableName=table)
+    versions = s3.list_object_versions(Bucket=bucket)
+    for entry in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+        s3.delete_object(Bucket=bucket, Key=entry["Key"], VersionId=entry["VersionId"])
+    s3.delete_bucket(Bucket=bucket)
+    aws("secretsmanager").delete_secret(SecretId=secret_arn, ForceDeleteWithoutRecovery=True)

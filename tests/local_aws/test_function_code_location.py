@@ -1,0 +1,221 @@
+"""GetFunction's Code.Location is served by the emulator (D30): the package downloads with a plain
+unsigned GET, per version, for zip uploads and S3-deployed (CDK) functions alike; and the function
+export (lib/lambda/function_export) runs end to end on it: schedule and custom resource."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .helpers import TRUST_LAMBDA, CloudFormation, template
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXPORT_HANDLER = REPO_ROOT / "lib" / "lambda" / "function_export" / "handler.py"
+
+
+def _zip(source: str, name: str = "index.py") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name, source)
+    return buffer.getvalue()
+
+
+def _sha(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def _download(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.headers["Content-Type"] == "application/zip"
+        return bytes(response.read())
+
+
+@pytest.fixture(scope="module")
+def role_arn(aws: Callable[[str], Any]) -> str:
+    return aws("iam").create_role(RoleName="code-location-tests", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))[
+        "Role"
+    ]["Arn"]
+
+
+def test_code_location_is_the_emulator_and_serves_the_uploaded_zip(
+    aws: Callable[[str], Any], endpoint: str, role_arn: str, suffix: str
+) -> None:
+    package = _zip("def handler(event, context):\n    return 'v1'\n")
+    name = f"code-location-{suffix}"
+    aws("lambda").create_function(
+        FunctionName=name, Runtime="python3.12", Role=role_arn, Handler="index.handler", Code={"ZipFile": package}
+    )
+    described = aws("lambda").get_function(FunctionName=name)
+    location = described["Code"]["Location"]
+    assert location.startswith(f"{endpoint}/lambda_us-east-1/function-code/")
+    assert described["Code"]["RepositoryType"] == "S3"
+    downloaded = _download(location)
+    assert downloaded == package
+    assert _sha(downloaded) == described["Configuration"]["CodeSha256"]
+
+
+def test_each_version_serves_its_own_package_and_a_replaced_one_is_gone(
+    aws: Callable[[str], Any], role_arn: str, suffix: str
+) -> None:
+    client = aws("lambda")
+    first, second = (_zip(f"def handler(event, context):\n    return {n}\n") for n in (1, 2))
+    name = f"code-versions-{suffix}"
+    client.create_function(
+        FunctionName=name, Runtime="python3.12", Role=role_arn, Handler="index.handler", Code={"ZipFile": first}
+    )
+    old_latest = client.get_function(FunctionName=name)["Code"]["Location"]
+    version = client.publish_version(FunctionName=name)["Version"]
+    client.update_function_code(FunctionName=name, ZipFile=second)
+
+    assert _download(client.get_function(FunctionName=name, Qualifier=version)["Code"]["Location"]) == first
+    assert _download(client.get_function(FunctionName=name)["Code"]["Location"]) == second
+    with pytest.raises(urllib.error.HTTPError) as replaced:
+        _download(old_latest)  # $LATEST's package then was replaced: as an object that is gone
+    assert replaced.value.code == 404
+
+
+def test_an_unknown_function_is_not_found(endpoint: str) -> None:
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        _download(f"{endpoint}/lambda_us-east-1/function-code/123456789012/no-such-function/%24LATEST")
+    assert missing.value.code == 404
+
+
+def test_a_function_deployed_from_an_s3_asset_serves_that_package(
+    aws: Callable[[str], Any], cfn: CloudFormation, suffix: str
+) -> None:
+    """As CDK deploys every function of the app: Code is S3Bucket/S3Key of an asset."""
+    bucket, key = f"assets-{suffix}", "0123abcd.zip"
+    package = _zip("def handler(event, context):\n    return 'from s3'\n")
+    aws("s3").create_bucket(Bucket=bucket)
+    aws("s3").put_object(Bucket=bucket, Key=key, Body=package)
+    name = f"code-s3-{suffix}"
+    stack = cfn.deploy(
+        template(
+            {
+                "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": TRUST_LAMBDA}},
+                "Function": {
+                    "Type": "AWS::Lambda::Function",
+                    "Properties": {
+                        "FunctionName": name,
+                        "Runtime": "python3.12",
+                        "Handler": "index.handler",
+                        "Code": {"S3Bucket": bucket, "S3Key": key},
+                        "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                    },
+                },
+            }
+        )
+    )
+    assert stack.status == "CREATE_COMPLETE"
+    assert _download(aws("lambda").get_function(FunctionName=name)["Code"]["Location"]) == package
+
+
+# --- the function export on the emulator ------------------------------------------------------------
+
+
+@pytest.fixture
+def export_setup(aws: Callable[[str], Any], role_arn: str, suffix: str) -> dict[str, Any]:
+    """A versioned bucket, one function to export and the export function (handler.py only: the
+    emulator's Python provides Powertools, as the bundled package does in AWS)."""
+    bucket = f"data-{suffix}"
+    aws("s3").create_bucket(Bucket=bucket)
+    aws("s3").put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    target = f"exported-{suffix}"
+    target_package = _zip("def handler(event, context):\n    return 'exported'\n")
+    aws("lambda").create_function(
+        FunctionName=target,
+        Runtime="python3.12",
+        Role=role_arn,
+        Handler="index.handler",
+        Code={"ZipFile": target_package},
+        Environment={"Variables": {"GREETING": "hello"}},
+        MemorySize=256,
+    )
+    exporter = f"function-export-{suffix}"
+    aws("lambda").create_function(
+        FunctionName=exporter,
+        Runtime="python3.12",
+        Role=role_arn,
+        Handler="handler.handler",
+        Code={"ZipFile": _zip(EXPORT_HANDLER.read_text(), "handler.py")},
+        Timeout=60,
+        Environment={"Variables": {"BUCKET_NAME": bucket, "FUNCTION_NAMES": json.dumps([target, exporter])}},
+    )
+    return {"bucket": bucket, "target": target, "package": target_package, "exporter": exporter}
+
+
+SCHEDULED = {"source": "aws.events", "detail-type": "Scheduled Event", "time": "2026-11-28T11:50:00Z", "detail": {}}
+
+
+def _invoke(aws: Callable[[str], Any], name: str, event: dict[str, Any]) -> dict[str, Any]:
+    answer = aws("lambda").invoke(FunctionName=name, Payload=json.dumps(event).encode())
+    payload = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, payload
+    return dict(payload)
+
+
+def _object(aws: Callable[[str], Any], bucket: str, key: str) -> bytes:
+    return bytes(aws("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def test_the_schedule_exports_every_function_and_skips_unchanged_code(
+    aws: Callable[[str], Any], export_setup: dict[str, Any]
+) -> None:
+    bucket, target, exporter = export_setup["bucket"], export_setup["target"], export_setup["exporter"]
+    first = _invoke(aws, exporter, SCHEDULED)
+    assert first["exported"] == sorted([target, exporter]) and first["failed"] == {}
+
+    assert _object(aws, bucket, f"lambda-exports/{target}/code.zip") == export_setup["package"]
+    configuration = json.loads(_object(aws, bucket, f"lambda-exports/{target}/configuration.json"))
+    assert configuration["FunctionName"] == target
+    assert configuration["Environment"] == {"Variables": {"GREETING": "hello"}}
+    assert configuration["CodeSha256"] == _sha(export_setup["package"])
+    assert (configuration["Runtime"], configuration["Handler"], configuration["MemorySize"]) == (
+        "python3.12",
+        "index.handler",
+        256,
+    )
+    assert "ExportedAt" in configuration
+    own_code = _object(aws, bucket, f"lambda-exports/{exporter}/code.zip")
+    assert zipfile.ZipFile(io.BytesIO(own_code)).namelist() == ["handler.py"]  # it exported itself
+
+    second = _invoke(aws, exporter, SCHEDULED)
+    assert second["unchanged"] == sorted([target, exporter]) and second["exported"] == []
+    versions = aws("s3").list_object_versions(Bucket=bucket, Prefix=f"lambda-exports/{target}/")["Versions"]
+    assert len(versions) == 2  # nothing rewritten: one version of code.zip, one of configuration.json
+
+
+def test_the_custom_resource_exports_on_deploy_and_answers_cloudformation(
+    aws: Callable[[str], Any], cfn: CloudFormation, export_setup: dict[str, Any]
+) -> None:
+    exporter_arn = aws("lambda").get_function(FunctionName=export_setup["exporter"])["Configuration"]["FunctionArn"]
+    stack = cfn.deploy(
+        template(
+            {
+                "Export": {
+                    "Type": "Custom::FunctionExport",
+                    "Properties": {
+                        "ServiceToken": exporter_arn,
+                        "Functions": [{"FunctionName": export_setup["target"], "CodeFingerprint": "abc.zip"}],
+                    },
+                }
+            },
+            outputs={"Exported": {"Fn::GetAtt": ["Export", "Exported"]}},
+        )
+    )
+    assert stack.status == "CREATE_COMPLETE", cfn.events(stack)
+    assert stack.outputs["Exported"] == "2"
+    key = f"lambda-exports/{export_setup['target']}/code.zip"
+    assert _object(aws, export_setup["bucket"], key) == export_setup["package"]
+    assert cfn.delete(stack).status == "DELETE_COMPLETE"  # Delete does nothing: the exports stay
+    assert _object(aws, export_setup["bucket"], key) == export_setup["package"]

@@ -1,0 +1,247 @@
+"""AWS Backup restore testing: plans and selections deployed by CloudFormation, runs on the clock,
+validation results and the deletion of the copies (D40-D42)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tools.local_aws.clock import CLOCK
+from tools.local_aws.restore_testing import COPY_PREFIX
+
+from .conftest import ACCOUNT, REGION
+from .helpers import get_att, ref, template
+from .test_backup_engine import ROLE, make_table, table_arn
+
+
+def _cron_in(minutes: int) -> str:
+    """A daily cron that falls due ``minutes`` from the emulator's now."""
+    moment = CLOCK.now() + timedelta(minutes=minutes)
+    return f"cron({moment.minute} {moment.hour} ? * * *)"
+
+
+def _restore_testing(suffix: str, table: str, *, window_hours: int = 1, schedule: str | None = None) -> dict[str, Any]:
+    plan_name = f"plan_{suffix}"
+    resources = {
+        "Vault": {"Type": "AWS::Backup::BackupVault", "Properties": {"BackupVaultName": f"rt-vault-{suffix}"}},
+        "Plan": {
+            "Type": "AWS::Backup::RestoreTestingPlan",
+            "Properties": {
+                "RestoreTestingPlanName": plan_name,
+                "ScheduleExpression": schedule or _cron_in(2),
+                "ScheduleExpressionTimezone": "Etc/UTC",
+                "StartWindowHours": 1,
+                "RecoveryPointSelection": {
+                    "Algorithm": "LATEST_WITHIN_WINDOW",
+                    "IncludeVaults": [get_att("Vault", "BackupVaultArn")],
+                    "RecoveryPointTypes": ["SNAPSHOT"],
+                    "SelectionWindowDays": 1,
+                },
+            },
+        },
+        "Selection": {
+            "Type": "AWS::Backup::RestoreTestingSelection",
+            "DependsOn": "Plan",
+            "Properties": {
+                "RestoreTestingPlanName": plan_name,
+                "RestoreTestingSelectionName": f"table_{suffix}",
+                "ProtectedResourceType": "DynamoDB",
+                "ProtectedResourceArns": [table_arn(table)],
+                "IamRoleArn": ROLE,
+                "ValidationWindowHours": window_hours,
+            },
+        },
+    }
+    outputs = {"PlanArn": get_att("Plan", "RestoreTestingPlanArn"), "PlanName": ref("Plan"), "VaultName": ref("Vault")}
+    return template(resources, outputs)
+
+
+def _jobs_of(aws: Callable[[str], Any], plan_arn: str) -> list[dict[str, Any]]:
+    backup = aws("backup")
+    return [
+        backup.describe_restore_job(RestoreJobId=job["RestoreJobId"])
+        for job in backup.list_restore_jobs()["RestoreJobs"]
+        if (job.get("CreatedBy") or {}).get("RestoreTestingPlanArn") == plan_arn
+    ]
+
+
+def _tables(aws: Callable[[str], Any]) -> set[str]:
+    return set(aws("dynamodb").list_tables()["TableNames"])
+
+
+@pytest.fixture
+def tested_table(aws, suffix) -> str:
+    name = f"rt-table-{suffix}"
+    make_table(aws, name)
+    aws("dynamodb").put_item(TableName=name, Item={"pk": {"S": "heartbeat"}, "sk": {"N": "1"}})
+    return name
+
+
+def _empty_vault(aws: Callable[[str], Any], vault: str) -> None:
+    backup = aws("backup")
+    for point in backup.list_recovery_points_by_backup_vault(BackupVaultName=vault)["RecoveryPoints"]:
+        backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=point["RecoveryPointArn"])
+
+
+def test_d40_plan_and_selection_deploy_read_back_and_delete(cfn, aws, suffix, tested_table):
+    backup = aws("backup")
+    stack = cfn.deploy(_restore_testing(suffix, tested_table))
+    assert stack.status == "CREATE_COMPLETE", cfn.events(stack)
+    plan_name = stack.outputs["PlanName"]
+
+    plan = backup.get_restore_testing_plan(RestoreTestingPlanName=plan_name)["RestoreTestingPlan"]
+    selection = backup.get_restore_testing_selection(
+        RestoreTestingPlanName=plan_name, RestoreTestingSelectionName=f"table_{suffix}"
+    )["RestoreTestingSelection"]
+
+    assert plan["RestoreTestingPlanArn"] == stack.outputs["PlanArn"]
+    assert plan["RestoreTestingPlanArn"].startswith(
+        f"arn:aws:backup:{REGION}:{ACCOUNT}:restore-testing-plan:{plan_name}-"
+    )
+    assert plan["RecoveryPointSelection"]["Algorithm"] == "LATEST_WITHIN_WINDOW"
+    assert plan["StartWindowHours"] == 1
+    assert plan_name in {
+        p["RestoreTestingPlanName"] for p in backup.list_restore_testing_plans()["RestoreTestingPlans"]
+    }
+    assert (selection["ProtectedResourceArns"], selection["IamRoleArn"], selection["ValidationWindowHours"]) == (
+        [table_arn(tested_table)],
+        ROLE,
+        1,
+    )
+    listed = backup.list_restore_testing_selections(RestoreTestingPlanName=plan_name)["RestoreTestingSelections"]
+    assert [s["RestoreTestingSelectionName"] for s in listed] == [f"table_{suffix}"]
+
+    assert cfn.delete(stack).status == "DELETE_COMPLETE"
+    with pytest.raises(ClientError) as gone:
+        backup.get_restore_testing_plan(RestoreTestingPlanName=plan_name)
+    assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_d40_names_with_hyphens_are_refused_as_in_aws(aws, suffix):
+    with pytest.raises(ClientError) as refused:
+        aws("backup").create_restore_testing_plan(
+            RestoreTestingPlan={
+                "RestoreTestingPlanName": f"plan-{suffix}",
+                "ScheduleExpression": "cron(0 5 ? * * *)",
+                "RecoveryPointSelection": {
+                    "Algorithm": "LATEST_WITHIN_WINDOW",
+                    "IncludeVaults": ["*"],
+                    "RecoveryPointTypes": ["SNAPSHOT"],
+                },
+            }
+        )
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+def test_d41_d42_plan_restores_the_newest_point_then_validation_deletes_the_copy(cfn, aws, suffix, tested_table):
+    backup, sqs, events = aws("backup"), aws("sqs"), aws("events")
+    stack = cfn.deploy(_restore_testing(suffix, tested_table))
+    plan_arn, vault = stack.outputs["PlanArn"], stack.outputs["VaultName"]
+    # The validation rule as the app writes it: this plan's restore jobs, by restoreTestingPlanArn.
+    queue = sqs.create_queue(QueueName=f"restore-tests-{suffix}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {
+        "source": ["aws.backup"],
+        "detail-type": ["Restore Job State Change"],
+        "detail": {"restoreTestingPlanArn": [plan_arn], "status": ["COMPLETED"]},
+    }
+    events.put_rule(Name=f"restore-tests-{suffix}", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=f"restore-tests-{suffix}", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    older = backup.start_backup_job(BackupVaultName=vault, ResourceArn=table_arn(tested_table), IamRoleArn=ROLE)
+    CLOCK.advance(timedelta(seconds=30))
+    newest = backup.start_backup_job(BackupVaultName=vault, ResourceArn=table_arn(tested_table), IamRoleArn=ROLE)
+    assert older["RecoveryPointArn"] != newest["RecoveryPointArn"]
+    try:
+        assert _jobs_of(aws, plan_arn) == []
+
+        fired = CLOCK.advance(timedelta(minutes=3))
+
+        assert [f.error for f in fired if "restore testing plan" in f.name] == [None]
+        [job] = _jobs_of(aws, plan_arn)
+        assert (job["Status"], job["RecoveryPointArn"], job["CreatedBy"]) == (
+            "COMPLETED",
+            newest["RecoveryPointArn"],
+            {"RestoreTestingPlanArn": plan_arn},
+        )
+        copy = job["CreatedResourceArn"].split("/")[-1]
+        assert copy.startswith(COPY_PREFIX) and copy in _tables(aws)
+        items = aws("dynamodb").scan(TableName=copy)["Items"]
+        assert {"pk": {"S": "heartbeat"}, "sk": {"N": "1"}} in items
+        [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+        event = json.loads(message["Body"])
+        assert (event["detail"]["restoreJobId"], event["detail"]["restoreTestingPlanArn"]) == (
+            job["RestoreJobId"],
+            plan_arn,
+        )
+
+        backup.put_restore_validation_result(
+            RestoreJobId=job["RestoreJobId"], ValidationStatus="SUCCESSFUL", ValidationStatusMessage="heartbeat found"
+        )
+
+        validated = backup.describe_restore_job(RestoreJobId=job["RestoreJobId"])
+        assert (validated["ValidationStatus"], validated["ValidationStatusMessage"]) == (
+            "SUCCESSFUL",
+            "heartbeat found",
+        )
+        assert validated["DeletionStatus"] == "SUCCESSFUL"
+        assert copy not in _tables(aws)
+        with pytest.raises(ClientError) as closed:
+            backup.put_restore_validation_result(RestoreJobId=job["RestoreJobId"], ValidationStatus="FAILED")
+        assert closed.value.response["Error"]["Code"] == "InvalidRequestException"
+    finally:
+        events.remove_targets(Rule=f"restore-tests-{suffix}", Ids=["queue"])
+        events.delete_rule(Name=f"restore-tests-{suffix}")
+        _empty_vault(aws, vault)  # the cfn fixture then deletes the stack, vault included
+
+
+def test_d42_without_a_final_validation_the_copy_is_deleted_when_the_window_closes(cfn, aws, suffix, tested_table):
+    backup = aws("backup")
+    stack = cfn.deploy(_restore_testing(suffix, tested_table, window_hours=1))
+    plan_arn, vault = stack.outputs["PlanArn"], stack.outputs["VaultName"]
+    backup.start_backup_job(BackupVaultName=vault, ResourceArn=table_arn(tested_table), IamRoleArn=ROLE)
+    try:
+        CLOCK.advance(timedelta(minutes=3))
+        [job] = _jobs_of(aws, plan_arn)
+        copy = job["CreatedResourceArn"].split("/")[-1]
+        backup.put_restore_validation_result(RestoreJobId=job["RestoreJobId"], ValidationStatus="VALIDATING")
+        assert copy in _tables(aws)
+
+        CLOCK.advance(timedelta(minutes=61))
+
+        closed = backup.describe_restore_job(RestoreJobId=job["RestoreJobId"])
+        assert (closed["ValidationStatus"], closed["DeletionStatus"]) == ("TIMED_OUT", "SUCCESSFUL")
+        assert copy not in _tables(aws)
+    finally:
+        _empty_vault(aws, vault)
+
+
+def test_d41_no_point_within_the_window_starts_no_restore(cfn, aws, suffix, tested_table):
+    stack = cfn.deploy(_restore_testing(suffix, tested_table))
+
+    CLOCK.advance(timedelta(minutes=3))
+
+    assert _jobs_of(aws, stack.outputs["PlanArn"]) == []
+
+
+def test_d42_validation_of_a_job_no_plan_started_is_refused(aws, suffix, tested_table):
+    backup = aws("backup")
+    backup.create_backup_vault(BackupVaultName=f"plain-{suffix}")
+    point = backup.start_backup_job(
+        BackupVaultName=f"plain-{suffix}", ResourceArn=table_arn(tested_table), IamRoleArn=ROLE
+    )["RecoveryPointArn"]
+    job = backup.start_restore_job(
+        RecoveryPointArn=point, IamRoleArn=ROLE, Metadata={"targetTableName": f"plain-copy-{suffix}"}
+    )
+    try:
+        with pytest.raises(ClientError) as refused:
+            backup.put_restore_validation_result(RestoreJobId=job["RestoreJobId"], ValidationStatus="SUCCESSFUL")
+        assert refused.value.response["Error"]["Code"] == "InvalidRequestException"
+        assert "CreatedBy" not in backup.describe_restore_job(RestoreJobId=job["RestoreJobId"])
+    finally:
+        _empty_vault(aws, f"plain-{suffix}")
+        backup.delete_backup_vault(BackupVaultName=f"plain-{suffix}")

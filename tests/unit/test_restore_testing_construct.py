@@ -1,0 +1,115 @@
+"""Restore testing in the resilience layer, read from the session's synthesized app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lib.config import RecoveryObjectives
+from lib.constructs.restore_testing import COPY_PREFIX, NAMESPACE, UNSCOPABLE_ACTIONS
+from tests.unit.conftest import SUFFIX, Templates, only
+
+
+def _by_name(templates: Templates, resource_type: str, name_property: str) -> dict[str, Any]:
+    found = templates.resilience.find_resources(resource_type)
+    return {r["Properties"].get(name_property): r for r in found.values()}
+
+
+def _function(templates: Templates, name: str) -> dict[str, Any]:
+    return _by_name(templates, "AWS::Lambda::Function", "FunctionName")[name]
+
+
+def test_plan_restores_the_latest_snapshot_of_the_vault_daily(templates: Templates) -> None:
+    plan = only(templates.resilience, "AWS::Backup::RestoreTestingPlan")
+    properties = plan["Properties"]
+    # Restore testing names allow letters, digits and underscores only.
+    assert properties["RestoreTestingPlanName"] == f"restore_testing_plan_{SUFFIX}"
+    assert (properties["ScheduleExpression"], properties["StartWindowHours"]) == ("cron(0 5 ? * * *)", 1)
+    selection = properties["RecoveryPointSelection"]
+    assert (selection["Algorithm"], selection["RecoveryPointTypes"], selection["SelectionWindowDays"]) == (
+        "LATEST_WITHIN_WINDOW",
+        ["SNAPSHOT"],
+        1,
+    )
+    [vault_arn] = selection["IncludeVaults"]
+    vault_id = next(iter(templates.resilience.find_resources("AWS::Backup::BackupVault")))
+    assert vault_arn == {"Fn::GetAtt": [vault_id, "BackupVaultArn"]}
+
+
+def test_selections_test_aurora_and_dynamodb_with_the_backup_role(templates: Templates) -> None:
+    selections = _by_name(templates, "AWS::Backup::RestoreTestingSelection", "RestoreTestingSelectionName")
+    assert set(selections) == {f"restore_test_aurora_{SUFFIX}", f"restore_test_dynamodb_{SUFFIX}"}
+    plan_id = next(iter(templates.resilience.find_resources("AWS::Backup::RestoreTestingPlan")))
+    role_arns = set()
+    for selection in selections.values():
+        properties = selection["Properties"]
+        assert properties["RestoreTestingPlanName"] == f"restore_testing_plan_{SUFFIX}"
+        assert plan_id in selection["DependsOn"]
+        assert properties["ValidationWindowHours"] == 1 and len(properties["ProtectedResourceArns"]) == 1
+        role_arns.add(str(properties["IamRoleArn"]))
+    assert len(role_arns) == 1  # the one backup service role
+    aurora = selections[f"restore_test_aurora_{SUFFIX}"]["Properties"]
+    assert aurora["ProtectedResourceType"] == "Aurora"
+    assert set(aurora["RestoreMetadataOverrides"]) == {"DBSubnetGroupName", "VpcSecurityGroupIds"}
+    assert selections[f"restore_test_dynamodb_{SUFFIX}"]["Properties"]["ProtectedResourceType"] == "DynamoDB"
+
+
+def test_validator_runs_outside_the_vpc_and_the_probe_inside(templates: Templates) -> None:
+    validator = _function(templates, f"restore-validation-{SUFFIX}")["Properties"]
+    probe = _function(templates, f"restore-validation-probe-{SUFFIX}")["Properties"]
+    assert validator["Handler"] == "handler.handler" and "VpcConfig" not in validator
+    assert probe["Handler"] == "handler.probe"
+    assert len(probe["VpcConfig"]["SubnetIds"]) == 3 and len(probe["VpcConfig"]["SecurityGroupIds"]) == 1
+    env = validator["Environment"]["Variables"]
+    assert env["RTO_MINUTES"] == str(RecoveryObjectives().rto_minutes)
+    assert (env["METRICS_NAMESPACE"], env["PROBE_FUNCTION_NAME"]) == (NAMESPACE, f"restore-validation-probe-{SUFFIX}")
+    plan_id = next(iter(templates.resilience.find_resources("AWS::Backup::RestoreTestingPlan")))
+    assert env["RESTORE_TESTING_PLAN_ARN"] == {"Fn::GetAtt": [plan_id, "RestoreTestingPlanArn"]}
+    for function in (validator, probe):
+        assert "DeadLetterConfig" in function and "KmsKeyArn" in function
+
+
+def test_rule_sends_this_plans_finished_restore_jobs_to_the_validator_with_dlq(templates: Templates) -> None:
+    rule = _by_name(templates, "AWS::Events::Rule", "Name")[f"restore-test-jobs-{SUFFIX}"]["Properties"]
+    pattern = rule["EventPattern"]
+    assert (pattern["source"], pattern["detail-type"]) == (["aws.backup"], ["Restore Job State Change"])
+    assert set(pattern["detail"]["status"]) == {"COMPLETED", "FAILED", "ABORTED"}
+    assert "restoreTestingPlanArn" in pattern["detail"]
+    [target] = rule["Targets"]
+    assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+
+
+def test_alarms_page_on_a_failed_test_and_on_a_restore_over_the_rto(templates: Templates) -> None:
+    alarms = _by_name(templates, "AWS::CloudWatch::Alarm", "AlarmName")
+    failed = alarms[f"restore-test-failed-{SUFFIX}"]["Properties"]
+    slow = alarms[f"restore-test-over-rto-{SUFFIX}"]["Properties"]
+    assert (failed["MetricName"], failed["Namespace"], failed["Threshold"]) == ("RestoreValidationFailed", NAMESPACE, 1)
+    assert (slow["MetricName"], slow["Threshold"]) == ("RestoreDurationMinutes", RecoveryObjectives().rto_minutes)
+    assert slow["ComparisonOperator"] == "GreaterThanThreshold"
+    for alarm in (failed, slow):
+        assert alarm["AlarmActions"] and alarm["OKActions"]
+
+
+def test_validator_policy_is_exact(templates: Templates) -> None:
+    policies = _by_name(templates, "AWS::IAM::ManagedPolicy", "ManagedPolicyName")
+    statements = {
+        s["Sid"]: s
+        for s in policies[f"restore-validation-policy-{SUFFIX}"]["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert set(statements["ReportValidation"]["Action"]) == set(UNSCOPABLE_ACTIONS)
+    assert statements["ReportValidation"]["Condition"] == {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}
+    assert statements["ReadRestoredTables"]["Action"] == "dynamodb:Query"
+    assert statements["ReadRestoredTables"]["Resource"].endswith(f":table/{COPY_PREFIX}*")
+    assert statements["DescribeRestoredClusters"]["Resource"].endswith(f":cluster:{COPY_PREFIX}*")
+    assert statements["InvokeProbe"]["Action"] == "lambda:InvokeFunction"
+    probe = {
+        s["Sid"]: s
+        for s in policies[f"restore-validation-probe-policy-{SUFFIX}"]["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert probe["ReadDatabaseSecret"]["Action"] == "secretsmanager:GetSecretValue"
+    assert "kms:ViaService" in probe["DecryptDatabaseSecret"]["Condition"]["StringEquals"]
+
+
+def test_restore_testing_log_groups_are_encrypted_and_destroyed(templates: Templates) -> None:
+    groups = _by_name(templates, "AWS::Logs::LogGroup", "LogGroupName")
+    for name in (f"/aws/lambda/restore-validation-{SUFFIX}", f"/aws/lambda/restore-validation-probe-{SUFFIX}"):
+        assert "KmsKeyId" in groups[name]["Properties"] and groups[name]["DeletionPolicy"] == "Delete"
