@@ -487,3 +487,40 @@ def test_d2_function_code_reads_the_emulators_clock(aws, create):
     assert abs(body["time"] - emulated.timestamp()) < 60
     assert abs(datetime.fromisoformat(body["now"]) - emulated) < timedelta(minutes=1)
     assert abs(datetime.fromisoformat(body["utcnow"]) - emulated.replace(tzinfo=None)) < timedelta(minutes=1)
+
+
+EMF_PRINTER = """
+import json
+import time
+
+
+def handler(event, context):
+    print(json.dumps({
+        "_aws": {"Timestamp": int(time.time() * 1000),
+                 "CloudWatchMetrics": [{"Namespace": event["namespace"], "Dimensions": [[]],
+                                        "Metrics": [{"Name": "Beats", "Unit": "Count"}]}]},
+        "Beats": 1,
+    }))
+"""
+
+
+def test_d2_d20_metrics_a_function_prints_after_a_tick_land_at_the_emulators_now(aws, create, suffix):
+    from datetime import timedelta
+
+    from tools.local_aws.clock import CLOCK
+
+    name = create(EMF_PRINTER)
+    CLOCK.advance(timedelta(hours=2))
+
+    _invoke(aws, name, {"namespace": f"Beats/{suffix}"})
+
+    now = CLOCK.now()
+    points = aws("cloudwatch").get_metric_statistics(
+        Namespace=f"Beats/{suffix}",
+        MetricName="Beats",
+        StartTime=now - timedelta(minutes=5),
+        EndTime=now + timedelta(minutes=1),
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    assert sum(point["Sum"] for point in points) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime, timedelta
 
 from . import control, server
 
@@ -33,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("fixes", help="list the fixes applied to moto")
     tick = commands.add_parser("tick", help="advance the emulator's clock, running what falls due on the way")
     tick.add_argument("--minutes", type=float, required=True, help="how far to advance the clock")
+    tick.add_argument(
+        "--to-minute",
+        type=int,
+        choices=range(60),
+        metavar="M",
+        help="then on to the next hh:M, e.g. 6 to land just after an hourly backup (cron minute 0)",
+    )
     tick.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
     clock = commands.add_parser("clock", help="print the emulator's current time")
     clock.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
@@ -48,7 +56,11 @@ def _clock_command(args: argparse.Namespace) -> int:
     if args.command == "clock":
         print(control.call(endpoint, "clock")["now"])
         return 0
-    answer = control.call(endpoint, "tick", {"minutes": args.minutes})
+    minutes = args.minutes
+    if args.to_minute is not None:
+        landing = datetime.fromisoformat(control.call(endpoint, "clock")["now"]) + timedelta(minutes=minutes)
+        minutes += (args.to_minute - landing.minute) % 60 - landing.second / 60
+    answer = control.call(endpoint, "tick", {"minutes": max(minutes, 0)})
     for item in answer["fired"]:
         print(f"{item['when']}  {item['name']}" + (f"  FAILED: {item['error']}" if item["error"] else ""))
     print(f"now {answer['now']}")

@@ -53,12 +53,12 @@ def put(
 def extract_emf(account_id: str, region: str, message: str) -> int:
     """Store the metrics of one EMF log line; returns how many data points it held (0 if not EMF).
 
-    The EMF timestamp is the function's wall clock; the emulator's clock may be ahead of it, so the
-    current offset is added (the line was written just now)."""
+    The EMF timestamp is taken as written: function code reads the emulator's clock
+    (``lambda_bootstrap.follow_emulator_clock``), so it is already emulated time."""
     try:
         document = json.loads(message)
         directives = document["_aws"]["CloudWatchMetrics"]
-        stamp = datetime.fromtimestamp(document["_aws"]["Timestamp"] / 1000, UTC) + CLOCK.offset
+        stamp = datetime.fromtimestamp(document["_aws"]["Timestamp"] / 1000, UTC)
     except (ValueError, TypeError, KeyError):
         return 0
     stored = 0
