@@ -34,6 +34,7 @@ from constructs import Construct
 
 from lib.config import EnvironmentConfig
 from lib.constructs.backup_job_events import BACKUP_JOB_DETAIL_TYPE
+from lib.constructs.execution_role import execution_role
 from lib.constructs.log_group import encrypted_log_group
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
 from lib.lambda_bundle import bundle_function
@@ -76,29 +77,18 @@ class BackupMonitor(Construct):
         function_name = config.name("backup-monitor")
         rpo = config.objectives.rpo_minutes
         log_group = encrypted_log_group(self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=key)
-        role = iam.Role(
+        role, _ = execution_role(
             self,
-            "Role",
-            role_name=config.name("backup-monitor-role"),
+            config=config,
+            name="backup-monitor",
             description="Execution role of the function that measures recovery-point ages",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-        )
-        iam.ManagedPolicy(
-            self,
-            "Policy",
-            managed_policy_name=config.name("backup-monitor-policy"),
-            roles=[role],
+            log_group=log_group,
             statements=[
                 iam.PolicyStatement(
                     sid="ReadRecoveryPoints",
                     actions=list(UNSCOPABLE_ACTIONS),
                     resources=["*"],  # no resource-level permissions for this action
                     conditions={"StringEquals": {"aws:RequestedRegion": config.region}},
-                ),
-                iam.PolicyStatement(
-                    sid="WriteOwnLogs",
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[log_group.log_group_arn],
                 ),
             ],
         )

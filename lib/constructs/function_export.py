@@ -40,6 +40,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
+from lib.constructs.execution_role import execution_role
 from lib.constructs.log_group import encrypted_log_group
 from lib.lambda_bundle import bundle_function
 
@@ -88,12 +89,30 @@ class FunctionExport(Construct):
         self.log_group = encrypted_log_group(
             self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=log_key
         )
-        self.role = iam.Role(
+        self.role, self.policy = execution_role(
             self,
-            "Role",
-            role_name=config.name("function-export-role"),
+            config=config,
+            name="function-export",
             description="Execution role of the function that exports every Lambda function into the data bucket",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            log_group=self.log_group,
+            statements=[
+                iam.PolicyStatement(
+                    sid="WriteExports",
+                    actions=["s3:PutObject", "s3:GetObject"],
+                    # the two objects of each function, not the whole prefix
+                    resources=[
+                        bucket.arn_for_objects(f"{EXPORT_PREFIX}{name}/{obj}")
+                        for name in exported_names
+                        for obj in EXPORT_OBJECTS
+                    ],
+                ),
+                iam.PolicyStatement(
+                    sid="EncryptExports",
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                    resources=[bucket_key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                ),
+            ],
         )
         self.function = lambda_.Function(
             self,
@@ -117,39 +136,13 @@ class FunctionExport(Construct):
             },
         )
         exported = [*functions, self.function]
-        self.policy = iam.ManagedPolicy(
-            self,
-            "Policy",
-            managed_policy_name=config.name("function-export-policy"),
-            roles=[self.role],
-            statements=[
-                iam.PolicyStatement(
-                    sid="ReadExportedFunctions",
-                    actions=["lambda:GetFunction"],
-                    resources=[fn.function_arn for fn in exported],
-                ),
-                iam.PolicyStatement(
-                    sid="WriteExports",
-                    actions=["s3:PutObject", "s3:GetObject"],
-                    # the two objects of each function, not the whole prefix
-                    resources=[
-                        bucket.arn_for_objects(f"{EXPORT_PREFIX}{name}/{obj}")
-                        for name in exported_names
-                        for obj in EXPORT_OBJECTS
-                    ],
-                ),
-                iam.PolicyStatement(
-                    sid="EncryptExports",
-                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                    resources=[bucket_key.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
-                ),
-                iam.PolicyStatement(
-                    sid="WriteOwnLogs",
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[self.log_group.log_group_arn],
-                ),
-            ],
+        # Its own ARN exists only now (the function needs the role first).
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                sid="ReadExportedFunctions",
+                actions=["lambda:GetFunction"],
+                resources=[fn.function_arn for fn in exported],
+            )
         )
         keys = environment_keys(exported)
         if keys:

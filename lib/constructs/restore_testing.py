@@ -52,6 +52,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
+from lib.constructs.execution_role import execution_role
 from lib.constructs.log_group import encrypted_log_group
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
 from lib.lambda_bundle import bundle_function
@@ -142,26 +143,16 @@ class RestoreTesting(Construct):
         probe_logs = encrypted_log_group(
             self, "ProbeLogGroup", config=config, name=f"/aws/lambda/{probe_name}", key=key
         )
-        probe_role = iam.Role(
+        probe_role, _ = execution_role(
             self,
-            "ProbeRole",
-            role_name=config.name("restore-validation-probe-role"),
+            config=config,
+            name="restore-validation-probe",
             description="Execution role of the in-VPC probe that queries restored Aurora copies",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-        )
-        iam.ManagedPolicy(
-            self,
-            "ProbePolicy",
-            managed_policy_name=config.name("restore-validation-probe-policy"),
-            roles=[probe_role],
+            log_group=probe_logs,
+            id_prefix="Probe",
             statements=[
                 iam.PolicyStatement(
                     sid="ManageVpcNetworkInterfaces", actions=list(LAMBDA_ENI_ACTIONS), resources=["*"]
-                ),
-                iam.PolicyStatement(
-                    sid="WriteOwnLogs",
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[probe_logs.log_group_arn],
                 ),
                 iam.PolicyStatement(
                     sid="ReadDatabaseSecret", actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]
@@ -199,18 +190,12 @@ class RestoreTesting(Construct):
         # --- the validator: outside the VPC, every API call
         function_name = config.name("restore-validation")
         log_group = encrypted_log_group(self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=key)
-        role = iam.Role(
+        role, _ = execution_role(
             self,
-            "Role",
-            role_name=config.name("restore-validation-role"),
+            config=config,
+            name="restore-validation",
             description="Execution role of the function that validates restore tests",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-        )
-        iam.ManagedPolicy(
-            self,
-            "Policy",
-            managed_policy_name=config.name("restore-validation-policy"),
-            roles=[role],
+            log_group=log_group,
             statements=[
                 iam.PolicyStatement(
                     sid="ReportValidation",
@@ -230,11 +215,6 @@ class RestoreTesting(Construct):
                 ),
                 iam.PolicyStatement(
                     sid="InvokeProbe", actions=["lambda:InvokeFunction"], resources=[self.probe.function_arn]
-                ),
-                iam.PolicyStatement(
-                    sid="WriteOwnLogs",
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[log_group.log_group_arn],
                 ),
             ],
         )

@@ -35,10 +35,10 @@ from aws_cdk import aws_backup as backup
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
+from lib.constructs.execution_role import execution_role
 from lib.constructs.log_group import encrypted_log_group
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "lambda" / "vault_cleanup"
@@ -75,19 +75,13 @@ class BackupVaultCleanup(Construct):
         self.log_group = encrypted_log_group(
             self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=log_key
         )
-        self.role = iam.Role(
+        self.role, policy = execution_role(
             self,
-            "Role",
-            role_name=config.name("vault-cleanup-role"),
+            config=config,
+            name="vault-cleanup",
             description="Execution role of the function that empties the AWS Backup vault on stack deletion",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-        )
-        policy = iam.ManagedPolicy(
-            self,
-            "Policy",
-            managed_policy_name=config.name("vault-cleanup-policy"),
-            roles=[self.role],
-            statements=_statements(config, vault, self.log_group),
+            log_group=self.log_group,
+            statements=_statements(config, vault),
         )
         self.function = lambda_.Function(
             self,
@@ -116,9 +110,7 @@ class BackupVaultCleanup(Construct):
         self.resource.node.add_dependency(policy)
 
 
-def _statements(
-    config: EnvironmentConfig, vault: backup.IBackupVault, log_group: logs.ILogGroup
-) -> list[iam.PolicyStatement]:
+def _statements(config: EnvironmentConfig, vault: backup.IBackupVault) -> list[iam.PolicyStatement]:
     """Exactly the calls the handler makes, plus what AWS Backup needs from the caller to delete."""
     region, account = config.region, config.account
     aurora_snapshots = f"arn:aws:rds:{region}:{account}:cluster-snapshot:awsbackup:*"
@@ -161,10 +153,5 @@ def _statements(
             actions=["iam:CreateServiceLinkedRole"],
             resources=[f"arn:aws:iam::{account}:role/aws-service-role/backup.amazonaws.com/AWSServiceRoleForBackup"],
             conditions={"StringEquals": {"iam:AWSServiceName": "backup.amazonaws.com"}},
-        ),
-        iam.PolicyStatement(
-            sid="WriteOwnLogs",
-            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[log_group.log_group_arn],  # "...:log-group:/aws/lambda/<name>:*"
         ),
     ]
