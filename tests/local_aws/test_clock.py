@@ -102,3 +102,23 @@ def test_longest_gap_between_runs() -> None:
     assert longest_gap("cron(0 2,5 * * ? *)", T0) == timedelta(hours=21)
     assert longest_gap("rate(15 minutes)", T0) == timedelta(minutes=15)
     assert longest_gap("cron(0 0 1 1 ? 2030)", T0) == timedelta(days=8)
+
+
+def test_jump_moves_the_clock_and_runs_nothing_on_the_way() -> None:
+    clock = Clock()
+    ran: list[str] = []
+    clock.register(lambda start, end: [Due(end, 1, "due", lambda: ran.append("ran"))])
+    before = clock.now()
+    clock.jump(timedelta(hours=5))
+    assert clock.now() - before >= timedelta(hours=5)
+    assert ran == []
+    with pytest.raises(ValueError, match="forward"):
+        clock.jump(timedelta(minutes=-1))
+
+
+def test_control_api_jumps() -> None:
+    app = control.wrap(lambda environ, start_response: [b"moto"])
+    _, before = _request(app, "GET", "/_local_aws/clock")
+    status, after = _request(app, "POST", "/_local_aws/jump", {"minutes": 90})
+    assert status == "200 OK" and after["fired"] == []
+    assert datetime.fromisoformat(after["now"]) - datetime.fromisoformat(before["now"]) >= timedelta(minutes=90)

@@ -2,6 +2,7 @@
 
 ``GET  /_local_aws/clock``  -> ``{"now": ISO time, "offsetSeconds": n}``
 ``POST /_local_aws/tick``   with ``{"minutes": n}`` -> the new time and what ran on the way
+``POST /_local_aws/jump``   with ``{"minutes": n}`` -> the new time; nothing due in between runs
 
 The CLI (``python -m tools.local_aws tick``) and the integration tests use it; tests that run the
 server in-process call ``clock.CLOCK.advance`` directly.
@@ -44,16 +45,22 @@ def wrap(app: Wsgi) -> Wsgi:
 def _handle(method: str, action: str, environ: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if (method, action) == ("GET", "clock"):
         return "200 OK", _clock()
-    if (method, action) == ("POST", "tick"):
+    if method == "POST" and action in ("tick", "jump"):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
-            minutes = float(json.loads(environ["wsgi.input"].read(length) or b"{}")["minutes"])
-            fired = CLOCK.advance(timedelta(minutes=minutes))
+            delta = timedelta(minutes=float(json.loads(environ["wsgi.input"].read(length) or b"{}")["minutes"]))
+            if action == "tick":
+                fired = CLOCK.advance(delta)
+            else:
+                CLOCK.jump(delta)
+                fired = []
         except (ValueError, KeyError, TypeError) as error:
             message = str(error) if isinstance(error, ValueError) else 'the body must be {"minutes": <number>}'
             return "400 Bad Request", {"message": message}
         return "200 OK", {**_clock(), "fired": [_fired(item) for item in fired]}
-    return "404 Not Found", {"message": f"no control action {method} {PREFIX}{action}; use GET clock or POST tick"}
+    return "404 Not Found", {
+        "message": f"no control action {method} {PREFIX}{action}; use GET clock, POST tick or POST jump"
+    }
 
 
 def _clock() -> dict[str, Any]:
