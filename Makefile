@@ -5,6 +5,7 @@
 #   make synth     synthesize every template offline into cdk.out/
 #   make unit      unit tests with coverage        make lint   ruff, mypy, cfn-lint, checkov
 #   make integration   integration tests against the recorded deployment
+#   make bench     synth / tests / local cycle timings and ratios against an empty app (bench-results.json)
 #   make tick MINUTES=60 [TO_MINUTE=6]   advance the local emulator's clock (schedules, backups, alarms run)
 
 SHELL := /bin/bash
@@ -37,7 +38,7 @@ LOCAL_ENV := AWS_ENDPOINT_URL=$(LOCAL_ENDPOINT) AWS_ACCESS_KEY_ID=testing AWS_SE
 target_env = $(if $(filter local,$(1)),$(LOCAL_ENV),)
 cdk = $(call target_env,$(1)) npx --no-install cdk -c environmentSuffix=$(SUFFIX)
 
-.PHONY: install postgres synth unit lint deploy destroy integration drill test clean tick
+.PHONY: install postgres synth unit lint deploy destroy integration drill test clean tick bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -117,6 +118,12 @@ test: lint unit
 # Advance the local emulator's clock: what falls due on the way (schedules, backups, alarms) runs.
 tick: install
 	$(PY) -m tools.local_aws tick --minutes $(or $(MINUTES),60) $(if $(TO_MINUTE),--to-minute $(TO_MINUTE))
+
+# What engineers wait for, against the floor (cases interleaved; ratios, not single times):
+#   make bench   (BENCH="--repeat 3 --cases synth,synth-cli,floor,floor-cli,unit,emulator,cycle --profile")
+BENCH ?= --repeat 3 --profile
+bench: install
+	$(PY) -m tools.bench $(BENCH)
 
 clean:
 	-$(PY) -m tools.local_aws stop

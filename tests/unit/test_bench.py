@@ -1,0 +1,24 @@
+"""The benchmark's arithmetic and its refusal of bad input (running it is `make bench`, not a test)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools import bench
+
+
+def test_summary_and_ratios_use_medians() -> None:
+    summary = bench.summarize({"synth": [9.0, 8.0, 30.0], "floor": [4.0, 5.0, 4.0], "unit": []})
+    assert summary["synth"] == {"min": 8.0, "median": 9.0, "max": 30.0, "runs": 3}
+    assert "unit" not in summary
+    (ratio,) = bench.ratios(summary)
+    assert ratio == {"ratio": "synth / floor (in-process)", "value": 9.0 / 4.0, "target": 1.5}
+
+
+@pytest.mark.parametrize("argv", [["--cases", "synth,warp"], ["--repeat", "0"]])
+def test_bad_arguments_are_refused_before_anything_runs(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "unknown case(s) warp" in error or "--repeat must be at least 1" in error

@@ -1,0 +1,196 @@
+"""Benchmark what engineers wait for: synth, the tests, the local deploy cycle -- against the floor.
+
+``python -m tools.bench [--repeat 3] [--cases synth,floor,...] [--output bench-results.json]``
+(``make bench``). Each case is a whole command run in a child process; the cases are interleaved
+(round 1 runs every case once, then round 2, ...) because these machines are noisy: compare ratios
+from one run, not absolute times across runs. Prints min / median / max per case and the ratios the
+targets are stated in, and writes everything as JSON. ``--profile`` adds where one in-process synth
+spends its time (import, construct tree, synth with cdk-nag, CDK validation and asset staging).
+
+The floor is the cheapest CDK app synthesized the same way: one stack, one SNS topic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+FLOOR_APP = """
+import aws_cdk as cdk
+from aws_cdk import aws_sns as sns
+
+app = cdk.App()
+stack = cdk.Stack(app, "Floor", env=cdk.Environment(account="123456789012", region="us-east-1"))
+sns.Topic(stack, "Topic")
+app.synth()
+"""
+PROFILE = """
+import json, sys, time
+started = time.perf_counter()
+import aws_cdk as cdk
+imported = time.perf_counter()
+sys.path.insert(0, {root!r})
+from lib.app import build_app
+app = cdk.App(context=json.load(open({root!r} + "/cdk.json"))["context"], outdir=sys.argv[1])
+build_app(app)
+built = time.perf_counter()
+app.synth()
+synthesized = time.perf_counter()
+print(json.dumps({{"import aws_cdk": imported - started, "construct tree (build_app)": built - imported,
+                  "synth (aspects, cdk-nag, DR gate, CDK validation, assets, writing)": synthesized - built}}))
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    what: str
+    command: Callable[[Path], list[str]]
+    environment: dict[str, str] | None = None
+
+
+def _cdk(app: str | None = None) -> Callable[[Path], list[str]]:
+    def command(scratch: Path) -> list[str]:
+        base = ["npx", "--no-install", "cdk", "synth", "--quiet", "-o", str(scratch / "cdk.out")]
+        return [*base, "--app", app.format(scratch=scratch)] if app else base
+
+    return command
+
+
+CASES = {
+    "synth": Case("synth", "full app, in-process (bin/app.py)", lambda s: [PYTHON, "bin/app.py"]),
+    "synth-cli": Case("synth-cli", "full app through `npx cdk synth`", _cdk()),
+    "floor": Case("floor", "floor app, in-process", lambda s: [PYTHON, str(s / "floor.py")]),
+    "floor-cli": Case("floor-cli", "floor app through `npx cdk synth`", _cdk(f"{PYTHON} {{scratch}}/floor.py")),
+    "unit": Case(
+        "unit", "pytest tests/unit", lambda s: [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit"]
+    ),
+    "emulator": Case(
+        "emulator",
+        "pytest tests/local_aws tests/dr_drill",
+        lambda s: [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/local_aws", "tests/dr_drill"],
+    ),
+    "cycle": Case(
+        "cycle",
+        "make deploy + integration + destroy (local)",
+        lambda s: [
+            "bash",
+            "-c",
+            "make deploy >/dev/null && make integration >/dev/null; status=$?; "
+            "make destroy >/dev/null || status=1; exit $status",
+        ],
+    ),
+}
+DEFAULT_CASES = ("synth", "synth-cli", "floor", "floor-cli", "unit")
+RATIOS = (
+    ("synth / floor (in-process)", "synth", "floor", 1.5),
+    ("synth / floor (CLI)", "synth-cli", "floor-cli", 1.5),
+    ("unit tests / one synth", "unit", "synth", 1.5),
+)
+
+
+def run(cases: list[Case], repeat: int, scratch: Path) -> dict[str, list[float]]:
+    """Seconds per case, interleaved rounds; a failing command stops the benchmark with its name."""
+    (scratch / "floor.py").write_text(FLOOR_APP)
+    environment = {
+        **os.environ,
+        "CDK_OUTDIR": str(scratch / "cdk.out"),
+        "CDK_DISABLE_VERSION_CHECK": "1",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+    }
+    timings: dict[str, list[float]] = {case.name: [] for case in cases}
+    for round_number in range(1, repeat + 1):
+        for case in cases:
+            started = time.perf_counter()
+            done = subprocess.run(
+                case.command(scratch), cwd=REPO_ROOT, env=environment, capture_output=True, check=False
+            )
+            elapsed = time.perf_counter() - started
+            if done.returncode:
+                tail = done.stderr.decode(errors="replace")[-600:] or done.stdout.decode(errors="replace")[-600:]
+                raise SystemExit(f"bench: case {case.name!r} failed (exit {done.returncode}):\n{tail}")
+            timings[case.name].append(elapsed)
+            print(f"round {round_number}/{repeat}  {case.name:10} {elapsed:7.2f} s", flush=True)
+    return timings
+
+
+def profile(scratch: Path) -> dict[str, float]:
+    done = subprocess.run(
+        [PYTHON, "-c", PROFILE.format(root=str(REPO_ROOT)), str(scratch / "profile.out")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+        env={**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"},
+    )
+    return dict(json.loads(done.stdout.decode().strip().splitlines()[-1]))
+
+
+def summarize(timings: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    return {
+        name: {"min": min(values), "median": statistics.median(values), "max": max(values), "runs": len(values)}
+        for name, values in timings.items()
+        if values
+    }
+
+
+def ratios(summary: dict[str, dict[str, float]]) -> list[dict[str, object]]:
+    return [
+        {"ratio": label, "value": summary[top]["median"] / summary[bottom]["median"], "target": target}
+        for label, top, bottom, target in RATIOS
+        if top in summary and bottom in summary
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (default %(default)s)")
+    parser.add_argument("--cases", default=",".join(DEFAULT_CASES), help=f"comma-separated, of: {', '.join(CASES)}")
+    parser.add_argument("--profile", action="store_true", help="also profile one in-process synth")
+    parser.add_argument("--output", type=Path, default=REPO_ROOT / "bench-results.json")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.cases.split(",") if name not in CASES]
+    if unknown or args.repeat < 1:
+        parser.error(
+            f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}"
+            if unknown
+            else "--repeat must be at least 1"
+        )
+    cases = [CASES[name] for name in args.cases.split(",")]
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        timings = run(cases, args.repeat, Path(scratch))
+        phases = profile(Path(scratch)) if args.profile else {}
+    summary = summarize(timings)
+    result = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "cases": summary,
+        "ratios": ratios(summary),
+        "synth_phases_s": phases,
+        "raw_s": timings,
+    }
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\n{'case':10} {'min':>8} {'median':>8} {'max':>8}   what")
+    for case in cases:
+        row = summary[case.name]
+        print(f"{case.name:10} {row['min']:8.2f} {row['median']:8.2f} {row['max']:8.2f}   {case.what}")
+    for ratio in ratios(summary):
+        print(f"{ratio['ratio']}: {ratio['value']:.2f} (target <= {ratio['target']})")
+    for phase, seconds in phases.items():
+        print(f"synth phase  {phase}: {seconds:.2f} s")
+    print(f"Results: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
