@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-import os
-import shutil
 import ssl
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,72 +18,27 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pg8000.native
 import pytest
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from moto.server import ThreadedMotoServer
-from werkzeug.serving import make_server
 
+from tests.emulator import ACCOUNT, REGION, client_factory, running_emulator
 from tools.dr_drill import cli
-from tools.local_aws import control
 from tools.local_aws.clock import CLOCK
-from tools.local_aws.patches import apply_all
-from tools.local_aws.postgres import stop_all
-from tools.local_aws.server import ENDPOINT_ENV
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
 PASSWORD = "drill-password-123"
 BACKUP_ROLE = f"arn:aws:iam::{ACCOUNT}:role/backup-role"
 # How old the canary's newest heartbeat is when the recovery points are taken.
 HEARTBEAT_AGE = timedelta(minutes=10)
 
 
-class ControlledMotoServer(ThreadedMotoServer):
-    """moto's in-process server with the emulator's control API in front, as ``tools.local_aws serve``
-    runs it: the drill reads the emulator's clock through ``GET /_local_aws/clock``."""
-
-    def _server_entry(self) -> None:
-        self._server = make_server(
-            self._ip_address,
-            self._port,
-            control.wrap(DomainDispatcherApplication(create_backend_app)),
-            True,
-            request_handler=MotoRequestHandler,
-        )
-        self._server_ready_event.set()
-        self._server.serve_forever()
-
-
 @pytest.fixture(scope="session")
 def endpoint() -> Iterator[str]:
-    state = Path(tempfile.mkdtemp(prefix="dr-drill-tests-"))
-    state.chmod(0o755)  # readable by the account the PostgreSQL servers run as when tests run as root
-    os.environ["LOCAL_AWS_STATE_DIR"] = str(state)
-    apply_all()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ControlledMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ[ENDPOINT_ENV] = f"http://{host}:{port}"
-    yield f"http://{host}:{port}"
-    server.stop()
-    stop_all()
-    shutil.rmtree(state, ignore_errors=True)
+    yield from running_emulator("dr-drill-tests-")
 
 
 @pytest.fixture(scope="session")
 def aws(endpoint: str) -> Callable[[str], Any]:
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-    clients: dict[str, Any] = {}
-
-    def client(service: str) -> Any:
-        if service not in clients:
-            clients[service] = session.client(service, endpoint_url=endpoint)
-        return clients[service]
-
-    return client
+    return client_factory(endpoint)
 
 
 def tls() -> ssl.SSLContext:

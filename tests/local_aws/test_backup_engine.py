@@ -13,10 +13,10 @@ import pg8000.native
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.emulator import ACCOUNT, REGION
 from tools.local_aws import backup_engine
 from tools.local_aws.clock import CLOCK
 
-from .conftest import ACCOUNT, REGION
 from .helpers import template
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/backup-role"

@@ -221,12 +221,12 @@ def test_d2_a_run_past_its_timeout_is_killed_with_its_process_group(aws, create)
     source = """
         import subprocess
         import os
-        import time
+        import threading
 
         def handler(event, context):
-            child = subprocess.Popen(["sleep", "30"])
+            child = subprocess.Popen(["sleep", "infinity"])
             print("pids", os.getpid(), child.pid, flush=True)
-            time.sleep(30)
+            threading.Event().wait()  # hangs until the timeout kills it
     """
     name = create(source, Timeout=1)
 

@@ -25,11 +25,11 @@ import pytest
 from botocore.exceptions import ClientError
 from pg8000.exceptions import DatabaseError, InterfaceError
 
+from tests.emulator import REGION
 from tools.local_aws import postgres
 from tools.local_aws.clock import CLOCK
 from tools.local_aws.server import REPO_ROOT, answers
 
-from .conftest import REGION
 from .helpers import get_att, ref, template
 
 PASSWORD = "correct-horse-battery"  # a test cluster's master password

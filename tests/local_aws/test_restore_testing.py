@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.emulator import ACCOUNT, REGION
 from tools.local_aws.clock import CLOCK
 from tools.local_aws.restore_testing import COPY_PREFIX
 
-from .conftest import ACCOUNT, REGION
 from .helpers import get_att, ref, template
 from .test_backup_engine import ROLE, make_table, table_arn
 

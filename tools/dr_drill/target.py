@@ -88,7 +88,7 @@ class Target:
             return datetime.now(UTC)
         try:
             answer = control.call(self.endpoint_url, "clock", timeout=CLOCK_TIMEOUT_SECONDS)
-        except (control.ControlError, ValueError):  # ValueError: something else answers there, not in JSON
+        except control.ControlError:
             raise SetupError(
                 f"The local AWS emulator does not answer at {self.endpoint_url}; start it with `make deploy`."
             ) from None

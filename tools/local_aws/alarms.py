@@ -23,7 +23,7 @@ from moto.cloudwatch.models import Alarm, MetricDataQuery, cloudwatch_backends
 from moto.sns.models import sns_backends
 
 from . import metrics
-from .clock import Due
+from .clock import CLOCK, Due
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +49,6 @@ def due_evaluations(start: datetime, end: datetime) -> Iterable[Due]:
 
 def evaluate_all() -> None:
     """Sample the metrics AWS publishes by itself, then evaluate every alarm of every account."""
-    from .clock import CLOCK
-
     now = CLOCK.now()
     metrics.sample_queue_depths(now)
     for account_id, regions in cloudwatch_backends.items():

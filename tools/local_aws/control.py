@@ -88,3 +88,5 @@ def call(endpoint: str, action: str, body: dict[str, Any] | None = None, timeout
         raise ControlError(message) from error
     except OSError as error:
         raise ControlError(f"the local AWS emulator does not answer at {endpoint} ({error})") from error
+    except ValueError as error:  # a 200 that is not JSON: something else listens there
+        raise ControlError(f"{endpoint} answered, but not as the local AWS emulator does") from error

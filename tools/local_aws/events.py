@@ -97,10 +97,7 @@ def _input(target: dict[str, Any], event: dict[str, Any]) -> str:
     if "Input" in target:
         return str(target["Input"])
     if "InputPath" in target:
-        value: Any = event
-        for part in target["InputPath"].lstrip("$").strip(".").split("."):
-            value = value.get(part) if part and isinstance(value, dict) else value
-        return json.dumps(value)
+        return json.dumps(_path(event, target["InputPath"]))
     transformer = target.get("InputTransformer")
     if transformer:
         values = {name: _path(event, path) for name, path in transformer.get("InputPathsMap", {}).items()}

@@ -1,0 +1,78 @@
+"""The in-process patched emulator the emulator and drill tests share, with boto3 clients for it.
+
+The server is moto's ThreadedMotoServer with every fix applied and the emulator's control API in
+front, as ``python -m tools.local_aws serve`` runs it. Set ``LOCAL_AWS_WITHOUT=R5,R6`` to run the
+tests without some fixes and see which tests need which fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
+
+from tools.local_aws import control
+from tools.local_aws.patches import apply_all
+from tools.local_aws.postgres import stop_all
+from tools.local_aws.server import ENDPOINT_ENV
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+class ControlledMotoServer(ThreadedMotoServer):
+    """moto's in-process server with the emulator's control API (``/_local_aws/...``) in front."""
+
+    def _server_entry(self) -> None:
+        self._server = make_server(
+            self._ip_address,
+            self._port,
+            control.wrap(DomainDispatcherApplication(create_backend_app)),
+            True,
+            request_handler=MotoRequestHandler,
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+def running_emulator(state_prefix: str) -> Iterator[str]:
+    """Start the server on a free port, yield its URL, stop it and its databases afterwards.
+
+    Recovery points, database servers and unpacked function code go to a temporary state directory,
+    readable by the unprivileged account the PostgreSQL servers run as when the tests run as root.
+    """
+    state = Path(tempfile.mkdtemp(prefix=state_prefix))
+    state.chmod(0o755)
+    os.environ["LOCAL_AWS_STATE_DIR"] = str(state)
+    apply_all(os.environ.get("LOCAL_AWS_WITHOUT", "").split(","))
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = ControlledMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ[ENDPOINT_ENV] = f"http://{host}:{port}"
+    yield f"http://{host}:{port}"
+    server.stop()
+    stop_all()
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def client_factory(endpoint: str) -> Callable[[str], Any]:
+    """``client("s3")`` is a (cached) boto3 client for the server at ``endpoint``."""
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            clients[service] = session.client(service, endpoint_url=endpoint)
+        return clients[service]
+
+    return client
