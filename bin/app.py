@@ -7,23 +7,20 @@ before any construct exists, so nothing is synthesized or deployed half-way.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-import aws_cdk as cdk  # noqa: E402
-
-from lib.app import build_app  # noqa: E402
+from lib.app import build_app, new_app  # noqa: E402
 from lib.config import ConfigError  # noqa: E402
 
 
 def main() -> int:
     # cdk.json's context (feature flags, pinned AZs) also applies when this file is run directly;
     # context the CLI passes takes precedence over it.
-    app = cdk.App(context=json.loads((REPO_ROOT / "cdk.json").read_text())["context"])
+    app = new_app()
     try:
         build_app(app)
     except ConfigError as error:

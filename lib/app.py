@@ -5,20 +5,38 @@ Shared by bin/app.py (the CLI entry point) and the unit tests, so both synthesiz
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import aws_cdk as cdk
 
+from lib.cfn_validation import add_builtin_validation, prewarm
 from lib.compliance import acknowledge_findings, add_compliance_checks
 from lib.config import CONTEXT_KEYS, load_config
 from lib.dr_gate import DisasterRecoveryGate
 from lib.tap_stack import TapStack, TapStackProps
 
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+
+
+def new_app(context: Mapping[str, object] | None = None, outdir: str | None = None) -> cdk.App:
+    """An app with cdk.json's context (feature flags, pinned AZs) under `context`, as the CLI would build it.
+
+    CDK's built-in template validation runs as always, but through `lib.cfn_validation`, which builds
+    the validation engine in a second process while the construct tree is built.
+    """
+    defaults = json.loads(CDK_JSON.read_text())["context"]
+    app = cdk.App(context={**defaults, **(context or {})}, outdir=outdir, builtin_cloud_formation_validation=False)
+    add_builtin_validation(app)
+    return app
+
 
 def build_app(app: cdk.App, env: Mapping[str, str] = os.environ) -> TapStack:
     """Attach the TapStack for the configured environment to `app`; raises ConfigError on bad input."""
     config = load_config({key: app.node.try_get_context(key) for key in CONTEXT_KEYS}, env)
+    prewarm()
     stack = TapStack(app, f"TapStack{config.environment_suffix}", props=TapStackProps(config=config))
     add_compliance_checks(app)
     stack.node.add_validation(DisasterRecoveryGate(stack, config.objectives))

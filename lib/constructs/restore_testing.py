@@ -305,7 +305,7 @@ class RestoreTesting(Construct):
             validation_window_hours=VALIDATION_WINDOW_HOURS,
             restore_metadata_overrides=overrides,
         )
-        selection.add_dependency(self.plan)  # the name is a literal: say the plan goes first
+        selection.add_resource_dependency(self.plan)  # the name is a literal: say the plan goes first
         return selection
 
 

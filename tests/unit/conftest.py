@@ -6,11 +6,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from lib.app import build_app
+from lib.app import build_app, new_app
 from lib.tap_stack import TapStack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +38,7 @@ class Templates:
 @pytest.fixture(scope="session")
 def tap_stack() -> TapStack:
     """The app as `cdk synth` builds it, cdk-nag packs included (synth fails on unacknowledged findings)."""
-    app = cdk.App(context={**cdk_json_context(), "environmentSuffix": SUFFIX})
+    app = new_app({"environmentSuffix": SUFFIX})
     stack = build_app(app, env={"CDK_DEFAULT_ACCOUNT": ACCOUNT})
     app.synth()  # runs the validation plugins: raises on any unacknowledged finding
     return stack

@@ -6,6 +6,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
 
+from lib.app import new_app
 from lib.compliance import ACKNOWLEDGED, StaleAcknowledgementError, acknowledge_findings, add_compliance_checks
 from lib.tap_stack import TapStack
 
@@ -17,7 +18,7 @@ def test_the_app_synthesizes_with_both_rule_packs(tap_stack: TapStack) -> None:
 
 
 def test_an_unacknowledged_finding_fails_synth() -> None:
-    app = cdk.App()
+    app = new_app()
     stack = cdk.Stack(app, "Bare")
     s3.Bucket(stack, "Bucket")  # no logging, no TLS enforcement, no replication
     add_compliance_checks(app)

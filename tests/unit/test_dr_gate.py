@@ -6,12 +6,12 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_dynamodb as dynamodb
 
-from lib.app import build_app
+from lib.app import build_app, new_app
 from lib.config import RecoveryObjectives
 from lib.dr_gate import LOG_ONLY_BUCKETS, DisasterRecoveryGate, rule_meets
 from lib.tap_stack import TapStack
 
-from .conftest import ACCOUNT, SUFFIX, cdk_json_context
+from .conftest import ACCOUNT, SUFFIX
 
 OBJECTIVES = RecoveryObjectives()
 
@@ -21,7 +21,7 @@ def test_the_app_passes(tap_stack: TapStack) -> None:
 
 
 def test_an_unprotected_table_anywhere_fails_synth_naming_it() -> None:
-    app = cdk.App(context={**cdk_json_context(), "environmentSuffix": SUFFIX})
+    app = new_app({"environmentSuffix": SUFFIX})
     stack = build_app(app, env={"CDK_DEFAULT_ACCOUNT": ACCOUNT})
     dynamodb.Table(
         stack.compute,

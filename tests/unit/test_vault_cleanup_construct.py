@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from aws_cdk import App, Environment, RemovalPolicy, Stack
+from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
+from lib.app import new_app
 from lib.config import EnvironmentConfig
 from lib.constructs.vault_cleanup import HANDLER_DIR, BackupVaultCleanup
 
@@ -26,7 +27,7 @@ DOCUMENTED_STAR_ACTIONS = {"backup:ListBackupJobs", "backup:StopBackupJob", "bac
 def synthesized() -> tuple[Template, dict[str, str]]:
     """One synthesis for the module (jsii makes each one take seconds); returns the template and
     the logical ids of the resources the assertions refer to."""
-    app = App()
+    app = new_app()
     stack = Stack(app, "CleanupTest", env=Environment(account=ACCOUNT, region=REGION))
     config = EnvironmentConfig(environment_suffix=SUFFIX, account=ACCOUNT, region=REGION)
     key = kms.Key(stack, "LogKey")
