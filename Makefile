@@ -2,7 +2,7 @@
 #   make test      lint + unit tests + deploy to the local emulator + integration tests + drill + destroy
 #   make deploy    deploy to the local AWS emulator; TARGET=aws deploys to the account in your environment
 #   make destroy   destroy what `make deploy` last deployed (the target it recorded), then check leftovers
-#   make synth     synthesize every template offline into cdk.out/
+#   make synth     synthesize every template offline into cdk.out/ (cdk-nag, DR gate, CloudFormation validation)
 #   make unit      unit tests with coverage        make lint   ruff, mypy, cfn-lint, checkov
 #   make integration   integration tests against the recorded deployment
 #   make bench     synth / tests / local cycle timings and ratios against an empty app (bench-results.json)
@@ -38,6 +38,18 @@ LOCAL_ENV := AWS_ENDPOINT_URL=$(LOCAL_ENDPOINT) AWS_ACCESS_KEY_ID=testing AWS_SE
 target_env = $(if $(filter local,$(1)),$(LOCAL_ENV),)
 cdk = $(call target_env,$(1)) npx --no-install cdk -c environmentSuffix=$(SUFFIX)
 
+# The cloud assembly in cdk.out is synthesized once and reused by lint, deploy and destroy until a source
+# file or a parameter changes. Synth is where the checks run (cdk-nag, the DR gate, CloudFormation
+# validation): a synth that fails writes no stamp, so nothing unchecked is ever reused or deployed.
+ASSEMBLY_SOURCES := $(shell find bin lib cdk.json -type f ! -path '*/__pycache__/*')
+assembly_id = suffix=$(SUFFIX) target=$(1) alarm-email=$(or $(ALARM_EMAIL),none)
+define assembly
+	@if [ "$$(cat cdk.out/.assembly 2>/dev/null)" = "$(call assembly_id,$(1))" ] && \
+	  [ -z "$$(find $(ASSEMBLY_SOURCES) -newer cdk.out/.assembly -print -quit)" ]; then \
+	  echo "Reusing cdk.out ($(call assembly_id,$(1))): synthesized and checked, no source changed since."; \
+	else rm -rf cdk.out && $(call cdk,$(1)) synth --quiet && echo "$(call assembly_id,$(1))" > cdk.out/.assembly; fi
+endef
+
 .PHONY: install postgres synth unit lint deploy destroy integration drill test clean tick bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -67,13 +79,14 @@ postgres:
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 synth: install
-	rm -rf cdk.out
-	npx --no-install cdk synth -c environmentSuffix=$(SUFFIX) --quiet
+	rm -f cdk.out/.assembly
+	$(call assembly,$(TARGET))
 
 unit: install
 	$(PY) -m pytest tests/unit tests/local_aws tests/dr_drill --cov --cov-report=term
 
-lint: synth $(CHECKOV_VENV)/.installed
+lint: install $(CHECKOV_VENV)/.installed
+	$(call assembly,$(TARGET))
 	$(VENV)/bin/ruff check bin lib tests tools
 	$(VENV)/bin/ruff format --check bin lib tests tools
 	$(VENV)/bin/mypy bin lib tools
@@ -82,14 +95,17 @@ lint: synth $(CHECKOV_VENV)/.installed
 
 deploy: install
 	$(PY) -m lib.config $(SUFFIX)
+	$(call assembly,$(TARGET))
 	$(if $(filter local,$(TARGET)),$(PY) -m tools.local_aws start --port $(LOCAL_PORT))
 	mkdir -p $(OUTPUTS_DIR)
-	$(call cdk,$(TARGET)) bootstrap --quiet $(if $(filter local,$(TARGET)),aws://123456789012/us-east-1)
-	$(call cdk,$(TARGET)) deploy --all --require-approval never --outputs-file $(OUTPUTS_DIR)/cdk-outputs.json
+	$(call cdk,$(TARGET)) bootstrap --app cdk.out --quiet $(if $(filter local,$(TARGET)),aws://123456789012/us-east-1)
+	$(call cdk,$(TARGET)) deploy --app cdk.out --all --require-approval never \
+	  --outputs-file $(OUTPUTS_DIR)/cdk-outputs.json
 	$(PY) -m tools.write_outputs $(OUTPUTS_DIR)/cdk-outputs.json $(TARGET) $(if $(filter local,$(TARGET)),$(LOCAL_ENDPOINT))
 
 destroy: install
-	$(call cdk,$(DESTROY_TARGET)) destroy --all --force
+	$(call assembly,$(DESTROY_TARGET))
+	$(call cdk,$(DESTROY_TARGET)) destroy --app cdk.out --all --force
 	$(if $(filter local,$(DESTROY_TARGET)),$(PY) -m tools.local_aws leftovers --endpoint $(LOCAL_ENDPOINT))
 	$(if $(filter local,$(DESTROY_TARGET)),$(PY) -m tools.local_aws stop)
 	rm -rf $(OUTPUTS_DIR)

@@ -41,14 +41,15 @@ started = time.perf_counter()
 import aws_cdk as cdk
 imported = time.perf_counter()
 sys.path.insert(0, {root!r})
-from lib.app import build_app
-app = cdk.App(context=json.load(open({root!r} + "/cdk.json"))["context"], outdir=sys.argv[1])
+from lib.app import build_app, new_app
+app = new_app(outdir=sys.argv[1])
 build_app(app)
 built = time.perf_counter()
 app.synth()
 synthesized = time.perf_counter()
 print(json.dumps({{"import aws_cdk": imported - started, "construct tree (build_app)": built - imported,
-                  "synth (aspects, cdk-nag, DR gate, CDK validation, assets, writing)": synthesized - built}}))
+                  "synth (aspects, cdk-nag, DR gate, waiting for CloudFormation validation, assets, writing)":
+                  synthesized - built}}))
 """
 
 

@@ -261,7 +261,7 @@ def test_delete_stops_jobs_deletes_every_point_and_waits_until_empty(harness: Ha
     response = harness.run(event())
 
     assert response["Status"] == "SUCCESS"
-    assert harness.sleeps == [harness.module.POLL_INTERVAL_SECONDS] * 2
+    assert harness.sleeps == [1, 2]  # the first look again after a second, then doubling
 
 
 def test_delete_waits_for_a_job_that_cannot_be_stopped(harness: Harness) -> None:
@@ -361,9 +361,9 @@ def test_point_left_expired_after_repeated_requests_fails(harness: Harness, monk
 
 
 def test_time_running_out_fails(harness: Harness) -> None:
-    # 60 s left: 30 s of work after the response reserve, i.e. two polls of 15 s.
+    # 60 s left: 30 s of work after the response reserve, i.e. waits of 1, 2, 4, 8 and 15 s (six looks).
     harness.context.remaining_ms = 60_000
-    for _ in range(3):
+    for _ in range(6):
         harness.jobs()
         harness.points([point(rp_arn(1), "CREATING")])
 
@@ -372,7 +372,7 @@ def test_time_running_out_fails(harness: Harness) -> None:
     assert response["Status"] == "FAILED"
     assert "ran out of time" in response["Reason"]
     assert "1 CREATING" in response["Reason"]
-    assert len(harness.sleeps) == 2
+    assert harness.sleeps == [1, 2, 4, 8, 15]
 
 
 def test_unexpected_exception_still_answers_failed(harness: Harness) -> None:

@@ -49,7 +49,9 @@ TRANSIENT_DELETE_ERRORS = frozenset(
     {"InvalidResourceStateException", "ServiceUnavailableException", "ThrottlingException"}
 )
 # Seconds between two looks at the vault: deletion of Backup-managed points takes seconds, of an
-# Aurora snapshot up to a few minutes.
+# Aurora snapshot up to a few minutes. So the first look again comes after a second, and the waits
+# double up to this ceiling.
+FIRST_POLL_SECONDS = 1
 POLL_INTERVAL_SECONDS = 15
 # Time kept back from the Lambda timeout to write the answer to CloudFormation.
 RESPONSE_RESERVE_SECONDS = 30
@@ -150,6 +152,7 @@ def _sleep(seconds: float) -> None:
 def empty_vault(client: Any, vault_name: str, clock: Clock) -> Outcome:
     """Stop the vault's jobs and delete its recovery points until it is empty or time runs out."""
     requests = DeleteRequests()
+    wait = FIRST_POLL_SECONDS
     while True:
         active_jobs = stop_active_jobs(client, vault_name)
         try:
@@ -171,9 +174,10 @@ def empty_vault(client: Any, vault_name: str, clock: Clock) -> Outcome:
         )
         if points and len(blocked) == len(points) and not active_jobs:
             return Outcome(FAILED, _reason(vault_name, "cannot delete", blocked, requests))
-        if clock.remaining_seconds() < POLL_INTERVAL_SECONDS:
+        if clock.remaining_seconds() < wait:
             return Outcome(FAILED, _timeout_reason(vault_name, points, active_jobs, requests))
-        _sleep(POLL_INTERVAL_SECONDS)
+        _sleep(wait)
+        wait = min(2 * wait, POLL_INTERVAL_SECONDS)
 
 
 def stop_active_jobs(client: Any, vault_name: str) -> int:
