@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from .helpers import get_att, ref, subnet, template, vpc
+from .helpers import CloudFormation, Stack, get_att, ref, subnet, template, vpc
 
 EXCLUDED = " %+~`#$&*()|[]{}:;<>?!'/@\"\\"
 
@@ -130,10 +132,23 @@ def _instance(promotion_tier: int) -> dict[str, Any]:
 
 @pytest.fixture
 def aurora(cfn, suffix):
+    """A cluster of the test's own, for the tests that delete it."""
     return cfn.deploy(_aurora(suffix))
 
 
-def test_r5_cluster_is_created_with_its_properties_and_endpoints(aurora, aws, suffix):
+@pytest.fixture(scope="module")
+def read_only_aurora(aws) -> Iterator[tuple[Stack, str]]:
+    """One cluster and its suffix for the tests that only describe it: each deployment starts a real
+    PostgreSQL server, about a second apiece."""
+    suffix = uuid.uuid4().hex[:8]
+    cfn = CloudFormation(aws, suffix)
+    stack = cfn.deploy(_aurora(suffix))
+    yield stack, suffix
+    cfn.delete(stack)
+
+
+def test_r5_cluster_is_created_with_its_properties_and_endpoints(read_only_aurora, aws):
+    aurora, suffix = read_only_aurora
     cluster = aws("rds").describe_db_clusters(DBClusterIdentifier=f"aurora-{suffix}")["DBClusters"][0]
 
     assert aurora.status == "CREATE_COMPLETE"
@@ -156,7 +171,8 @@ def test_r5_cluster_is_created_with_its_properties_and_endpoints(aurora, aws, su
     assert cluster["ServerlessV2ScalingConfiguration"] == {"MinCapacity": 0.5, "MaxCapacity": 4.0}
 
 
-def test_r6_instances_join_their_cluster_as_writer_and_reader(aurora, aws, suffix):
+def test_r6_instances_join_their_cluster_as_writer_and_reader(read_only_aurora, aws):
+    aurora, suffix = read_only_aurora
     cluster = aws("rds").describe_db_clusters(DBClusterIdentifier=f"aurora-{suffix}")["DBClusters"][0]
     members = {
         m["DBInstanceIdentifier"]: (m["IsClusterWriter"], m["PromotionTier"]) for m in cluster["DBClusterMembers"]
@@ -192,7 +208,8 @@ def test_n3_cluster_parameter_group_holds_its_parameters(cfn, aurora, aws, suffi
     assert f"params-{suffix}" not in names
 
 
-def test_r7_generated_secret_holds_the_connection_details(aurora, aws, suffix):
+def test_r7_generated_secret_holds_the_connection_details(read_only_aurora, aws):
+    aurora, suffix = read_only_aurora
     secret = aws("secretsmanager").get_secret_value(SecretId=aurora.outputs["SecretArn"])
     value = json.loads(secret["SecretString"])
 
@@ -215,7 +232,8 @@ def test_r7_secret_is_deleted_without_recovery_window(cfn, aurora, aws):
         aws("secretsmanager").describe_secret(SecretId=aurora.outputs["SecretArn"])
 
 
-def test_n4_rotation_schedule_is_recorded_without_rotating(aurora, aws):
+def test_n4_rotation_schedule_is_recorded_without_rotating(read_only_aurora, aws):
+    aurora, _ = read_only_aurora
     secrets = aws("secretsmanager")
     secret = secrets.describe_secret(SecretId=aurora.outputs["SecretArn"])
 
@@ -227,7 +245,8 @@ def test_n4_rotation_schedule_is_recorded_without_rotating(aurora, aws):
     assert [v["VersionStages"] for v in versions if "AWSPENDING" in v["VersionStages"]] == []
 
 
-def test_n5_secret_resource_policy_is_stored(aurora, aws):
+def test_n5_secret_resource_policy_is_stored(read_only_aurora, aws):
+    aurora, _ = read_only_aurora
     policy = aws("secretsmanager").get_resource_policy(SecretId=aurora.outputs["SecretArn"])
 
     statement = json.loads(policy["ResourcePolicy"])["Statement"][0]

@@ -156,7 +156,7 @@ class Harness:
 
 
 @pytest.fixture
-def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+def harness(monkeypatch: pytest.MonkeyPatch, moto_kms_reuses_private_keys: None) -> Iterator[Harness]:
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -176,17 +176,16 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
                 {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}]}
             ),
         )
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        h = Harness(module)
+        h.s3.create_bucket(Bucket=BUCKET)
+        h.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         key_id = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
-        s3.put_bucket_encryption(
+        h.s3.put_bucket_encryption(
             Bucket=BUCKET,
             ServerSideEncryptionConfiguration={
                 "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_id}}]
             },
         )
-        h = Harness(module)
         h.create_function(
             CANARY,
             "def handler(event, context):\n    return 'canary'\n",
@@ -208,6 +207,13 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
         monkeypatch.setattr(module, "_http_put", fake_put)
         monkeypatch.setattr(module, "_sleep", h.sleeps.append)
         yield h
+
+
+@pytest.fixture
+def handler_module(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The handler alone, for tests of functions that take their inputs as arguments: building the
+    moto world of ``harness`` for them would only cost time."""
+    return load_handler(monkeypatch)
 
 
 # --- the export format ---------------------------------------------------------------------------
@@ -239,7 +245,7 @@ def test_schedule_exports_package_and_configuration_of_every_function(harness: H
     assert set(configuration) <= {*harness.module.KEPT_CONFIGURATION, "ExportedAt"}
 
 
-def test_configuration_keeps_what_a_restore_needs_and_drops_the_rest(harness: Harness) -> None:
+def test_configuration_keeps_what_a_restore_needs_and_drops_the_rest(handler_module: ModuleType) -> None:
     """A GetFunction Configuration as AWS answers it for a VPC function with a DLQ and a CMK."""
     full = {
         "FunctionName": "health-check-test",
@@ -274,7 +280,7 @@ def test_configuration_keeps_what_a_restore_needs_and_drops_the_rest(harness: Ha
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
         "RuntimeVersionConfig": {"RuntimeVersionArn": "arn:aws:lambda:us-east-1::runtime:abc"},
     }
-    assert harness.module.exported_configuration(full) == {
+    assert handler_module.exported_configuration(full) == {
         "FunctionName": "health-check-test",
         "Runtime": "python3.14",
         "Role": f"arn:aws:iam::{ACCOUNT}:role/function-role-test",
@@ -291,7 +297,7 @@ def test_configuration_keeps_what_a_restore_needs_and_drops_the_rest(harness: Ha
         "TracingConfig": {"Mode": "PassThrough"},
         "CodeSha256": "abc=",
     }
-    assert harness.module.exported_configuration({"FunctionName": "x", "KMSKeyArn": None}) == {"FunctionName": "x"}
+    assert handler_module.exported_configuration({"FunctionName": "x", "KMSKeyArn": None}) == {"FunctionName": "x"}
 
 
 # --- skipping unchanged code ------------------------------------------------------------------------
@@ -359,7 +365,7 @@ def test_an_exported_configuration_that_is_not_json_is_replaced(harness: Harness
 
 
 @pytest.mark.parametrize("code", ["NoSuchKey", "404", "AccessDenied", "403"])
-def test_a_missing_export_reads_as_none_whether_s3_says_404_or_403(harness: Harness, code: str) -> None:
+def test_a_missing_export_reads_as_none_whether_s3_says_404_or_403(handler_module: ModuleType, code: str) -> None:
     """Without s3:ListBucket S3 answers a missing key with 403, so both mean "not exported yet"."""
     error = ClientError({"Error": {"Code": code, "Message": "x"}}, "GetObject")
 
@@ -370,17 +376,17 @@ def test_a_missing_export_reads_as_none_whether_s3_says_404_or_403(harness: Harn
         def head_object(self, **_: Any) -> Any:
             raise error
 
-    assert harness.module.read_exported_configuration(Missing(), BUCKET, CANARY) is None
-    assert harness.module.exported_code_sha(Missing(), BUCKET, CANARY) is None
+    assert handler_module.read_exported_configuration(Missing(), BUCKET, CANARY) is None
+    assert handler_module.exported_code_sha(Missing(), BUCKET, CANARY) is None
 
 
-def test_other_read_errors_are_not_taken_for_a_missing_export(harness: Harness) -> None:
+def test_other_read_errors_are_not_taken_for_a_missing_export(handler_module: ModuleType) -> None:
     class Broken:
         def get_object(self, **_: Any) -> Any:
             raise ClientError({"Error": {"Code": "SlowDown", "Message": "x"}}, "GetObject")
 
     with pytest.raises(ClientError):
-        harness.module.read_exported_configuration(Broken(), BUCKET, CANARY)
+        handler_module.read_exported_configuration(Broken(), BUCKET, CANARY)
 
 
 # --- failures ----------------------------------------------------------------------------------------
@@ -637,7 +643,8 @@ def test_the_response_is_a_put_with_an_empty_content_type(harness: Harness, monk
             pass
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the serving loop's next poll: 0.5 s by default, for nothing.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     fresh = load_handler(monkeypatch, "function_export_handler_put")  # the harness replaced _http_put
     try:

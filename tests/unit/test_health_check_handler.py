@@ -97,7 +97,7 @@ class FakeConnection:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def aws(monkeypatch: pytest.MonkeyPatch, moto_kms_reuses_private_keys: None) -> Iterator[dict[str, Any]]:
     """Moto table, versioned SSE-KMS bucket and database secret; the handler's environment."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",

@@ -426,7 +426,8 @@ def test_response_is_a_put_with_empty_content_type(monkeypatch: pytest.MonkeyPat
             pass
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the serving loop's next poll: 0.5 s by default, for nothing.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/presigned?sig=abc"

@@ -1,0 +1,71 @@
+"""Test-process speed-ups shared by every test layer."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pytest
+from botocore.loaders import Loader
+
+
+class SharedLoaderCache:
+    """A botocore ``Loader``'s instance cache backed by one process-wide dict.
+
+    botocore caches parsed service models per ``Loader``, and every new session (each ``mock_aws()``
+    resets ``boto3.DEFAULT_SESSION``; each handler cold start makes one) gets a new ``Loader``, so the
+    same JSON models were re-read and re-parsed hundreds of times per test file. Sharing the cache
+    across loaders hands every session the objects one session already shares between its clients.
+    Entries are keyed by the loader's class, search paths and extras types as well, so loaders
+    configured differently (moto's own, a custom AWS_DATA_PATH) never see each other's answers.
+    """
+
+    store: ClassVar[dict[tuple[Any, ...], Any]] = {}
+
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+
+    def _key(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
+        loader = self.loader
+        return (type(loader), tuple(loader.search_paths), tuple(loader.extras_types), key)
+
+    def __contains__(self, key: tuple[Any, ...]) -> bool:
+        return self._key(key) in self.store
+
+    def __getitem__(self, key: tuple[Any, ...]) -> Any:
+        return self.store[self._key(key)]
+
+    def __setitem__(self, key: tuple[Any, ...], value: Any) -> None:
+        self.store[self._key(key)] = value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_botocore_models() -> Iterator[None]:
+    """Every botocore ``Loader`` made during the session uses the shared model cache."""
+    original_init = Loader.__init__
+
+    def init(self: Loader, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self._cache = SharedLoaderCache(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Loader, "__init__", init)
+        yield
+
+
+@functools.cache
+def _one_private_key_per_spec(key_spec: str) -> Any:
+    from moto.kms.utils import generate_private_key
+
+    return generate_private_key(key_spec)
+
+
+@pytest.fixture
+def moto_kms_reuses_private_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's KMS makes every key, symmetric ones too, with a freshly generated RSA-2048 private key
+    for Sign/Verify (~50 ms each). Tests that create a key only to encrypt with it, and never sign or
+    compare public keys, request this so CreateKey reuses one private key per key spec."""
+    from moto.kms import models
+
+    monkeypatch.setattr(models, "generate_private_key", _one_private_key_per_spec)
