@@ -1,10 +1,14 @@
 # One entry point for people and CI. Every target installs what it needs first.
 #   make test      lint + unit tests + deploy to the local emulator + integration tests + drill + destroy
-#   make deploy    deploy to the local AWS emulator; TARGET=aws deploys to the account in your environment
-#   make destroy   destroy what `make deploy` last deployed (the target it recorded), then check leftovers
+#                  + the same for the prod profile, shorter (make prod-check)
+#   make deploy    deploy to the local AWS emulator; TARGET=aws deploys to the account in your environment;
+#                  PROFILE=prod ALARM_EMAIL=you@example.com deploys the production profile (default dev)
+#   make destroy   destroy what `make deploy` last deployed (the target it recorded), then check leftovers;
+#                  refuses while the deployment is protected (prod): `make unprotect` first
 #   make synth     synthesize every template offline into cdk.out/ (cdk-nag, DR gate, CloudFormation validation)
-#   make unit      unit tests with coverage        make lint   ruff, mypy, cfn-lint, checkov
+#   make unit      unit tests with coverage        make lint   ruff, mypy, cfn-lint, checkov (dev and prod templates)
 #   make integration   integration tests against the recorded deployment
+#   make prod-check    the prod profile on the local emulator: deploy, read back, blocked destroy, unprotect, destroy
 #   make bench     synth / tests / local cycle timings and ratios against an empty app (bench-results.json)
 #   make tick MINUTES=60 [TO_MINUTE=6]   advance the local emulator's clock (schedules, backups, alarms run)
 
@@ -16,6 +20,7 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 OUTPUTS_DIR := cfn-outputs
 SUFFIX ?= $(or $(ENVIRONMENT_SUFFIX),dev)
+PROFILE ?= dev
 LOCAL_PORT ?= 5055
 LOCAL_ENDPOINT := http://127.0.0.1:$(LOCAL_PORT)
 export CDK_DISABLE_VERSION_CHECK := 1
@@ -36,13 +41,13 @@ LOCAL_ENV := AWS_ENDPOINT_URL=$(LOCAL_ENDPOINT) AWS_ACCESS_KEY_ID=testing AWS_SE
 	AWS_SESSION_TOKEN=testing AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
 	CDK_DEFAULT_ACCOUNT=123456789012 CDK_DEFAULT_REGION=us-east-1
 target_env = $(if $(filter local,$(1)),$(LOCAL_ENV),)
-cdk = $(call target_env,$(1)) npx --no-install cdk -c environmentSuffix=$(SUFFIX)
+cdk = $(call target_env,$(1)) npx --no-install cdk -c environmentSuffix=$(SUFFIX) -c profile=$(PROFILE)
 
 # The cloud assembly in cdk.out is synthesized once and reused by lint, deploy and destroy until a source
 # file or a parameter changes. Synth is where the checks run (cdk-nag, the DR gate, CloudFormation
 # validation): a synth that fails writes no stamp, so nothing unchecked is ever reused or deployed.
 ASSEMBLY_SOURCES := $(shell find bin lib cdk.json -type f ! -path '*/__pycache__/*')
-assembly_id = suffix=$(SUFFIX) target=$(1) alarm-email=$(or $(ALARM_EMAIL),none)
+assembly_id = suffix=$(SUFFIX) profile=$(PROFILE) target=$(1) alarm-email=$(or $(ALARM_EMAIL),none)
 define assembly
 	@if [ "$$(cat cdk.out/.assembly 2>/dev/null)" = "$(call assembly_id,$(1))" ] && \
 	  [ -z "$$(find $(ASSEMBLY_SOURCES) -newer cdk.out/.assembly -print -quit)" ]; then \
@@ -50,7 +55,7 @@ define assembly
 	else rm -rf cdk.out && $(call cdk,$(1)) synth --quiet && echo "$(call assembly_id,$(1))" > cdk.out/.assembly; fi
 endef
 
-.PHONY: install postgres synth unit lint deploy destroy integration drill test clean tick bench
+.PHONY: install postgres synth unit lint deploy destroy unprotect prod-check integration drill test clean tick bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -92,9 +97,14 @@ lint: install $(CHECKOV_VENV)/.installed
 	$(VENV)/bin/mypy bin lib tools
 	$(VENV)/bin/cfn-lint
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
+	@# the prod profile's templates through the same gates (cdk-nag runs in its synth)
+	rm -rf cdk.out.prod
+	npx --no-install cdk synth -c environmentSuffix=$(SUFFIX) -c profile=prod -c alarmEmail=ops@example.com --quiet -o cdk.out.prod
+	$(VENV)/bin/cfn-lint --config-file .cfnlintrc.yaml -- cdk.out.prod/*.template.json
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -d cdk.out.prod
 
 deploy: install
-	$(PY) -m lib.config $(SUFFIX)
+	$(PY) -m lib.config $(SUFFIX) $(PROFILE)
 	$(call assembly,$(TARGET))
 	$(if $(filter local,$(TARGET)),$(PY) -m tools.local_aws start --port $(LOCAL_PORT))
 	mkdir -p $(OUTPUTS_DIR)
@@ -104,11 +114,16 @@ deploy: install
 	$(PY) -m tools.write_outputs $(OUTPUTS_DIR)/cdk-outputs.json $(TARGET) $(if $(filter local,$(TARGET)),$(LOCAL_ENDPOINT))
 
 destroy: install
+	$(call target_env,$(DESTROY_TARGET)) $(PY) -m tools.protection check --suffix $(SUFFIX)
 	$(call assembly,$(DESTROY_TARGET))
 	$(call cdk,$(DESTROY_TARGET)) destroy --app cdk.out --all --force
 	$(if $(filter local,$(DESTROY_TARGET)),$(PY) -m tools.local_aws leftovers --endpoint $(LOCAL_ENDPOINT))
 	$(if $(filter local,$(DESTROY_TARGET)),$(PY) -m tools.local_aws stop)
 	rm -rf $(OUTPUTS_DIR)
+
+# Lift a protected (prod) deployment's locks, so that `make destroy` can delete it (README, "Profiles").
+unprotect: install
+	$(call target_env,$(DESTROY_TARGET)) $(PY) -m tools.protection unprotect --suffix $(SUFFIX)
 
 integration: install
 	$(PY) -m pytest tests/integration -v
@@ -130,6 +145,18 @@ test: lint unit
 	status=0; { $(MAKE) deploy TARGET=local && $(MAKE) integration && $(MAKE) tick MINUTES=60 TO_MINUTE=6 && \
 	  $(MAKE) drill DRILL=restore; } || status=$$?; \
 	  $(MAKE) destroy TARGET=local || status=$$?; $(PY) -m tools.local_aws stop >/dev/null || true; exit $$status
+	$(MAKE) prod-check
+
+# The prod profile deploys to the local emulator too: its configuration reads back as prod, `make destroy`
+# refuses with the one sentence, and after `make unprotect` it destroys with nothing left (suffix prodcheck).
+PROD_CHECK := TARGET=local PROFILE=prod SUFFIX=prodcheck ALARM_EMAIL=ops@example.com
+prod-check: install
+	status=0; { $(MAKE) deploy $(PROD_CHECK) && \
+	  $(PY) -m pytest tests/integration/test_deployed_*.py -q && \
+	  { $(MAKE) destroy $(PROD_CHECK) 2>&1 || true; } | grep -F "Error: Destroy blocked: TapStackprodcheck"; \
+	  } || status=$$?; \
+	  $(MAKE) unprotect destroy $(PROD_CHECK) || status=$$?; \
+	  $(PY) -m tools.local_aws stop >/dev/null || true; exit $$status
 
 # Advance the local emulator's clock: what falls due on the way (schedules, backups, alarms) runs.
 tick: install

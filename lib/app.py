@@ -37,8 +37,8 @@ def build_app(app: cdk.App, env: Mapping[str, str] = os.environ) -> TapStack:
     """Attach the TapStack for the configured environment to `app`; raises ConfigError on bad input."""
     config = load_config({key: app.node.try_get_context(key) for key in CONTEXT_KEYS}, env)
     prewarm()
-    stack = TapStack(app, f"TapStack{config.environment_suffix}", props=TapStackProps(config=config))
+    stack = TapStack(app, config.stack_name, props=TapStackProps(config=config))
     add_compliance_checks(app)
     stack.node.add_validation(DisasterRecoveryGate(stack, config.objectives))
-    acknowledge_findings(stack, config.account)
+    acknowledge_findings(stack, config)
     return stack

@@ -13,6 +13,9 @@ from aws_cdk import Acknowledgment, App, Stack, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks
 from constructs import IConstruct
 
+from lib.config import EnvironmentConfig
+from lib.stacks.data_stack import aurora_readers
+
 BACKUP_POLICIES = (
     "service-role/AWSBackupServiceRolePolicyForBackup",
     "service-role/AWSBackupServiceRolePolicyForRestores",
@@ -80,26 +83,6 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
         "Data/AuroraCluster/MonitoringRole/Resource",
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]",
         "The AWS-maintained policy RDS enhanced monitoring requires (writes OS metrics to RDSOSMetrics).",
-    ),
-    Finding(
-        "Data/AuroraCluster/Resource",
-        "AwsSolutions-RDS10",
-        "The customer requires deletion protection off so test environments destroy completely; hourly "
-        "AWS Backup recovery points and 7-day PITR protect the data.",
-    ),
-    Finding(
-        "Data/AuroraCluster/Resource",
-        "HIPAA.Security-RDSInstanceDeletionProtectionEnabled",
-        "The customer requires deletion protection off so test environments destroy completely.",
-    ),
-    *(
-        Finding(
-            f"Data/AuroraCluster/{instance}/Resource",
-            "HIPAA.Security-RDSInBackupPlan",
-            "False positive: AWS Backup protects Aurora at the cluster level; the cluster is in the backup "
-            "selection of the Resilience nested stack.",
-        )
-        for instance in ("Writer", "Reader")
     ),
     Finding(
         "Data/Table/Resource",
@@ -252,6 +235,41 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
 )
 
 
+# Only a profile without deletion protection (a test environment) has these findings.
+UNPROTECTED_DATA: tuple[Finding, ...] = (
+    Finding(
+        "Data/AuroraCluster/Resource",
+        "AwsSolutions-RDS10",
+        "The customer requires deletion protection off so test environments destroy completely; hourly "
+        "AWS Backup recovery points and 7-day PITR protect the data.",
+    ),
+    Finding(
+        "Data/AuroraCluster/Resource",
+        "HIPAA.Security-RDSInstanceDeletionProtectionEnabled",
+        "The customer requires deletion protection off so test environments destroy completely.",
+    ),
+)
+
+
+def acknowledged(config: EnvironmentConfig) -> tuple[Finding, ...]:
+    """The findings acknowledged for this configuration: the fixed list, one per Aurora instance of the
+    profile, and the deletion-protection ones where the profile has it off."""
+    instances = ["Writer", *(construct_id for construct_id, _, _ in aurora_readers(config))]
+    return (
+        *ACKNOWLEDGED,
+        *(
+            Finding(
+                f"Data/AuroraCluster/{instance}/Resource",
+                "HIPAA.Security-RDSInBackupPlan",
+                "False positive: AWS Backup protects Aurora at the cluster level; the cluster is in the backup "
+                "selection of the Resilience nested stack.",
+            )
+            for instance in instances
+        ),
+        *(() if config.profile.deletion_protection else UNPROTECTED_DATA),
+    )
+
+
 class StaleAcknowledgementError(LookupError):
     """An acknowledgement names a construct that no longer exists."""
 
@@ -261,10 +279,10 @@ def add_compliance_checks(app: App) -> None:
     Validations.of(app).add_plugins(AwsSolutionsChecks(app), HIPAASecurityChecks(app))
 
 
-def acknowledge_findings(stack: Stack, account: str) -> None:
-    """Attach every acknowledged finding to its construct below `stack`."""
-    for finding in ACKNOWLEDGED:
-        rule = finding.rule.replace("<AWS::AccountId>", account)
+def acknowledge_findings(stack: Stack, config: EnvironmentConfig) -> None:
+    """Attach every finding acknowledged for `config` to its construct below `stack`."""
+    for finding in acknowledged(config):
+        rule = finding.rule.replace("<AWS::AccountId>", config.account)
         Validations.of(_find(stack, finding.path)).acknowledge(Acknowledgment(id=rule, reason=finding.reason))
 
 

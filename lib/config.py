@@ -1,4 +1,4 @@
-"""Environment configuration: the validated suffix, the deployment target and the naming rule.
+"""Environment configuration: the validated suffix, the profile, the deployment target and the naming rule.
 
 Everything that varies between deployments is decided here, once, before any construct exists,
 so a bad input stops the app with one sentence instead of a half-built tree or a jsii trace.
@@ -25,8 +25,9 @@ FALLBACK_ACCOUNT = "123456789012"
 # ("backup-selection-" + suffix) and S3 bucket names 63 ("access-logs-<12-digit account>-" + suffix).
 MAX_SUFFIX_LENGTH = 24
 # CDK context keys the app reads (`-c key=value`).
-CONTEXT_KEYS = ("environmentSuffix", "alarmEmail")
+CONTEXT_KEYS = ("environmentSuffix", "alarmEmail", "profile")
 _SUFFIX_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class ConfigError(ValueError):
@@ -55,6 +56,62 @@ class RecoveryObjectives:
 
 
 @dataclass(frozen=True)
+class Profile:
+    """What differs between a test environment and production: size, retention and protection.
+
+    Resource shapes, names and the recovery objectives are the same in every profile; the layers read
+    these numbers and flags here instead of asking which profile they are in.
+
+    ``aurora_seconds_until_auto_pause``: with a minimum capacity of 0 ACU, how long Aurora waits
+    without connections before it pauses (None: never pauses). ``aurora_readers``: readers, placed in
+    the availability zones after the writer's. ``deletion_protection``: on the Aurora cluster, the
+    DynamoDB table and the stack itself (termination protection). ``vault_lock_min_retention_days``:
+    the backup vault's lock in governance mode (None: no lock); it may not exceed the plan's retention,
+    or AWS Backup would fail every job.
+    """
+
+    name: str
+    aurora_min_capacity: float
+    aurora_max_capacity: float
+    aurora_seconds_until_auto_pause: int | None
+    aurora_readers: int
+    deletion_protection: bool
+    vault_lock_min_retention_days: int | None
+    log_retention: logs.RetentionDays
+    alarm_email_required: bool
+
+
+# dev: pauses to 0 ACU when idle and destroys completely. Its pause delay is longer than the canary's
+# 5-minute interval, so a running canary keeps it awake instead of pausing and resuming it between runs.
+DEV = Profile(
+    name="dev",
+    aurora_min_capacity=0,
+    aurora_max_capacity=4,
+    aurora_seconds_until_auto_pause=600,
+    aurora_readers=1,
+    deletion_protection=False,
+    vault_lock_min_retention_days=None,
+    log_retention=logs.RetentionDays.ONE_WEEK,
+    alarm_email_required=False,
+)
+# prod: a warm floor, a reader in each of the other two AZs, data that an operator must unprotect
+# before it can be deleted, a year of logs and someone to page.
+PROD = Profile(
+    name="prod",
+    aurora_min_capacity=2,
+    aurora_max_capacity=16,
+    aurora_seconds_until_auto_pause=None,
+    aurora_readers=2,
+    deletion_protection=True,
+    vault_lock_min_retention_days=7,
+    log_retention=logs.RetentionDays.ONE_YEAR,
+    alarm_email_required=True,
+)
+PROFILES: Mapping[str, Profile] = {profile.name: profile for profile in (DEV, PROD)}
+DEFAULT_PROFILE = DEV.name
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     """What one deployment of the kit needs to know; passed to every layer."""
 
@@ -64,13 +121,24 @@ class EnvironmentConfig:
     availability_zones: tuple[str, ...] = DEFAULT_AVAILABILITY_ZONES
     vpc_cidr: str = "10.0.0.0/16"
     database_name: str = "appdb"
-    aurora_min_capacity: float = 0.5
-    aurora_max_capacity: float = 4.0
+    profile: Profile = DEV
     objectives: RecoveryObjectives = field(default_factory=RecoveryObjectives)
-    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     health_check_schedule_minutes: int = 5
     alarm_email: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        lock_days = self.profile.vault_lock_min_retention_days
+        if lock_days is not None and lock_days > self.objectives.retention_days:
+            raise ConfigError(
+                f"Profile {self.profile.name!r} locks the backup vault for {lock_days} days, longer than the "
+                f"{self.objectives.retention_days}-day retention, so AWS Backup would fail every backup job."
+            )
+
+    @property
+    def stack_name(self) -> str:
+        """The parent stack's name; what `cdk destroy` and the protection check look up."""
+        return f"TapStack{self.environment_suffix}"
 
     def name(self, resource_type: str) -> str:
         """Physical name `{resource-type}-{environmentSuffix}` used for every resource."""
@@ -107,31 +175,61 @@ def _region(env: Mapping[str, str]) -> str:
     return region
 
 
+def select_profile(name: str) -> Profile:
+    """The profile called `name`, else ConfigError naming the allowed values."""
+    if name not in PROFILES:
+        raise ConfigError(f"profile {name!r} is unknown: use one of {', '.join(PROFILES)} (e.g. -c profile=dev).")
+    return PROFILES[name]
+
+
+def _alarm_email(value: object, profile: Profile) -> str | None:
+    if not value:
+        if profile.alarm_email_required:
+            raise ConfigError(
+                f"profile {profile.name!r} pages someone, so it needs an alert e-mail: pass "
+                "-c alarmEmail=you@example.com (make: ALARM_EMAIL=you@example.com)."
+            )
+        return None
+    if not _EMAIL_PATTERN.fullmatch(str(value)):
+        raise ConfigError(f"alarmEmail {value!r} is not an e-mail address.")
+    return str(value)
+
+
 def load_config(context: Mapping[str, object], env: Mapping[str, str] = os.environ) -> EnvironmentConfig:
     """Build the configuration from CDK context (`-c key=value`) and environment variables.
 
-    The suffix comes from `-c environmentSuffix=...`, else ENVIRONMENT_SUFFIX, else 'dev'.
+    The suffix comes from `-c environmentSuffix=...`, else ENVIRONMENT_SUFFIX, else 'dev'; the profile
+    from `-c profile=...`, else 'dev'; the alert e-mail from `-c alarmEmail=...`, else ALARM_EMAIL.
     """
     raw_suffix = context.get("environmentSuffix")
     if raw_suffix is None:
         raw_suffix = env.get("ENVIRONMENT_SUFFIX", DEFAULT_SUFFIX)
-    alarm_email = context.get("alarmEmail") or env.get("ALARM_EMAIL") or None
-    if alarm_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(alarm_email)):
-        raise ConfigError(f"alarmEmail {alarm_email!r} is not an e-mail address.")
     suffix = validate_suffix(str(raw_suffix))
+    profile = select_profile(str(context.get("profile") or DEFAULT_PROFILE))
     return EnvironmentConfig(
         environment_suffix=suffix,
         account=_account(env),
         region=_region(env),
-        alarm_email=str(alarm_email) if alarm_email else None,
-        tags={"Project": "tap-dr", "EnvironmentSuffix": suffix},
+        profile=profile,
+        alarm_email=_alarm_email(context.get("alarmEmail") or env.get("ALARM_EMAIL"), profile),
+        tags={"Project": "tap-dr", "EnvironmentSuffix": suffix, "Profile": profile.name},
     )
 
 
-if __name__ == "__main__":
-    # `python -m lib.config <suffix>`: the Makefile checks the suffix before it starts anything.
+def main(argv: list[str], env: Mapping[str, str] = os.environ) -> int:
+    """`python -m lib.config <suffix> [profile]`: the Makefile checks its inputs before it starts anything.
+
+    The app's checks of what the user typed (suffix, profile, the alert e-mail from ALARM_EMAIL), one
+    sentence on error; the account and region are the CLI's business and are checked by the app.
+    """
+    context = {"environmentSuffix": argv[0] if argv else "", "profile": argv[1] if len(argv) > 1 else None}
     try:
-        validate_suffix(sys.argv[1] if len(sys.argv) > 1 else "")
+        load_config(context, {"ALARM_EMAIL": env.get("ALARM_EMAIL", "")})
     except ConfigError as error:
         print(f"Error: {error}", file=sys.stderr)
-        sys.exit(1)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

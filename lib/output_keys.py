@@ -5,6 +5,7 @@ outputs file and operators read them. Renaming one here renames it everywhere.
 """
 
 ENVIRONMENT_SUFFIX = "EnvironmentSuffix"
+PROFILE = "Profile"
 VPC_ID = "VpcId"
 PRIVATE_SUBNET_IDS = "PrivateSubnetIds"
 PUBLIC_SUBNET_IDS = "PublicSubnetIds"

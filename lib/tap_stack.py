@@ -38,6 +38,9 @@ class TapStack(Stack):
             construct_id,
             env=Environment(account=config.account, region=config.region),
             description=f"Single-region multi-AZ disaster-recovery infrastructure ({config.environment_suffix})",
+            # A protected profile's stack cannot be deleted at all until an operator unprotects it, so a
+            # stray `cdk destroy` fails before it tears down the alarms and backups around the kept data.
+            termination_protection=config.profile.deletion_protection,
         )
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
@@ -106,6 +109,7 @@ class TapStack(Stack):
         compute, resilience = self.compute, self.resilience
         values = {
             keys.ENVIRONMENT_SUFFIX: config.environment_suffix,
+            keys.PROFILE: config.profile.name,
             keys.VPC_ID: network.vpc.vpc_id,
             keys.PRIVATE_SUBNET_IDS: Fn.join(",", [s.subnet_id for s in network.vpc.isolated_subnets]),
             keys.PUBLIC_SUBNET_IDS: Fn.join(",", [s.subnet_id for s in network.vpc.public_subnets]),

@@ -1,4 +1,4 @@
-"""The one way this app makes a log group: encrypted with the monitoring CMK, with a retention, destroyed.
+"""The one way this app makes a log group: encrypted with the monitoring CMK, with the profile's retention, destroyed.
 
 Creating a group before the service that writes to it (Lambda, RDS, VPC flow logs) matters: a
 service-created group is unencrypted, kept forever and left behind by `cdk destroy`.
@@ -22,6 +22,6 @@ def encrypted_log_group(
         construct_id,
         log_group_name=name,
         encryption_key=key,
-        retention=config.log_retention,
+        retention=config.profile.log_retention,
         removal_policy=RemovalPolicy.DESTROY,
     )

@@ -38,8 +38,21 @@ class DataStackProps:
     monitoring_key: kms.IKey
 
 
+def aurora_readers(config: EnvironmentConfig) -> list[tuple[str, str, str]]:
+    """(construct id, resource type, AZ) of each reader: the first is `Reader` / `aurora-reader`, the next
+    `Reader2` / `aurora-reader-2`, each in the next AZ after the writer's."""
+    zones = config.availability_zones[1 : 1 + config.profile.aurora_readers]
+    return [
+        ("Reader" if n == 1 else f"Reader{n}", "aurora-reader" if n == 1 else f"aurora-reader-{n}", zone)
+        for n, zone in enumerate(zones, start=1)
+    ]
+
+
 class DataStack(NestedStack):
-    """Stateful stores; every one is encrypted, point-in-time recoverable and destroyable.
+    """Stateful stores; every one is encrypted and point-in-time recoverable. The RemovalPolicy is
+    DESTROY in every profile: a protected profile keeps its data with deletion protection, which
+    CloudFormation cannot override, instead of RETAIN, whose orphans would block the next deploy of
+    the same fixed names.
 
     Exposes: cluster, secret, table, bucket, access_logs_bucket.
     """
@@ -74,6 +87,7 @@ class DataStack(NestedStack):
 
     def _aurora_cluster(self, props: DataStackProps) -> rds.DatabaseCluster:
         config = self._config
+        profile = config.profile
         engine = rds.DatabaseClusterEngine.aurora_postgres(version=AURORA_ENGINE_VERSION)
         cluster_id = config.name("aurora-cluster")
         log_group = encrypted_log_group(
@@ -94,7 +108,7 @@ class DataStack(NestedStack):
                 secret_name=config.name("aurora-credentials"),
                 encryption_key=props.aurora_key,
             ),
-            # Writer and reader in different AZs: a zone failure promotes the reader (Multi-AZ).
+            # Writer and readers in different AZs: a zone failure promotes a reader (Multi-AZ).
             writer=rds.ClusterInstance.serverless_v2(
                 "Writer",
                 instance_identifier=config.name("aurora-writer"),
@@ -103,15 +117,21 @@ class DataStack(NestedStack):
             ),
             readers=[
                 rds.ClusterInstance.serverless_v2(
-                    "Reader",
-                    instance_identifier=config.name("aurora-reader"),
-                    availability_zone=config.availability_zones[1],
+                    construct_id,
+                    instance_identifier=config.name(name),
+                    availability_zone=zone,
                     publicly_accessible=False,
                     scale_with_writer=True,
                 )
+                for construct_id, name, zone in aurora_readers(config)
             ],
-            serverless_v2_min_capacity=config.aurora_min_capacity,
-            serverless_v2_max_capacity=config.aurora_max_capacity,
+            serverless_v2_min_capacity=profile.aurora_min_capacity,
+            serverless_v2_max_capacity=profile.aurora_max_capacity,
+            serverless_v2_auto_pause_duration=(
+                Duration.seconds(profile.aurora_seconds_until_auto_pause)
+                if profile.aurora_seconds_until_auto_pause is not None
+                else None
+            ),
             vpc=props.vpc,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             subnet_group=rds.SubnetGroup(
@@ -143,7 +163,7 @@ class DataStack(NestedStack):
             monitoring_interval=ENHANCED_MONITORING_INTERVAL,
             cloudwatch_logs_exports=["postgresql"],
             copy_tags_to_snapshot=True,
-            deletion_protection=False,
+            deletion_protection=profile.deletion_protection,
             removal_policy=RemovalPolicy.DESTROY,
         )
         cluster.node.add_dependency(log_group)
@@ -162,7 +182,7 @@ class DataStack(NestedStack):
                 point_in_time_recovery_enabled=True,
                 recovery_period_in_days=self._config.objectives.retention_days,
             ),
-            deletion_protection=False,
+            deletion_protection=self._config.profile.deletion_protection,
             removal_policy=RemovalPolicy.DESTROY,
         )
 

@@ -93,11 +93,15 @@ class ResilienceStack(NestedStack):
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
 
+        lock_days = config.profile.vault_lock_min_retention_days
         self.vault = backup.BackupVault(
             self,
             "Vault",
             backup_vault_name=config.name("backup-vault"),
             encryption_key=props.backup_key,
+            # Governance mode (no ChangeableFor): nobody deletes a recovery point early, but a principal
+            # allowed backup:DeleteBackupVaultLockConfiguration can lift the lock before a destroy.
+            lock_configuration=backup.LockConfiguration(min_retention=Duration.days(lock_days)) if lock_days else None,
             removal_policy=RemovalPolicy.DESTROY,
         )
         # AWS Backup keeps filling the vault; it must be emptied before CloudFormation can delete it.

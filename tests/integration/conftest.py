@@ -20,7 +20,7 @@ import pytest
 from botocore.config import Config
 
 from lib import output_keys as keys
-from lib.config import REGION
+from lib.config import PROFILES, REGION, EnvironmentConfig
 from lib.deploy_target import OutputsError, read_flat_outputs, read_target
 
 from .behaviour import Clock, Inbox
@@ -58,6 +58,12 @@ def client(outputs: dict[str, str]) -> Callable[[str], Any]:
 @pytest.fixture(scope="session")
 def suffix(outputs: dict[str, str]) -> str:
     return outputs["EnvironmentSuffix"]
+
+
+@pytest.fixture(scope="session")
+def config(outputs: dict[str, str], suffix: str) -> EnvironmentConfig:
+    """The deployment's configuration as far as the tests need it: its suffix and its profile."""
+    return EnvironmentConfig(environment_suffix=suffix, profile=PROFILES[outputs[keys.PROFILE]])
 
 
 @pytest.fixture(scope="session")

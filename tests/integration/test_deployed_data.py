@@ -6,6 +6,7 @@ import json
 import uuid
 
 from lib import output_keys as keys
+from lib.stacks.data_stack import aurora_readers
 
 
 def _cluster(client, outputs) -> dict:
@@ -15,22 +16,28 @@ def _cluster(client, outputs) -> dict:
     return cluster
 
 
-def test_aurora_cluster_engine_encryption_and_retention(client, outputs, suffix) -> None:
+def _instances(config) -> dict[str, bool]:
+    """Every instance of the profile: is it the writer?"""
+    readers = {config.name(name): False for _, name, _ in aurora_readers(config)}
+    return {config.name("aurora-writer"): True, **readers}
+
+
+def test_aurora_cluster_engine_encryption_and_retention(client, outputs, suffix, config) -> None:
     cluster = _cluster(client, outputs)
     assert cluster["DBClusterIdentifier"] == f"aurora-cluster-{suffix}"
     assert cluster["Engine"] == "aurora-postgresql" and cluster["EngineVersion"].startswith("16.")
     assert cluster["StorageEncrypted"] is True
     assert cluster["KmsKeyId"] == outputs[keys.AURORA_KEY_ARN]
     assert cluster["BackupRetentionPeriod"] == 7
-    assert cluster["DeletionProtection"] is False
+    assert cluster["DeletionProtection"] is config.profile.deletion_protection
+    assert cluster["ServerlessV2ScalingConfiguration"]["MinCapacity"] == config.profile.aurora_min_capacity
     assert cluster["Port"] == int(outputs[keys.AURORA_PORT])
     assert cluster["Endpoint"] == outputs[keys.AURORA_WRITER_ENDPOINT]
 
 
-def test_aurora_has_a_writer_and_a_reader(client, outputs, suffix) -> None:
+def test_aurora_has_a_writer_and_the_profiles_readers(client, outputs, config) -> None:
     members = _cluster(client, outputs)["DBClusterMembers"]
-    roles = {m["DBInstanceIdentifier"]: m["IsClusterWriter"] for m in members}
-    assert roles == {f"aurora-writer-{suffix}": True, f"aurora-reader-{suffix}": False}
+    assert {m["DBInstanceIdentifier"]: m["IsClusterWriter"] for m in members} == _instances(config)
 
 
 def test_database_secret_describes_the_cluster(client, outputs, suffix) -> None:
@@ -42,10 +49,11 @@ def test_database_secret_describes_the_cluster(client, outputs, suffix) -> None:
     assert len(value["password"]) >= 30
 
 
-def test_table_is_on_demand_and_stores_an_item(client, outputs) -> None:
+def test_table_is_on_demand_and_stores_an_item(client, outputs, config) -> None:
     dynamodb = client("dynamodb")
     table = dynamodb.describe_table(TableName=outputs[keys.TABLE_NAME])["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["DeletionProtectionEnabled"] is config.profile.deletion_protection
     assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]} == {"pk": "HASH", "sk": "RANGE"}
     key = {"pk": {"S": "integration-test"}, "sk": {"S": str(uuid.uuid4())}}
     dynamodb.put_item(TableName=outputs[keys.TABLE_NAME], Item={**key, "payload": {"S": "round trip"}})
@@ -77,13 +85,13 @@ def test_aurora_tls_iam_auth_and_log_export(client, outputs, suffix) -> None:
     assert cluster["DBClusterParameterGroup"] == f"aurora-cluster-params-{suffix}"
 
 
-def test_aurora_instances_sit_in_different_azs(client, outputs, suffix) -> None:
+def test_aurora_instances_sit_in_different_azs(client, outputs, config) -> None:
     instances = client("rds").describe_db_instances(
         Filters=[{"Name": "db-cluster-id", "Values": [outputs[keys.AURORA_CLUSTER_IDENTIFIER]]}]
     )["DBInstances"]
     zones = {i["DBInstanceIdentifier"]: i["AvailabilityZone"] for i in instances}
-    assert set(zones) == {f"aurora-writer-{suffix}", f"aurora-reader-{suffix}"}
-    assert len(set(zones.values())) == 2
+    assert set(zones) == set(_instances(config))
+    assert len(set(zones.values())) == len(zones)
 
 
 def test_secret_is_cmk_encrypted_and_rotates(client, outputs) -> None:

@@ -13,6 +13,14 @@ def test_vault_is_encrypted_with_the_backup_key(client, outputs, suffix) -> None
     assert vault["EncryptionKeyArn"] == outputs[keys.BACKUP_KEY_ARN]
 
 
+def test_only_a_protecting_profile_locks_the_vault_and_the_stack(client, outputs, config) -> None:
+    vault = client("backup").describe_backup_vault(BackupVaultName=outputs[keys.BACKUP_VAULT_NAME])
+    assert vault.get("Locked", False) is (config.profile.vault_lock_min_retention_days is not None)
+    assert vault.get("MinRetentionDays") == config.profile.vault_lock_min_retention_days
+    (stack,) = client("cloudformation").describe_stacks(StackName=config.stack_name)["Stacks"]
+    assert stack["EnableTerminationProtection"] is config.profile.deletion_protection
+
+
 def test_plan_backs_up_hourly_into_the_vault_for_seven_days(client, outputs) -> None:
     plan = client("backup").get_backup_plan(BackupPlanId=outputs[keys.BACKUP_PLAN_ID])["BackupPlan"]
     (rule,) = plan["Rules"]
@@ -25,6 +33,12 @@ def test_plan_backs_up_hourly_into_the_vault_for_seven_days(client, outputs) -> 
 def test_alert_topic_is_encrypted(client, outputs) -> None:
     attributes = client("sns").get_topic_attributes(TopicArn=outputs[keys.ALERTS_TOPIC_ARN])["Attributes"]
     assert attributes["KmsMasterKeyId"] == outputs[keys.LOGS_KEY_ARN]
+
+
+def test_a_profile_that_pages_has_its_alert_email_subscribed(client, outputs, config) -> None:
+    topic = outputs[keys.ALERTS_TOPIC_ARN]
+    subscriptions = client("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert any(s["Protocol"] == "email" for s in subscriptions) or not config.profile.alarm_email_required
 
 
 def test_alarms_and_eventbridge_may_publish_to_the_topic(client, outputs) -> None:

@@ -34,7 +34,11 @@ def test_roles_exist_with_their_trust(client, outputs) -> None:
         assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"] == service
 
 
-def test_every_log_group_is_encrypted_with_a_retention(client, outputs, suffix) -> None:
+# What each profile promises: a week of logs for a test environment, a year for production.
+LOG_RETENTION_DAYS = {"dev": 7, "prod": 365}
+
+
+def test_every_log_group_is_encrypted_with_the_profiles_retention(client, outputs, suffix, config) -> None:
     groups = client("logs").describe_log_groups()["logGroups"]
     ours = {g["logGroupName"]: g for g in groups if suffix in g["logGroupName"]}
     assert set(ours) >= {
@@ -45,7 +49,7 @@ def test_every_log_group_is_encrypted_with_a_retention(client, outputs, suffix) 
         f"/aws/rds/cluster/aurora-cluster-{suffix}/postgresql",
     }
     for name, group in ours.items():
-        assert group["retentionInDays"] == 30, name
+        assert group["retentionInDays"] == LOG_RETENTION_DAYS[config.profile.name], name
         assert group["kmsKeyId"] == outputs[keys.LOGS_KEY_ARN], name
 
 

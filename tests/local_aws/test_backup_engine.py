@@ -181,6 +181,23 @@ def test_d10_delete_recovery_point(aws, vault, suffix):
     assert code(again) == "ResourceNotFoundException"
 
 
+def test_q7_a_locked_vault_keeps_its_recovery_points_until_the_lock_is_lifted(aws, vault, suffix):
+    backup = aws("backup")
+    make_table(aws, f"locked-{suffix}")
+    arn = back_up(aws, vault, table_arn(f"locked-{suffix}"))["RecoveryPointArn"]
+    backup.put_backup_vault_lock_configuration(BackupVaultName=vault, MinRetentionDays=1)
+
+    with pytest.raises(ClientError) as refused:
+        backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=arn)
+
+    assert code(refused) == "InvalidRequestException"
+    assert "is locked" in refused.value.response["Error"]["Message"]
+    assert len(backup.list_recovery_points_by_backup_vault(BackupVaultName=vault)["RecoveryPoints"]) == 1
+    backup.delete_backup_vault_lock_configuration(BackupVaultName=vault)
+    backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=arn)
+    assert backup.list_recovery_points_by_backup_vault(BackupVaultName=vault)["RecoveryPoints"] == []
+
+
 def test_d10_stopping_a_running_job_aborts_it_and_a_finished_one_cannot_be_stopped(aws, vault, suffix, monkeypatch):
     backup = aws("backup")
     make_table(aws, f"stopped-{suffix}")

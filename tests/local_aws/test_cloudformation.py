@@ -172,3 +172,20 @@ def test_r13_update_keeps_ssm_typed_parameters(cfn, aws, suffix):
     assert (after.status, after.outputs["Version"]) == ("UPDATE_COMPLETE", "33")
     listed = cfn.client.list_stack_resources(StackName=stack.id)["StackResourceSummaries"]
     assert {r["LogicalResourceId"] for r in listed} == {"Queue", "Second"}
+
+
+def test_r14_termination_protection_refuses_delete_stack_until_lifted(cfn, aws, suffix):
+    stack = cfn.deploy(template({"Queue": QUEUE}))
+    cfn.client.update_termination_protection(StackName=stack.name, EnableTerminationProtection=True)
+    assert cfn.describe(stack.id).description["EnableTerminationProtection"] is True
+
+    with pytest.raises(ClientError) as refused:
+        cfn.client.delete_stack(StackName=stack.name)
+
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+    assert refused.value.response["Error"]["Message"] == (
+        f"Stack [{stack.name}] cannot be deleted while TerminationProtection is enabled"
+    )
+    assert cfn.describe(stack.id).status == "CREATE_COMPLETE"  # nothing was deleted
+    cfn.client.update_termination_protection(StackName=stack.id, EnableTerminationProtection=False)
+    assert cfn.delete(stack).status == "DELETE_COMPLETE"

@@ -78,6 +78,19 @@ def test_r8_vault_and_plan_are_deleted_with_the_stack(cfn, aws, suffix):
     assert stack.outputs["PlanId"] not in {p["BackupPlanId"] for p in backup.list_backup_plans()["BackupPlansList"]}
 
 
+def test_f11_vault_lock_configuration_is_applied_in_governance_mode(cfn, aws, suffix):
+    backup = aws("backup")
+    body = _backup(suffix)
+    body["Resources"]["Vault"]["Properties"]["LockConfiguration"] = {"MinRetentionDays": 7}
+    stack = cfn.deploy(body)
+
+    (vault,) = [v for v in backup.list_backup_vaults()["BackupVaultList"] if v["BackupVaultName"] == f"vault-{suffix}"]
+    assert (vault["Locked"], vault["MinRetentionDays"], vault.get("LockDate")) == (True, 7, None)
+    # Governance mode: a permitted principal lifts the lock at any time.
+    backup.delete_backup_vault_lock_configuration(BackupVaultName=f"vault-{suffix}")
+    assert cfn.delete(stack).status == "DELETE_COMPLETE"
+
+
 def test_r11_plan_name_is_free_again_after_the_stack_is_deleted(cfn, aws, suffix):
     cfn.delete(cfn.deploy(_backup(suffix)))
 

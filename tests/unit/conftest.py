@@ -1,4 +1,4 @@
-"""One synthesized TapStack per test session, shared by every layer's tests."""
+"""One synthesized TapStack per test session (the dev profile), shared by every layer's tests."""
 
 from __future__ import annotations
 
@@ -35,25 +35,34 @@ class Templates:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-@pytest.fixture(scope="session")
-def tap_stack() -> TapStack:
-    """The app as `cdk synth` builds it, cdk-nag packs included (synth fails on unacknowledged findings)."""
-    app = new_app({"environmentSuffix": SUFFIX})
+def synthesized(**context: str) -> TapStack:
+    """The app as `cdk synth -c ...` builds it, cdk-nag packs included (synth fails on unacknowledged findings)."""
+    app = new_app({"environmentSuffix": SUFFIX, **context})
     stack = build_app(app, env={"CDK_DEFAULT_ACCOUNT": ACCOUNT})
     app.synth()  # runs the validation plugins: raises on any unacknowledged finding
     return stack
 
 
+def templates_of(stack: TapStack) -> Templates:
+    return Templates(
+        parent=Template.from_stack(stack),
+        network=Template.from_stack(stack.network),
+        security=Template.from_stack(stack.security),
+        data=Template.from_stack(stack.data),
+        compute=Template.from_stack(stack.compute),
+        resilience=Template.from_stack(stack.resilience),
+    )
+
+
+@pytest.fixture(scope="session")
+def tap_stack() -> TapStack:
+    """The default (dev) profile, which every layer's tests read."""
+    return synthesized()
+
+
 @pytest.fixture(scope="session")
 def templates(tap_stack: TapStack) -> Templates:
-    return Templates(
-        parent=Template.from_stack(tap_stack),
-        network=Template.from_stack(tap_stack.network),
-        security=Template.from_stack(tap_stack.security),
-        data=Template.from_stack(tap_stack.data),
-        compute=Template.from_stack(tap_stack.compute),
-        resilience=Template.from_stack(tap_stack.resilience),
-    )
+    return templates_of(tap_stack)
 
 
 def resources_of(template: Template, resource_type: str) -> dict[str, dict]:

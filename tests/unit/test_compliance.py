@@ -7,7 +7,8 @@ import pytest
 from aws_cdk import aws_s3 as s3
 
 from lib.app import new_app
-from lib.compliance import ACKNOWLEDGED, StaleAcknowledgementError, acknowledge_findings, add_compliance_checks
+from lib.compliance import StaleAcknowledgementError, acknowledge_findings, acknowledged, add_compliance_checks
+from lib.config import DEV, PROD, EnvironmentConfig
 from lib.tap_stack import TapStack
 
 
@@ -29,10 +30,20 @@ def test_an_unacknowledged_finding_fails_synth() -> None:
 def test_a_stale_acknowledgement_fails_loudly() -> None:
     stack = cdk.Stack(cdk.App(), "Empty")
     with pytest.raises(StaleAcknowledgementError, match="Network/Vpc/Resource"):
-        acknowledge_findings(stack, "123456789012")
+        acknowledge_findings(stack, EnvironmentConfig(environment_suffix="unittest"))
 
 
-def test_every_acknowledgement_has_a_specific_reason() -> None:
-    assert len({(f.path, f.rule) for f in ACKNOWLEDGED}) == len(ACKNOWLEDGED)
-    for finding in ACKNOWLEDGED:
+@pytest.mark.parametrize("profile", [DEV, PROD], ids=lambda profile: profile.name)
+def test_every_acknowledgement_has_a_specific_reason(profile) -> None:
+    findings = acknowledged(EnvironmentConfig(environment_suffix="unittest", profile=profile))
+    assert len({(f.path, f.rule) for f in findings}) == len(findings)
+    for finding in findings:
         assert len(finding.reason) > 60, finding
+
+
+def test_only_an_unprotected_profile_acknowledges_deletion_protection_off() -> None:
+    def rules(profile) -> set[str]:
+        return {f.rule for f in acknowledged(EnvironmentConfig(environment_suffix="unittest", profile=profile))}
+
+    assert "AwsSolutions-RDS10" in rules(DEV)
+    assert "AwsSolutions-RDS10" not in rules(PROD)

@@ -83,7 +83,7 @@ def test_failed_async_invocations_are_dead_lettered_not_retried(templates: Templ
 def test_log_group_encrypted_with_retention(templates: Templates) -> None:
     group = only(templates.compute, "AWS::Logs::LogGroup")
     assert group["Properties"]["LogGroupName"] == f"/aws/lambda/health-check-{SUFFIX}"
-    assert group["Properties"]["RetentionInDays"] == 30
+    assert group["Properties"]["RetentionInDays"] == 7  # the dev profile: one week
     assert "KmsKeyId" in group["Properties"]
     assert group["DeletionPolicy"] == "Delete"
 

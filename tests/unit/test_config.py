@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from lib.config import (
+    DEV,
     MAX_SUFFIX_LENGTH,
+    PROD,
     ConfigError,
     EnvironmentConfig,
     RecoveryObjectives,
@@ -21,6 +25,7 @@ TIGHTEST_NAMES = {
     "backup-job-completed": 64,  # EventBridge rule names
     "aurora-cluster-params": 255,
     "aurora-cluster": 63,  # RDS cluster identifiers
+    "aurora-reader-2": 63,  # RDS instance identifiers (prod's second reader)
 }
 BUCKET_NAME_LIMIT = 63
 
@@ -76,6 +81,29 @@ def test_only_us_east_1_is_allowed() -> None:
     assert load_config({}, env={"CDK_DEFAULT_REGION": "us-east-1"}).region == "us-east-1"
     with pytest.raises(ConfigError, match="us-east-1 only"):
         load_config({}, env={"CDK_DEFAULT_REGION": "eu-west-1"})
+
+
+def test_profile_comes_from_context_and_defaults_to_dev() -> None:
+    assert load_config({}, env={}).profile is DEV
+    assert load_config({"profile": "prod", "alarmEmail": "oncall@example.com"}, env={}).profile is PROD
+
+
+def test_an_unknown_profile_is_refused_naming_the_allowed_ones() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config({"profile": "staging"}, env={})
+    assert str(error.value) == "profile 'staging' is unknown: use one of dev, prod (e.g. -c profile=dev)."
+
+
+def test_prod_needs_an_alert_email_and_says_how_to_pass_it() -> None:
+    with pytest.raises(ConfigError, match=r"needs an alert e-mail: pass -c alarmEmail=you@example.com"):
+        load_config({"profile": "prod"}, env={})
+    assert load_config({"profile": "prod"}, env={"ALARM_EMAIL": "oncall@example.com"}).alarm_email
+
+
+def test_a_vault_lock_longer_than_the_retention_is_refused() -> None:
+    # AWS Backup fails every job whose lifecycle is shorter than the vault lock's minimum retention.
+    with pytest.raises(ConfigError, match="locks the backup vault for 8 days, longer than the 7-day retention"):
+        EnvironmentConfig("pr1", profile=replace(PROD, vault_lock_min_retention_days=8))
 
 
 def test_alarm_email_is_validated() -> None:

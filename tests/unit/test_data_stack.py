@@ -61,7 +61,7 @@ def test_aurora_tls_only_iam_auth_and_log_export(templates: Templates) -> None:
         "AWS::Logs::LogGroup",
         {
             "LogGroupName": f"/aws/rds/cluster/aurora-cluster-{SUFFIX}/postgresql",
-            "RetentionInDays": 30,
+            "RetentionInDays": 7,
             "KmsKeyId": Match.any_value(),
         },
     )

@@ -85,7 +85,7 @@ def test_vpc_flow_logs_go_to_an_encrypted_log_group_with_retention(templates: Te
     assert flow_log["LogDestinationType"] == "cloud-watch-logs"
     group = only(templates.security, "AWS::Logs::LogGroup")
     assert group["Properties"]["LogGroupName"] == f"/aws/vpc/flow-logs-{SUFFIX}"
-    assert group["Properties"]["RetentionInDays"] == 30
+    assert group["Properties"]["RetentionInDays"] == 7  # the dev profile: one week
     assert "KmsKeyId" in group["Properties"]
     assert group["DeletionPolicy"] == "Delete"
 

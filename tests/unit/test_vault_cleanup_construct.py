@@ -121,7 +121,7 @@ def test_log_group_is_encrypted_retained_and_destroyable(synthesized: tuple[Temp
     assert log_group["Properties"] == {
         "LogGroupName": f"/aws/lambda/vault-cleanup-{SUFFIX}",
         "KmsKeyId": {"Fn::GetAtt": [ids["key"], "Arn"]},
-        "RetentionInDays": 30,
+        "RetentionInDays": 7,
     }
     assert log_group["DeletionPolicy"] == "Delete"
 

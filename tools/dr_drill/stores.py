@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from lib import output_keys as keys
-from lib.config import REGION, EnvironmentConfig
+from lib.config import DEFAULT_PROFILE, PROFILES, REGION
 from lib.stacks.compute_stack import HEARTBEAT_OBJECT_KEY
 
 from . import database
@@ -411,7 +411,7 @@ class AuroraCluster(Store):
         return _rds_status(str(instance["DBInstanceStatus"]), f"instance {identifier}")
 
     def _scaling(self) -> dict[str, float]:
-        """The source's Serverless v2 capacity; the kit's default when the source is gone."""
+        """The source's Serverless v2 capacity; the default profile's when the source is gone."""
         try:
             scaling = self._cluster(self.source).get("ServerlessV2ScalingConfiguration")
         except ClientError:
@@ -420,8 +420,8 @@ class AuroraCluster(Store):
             dict(scaling)
             if scaling
             else {
-                "MinCapacity": EnvironmentConfig.aurora_min_capacity,
-                "MaxCapacity": EnvironmentConfig.aurora_max_capacity,
+                "MinCapacity": PROFILES[DEFAULT_PROFILE].aurora_min_capacity,
+                "MaxCapacity": PROFILES[DEFAULT_PROFILE].aurora_max_capacity,
             }
         )
 

@@ -24,7 +24,7 @@ from moto.moto_api._internal import mock_random
 
 from .. import backup_engine, restore_testing
 from ..clock import CLOCK, Due
-from ._support import ModelLogic, Properties, fix, install, register_model
+from ._support import ModelLogic, Properties, after_create, fix, install, register_model
 
 
 def _backend(account_id: str, region_name: str) -> BackupBackend:
@@ -532,6 +532,48 @@ def keep_vaults_that_hold_recovery_points() -> None:
     which is why the app's vault-cleanup custom resource exists.
     """
     install(BackupBackend, "delete_backup_vault", _delete_backup_vault)
+
+
+def _lock_vault(model: BackupVaultModel, properties: Properties, account_id: str, region_name: str) -> None:
+    lock = properties.get("LockConfiguration")
+    if lock:
+        _backend(account_id, region_name).put_backup_vault_lock_configuration(
+            model.vault.backup_vault_name,
+            min_retention_days=lock.get("MinRetentionDays"),
+            max_retention_days=lock.get("MaxRetentionDays"),
+            changeable_for_days=lock.get("ChangeableForDays"),
+        )
+
+
+@fix("F11")
+def apply_vault_lock_configuration() -> None:
+    """``AWS::Backup::BackupVault`` dropped ``LockConfiguration``: a vault the template locks read back
+    unlocked (ListBackupVaults ``Locked`` false). The lock is now applied through moto's
+    PutBackupVaultLockConfiguration; without ChangeableForDays it is governance mode, which
+    DeleteBackupVaultLockConfiguration lifts at any time. Needs R8."""
+    after_create(BackupVaultModel, _lock_vault)
+
+
+def _delete_recovery_point_unless_locked(response: BackupResponse) -> EmptyResult:
+    vault = response.backup_backend.vaults.get(unquote(response.uri_match["backupVaultName"]))
+    if vault is not None and vault.locked:
+        raise InvalidRequestException(
+            msg=f"Backup vault {vault.backup_vault_name} is locked (Vault Lock): its recovery points cannot "
+            "be deleted before their retention ends; delete the vault lock configuration first."
+        )
+    return _delete_recovery_point(response)
+
+
+@fix("Q7")
+def keep_recovery_points_of_locked_vaults() -> None:
+    """A recovery point in a locked vault could be deleted, as if Vault Lock were not there; AWS Backup
+    denies every attempt (only the end of the point's retention deletes it).
+
+    DeleteRecoveryPoint in a locked vault now fails with InvalidRequestException (AWS's exact error is
+    not documented), so the vault cleanup cannot empty a locked vault and a destroy fails as in AWS.
+    Retention (D13) still deletes expired points. Needs D10.
+    """
+    install(BackupResponse, "delete_recovery_point", _delete_recovery_point_unless_locked)
 
 
 # --- restore testing (the runner lives in tools/local_aws/restore_testing.py) ------------------

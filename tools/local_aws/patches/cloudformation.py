@@ -521,6 +521,36 @@ def report_failed_stack_deletion() -> None:
     install(cfn_responses.CloudFormationResponse, "delete_stack", delete_stack_response)
 
 
+def _update_termination_protection(response: cfn_responses.CloudFormationResponse) -> ActionResult:
+    (stack,) = response.cloudformation_backend.describe_stacks(response._get_param("StackName"))
+    stack.enable_termination_protection = bool(response._get_bool_param("EnableTerminationProtection"))
+    return ActionResult({"StackId": stack.stack_id})
+
+
+@fix("R14")
+def protect_stacks_from_termination() -> None:
+    """moto has no UpdateTerminationProtection (HTTP 500), which the CDK CLI calls to deploy a stack
+    with ``terminationProtection``, and DeleteStack ignores the flag.
+
+    UpdateTerminationProtection now sets it (DescribeStacks reports it), and DeleteStack of a
+    protected stack fails with AWS's ValidationError "Stack [name] cannot be deleted while
+    TerminationProtection is enabled", before anything is deleted.
+    """
+    delete_stack = cfn_responses.CloudFormationResponse.delete_stack
+
+    def delete_unless_protected(response: cfn_responses.CloudFormationResponse) -> ActionResult:
+        name = response._get_param("StackName")
+        for stack in response.cloudformation_backend.stacks.values():
+            if name in (stack.stack_id, stack.name) and stack.enable_termination_protection:
+                raise ValidationError(
+                    message=f"Stack [{stack.name}] cannot be deleted while TerminationProtection is enabled"
+                )
+        return delete_stack(response)
+
+    install(cfn_responses.CloudFormationResponse, "update_termination_protection", _update_termination_protection)
+    install(cfn_responses.CloudFormationResponse, "delete_stack", delete_unless_protected)
+
+
 class ChangeSetNotFound(CloudFormationError):
     code = "ChangeSetNotFoundException"  # the model's shape id; sent as ChangeSetNotFound, HTTP 404
 

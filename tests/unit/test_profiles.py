@@ -1,0 +1,145 @@
+"""dev against prod: what must differ (size, protection, retention, paging) and what may not (shapes, names,
+objectives). The dev app is the session's; prod is synthesized once here, cdk-nag and the DR gate included.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lib.config import DEFAULT_AVAILABILITY_ZONES, EnvironmentConfig
+from lib.tap_stack import TapStack
+
+from .conftest import SUFFIX, Templates, only, synthesized, templates_of
+
+EMAIL = "ops@example.com"
+# The resources prod has beyond dev's: the third AZ's reader and the alert e-mail subscription.
+PROD_ONLY = {
+    ("data", "AWS::RDS::DBInstance", f"aurora-reader-2-{SUFFIX}"),
+    ("resilience", "AWS::SNS::Subscription", EMAIL),
+}
+# Properties that carry a resource's physical name (or, for a subscription, what it names).
+NAME_PROPERTIES = ("Name", "Identifier", "Endpoint", "Alias", "AliasName")
+
+
+@pytest.fixture(scope="module")
+def prod_stack() -> TapStack:
+    return synthesized(profile="prod", alarmEmail=EMAIL)
+
+
+@pytest.fixture(scope="module")
+def prod(prod_stack: TapStack) -> Templates:
+    return templates_of(prod_stack)
+
+
+def _named_resources(templates: Templates) -> set[tuple[str, str, str]]:
+    """(layer, type, physical name) of every resource that has a literal name."""
+    named = set()
+    for layer, template in templates.all().items():
+        for resource in template.to_json()["Resources"].values():
+            for key, value in resource.get("Properties", {}).items():
+                if isinstance(value, str) and key.endswith(NAME_PROPERTIES):
+                    named.add((layer, resource["Type"], value))
+    return named
+
+
+def _logical_ids(templates: Templates) -> dict[str, set[str]]:
+    return {layer: set(template.to_json()["Resources"]) for layer, template in templates.all().items()}
+
+
+def test_same_resources_and_names_in_both_but_prods_extra_reader_and_pager(templates: Templates, prod: Templates):
+    dev_names, prod_names = _named_resources(templates), _named_resources(prod)
+    assert prod_names - dev_names == PROD_ONLY
+    assert dev_names <= prod_names
+    dev_ids, prod_ids = _logical_ids(templates), _logical_ids(prod)
+    extra = {layer: prod_ids[layer] - dev_ids[layer] for layer in dev_ids}
+    assert {layer: len(ids) for layer, ids in extra.items() if ids} == {"data": 1, "resilience": 1}
+    assert all(dev_ids[layer] <= prod_ids[layer] for layer in dev_ids)
+
+
+def test_recovery_objectives_and_alarm_thresholds_are_the_same(templates: Templates, prod: Templates) -> None:
+    def plan(layers: Templates) -> dict[str, Any]:
+        return only(layers.resilience, "AWS::Backup::BackupPlan")["Properties"]["BackupPlan"]
+
+    assert plan(prod) == plan(templates)
+
+    def alarms(layers: Templates) -> dict[str, tuple[Any, ...]]:
+        found = {}
+        for template in layers.all().values():
+            for alarm in template.find_resources("AWS::CloudWatch::Alarm").values():
+                p = alarm["Properties"]
+                found[p["AlarmName"]] = (p["Threshold"], p["EvaluationPeriods"], p.get("TreatMissingData"))
+        return found
+
+    assert alarms(prod) == alarms(templates)
+
+
+def test_dev_aurora_scales_to_zero_and_pauses_prod_keeps_a_warm_floor(templates: Templates, prod: Templates) -> None:
+    dev_scaling = only(templates.data, "AWS::RDS::DBCluster")["Properties"]["ServerlessV2ScalingConfiguration"]
+    prod_scaling = only(prod.data, "AWS::RDS::DBCluster")["Properties"]["ServerlessV2ScalingConfiguration"]
+    assert dev_scaling["MinCapacity"] == 0
+    # Longer than the canary's interval: a running canary keeps dev awake rather than waking it each run.
+    assert dev_scaling["SecondsUntilAutoPause"] > EnvironmentConfig(SUFFIX).health_check_schedule_minutes * 60
+    assert prod_scaling["MinCapacity"] >= 2
+    assert "SecondsUntilAutoPause" not in prod_scaling
+    assert prod_scaling["MaxCapacity"] > dev_scaling["MaxCapacity"]
+
+
+def test_prod_has_a_writer_and_a_reader_in_each_of_the_three_azs(prod: Templates) -> None:
+    instances = [i["Properties"] for i in prod.data.find_resources("AWS::RDS::DBInstance").values()]
+    zones = {p["DBInstanceIdentifier"]: p["AvailabilityZone"] for p in instances}
+    assert zones == {
+        f"aurora-writer-{SUFFIX}": DEFAULT_AVAILABILITY_ZONES[0],
+        f"aurora-reader-{SUFFIX}": DEFAULT_AVAILABILITY_ZONES[1],
+        f"aurora-reader-2-{SUFFIX}": DEFAULT_AVAILABILITY_ZONES[2],
+    }
+    # Both readers fail over with the writer's capacity (tier 1), not from a cold floor.
+    assert sorted(p["PromotionTier"] for p in instances) == [0, 1, 1]
+
+
+def test_only_prod_protects_its_data(
+    tap_stack: TapStack, templates: Templates, prod_stack: TapStack, prod: Templates
+) -> None:
+    for layers, protected in ((templates, False), (prod, True)):
+        assert only(layers.data, "AWS::RDS::DBCluster")["Properties"]["DeletionProtection"] is protected
+        assert only(layers.data, "AWS::DynamoDB::Table")["Properties"]["DeletionProtectionEnabled"] is protected
+    assert (tap_stack.termination_protection, prod_stack.termination_protection) == (False, True)
+    # Protection is the flags, not a RETAIN that would orphan fixed names: both delete once unprotected.
+    for layers in (templates, prod):
+        assert only(layers.data, "AWS::RDS::DBCluster")["DeletionPolicy"] == "Delete"
+        assert only(layers.data, "AWS::DynamoDB::Table")["DeletionPolicy"] == "Delete"
+        assert only(layers.resilience, "AWS::Backup::BackupVault")["DeletionPolicy"] == "Delete"
+
+
+def test_only_prods_vault_is_locked_in_governance_mode_within_the_retention(
+    templates: Templates, prod: Templates
+) -> None:
+    assert "LockConfiguration" not in only(templates.resilience, "AWS::Backup::BackupVault")["Properties"]
+    lock = only(prod.resilience, "AWS::Backup::BackupVault")["Properties"]["LockConfiguration"]
+    assert lock == {"MinRetentionDays": 7}  # no ChangeableForDays: governance mode, liftable before a destroy
+    (rule,) = only(prod.resilience, "AWS::Backup::BackupPlan")["Properties"]["BackupPlan"]["BackupPlanRule"]
+    assert lock["MinRetentionDays"] <= rule["Lifecycle"]["DeleteAfterDays"]
+
+
+def test_log_retention_is_a_week_in_dev_and_a_year_in_prod(templates: Templates, prod: Templates) -> None:
+    for layers, days in ((templates, 7), (prod, 365)):
+        retentions = {
+            group["Properties"]["LogGroupName"]: group["Properties"]["RetentionInDays"]
+            for template in layers.all().values()
+            for group in template.find_resources("AWS::Logs::LogGroup").values()
+        }
+        assert len(retentions) >= 5
+        assert set(retentions.values()) == {days}, retentions
+
+
+def test_prod_pages_its_alert_email(prod: Templates) -> None:
+    subscription = only(prod.resilience, "AWS::SNS::Subscription")["Properties"]
+    assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", EMAIL)
+
+
+def test_the_profile_is_an_output_and_a_tag(templates: Templates, prod: Templates) -> None:
+    for layers, name in ((templates, "dev"), (prod, "prod")):
+        assert layers.parent.find_outputs("Profile")["Profile"]["Value"] == name
+        tags = only(layers.data, "AWS::DynamoDB::Table")["Properties"]["Tags"]
+        assert {"Key": "Profile", "Value": name} in tags
