@@ -10,6 +10,7 @@
 #   make integration   integration tests against the recorded deployment
 #   make prod-check    the prod profile on the local emulator: deploy, read back, blocked destroy, unprotect, destroy
 #   make bench     synth / tests / local cycle timings and ratios against an empty app (bench-results.json)
+#   make cost      estimated monthly cost per profile (dev, prod), idle and typical, against a naive build (COST=--markdown)
 #   make tick MINUTES=60 [TO_MINUTE=6]   advance the local emulator's clock (schedules, backups, alarms run)
 
 SHELL := /bin/bash
@@ -167,6 +168,16 @@ tick: install
 BENCH ?= --repeat 3 --profile
 bench: install
 	$(PY) -m tools.bench $(BENCH)
+
+# Synthesize each profile into its own assembly and price every resource of its templates:
+#   make cost   (COST=--markdown for the README's tables, COST="--json cost.json" for everything)
+.PHONY: cost
+cost: install
+	rm -rf cdk.out.cost-dev cdk.out.cost-prod
+	npx --no-install cdk synth -c environmentSuffix=$(SUFFIX) -c profile=dev --quiet -o cdk.out.cost-dev
+	npx --no-install cdk synth -c environmentSuffix=$(SUFFIX) -c profile=prod -c alarmEmail=ops@example.com \
+	  --quiet -o cdk.out.cost-prod
+	$(PY) -m tools.cost dev=cdk.out.cost-dev prod=cdk.out.cost-prod $(COST)
 
 clean:
 	-$(PY) -m tools.local_aws stop
