@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +37,11 @@ class Templates:
 
 
 def synthesized(**context: str) -> TapStack:
-    """The app as `cdk synth -c ...` builds it, cdk-nag packs included (synth fails on unacknowledged findings)."""
-    app = new_app({"environmentSuffix": SUFFIX, **context})
+    """The app as `cdk synth -c ...` builds it, cdk-nag packs included (synth fails on unacknowledged findings).
+
+    Each app writes its own assembly directory, never CDK_OUTDIR's, which may hold another app's.
+    """
+    app = new_app({"environmentSuffix": SUFFIX, **context}, outdir=tempfile.mkdtemp(prefix="cdk-unittest-"))
     stack = build_app(app, env={"CDK_DEFAULT_ACCOUNT": ACCOUNT})
     app.synth()  # runs the validation plugins: raises on any unacknowledged finding
     return stack
