@@ -396,8 +396,11 @@ class _Environment:
     def __init__(self, key: _Key, environment: dict[str, str]):
         self.key = key
         self.function = key[:3]
-        self.log_stream = environment["AWS_LAMBDA_LOG_STREAM_NAME"]
-        self.directory = Path(environment["TMPDIR"])
+        # Its own log stream (named by the day it starts) and /tmp.
+        version = environment["AWS_LAMBDA_FUNCTION_VERSION"]
+        self.log_stream = f"{clock.now():%Y/%m/%d}/[{version}]{uuid.uuid4().hex}"
+        self.directory = Path(tempfile.mkdtemp(prefix="local-aws-lambda-"))
+        environment = {**environment, "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream, "TMPDIR": str(self.directory)}
         self.initialized = False
         self.retired = False  # the function was updated or deleted: not used again
         self.closed = False
@@ -422,6 +425,7 @@ class _Environment:
         except BaseException:
             os.close(control)
             os.close(requests)
+            shutil.rmtree(self.directory, ignore_errors=True)
             raise
         finally:
             os.close(child_control)
@@ -550,7 +554,7 @@ class _Pool:
         self._all: set[_Environment] = set()
         self._reaper: threading.Thread | None = None
 
-    def acquire(self, key: _Key, environment: Callable[[], dict[str, str]]) -> _Environment:
+    def acquire(self, key: _Key, environment: dict[str, str]) -> _Environment:
         while (candidate := self._take(key)) is not None:
             if candidate.is_alive():
                 return candidate
@@ -559,7 +563,7 @@ class _Pool:
             if self._reaper is None:
                 self._reaper = threading.Thread(target=self._reap, name="lambda-idle-reaper", daemon=True)
                 self._reaper.start()
-        started = _Environment(key, environment())
+        started = _Environment(key, environment)
         with self._lock:
             self._all.add(started)
         return started
@@ -695,16 +699,6 @@ def _environment(fn: LambdaFunction, root: Path, log_group: str) -> dict[str, st
     }
 
 
-def _sandbox(environment: dict[str, str]) -> dict[str, str]:
-    """What each new environment has of its own: a log stream (named by the day it starts) and /tmp."""
-    version = environment["AWS_LAMBDA_FUNCTION_VERSION"]
-    return {
-        **environment,
-        "AWS_LAMBDA_LOG_STREAM_NAME": f"{clock.now():%Y/%m/%d}/[{version}]{uuid.uuid4().hex}",
-        "TMPDIR": tempfile.mkdtemp(prefix="local-aws-lambda-"),
-    }
-
-
 def _run(fn: LambdaFunction, payload: bytes, invoked_arn: str, request_id: str) -> InvocationResult:
     """One run of the function's code in a warm or a new environment, logged to its log group and
     counted in its metrics."""
@@ -714,7 +708,7 @@ def _run(fn: LambdaFunction, payload: bytes, invoked_arn: str, request_id: str) 
     timeout = float(fn.timeout or 3)
     environment = _environment(fn, _code_root(fn), log_group)
     key = (fn.account_id, fn.region, fn.function_name, version, timeout, tuple(sorted(environment.items())))
-    sandbox = _POOL.acquire(key, lambda: _sandbox(environment))
+    sandbox = _POOL.acquire(key, environment)
     log = _Log()
     log.add(f"START RequestId: {request_id} Version: {version}", always=True)
     invocation = {
