@@ -6,11 +6,13 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import textwrap
 import time
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -87,7 +89,7 @@ def _invoke(aws: Callable[[str], Any], name: str, payload: Any = None, **argumen
 
 
 def _log_messages(aws: Callable[[str], Any], group: str) -> list[list[str]]:
-    """The messages of each stream of the group (one stream per invocation)."""
+    """The messages of each stream of the group (one stream per execution environment)."""
     logs = aws("logs")
     streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
     return [
@@ -287,9 +289,9 @@ def test_d2_async_failures_are_retried_then_dead_lettered(aws, create, suffix):
     attributes = {key: value["StringValue"] for key, value in message["MessageAttributes"].items()}
     assert attributes["ErrorCode"] == "200"
     assert attributes["ErrorMessage"] == "boom: 1"
-    runs = _log_messages(aws, f"/aws/lambda/{name}")
-    assert len(runs) == 2  # the first attempt and one retry, each with the same request id
-    assert {run[0].split()[2] for run in runs} == {attributes["RequestID"]}
+    starts = [m for stream in _log_messages(aws, f"/aws/lambda/{name}") for m in stream if m.startswith("START ")]
+    assert len(starts) == 2  # the first attempt and one retry, each with the same request id
+    assert {start.split()[2] for start in starts} == {attributes["RequestID"]}
 
 
 def test_d2_dry_run_only_checks(aws, create):
@@ -524,3 +526,102 @@ def test_d2_d20_metrics_a_function_prints_after_a_tick_land_at_the_emulators_now
         Statistics=["Sum"],
     )["Datapoints"]
     assert sum(point["Sum"] for point in points) == 1
+
+
+WARM = """
+import os
+import threading
+import time
+
+INVOCATIONS = []  # module state: lives as long as the execution environment
+
+
+def handler(event, context):
+    INVOCATIONS.append(context.aws_request_id)
+    if event.get("hang"):
+        threading.Event().wait()  # until the timeout ends the environment
+    if event.get("raise"):
+        raise RuntimeError("handled by the runtime")
+    return {"pid": os.getpid(), "count": len(INVOCATIONS), "time": time.time(), "stream": context.log_stream_name}
+"""
+
+
+def _reports(aws: Callable[[str], Any], name: str) -> list[str]:
+    return [m for stream in _log_messages(aws, f"/aws/lambda/{name}") for m in stream if m.startswith("REPORT ")]
+
+
+def test_d2_a_warm_invocation_reuses_the_environment_and_reads_the_moved_clock(aws, create):
+    name = create(WARM)
+
+    first = _invoke(aws, name)["Body"]
+    failed = _invoke(aws, name, {"raise": True})
+    clock.CLOCK.advance(timedelta(hours=2))
+    warm = _invoke(aws, name)["Body"]
+
+    assert failed["FunctionError"] == "Unhandled"  # a handled error keeps the environment, as in Lambda
+    assert (first["count"], warm["count"]) == (1, 3)
+    assert warm["pid"] == first["pid"] and warm["stream"] == first["stream"]
+    assert abs(warm["time"] - clock.now().timestamp()) < 60
+    reports = _reports(aws, name)
+    assert len(reports) == 3
+    assert ["Init Duration: " in report for report in reports] == [True, False, False]
+
+
+def test_d2_a_timeout_discards_the_environment(aws, create):
+    name = create(WARM, Timeout=1)
+    before = _invoke(aws, name)["Body"]
+
+    timed_out = _invoke(aws, name, {"hang": True})
+    after = _invoke(aws, name)["Body"]
+
+    assert timed_out["Body"]["errorType"] == "Sandbox.Timedout"
+    assert after["count"] == 1 and after["pid"] != before["pid"]
+    assert process_start_time(before["pid"]) is None
+    assert ["Init Duration: " in report for report in _reports(aws, name)].count(True) == 2
+
+
+def test_d2_an_update_or_a_delete_ends_the_functions_environments(aws, create):
+    name = create(WARM)
+    before = _invoke(aws, name)["Body"]
+
+    aws("lambda").update_function_configuration(FunctionName=name, Environment={"Variables": {"CHANGED": "1"}})
+
+    assert process_start_time(before["pid"]) is None
+    updated = _invoke(aws, name)["Body"]
+    assert updated["count"] == 1 and updated["pid"] != before["pid"]
+    aws("lambda").delete_function(FunctionName=name)
+    assert process_start_time(updated["pid"]) is None
+
+
+def test_d2_an_idle_environment_is_shut_down(aws, create):
+    name = create(WARM)
+    before = _invoke(aws, name)["Body"]
+
+    lambda_runtime.shut_down_idle(0)
+
+    assert process_start_time(before["pid"]) is None
+    assert _invoke(aws, name)["Body"]["count"] == 1
+
+
+RENDEZVOUS = """
+import os
+
+
+def handler(event, context):
+    # Opening a FIFO blocks until the other end is opened: both invocations must run at once.
+    descriptor = os.open(event["fifo"], os.O_RDONLY if event["read"] else os.O_WRONLY)
+    os.close(descriptor)
+    return os.getpid()
+"""
+
+
+def test_d2_concurrent_invocations_run_in_environments_of_their_own(aws, create, tmp_path):
+    name = create(RENDEZVOUS, Timeout=10)
+    fifo = tmp_path / "rendezvous"
+    os.mkfifo(fifo)
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda read: _invoke(aws, name, {"fifo": str(fifo), "read": read}), (True, False)))
+
+    assert ["FunctionError" not in run for run in runs] == [True, True]
+    assert runs[0]["Body"] != runs[1]["Body"]

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+from tests.emulator import client_factory
 from tools.local_aws.leftovers import Leftover, find_leftovers
 from tools.local_aws.leftovers import main as leftovers_main
 from tools.local_aws.server import REPO_ROOT, answers, port_is_free, process_start_time
 
-from .helpers import ref, template
+from .helpers import TRUST_LAMBDA, ref, template
 
 
 def _free_port() -> int:
@@ -49,6 +52,23 @@ def test_start_refuses_a_port_in_use_in_one_sentence(tmp_path):
     assert not (tmp_path / "server.pid").exists()
 
 
+def _warm_function_process(url: str) -> int:
+    """Invoke a function on the server at ``url``; the pid of its (now warm) execution environment."""
+    client = client_factory(url)
+    role = client("iam").create_role(RoleName="launcher", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", "import os\n\ndef handler(event, context):\n    return os.getpid()\n")
+    client("lambda").create_function(
+        FunctionName="warm",
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="index.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    return int(client("lambda").invoke(FunctionName="warm")["Payload"].read())
+
+
 def test_server_starts_once_answers_and_stops_without_leaving_a_process(tmp_path):
     port = _free_port()
     started = _cli(tmp_path, "start", "--port", str(port))
@@ -60,11 +80,14 @@ def test_server_starts_once_answers_and_stops_without_leaving_a_process(tmp_path
         assert _cli(tmp_path, "start", "--port", str(port)).stdout == f"{url}\n"
         assert json.loads((tmp_path / "server.pid").read_text())["pid"] == pid
         assert _cli(tmp_path, "status").stdout.startswith(f"Running at {url} (pid {pid}, RSS ")
+        function_pid = _warm_function_process(url)
+        assert process_start_time(function_pid) is not None
     finally:
         stopped = _cli(tmp_path, "stop")
 
     assert stopped.stdout == f"Stopped the local AWS server (pid {pid}).\n"
     assert process_start_time(pid) is None
+    assert process_start_time(function_pid) is None  # the server ended it on its way out
     assert port_is_free("127.0.0.1", port)
     assert not (tmp_path / "server.pid").exists()
     assert _cli(tmp_path, "stop").stdout == "No local AWS server runs.\n"

@@ -1,14 +1,17 @@
-"""The child process of one Lambda invocation: load the handler, run it once, report the result.
+"""The child process of one Lambda execution environment: init once, then one invocation at a time.
 
-Started by ``lambda_runtime`` as ``python lambda_bootstrap.py <invocation dir> <control fd>
-<emulator pid>`` with the code root as working directory and the function's environment. It is run
-as a script, not as ``-m tools.local_aws...``, so the function imports its own modules and nothing
-of this repository: the script's directory is replaced by the code root on ``sys.path`` before the
+Started by ``lambda_runtime`` as ``python lambda_bootstrap.py <control fd> <request fd> <emulator
+pid>`` with the code root as working directory and the function's environment. It is run as a
+script, not as ``-m tools.local_aws...``, so the function imports its own modules and nothing of
+this repository: the script's directory is replaced by the code root on ``sys.path`` before the
 handler is imported.
 
-Only the standard library is used here. stdout and stderr are the function's log; the parent reads
-the control pipe instead: a ``ready`` line once the handler's module is imported (the function's
-timeout starts then, as Lambda's does after the init phase), then the result as one JSON object.
+Only the standard library is used here. stdout and stderr are the function's log. The parent sends
+each invocation on the request pipe (a JSON header line, then the event's bytes) and reads the
+control pipe: a ``ready`` line once the handler's module is imported (the function's timeout starts
+then, as Lambda's does after the init phase), then one JSON result line per invocation. After each
+invocation a marker line on stdout tells the parent that the invocation's output is complete. The
+process then waits for the next invocation: module state persists, as in a warm Lambda sandbox.
 """
 
 from __future__ import annotations
@@ -24,11 +27,9 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
-from typing import Any
+from contextlib import suppress
+from typing import Any, BinaryIO
 
-# Seconds the emulator's clock is ahead of real time (set by lambda_runtime; removed before the code runs).
-CLOCK_OFFSET_ENV = "LOCAL_AWS_CLOCK_OFFSET_SECONDS"
 # Lambda rejects larger responses (RequestResponse) with Function.ResponseSizeTooLarge.
 MAX_RESPONSE_BYTES = 6291556
 
@@ -113,54 +114,83 @@ class LoadError(Exception):
         self.error_type = error_type
 
 
-def run(invocation_dir: Path, control: Any) -> None:
-    """Load, report ready, run the handler, report the result (always, whatever the code does)."""
-    invocation = json.loads((invocation_dir / "invocation.json").read_text())
-    request_id = invocation["request_id"]
-    result: dict[str, Any] = {"error": True}
-    root = logging.getLogger()
-    root.addHandler(LambdaLogHandler(request_id))
+def read_invocation(requests: BinaryIO) -> dict[str, Any] | None:
+    """The next invocation from the parent (its header with the event's bytes); None once the
+    parent closed the pipe, which ends the environment."""
+    header = requests.readline()
+    if not header:
+        return None
+    invocation: dict[str, Any] = json.loads(header)
+    invocation["event"] = requests.read(invocation["event_bytes"])
+    return invocation
+
+
+def serve(requests: BinaryIO, control: BinaryIO, emulated: EmulatorClock) -> None:
+    """Init (import the handler) with the first invocation, report ready, then run invocations until
+    the parent closes the request pipe. A failed init reports its error and ends the process."""
+    invocation = read_invocation(requests)
+    if invocation is None:
+        return
+    emulated.offset_seconds = invocation["clock_offset"]
+    log_handler = LambdaLogHandler(invocation["request_id"])
+    logging.getLogger().addHandler(log_handler)
     started = time.time()
     try:
-        try:
-            handler = load_handler(os.environ["_HANDLER"])
-        except LoadError as error:
-            sys.stdout.write(f"[ERROR] {error.error_type}: {error}\n")
-            result["payload"] = error_payload(error.error_type, str(error), request_id, [])
-            return
-        except Exception as error:  # the module's own import-time code raised
-            result["payload"] = handler_error(error, request_id)
-            return
-        result["init_ms"] = (time.time() - started) * 1000
-        control.write(b"ready\n")
-        control.flush()
-        deadline = time.time() + float(invocation["timeout"])
-        event = json.loads((invocation_dir / "event.json").read_bytes() or b"{}")
-        handler_started = time.time()
-        try:
-            value = handler(event, LambdaContext(invocation, deadline))
-        except Exception as error:
-            result["payload"] = handler_error(error, request_id)
-            return
-        finally:
-            result["duration_ms"] = (time.time() - handler_started) * 1000
-        try:
-            encoded = json.dumps(value)
-        except (TypeError, ValueError) as error:
-            message = f"Unable to marshal response: {error}"
-            result["payload"] = error_payload("Runtime.MarshalError", message, request_id, [])
-            return
-        if len(encoded.encode()) > MAX_RESPONSE_BYTES:
-            message = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
-            result["payload"] = error_payload("Function.ResponseSizeTooLarge", message, request_id, [])
-            return
-        result = {**result, "error": False, "payload_json": encoded}
-    finally:
+        handler = load_handler(os.environ["_HANDLER"])
+    except LoadError as error:
+        sys.stdout.write(f"[ERROR] {error.error_type}: {error}\n")
+        payload = error_payload(error.error_type, str(error), invocation["request_id"], [])
+        report(control, invocation, {"payload": payload})
+        return
+    except Exception as error:  # the module's own import-time code raised
+        report(control, invocation, {"payload": handler_error(error, invocation["request_id"])})
+        return
+    init = {"init_ms": (time.time() - started) * 1000}  # reported once: the REPORT of a cold start
+    control.write(b"ready\n")
+    control.flush()
+    while invocation is not None:
+        log_handler.request_id = invocation["request_id"]
+        report(control, invocation, {**init, **run(handler, invocation)})
+        init = {}
+        invocation = read_invocation(requests)
+        if invocation is not None:
+            emulated.offset_seconds = invocation["clock_offset"]
+
+
+def run(handler: Any, invocation: dict[str, Any]) -> dict[str, Any]:
+    """Run the handler once; the result says what to answer. Only ``Exception`` is the function's
+    error: ``SystemExit`` and the like end the process, as they end Lambda's runtime."""
+    request_id = invocation["request_id"]
+    deadline = time.time() + float(invocation["timeout"])
+    event = json.loads(invocation["event"] or b"{}")
+    handler_started = time.time()
+    try:
+        value = handler(event, LambdaContext(invocation, deadline))
+    except Exception as error:
+        payload = handler_error(error, request_id)
+        return {"payload": payload, "duration_ms": (time.time() - handler_started) * 1000}
+    result: dict[str, Any] = {"duration_ms": (time.time() - handler_started) * 1000}
+    try:
+        encoded = json.dumps(value)
+    except (TypeError, ValueError) as error:
+        message = f"Unable to marshal response: {error}"
+        return {**result, "payload": error_payload("Runtime.MarshalError", message, request_id, [])}
+    if len(encoded.encode()) > MAX_RESPONSE_BYTES:
+        message = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+        return {**result, "payload": error_payload("Function.ResponseSizeTooLarge", message, request_id, [])}
+    return {**result, "payload_json": encoded}
+
+
+def report(control: BinaryIO, invocation: dict[str, Any], result: dict[str, Any]) -> None:
+    """End the invocation's output with its marker line, then send the result on one line."""
+    with suppress(Exception):  # the function may have closed or replaced its streams
         sys.stdout.flush()
         sys.stderr.flush()
-        result["max_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-        control.write(json.dumps(result).encode())
-        control.flush()
+    with suppress(OSError):
+        os.write(1, invocation["log_marker"].encode() + b"\n")
+    result["max_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    control.write(json.dumps(result).encode() + b"\n")
+    control.flush()
 
 
 def watch_emulator(emulator_pid: int) -> None:
@@ -171,49 +201,59 @@ def watch_emulator(emulator_pid: int) -> None:
     os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
-def follow_emulator_clock(offset_seconds: float) -> None:
+class EmulatorClock:
+    """How far the emulator's clock is ahead of real time; the parent sends it with each
+    invocation, since the clock moves while the environment waits."""
+
+    offset_seconds = 0.0
+
+
+def follow_emulator_clock() -> EmulatorClock:
     """Make the function read the emulator's time, which runs ahead of real time after a ``tick``.
 
     Without this a heartbeat the canary writes after a tick would carry the real time while every
     store's own timestamps carry the emulated one, and "now minus the newest heartbeat" would show
     hours of data loss that never happened. ``time.time``/``time_ns`` and ``datetime.now``/
     ``utcnow``/``today`` are shifted before the handler's modules are imported (so their
-    ``from datetime import datetime`` takes the shifted class). Monotonic clocks, and OpenSSL's
-    certificate checks, keep real time.
+    ``from datetime import datetime`` takes the shifted class), by the offset of the running
+    invocation. Monotonic clocks, and OpenSSL's certificate checks, keep real time.
     """
-    if not offset_seconds:
-        return
+    emulated = EmulatorClock()
     real_time, real_time_ns = time.time, time.time_ns
-    shift = datetime.timedelta(seconds=offset_seconds)
+
+    def shift() -> datetime.timedelta:
+        return datetime.timedelta(seconds=emulated.offset_seconds)
 
     class EmulatedDatetime(datetime.datetime):
         @classmethod
         def now(cls, tz: datetime.tzinfo | None = None) -> EmulatedDatetime:
-            return super().now(tz) + shift
+            return super().now(tz) + shift()
 
         @classmethod
         def utcnow(cls) -> EmulatedDatetime:
-            return super().utcnow() + shift
+            return super().utcnow() + shift()
 
         @classmethod
         def today(cls) -> EmulatedDatetime:
-            return super().today() + shift
+            return super().today() + shift()
 
-    time.time = lambda: real_time() + offset_seconds
-    time.time_ns = lambda: real_time_ns() + int(offset_seconds * 1e9)
+    time.time = lambda: real_time() + emulated.offset_seconds
+    time.time_ns = lambda: real_time_ns() + int(emulated.offset_seconds * 1e9)
     datetime.datetime = EmulatedDatetime  # type: ignore[misc]
+    return emulated
 
 
 def main() -> None:
-    invocation_dir, control_fd, emulator_pid = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    follow_emulator_clock(float(os.environ.pop(CLOCK_OFFSET_ENV, "0")))
-    os.set_inheritable(control_fd, False)  # processes the function starts must not hold it open
+    control_fd, request_fd, emulator_pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    emulated = follow_emulator_clock()
+    for descriptor in (control_fd, request_fd):
+        os.set_inheritable(descriptor, False)  # processes the function starts must not hold them open
     threading.Thread(target=watch_emulator, args=(emulator_pid,), name="emulator-watch", daemon=True).start()
     sys.path[0] = os.environ["LAMBDA_TASK_ROOT"]
-    with os.fdopen(control_fd, "wb") as control:
-        run(invocation_dir, control)
-    # Non-daemon threads the function left running would keep the process alive; Lambda freezes
-    # the sandbox once the result is in, the parent kills what is left.
+    with os.fdopen(request_fd, "rb") as requests, os.fdopen(control_fd, "wb") as control:
+        serve(requests, control, emulated)
+    # The parent closed the request pipe (or init failed): the environment ends. Non-daemon threads
+    # the function left running must not keep the process alive.
     os._exit(0)
 
 

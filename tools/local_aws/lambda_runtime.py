@@ -1,18 +1,23 @@
 """Runs Lambda function code in the emulator, without Docker: the one executor every invoke uses.
 
-Each invocation runs the function's deployed zip (unpacked once per code hash under the state dir)
-in its own process group with the emulator's Python, which has boto3 as Lambda's runtime does, and
-the environment Lambda gives a function, pointed at the emulator (``AWS_ENDPOINT_URL``). The child
-(``lambda_bootstrap.py``) reports on a private pipe; its stdout and stderr are the function's log,
-written to the function's log group with Lambda's START/END/REPORT lines. The function's Timeout is
-enforced by killing the process group, so whatever the code does -- crash, hang, flood its output,
-return garbage -- the emulator keeps serving.
+A function's code runs in an execution environment: a child process with its own process group,
+the emulator's Python (which has boto3, as Lambda's runtime does), the function's deployed zip
+(unpacked once per code hash under the state dir) and the environment Lambda gives a function,
+pointed at the emulator (``AWS_ENDPOINT_URL``). As in Lambda, an environment runs the init phase
+once and is then kept warm for the function's next invocations, one at a time (a concurrent
+invocation starts another environment); it is discarded after a timeout, a crash or a failed init,
+when the function is updated or deleted, when it has been idle for IDLE_SECONDS, and when the
+emulator exits. The child (``lambda_bootstrap.py``) reports on private pipes; its stdout and stderr
+are the function's log, written to the function's log group (one stream per environment) with
+Lambda's START/END/REPORT lines. The function's Timeout is enforced by killing the process group, so
+whatever the code does -- crash, hang, flood its output, return garbage -- the emulator keeps serving.
 
 Only ``python3.*`` zip functions run; other runtimes are refused by name.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import json
@@ -29,7 +34,7 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +66,10 @@ MAX_EVENTS_PER_PUT = 10_000
 MAX_REPORT_BYTES = 8 * 1024 * 1024
 # Seconds granted to the child to exit after reporting, and to its output to drain.
 EXIT_GRACE_SECONDS = 2.0
+# An environment no invocation used for this long (real time) is shut down: Lambda reclaims idle
+# environments after minutes; this is long enough to keep a tick or a test run warm without
+# holding a process per function nobody calls any more.
+IDLE_SECONDS = 60.0
 # Asynchronous invocations are retried this often unless the EventInvokeConfig says otherwise.
 DEFAULT_RETRY_ATTEMPTS = 2
 # Lambda puts the first 1 KB of the error message on a dead-lettered event.
@@ -356,29 +365,6 @@ class _Log:
         return text.encode()[-LOG_TAIL_BYTES:].decode("utf-8", "ignore")
 
 
-def _read_output(stream: IO[bytes], log: _Log) -> None:
-    """Turn the child's output into log events, one per line (carriage returns mark the line breaks
-    of one multi-line record, as in Lambda's runtime); runs in its own thread until EOF."""
-    pending = b""
-    descriptor = stream.fileno()
-    while True:
-        try:
-            chunk = os.read(descriptor, 1 << 16)
-        except OSError:
-            chunk = b""
-        if not chunk:
-            break
-        lines = (pending + chunk).split(b"\n")
-        pending = lines.pop()
-        if len(pending) > MAX_LOG_EVENT_BYTES:
-            lines.append(pending)
-            pending = b""
-        for line in lines:
-            log.add(_log_message(line))
-    log.add(_log_message(pending))
-    stream.close()
-
-
 def _log_message(line: bytes) -> str:
     text = line[:MAX_LOG_EVENT_BYTES].decode("utf-8", "replace").rstrip("\r")
     return text.replace("\r", "\n")
@@ -386,7 +372,7 @@ def _log_message(line: bytes) -> str:
 
 @dataclass
 class _Outcome:
-    """What the supervised child did."""
+    """What the supervised child did in one invocation."""
 
     report: dict[str, Any] | None  # the child's result, if it sent one
     timed_out: bool
@@ -395,46 +381,261 @@ class _Outcome:
     elapsed_ms: float
 
 
-def _supervise(process: subprocess.Popen[bytes], control: int, timeout: float) -> _Outcome:
-    """Read the control pipe until the child reports or its time is up; then end its process group."""
-    started = time.monotonic()
-    deadline = started + INIT_TIMEOUT_SECONDS
-    ready = False
-    data = bytearray()
-    timed_out = False
-    poller = select.poll()  # not select.select: the emulator may hold more than 1024 descriptors
-    poller.register(control, select.POLLIN)
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            timed_out = True
-            break
-        if not poller.poll(math.ceil(remaining * 1000)):
-            continue
-        chunk = os.read(control, 1 << 16)
-        if not chunk:
-            break
-        if len(data) <= MAX_REPORT_BYTES:
+# What tells environments apart: account, region, name, version, timeout and the whole environment
+# (code root, variables, memory, handler, log group). An update makes a new key: no old environment
+# is ever reused for it.
+_Key = tuple[str, str, str, str, float, tuple[tuple[str, str], ...]]
+
+
+class _Environment:
+    """A function's execution environment: one child process (its own process group) that runs the
+    init phase once and then one invocation at a time, warm in between as in Lambda: module state,
+    ``/tmp`` (TMPDIR) and the log stream persist. A timeout, a crash or a failed init discards it,
+    as Lambda discards its sandbox."""
+
+    def __init__(self, key: _Key, environment: dict[str, str]):
+        self.key = key
+        self.function = key[:3]
+        # Its own log stream (named by the day it starts) and /tmp.
+        version = environment["AWS_LAMBDA_FUNCTION_VERSION"]
+        self.log_stream = f"{clock.now():%Y/%m/%d}/[{version}]{uuid.uuid4().hex}"
+        self.directory = Path(tempfile.mkdtemp(prefix="local-aws-lambda-"))
+        environment = {**environment, "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream, "TMPDIR": str(self.directory)}
+        self.initialized = False
+        self.retired = False  # the function was updated or deleted: not used again
+        self.closed = False
+        self.last_used = time.monotonic()
+        self._lock = threading.Lock()
+        self._sink = _Log()  # the running invocation's log; between invocations, output held for the next
+        self._marker: bytes | None = None
+        self._output_done = threading.Event()
+        control, child_control = os.pipe()
+        child_requests, requests = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, str(BOOTSTRAP), str(child_control), str(child_requests), str(os.getpid())],
+                cwd=environment["LAMBDA_TASK_ROOT"],
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(child_control, child_requests),
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(control)
+            os.close(requests)
+            shutil.rmtree(self.directory, ignore_errors=True)
+            raise
+        finally:
+            os.close(child_control)
+            os.close(child_requests)
+        self.control = control
+        self.requests = os.fdopen(requests, "wb")
+        assert self.process.stdout is not None
+        self.reader = threading.Thread(target=self._read_output, args=(self.process.stdout,), daemon=True)
+        self.reader.start()
+
+    def invoke(self, invocation: dict[str, Any], payload: bytes, timeout: float, log: _Log) -> _Outcome:
+        """Run one invocation, its output into ``log``. After a timeout, a crash or a failed init
+        the environment (its whole process group) is shut down before this returns."""
+        marker = uuid.uuid4().hex.encode()
+        with self._lock:  # what the function printed since its last invocation shows in this one
+            for event in self._sink.events:
+                log.add(event["message"])
+            self._sink, self._marker = log, marker
+            self._output_done.clear()
+        header = {**invocation, "log_marker": marker.decode(), "event_bytes": len(payload)}
+        with suppress(OSError):  # a child that is gone shows as the end of its control pipe
+            self.requests.write(json.dumps(header).encode() + b"\n" + payload)
+            self.requests.flush()
+        report, timed_out, elapsed_ms = self._supervise(timeout)
+        # A report after init (a failed init ends the process), then its output up to the marker
+        # (not the end of the output): the environment lives on.
+        if report is not None and self.initialized and self._output_done.wait(EXIT_GRACE_SECONDS) and not self._marker:
+            return _Outcome(report, False, False, "", elapsed_ms)
+        status = None if timed_out else _exit_status(self.process.pid, EXIT_GRACE_SECONDS)
+        self.shut_down()
+        if status is None:
+            status = _describe_exit(self.process.returncode)
+        return _Outcome(report, timed_out, timed_out and not self.initialized, status, elapsed_ms)
+
+    def _supervise(self, timeout: float) -> tuple[dict[str, Any] | None, bool, float]:
+        """Read the control pipe until the child reports or its time is up: the report, whether the
+        time ran out, and the milliseconds the invocation ran (after init, on a cold start)."""
+        started = time.monotonic()
+        deadline = started + (timeout if self.initialized else INIT_TIMEOUT_SECONDS)
+        data = bytearray()
+        poller = select.poll()  # not select.select: the emulator may hold more than 1024 descriptors
+        poller.register(self.control, select.POLLIN)
+        while b"\n" not in data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None, True, (time.monotonic() - started) * 1000
+            if not poller.poll(math.ceil(remaining * 1000)):
+                continue
+            chunk = os.read(self.control, 1 << 16)
+            if not chunk or len(data) > MAX_REPORT_BYTES:
+                return None, False, (time.monotonic() - started) * 1000
             data += chunk
-        if not ready and data[:6] == b"ready\n":
-            ready = True
-            del data[:6]
-            started = time.monotonic()
-            deadline = started + timeout
-    elapsed_ms = (time.monotonic() - started) * 1000
-    status = None if timed_out else _exit_status(process.pid, EXIT_GRACE_SECONDS)
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # the group leader is not reaped yet: its id is still ours
-    process.wait()
-    if status is None:
-        status = _describe_exit(process.returncode)
-    try:
-        report = json.loads(bytes(data)) if data and len(data) <= MAX_REPORT_BYTES else None
-    except ValueError:
-        report = None
-    if not isinstance(report, dict):
-        report = None
-    return _Outcome(report, timed_out, timed_out and not ready, status, elapsed_ms)
+            if not self.initialized and data[:6] == b"ready\n":
+                self.initialized = True
+                del data[:6]
+                started = time.monotonic()
+                deadline = started + timeout
+        elapsed_ms = (time.monotonic() - started) * 1000
+        try:
+            report = json.loads(bytes(data[: data.index(b"\n")]))
+        except ValueError:
+            report = None
+        return (report if isinstance(report, dict) else None), False, elapsed_ms
+
+    def _read_output(self, stream: IO[bytes]) -> None:
+        """Turn the child's output into log events, one per line (carriage returns mark the line
+        breaks of one multi-line record, as in Lambda's runtime); runs in its own thread until EOF."""
+        pending = b""
+        descriptor = stream.fileno()
+        while True:
+            try:
+                chunk = os.read(descriptor, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            if len(pending) > MAX_LOG_EVENT_BYTES:
+                lines.append(pending)
+                pending = b""
+            for line in lines:
+                self._output(line)
+        self._output(pending)
+        stream.close()
+        self._output_done.set()
+
+    def _output(self, line: bytes) -> None:
+        """One line of output; the invocation's marker (after its last output) completes its log."""
+        with self._lock:
+            if self._marker is not None and line.endswith(self._marker):
+                self._sink.add(_log_message(line[: -len(self._marker)]))
+                self._sink, self._marker = _Log(), None
+                self._output_done.set()
+            else:
+                self._sink.add(_log_message(line))
+
+    def is_alive(self) -> bool:
+        return not self.closed and _exit_status(self.process.pid, 0) is None
+
+    def shut_down(self) -> None:
+        """End the process group (its leader is not reaped before, so the id is still ours) and
+        remove the environment's files; idempotent."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        with suppress(OSError):
+            self.requests.close()
+        os.close(self.control)
+        self.reader.join(EXIT_GRACE_SECONDS)  # a grandchild that escaped the process group may hold it open
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class _Pool:
+    """The warm environments. An invocation takes an idle environment of its key or starts one, and
+    gives it back afterwards: one invocation at a time per environment, so a concurrent one starts
+    another. One unused for IDLE_SECONDS is shut down, as Lambda reclaims idle environments."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[_Key, list[_Environment]] = {}
+        self._all: set[_Environment] = set()
+        self._reaper: threading.Thread | None = None
+
+    def acquire(self, key: _Key, environment: dict[str, str]) -> _Environment:
+        while (candidate := self._take(key)) is not None:
+            if candidate.is_alive():
+                return candidate
+            self._forget(candidate)  # ended by itself while idle (a thread of the function exited it)
+        with self._lock:
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._reap, name="lambda-idle-reaper", daemon=True)
+                self._reaper.start()
+        started = _Environment(key, environment)
+        with self._lock:
+            self._all.add(started)
+        return started
+
+    def release(self, environment: _Environment) -> None:
+        with self._lock:
+            if not environment.closed and not environment.retired:
+                environment.last_used = time.monotonic()
+                self._idle.setdefault(environment.key, []).append(environment)
+                return
+        self._forget(environment)
+
+    def retire(self, chosen: Callable[[_Environment], bool]) -> None:
+        """The chosen environments are not used again: idle ones end now, busy ones after their
+        invocation."""
+        with self._lock:
+            for candidate in self._all:
+                candidate.retired = candidate.retired or chosen(candidate)
+        self.shut_down_idle(chosen)
+
+    def shut_down_idle(self, chosen: Callable[[_Environment], bool]) -> None:
+        with self._lock:
+            ending = [candidate for idle in self._idle.values() for candidate in idle if chosen(candidate)]
+            for candidate in ending:
+                self._remove(candidate)
+        for candidate in ending:
+            candidate.shut_down()
+
+    def _take(self, key: _Key) -> _Environment | None:
+        with self._lock:
+            idle = self._idle.get(key)
+            if not idle:
+                return None
+            candidate = idle.pop()
+            if not idle:
+                del self._idle[key]
+            return candidate
+
+    def _forget(self, environment: _Environment) -> None:
+        with self._lock:
+            self._remove(environment)
+        environment.shut_down()
+
+    def _remove(self, environment: _Environment) -> None:
+        """Out of the pool (the caller holds the lock)."""
+        self._all.discard(environment)
+        idle = self._idle.get(environment.key, [])
+        if environment in idle:
+            idle.remove(environment)
+            if not idle:
+                del self._idle[environment.key]
+
+    def _reap(self) -> None:
+        while True:
+            time.sleep(IDLE_SECONDS / 4)
+            shut_down_idle(IDLE_SECONDS)
+
+
+_POOL = _Pool()
+# No function process outlives the emulator (each also ends itself when the emulator is gone).
+atexit.register(_POOL.retire, lambda candidate: True)
+
+
+def shut_down_idle(seconds: float) -> None:
+    """Shut down the environments no invocation used for ``seconds`` (real time)."""
+    oldest = time.monotonic() - seconds
+    _POOL.shut_down_idle(lambda candidate: candidate.last_used < oldest)
+
+
+def retire(account_id: str, region: str, function_name: str) -> None:
+    """The function was updated or deleted: its environments are not used again."""
+    _POOL.retire(lambda candidate: candidate.function == (account_id, region, function_name))
 
 
 def _exit_status(pid: int, wait: float) -> str | None:
@@ -465,7 +666,7 @@ def _describe_exit(returncode: int) -> str:
     return f"signal: {'killed' if name == 'kill' else name}"
 
 
-def _environment(fn: LambdaFunction, root: Path, tmp: Path, log_group: str, log_stream: str) -> dict[str, str]:
+def _environment(fn: LambdaFunction, root: Path, log_group: str) -> dict[str, str]:
     """Lambda's environment for the function, its AWS clients pointed at the emulator. Nothing of
     the emulator's own environment leaks in (no developer credentials or AWS config files)."""
     endpoint = os.environ.get(ENDPOINT_ENV)
@@ -476,7 +677,6 @@ def _environment(fn: LambdaFunction, root: Path, tmp: Path, log_group: str, log_
         "PATH": os.environ.get("PATH", os.defpath),
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "TMPDIR": str(tmp),
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "AWS_CONFIG_FILE": os.devnull,
@@ -492,72 +692,41 @@ def _environment(fn: LambdaFunction, root: Path, tmp: Path, log_group: str, log_
         "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version),
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
         "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
-        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "LAMBDA_TASK_ROOT": str(root),
         "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
         "_HANDLER": str(fn.handler or ""),
-        # The child reads the emulator's time (lambda_bootstrap.follow_emulator_clock).
-        "LOCAL_AWS_CLOCK_OFFSET_SECONDS": str(clock.CLOCK.offset.total_seconds()),
     }
 
 
 def _run(fn: LambdaFunction, payload: bytes, invoked_arn: str, request_id: str) -> InvocationResult:
-    """One run of the function's code, logged to its log group and counted in its metrics."""
+    """One run of the function's code in a warm or a new environment, logged to its log group and
+    counted in its metrics."""
     check_payload(payload)
     version = str(fn.version)
     log_group = _log_group(fn)
-    log_stream = f"{clock.now():%Y/%m/%d}/[{version}]{uuid.uuid4().hex}"
+    timeout = float(fn.timeout or 3)
+    environment = _environment(fn, _code_root(fn), log_group)
+    key = (fn.account_id, fn.region, fn.function_name, version, timeout, tuple(sorted(environment.items())))
+    sandbox = _POOL.acquire(key, environment)
     log = _Log()
     log.add(f"START RequestId: {request_id} Version: {version}", always=True)
-    outcome = _execute(fn, payload, invoked_arn, request_id, log, log_group, log_stream)
-    payload_out, function_error = _result_payload(outcome, request_id, float(fn.timeout or 3), log)
+    invocation = {
+        "request_id": request_id,
+        "invoked_function_arn": invoked_arn,
+        "timeout": timeout,
+        "clock_offset": clock.CLOCK.offset.total_seconds(),  # the function reads the emulator's time
+    }
+    try:
+        outcome = sandbox.invoke(invocation, payload or b"{}", timeout, log)
+    finally:
+        _POOL.release(sandbox)
+    payload_out, function_error = _result_payload(outcome, request_id, timeout, log)
     log.add(f"END RequestId: {request_id}", always=True)
     log.add(_report_line(fn, request_id, outcome), always=True)
-    _write_log(fn, log_group, log_stream, log)
+    _write_log(fn, log_group, sandbox.log_stream, log)
     _record_metrics(fn, invoked_arn, _duration_ms(outcome), function_error is not None)
-    return InvocationResult(payload_out, function_error, log.tail(), version, request_id, log_group, log_stream)
-
-
-def _execute(
-    fn: LambdaFunction, payload: bytes, invoked_arn: str, request_id: str, log: _Log, log_group: str, log_stream: str
-) -> _Outcome:
-    """Start the child in its own process group and supervise it; its output goes to ``log``."""
-    root = _code_root(fn)
-    timeout = float(fn.timeout or 3)
-    with tempfile.TemporaryDirectory(prefix="local-aws-invoke-") as directory:
-        invocation_dir = Path(directory)
-        (invocation_dir / "tmp").mkdir()
-        (invocation_dir / "event.json").write_bytes(payload or b"{}")
-        invocation = {"request_id": request_id, "invoked_function_arn": invoked_arn, "timeout": timeout}
-        (invocation_dir / "invocation.json").write_text(json.dumps(invocation))
-        environment = _environment(fn, root, invocation_dir / "tmp", log_group, log_stream)
-        control, child_end = os.pipe()
-        try:
-            process = subprocess.Popen(
-                [sys.executable, str(BOOTSTRAP), str(invocation_dir), str(child_end), str(os.getpid())],
-                cwd=root,
-                env=environment,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                pass_fds=(child_end,),
-                start_new_session=True,
-            )
-        except BaseException:
-            os.close(control)
-            raise
-        finally:
-            os.close(child_end)
-        assert process.stdout is not None
-        reader = threading.Thread(target=_read_output, args=(process.stdout, log), daemon=True)
-        reader.start()
-        try:
-            outcome = _supervise(process, control, timeout)
-        finally:
-            os.close(control)
-        reader.join(EXIT_GRACE_SECONDS)  # a grandchild that escaped the process group may hold it open
-    return outcome
+    return InvocationResult(payload_out, function_error, log.tail(), version, request_id, log_group, sandbox.log_stream)
 
 
 def _record_metrics(fn: LambdaFunction, invoked_arn: str, duration_ms: float, failed: bool) -> None:
@@ -579,7 +748,7 @@ def _result_payload(outcome: _Outcome, request_id: str, timeout: float, log: _Lo
         log.add(f"{_iso_now()} {request_id} {what}", always=True)
         error = {"errorType": "Sandbox.Timedout", "errorMessage": f"RequestId: {request_id} Error: {what}"}
         return json.dumps(error).encode(), "Unhandled"
-    if "payload_json" in report and not report.get("error"):
+    if "payload_json" in report:
         return str(report["payload_json"]).encode(), None
     if "payload" in report:
         return json.dumps(report["payload"]).encode(), "Unhandled"
@@ -618,7 +787,7 @@ def _write_log(fn: LambdaFunction, log_group: str, log_stream: str, log: _Log) -
     try:
         backend = logs_backends[fn.account_id][fn.region]
         backend.ensure_log_group(log_group)
-        backend.create_log_stream(log_group, log_stream)
+        backend.ensure_log_stream(log_group, log_stream)
         for start in range(0, len(log.events), MAX_EVENTS_PER_PUT):
             backend.put_log_events(log_group, log_stream, log.events[start : start + MAX_EVENTS_PER_PUT])
     except Exception:

@@ -8,6 +8,7 @@ import inspect
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from types import FrameType
 from typing import Any, ClassVar
@@ -300,13 +301,15 @@ def run_lambda_code() -> None:
     docker", SNS and event-source deliveries never reach the code and nothing is logged.
 
     Invoke (and every moto path that invokes) now runs the deployed code through
-    ``lambda_runtime`` (python runtimes, a subprocess per run, Timeout enforced, output in the
+    ``lambda_runtime`` (python runtimes, in child processes, Timeout enforced, output in the
     function's log group): RequestResponse returns the payload with X-Amz-Function-Error,
     X-Amz-Executed-Version and the log tail; Event returns 202 at once and runs with Lambda's
     retries, destinations and DLQ; DryRun returns 204; the Qualifier (version or alias), which moto
     ignored, is honoured. A lambda subscription of an SNS topic is invoked asynchronously with SNS's
     event. Other runtimes are refused (InvalidRuntimeException); in moto's own deliveries (event
     sources, notifications) that is a failed delivery, not an error of the triggering call.
+    Execution environments stay warm between invocations, as in Lambda; updating or deleting a
+    function ends its environments.
     """
 
     def backend_invoke(
@@ -352,8 +355,28 @@ def run_lambda_code() -> None:
             headers.pop("x-amz-log-result", None)
         return status, headers, payload
 
+    def retiring(method: Any, function_of: Callable[..., tuple[str, str, str]]) -> Callable[..., Any]:
+        """``method``, after which the function's warm environments are not used again."""
+
+        def changed(*args: Any, **kwargs: Any) -> Any:
+            result = method(*args, **kwargs)
+            lambda_runtime.retire(*function_of(*args))
+            return result
+
+        return changed
+
+    def of_function(function: LambdaFunction, *_: Any) -> tuple[str, str, str]:
+        return function.account_id, function.region, function.function_name
+
+    def of_name(backend: LambdaBackend, function_name: str, *_: Any) -> tuple[str, str, str]:
+        name = function_name.split(":function:")[-1].split(":")[0]
+        return backend.account_id, backend.region_name, name
+
     install(LambdaResponse, "invoke", response_invoke)
     install(LambdaBackend, "invoke", backend_invoke)
+    install(LambdaFunction, "update_configuration", retiring(LambdaFunction.update_configuration, of_function))
+    install(LambdaFunction, "update_function_code", retiring(LambdaFunction.update_function_code, of_function))
+    install(LambdaBackend, "delete_function", retiring(LambdaBackend.delete_function, of_name))
     install(LambdaFunction, "invoke", function_invoke)
     install(LambdaBackend, "send_sns_message", send_sns_message)
     # What the clock runs (an alarm paging a topic with a lambda subscriber, say) finishes its
