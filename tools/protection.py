@@ -41,8 +41,14 @@ class Lock:
     lift: Callable[[Clients], None]
 
 
-def _missing(error: ClientError, *codes: str) -> bool:
-    return error.response.get("Error", {}).get("Code") in codes
+def _flag(describe: Callable[[], dict[str, Any]], missing_code: str, flag: str) -> bool:
+    """A resource's protection flag; a resource the service says is missing is not protected."""
+    try:
+        return bool(describe().get(flag))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == missing_code:
+            return False
+        raise
 
 
 def locks(config: EnvironmentConfig) -> list[Lock]:
@@ -50,32 +56,27 @@ def locks(config: EnvironmentConfig) -> list[Lock]:
     stack, cluster = config.stack_name, config.name("aurora-cluster")
     table, vault = config.name("dynamodb-table"), config.name("backup-vault")
 
+    # Each service answers a missing resource with its own error code: that resource is not locked.
     def stack_protected(aws: Clients) -> bool:
-        try:
-            (found,) = aws("cloudformation").describe_stacks(StackName=stack)["Stacks"]
-        except ClientError as error:  # CloudFormation answers a missing stack with ValidationError
-            if _missing(error, "ValidationError"):
-                return False
-            raise
-        return bool(found.get("EnableTerminationProtection"))
+        return _flag(
+            lambda: aws("cloudformation").describe_stacks(StackName=stack)["Stacks"][0],
+            "ValidationError",
+            "EnableTerminationProtection",
+        )
 
     def cluster_protected(aws: Clients) -> bool:
-        try:
-            (found,) = aws("rds").describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"]
-        except ClientError as error:
-            if _missing(error, "DBClusterNotFoundFault"):
-                return False
-            raise
-        return bool(found.get("DeletionProtection"))
+        return _flag(
+            lambda: aws("rds").describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0],
+            "DBClusterNotFoundFault",
+            "DeletionProtection",
+        )
 
     def table_protected(aws: Clients) -> bool:
-        try:
-            found = aws("dynamodb").describe_table(TableName=table)["Table"]
-        except ClientError as error:
-            if _missing(error, "ResourceNotFoundException"):
-                return False
-            raise
-        return bool(found.get("DeletionProtectionEnabled"))
+        return _flag(
+            lambda: aws("dynamodb").describe_table(TableName=table)["Table"],
+            "ResourceNotFoundException",
+            "DeletionProtectionEnabled",
+        )
 
     def vault_locked(aws: Clients) -> bool:
         # ListBackupVaults, because DescribeBackupVault answers a missing vault with AccessDenied.
