@@ -12,7 +12,8 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
-from lib.cfn_validation import add_builtin_validation, prewarm
+from lib import validation_worker
+from lib.cfn_validation import add_builtin_validation
 from lib.compliance import acknowledge_findings, add_compliance_checks
 from lib.config import CONTEXT_KEYS, load_config
 from lib.dr_gate import DisasterRecoveryGate
@@ -36,7 +37,7 @@ def new_app(context: Mapping[str, object] | None = None, outdir: str | None = No
 def build_app(app: cdk.App, env: Mapping[str, str] = os.environ) -> TapStack:
     """Attach the TapStack for the configured environment to `app`; raises ConfigError on bad input."""
     config = load_config({key: app.node.try_get_context(key) for key in CONTEXT_KEYS}, env)
-    prewarm()
+    validation_worker.start()  # started already when bin/app.py runs; tests and tools start it here
     stack = TapStack(app, config.stack_name, props=TapStackProps(config=config))
     add_compliance_checks(app)
     stack.node.add_validation(DisasterRecoveryGate(stack, config.objectives))

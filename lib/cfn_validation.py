@@ -2,10 +2,11 @@
 
 CDK validates every template at synth with ``CloudFormationValidatePlugin`` (the @aws/cloudformation-validate
 engine plus CDK's default rules). Building that engine costs about 1.8 s before it looks at a template,
-the same work on every synth, and CDK only starts it after the construct tree is built. This module
-starts a child process as soon as the app's input is validated; the child builds the same plugin on the
-machine's other core while this process builds the tree, then validates the templates CDK hands over
-and sends the report back (every later app in the process, e.g. a test session's, reuses it).
+the same work on every synth, and CDK only starts it after the construct tree is built. A child
+process (`lib/validation_worker.py`, started first thing by bin/app.py and again, idempotently, by
+build_app) builds the same plugin on the machine's other core while this process builds the tree,
+then validates the templates CDK hands over and sends the report back (every later app in the
+process, e.g. a test session's, reuses it).
 Same plugin, same rules, same acknowledgements (the plugin keeps CDK's name, so
 ``CloudFormation-Validate::<rule>`` acknowledgements still apply), and with
 ``@aws-cdk/core:validateAgainstDefaultRules`` on in cdk.json an error still fails synth.
@@ -17,41 +18,21 @@ Nothing is skipped silently: if the child dies or answers something unreadable, 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any, cast
 
 import aws_cdk as cdk
 import jsii
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def enabled(env: dict[str, str] | os._Environ[str] = os.environ) -> bool:
-    """CDK's own switch: ``CDK_VALIDATION=false`` disables the built-in validation."""
-    return env.get("CDK_VALIDATION") != "false"
+from lib.validation_worker import WORKER, Worker, enabled
 
 
 @jsii.implements(cdk.IPolicyValidationPlugin)
 class PrewarmedCloudFormationValidation:
-    """Stands in for CDK's CloudFormationValidatePlugin; the engine runs in a child process started early."""
+    """Stands in for CDK's CloudFormationValidatePlugin; the engine runs in the worker started early."""
 
-    def __init__(self, command: tuple[str, ...] = (sys.executable, "-m", "lib.cfn_validation")) -> None:
-        self._command = command
-        self._worker: subprocess.Popen[str] | None = None
-
-    def start(self) -> None:
-        """Start the child (once per process: every app of a test session shares one engine)."""
-        if self._worker is None or self._worker.poll() is not None:
-            self._worker = subprocess.Popen(
-                self._command,
-                cwd=REPO_ROOT,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
+    def __init__(self, worker: Worker = WORKER) -> None:
+        self._worker = worker
 
     # jsii sees only class-level properties as the interface's members, hence properties, not attributes.
     @property
@@ -67,28 +48,17 @@ class PrewarmedCloudFormationValidation:
         return None
 
     def validate(self, context: cdk.IPolicyValidationContext) -> cdk.PolicyValidationPluginReport:
-        stacks = [
-            {
-                "stack_construct_path": stack.stack_construct_path,
-                "template_path": stack.template_path,
-                "account_id": stack.account_id,
-                "region": stack.region,
-            }
-            for stack in context.stack_templates
-        ]
-        self.start()
-        worker = self._worker
-        assert worker is not None and worker.stdin is not None and worker.stdout is not None
-        try:
-            worker.stdin.write(json.dumps(stacks) + "\n")
-            worker.stdin.flush()
-            report = json.loads(worker.stdout.readline())
-        except (OSError, ValueError):
-            worker.kill()
-            raise RuntimeError(
-                f"The CloudFormation validation process ended (exit {worker.wait()}) without a report;"
-                " its error is above."
-            ) from None
+        report = self._worker.validate(
+            [
+                {
+                    "stack_construct_path": stack.stack_construct_path,
+                    "template_path": stack.template_path,
+                    "account_id": stack.account_id,
+                    "region": stack.region,
+                }
+                for stack in context.stack_templates
+            ]
+        )
         return cdk.PolicyValidationPluginReport(
             success=report["success"],
             violations=[
@@ -112,12 +82,6 @@ def add_builtin_validation(app: cdk.App) -> None:
     """Register the validation on an app created with ``builtin_cloud_formation_validation=False``."""
     if enabled():
         cdk.Validations.of(app).add_plugins(_PLUGIN)
-
-
-def prewarm() -> None:
-    """Start building the engine now (once the input is known to be good, so a bad one exits at once)."""
-    if enabled():
-        _PLUGIN.start()
 
 
 @jsii.implements(cdk.IPolicyValidationContext)

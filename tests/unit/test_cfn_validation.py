@@ -11,6 +11,7 @@ import pytest
 
 from lib import cfn_validation
 from lib.app import CDK_JSON, new_app
+from lib.validation_worker import Worker, enabled
 
 
 def _app_with_a_broken_topic(outdir: str) -> cdk.App:
@@ -40,14 +41,15 @@ def test_a_lost_validation_process_fails_synth_instead_of_passing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A child that takes the templates and dies without answering, as a crashed engine would.
-    dies = cfn_validation.PrewarmedCloudFormationValidation((sys.executable, "-c", "input()"))
+    crash = "import sys; sys.stdin.readline(); sys.exit('engine crashed')"
+    dies = cfn_validation.PrewarmedCloudFormationValidation(Worker((sys.executable, "-c", crash)))
     monkeypatch.setattr(cfn_validation, "_PLUGIN", dies)
     app = new_app(outdir=str(tmp_path))
     cdk.Stack(app, "Fine").add_metadata("note", "nothing wrong here")
-    with pytest.raises(RuntimeError, match=r"validation process ended .* without a report"):
+    with pytest.raises(RuntimeError, match=r"validation process ended \(exit 1\) without a report: engine crashed"):
         app.synth()
 
 
 def test_cdk_validation_false_is_honoured() -> None:
-    assert cfn_validation.enabled({"CDK_VALIDATION": "false"}) is False
-    assert cfn_validation.enabled({}) is True
+    assert enabled({"CDK_VALIDATION": "false"}) is False
+    assert enabled({}) is True
