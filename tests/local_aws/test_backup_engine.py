@@ -357,6 +357,12 @@ def test_d10_d11_events_reach_a_rule_with_an_sqs_target(aws, vault, suffix):
     assert ("Backup Job State Change", "RUNNING") in states and ("Restore Job State Change", "PENDING") in states
 
 
+def past_the_next_hour() -> timedelta:
+    """How far to advance to pass exactly one top of the hour, wherever in the hour the clock is
+    (61 minutes from hh:59 would pass two, and an hourly rule would run twice)."""
+    return timedelta(minutes=60 - CLOCK.now().minute)
+
+
 def test_d12_plan_rule_backs_up_each_selected_resource_when_the_clock_passes_its_time(aws, vault, suffix):
     backup, s3 = aws("backup"), aws("s3")
     make_table(aws, f"planned-{suffix}")
@@ -378,7 +384,7 @@ def test_d12_plan_rule_backs_up_each_selected_resource_when_the_clock_passes_its
     )
     try:
         before = backup.list_recovery_points_by_backup_vault(BackupVaultName=vault)["RecoveryPoints"]
-        fired = CLOCK.advance(timedelta(minutes=61))
+        fired = CLOCK.advance(past_the_next_hour())
         points = backup.list_recovery_points_by_backup_vault(BackupVaultName=vault)["RecoveryPoints"]
     finally:
         backup.delete_backup_plan(BackupPlanId=plan["BackupPlanId"])
@@ -405,7 +411,7 @@ def test_d12_selection_by_tag_is_refused_with_a_message(aws, vault, suffix):
         BackupSelection={"SelectionName": "by-tag", "IamRoleArn": ROLE, "Resources": ["*"], "ListOfTags": tags},
     )
     try:
-        fired = CLOCK.advance(timedelta(minutes=61))
+        fired = CLOCK.advance(past_the_next_hour())
     finally:
         backup.delete_backup_plan(BackupPlanId=plan["BackupPlanId"])
 
