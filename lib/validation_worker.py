@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,7 +55,8 @@ class Worker:
     def stop(self) -> None:
         """Kill the child: at exit it has nothing left to validate, or was never needed."""
         if self._process is not None and self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGKILL)
+            with suppress(ProcessLookupError):  # it may end between the poll and the kill
+                os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait()
 
     def validate(self, stacks: list[dict[str, Any]]) -> dict[str, Any]:
