@@ -22,14 +22,21 @@ from lib.tap_stack import TapStack, TapStackProps
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 
+def cdk_json_context() -> dict[str, object]:
+    """cdk.json's context: the feature flags and pinned AZs the CLI passes to every synth."""
+    context: dict[str, object] = json.loads(CDK_JSON.read_text())["context"]
+    return context
+
+
 def new_app(context: Mapping[str, object] | None = None, outdir: str | None = None) -> cdk.App:
     """An app with cdk.json's context (feature flags, pinned AZs) under `context`, as the CLI would build it.
 
     CDK's built-in template validation runs as always, but through `lib.cfn_validation`, which builds
     the validation engine in a second process while the construct tree is built.
     """
-    defaults = json.loads(CDK_JSON.read_text())["context"]
-    app = cdk.App(context={**defaults, **(context or {})}, outdir=outdir, builtin_cloud_formation_validation=False)
+    app = cdk.App(
+        context={**cdk_json_context(), **(context or {})}, outdir=outdir, builtin_cloud_formation_validation=False
+    )
     add_builtin_validation(app)
     return app
 

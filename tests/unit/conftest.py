@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +15,6 @@ from lib.tap_stack import TapStack
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = "unittest"
 ACCOUNT = "123456789012"
-
-
-def cdk_json_context() -> dict[str, object]:
-    """The feature flags and pinned AZs the CLI would pass, so tests see what `cdk synth` builds."""
-    return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
 
 
 @dataclass(frozen=True)

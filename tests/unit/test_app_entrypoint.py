@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from lib.app import cdk_json_context
 from lib.config import main as config_main
-from tests.unit.conftest import REPO_ROOT, cdk_json_context
+from tests.unit.conftest import REPO_ROOT
 
 
 def run_app(tmp_path: Path, context: dict[str, object]) -> subprocess.CompletedProcess[str]:
