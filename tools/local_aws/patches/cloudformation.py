@@ -480,6 +480,11 @@ def report_failed_stack_creation() -> None:
     install(cfn_models.CloudFormationBackend, "execute_change_set", execute_change_set)
 
 
+def _live_stack(backend: cfn_models.CloudFormationBackend, name_or_stack_id: str) -> cfn_models.Stack | None:
+    """The stack (not yet deleted) that DeleteStack's StackName names: by name or by id."""
+    return next((s for s in backend.stacks.values() if name_or_stack_id in (s.stack_id, s.name)), None)
+
+
 @fix("V2")
 def report_failed_stack_deletion() -> None:
     """DeleteStack loses errors: the stack is removed before its resources are deleted.
@@ -493,10 +498,7 @@ def report_failed_stack_deletion() -> None:
     """
 
     def delete_stack(backend: cfn_models.CloudFormationBackend, name_or_stack_id: str) -> None:
-        stack = next(
-            (s for s in backend.stacks.values() if name_or_stack_id in (s.stack_id, s.name)),
-            None,
-        )
+        stack = _live_stack(backend, name_or_stack_id)
         if stack is None:
             return
         try:
@@ -539,12 +541,11 @@ def protect_stacks_from_termination() -> None:
     delete_stack = cfn_responses.CloudFormationResponse.delete_stack
 
     def delete_unless_protected(response: cfn_responses.CloudFormationResponse) -> ActionResult:
-        name = response._get_param("StackName")
-        for stack in response.cloudformation_backend.stacks.values():
-            if name in (stack.stack_id, stack.name) and stack.enable_termination_protection:
-                raise ValidationError(
-                    message=f"Stack [{stack.name}] cannot be deleted while TerminationProtection is enabled"
-                )
+        stack = _live_stack(response.cloudformation_backend, response._get_param("StackName"))
+        if stack is not None and stack.enable_termination_protection:
+            raise ValidationError(
+                message=f"Stack [{stack.name}] cannot be deleted while TerminationProtection is enabled"
+            )
         return delete_stack(response)
 
     install(cfn_responses.CloudFormationResponse, "update_termination_protection", _update_termination_protection)
