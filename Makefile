@@ -56,7 +56,13 @@ define assembly
 	else rm -rf cdk.out && $(call cdk,$(1)) synth --quiet && echo "$(call assembly_id,$(1))" > cdk.out/.assembly; fi
 endef
 
-.PHONY: install postgres synth unit lint deploy destroy unprotect prod-check integration drill test clean tick bench
+# A throwaway synth of one profile into its own directory (lint's prod gate, make cost); prod needs an
+# alert e-mail, and this placeholder is the one the local prod check deploys with too.
+PLACEHOLDER_EMAIL := ops@example.com
+synth_profile = rm -rf $(2) && npx --no-install cdk synth -c environmentSuffix=$(SUFFIX) -c profile=$(1) \
+	$(if $(filter prod,$(1)),-c alarmEmail=$(PLACEHOLDER_EMAIL)) --quiet -o $(2)
+
+.PHONY: install postgres synth unit lint deploy destroy unprotect prod-check integration drill test clean tick bench cost
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -99,8 +105,7 @@ lint: install $(CHECKOV_VENV)/.installed
 	$(VENV)/bin/cfn-lint
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 	@# the prod profile's templates through the same gates (cdk-nag runs in its synth)
-	rm -rf cdk.out.prod
-	npx --no-install cdk synth -c environmentSuffix=$(SUFFIX) -c profile=prod -c alarmEmail=ops@example.com --quiet -o cdk.out.prod
+	$(call synth_profile,prod,cdk.out.prod)
 	$(VENV)/bin/cfn-lint --config-file .cfnlintrc.yaml -- cdk.out.prod/*.template.json
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -d cdk.out.prod
 
@@ -150,7 +155,7 @@ test: lint unit
 
 # The prod profile deploys to the local emulator too: its configuration reads back as prod, `make destroy`
 # refuses with the one sentence, and after `make unprotect` it destroys with nothing left (suffix prodcheck).
-PROD_CHECK := TARGET=local PROFILE=prod SUFFIX=prodcheck ALARM_EMAIL=ops@example.com
+PROD_CHECK := TARGET=local PROFILE=prod SUFFIX=prodcheck ALARM_EMAIL=$(PLACEHOLDER_EMAIL)
 prod-check: install
 	status=0; { $(MAKE) deploy $(PROD_CHECK) && \
 	  $(PY) -m pytest tests/integration/test_deployed_*.py -q && \
@@ -171,12 +176,9 @@ bench: install
 
 # Synthesize each profile into its own assembly and price every resource of its templates:
 #   make cost   (COST=--markdown for the README's tables, COST="--json cost.json" for everything)
-.PHONY: cost
 cost: install
-	rm -rf cdk.out.cost-dev cdk.out.cost-prod
-	npx --no-install cdk synth -c environmentSuffix=$(SUFFIX) -c profile=dev --quiet -o cdk.out.cost-dev
-	npx --no-install cdk synth -c environmentSuffix=$(SUFFIX) -c profile=prod -c alarmEmail=ops@example.com \
-	  --quiet -o cdk.out.cost-prod
+	$(call synth_profile,dev,cdk.out.cost-dev)
+	$(call synth_profile,prod,cdk.out.cost-prod)
 	$(PY) -m tools.cost dev=cdk.out.cost-dev prod=cdk.out.cost-prod $(COST)
 
 clean:
