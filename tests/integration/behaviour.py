@@ -168,15 +168,22 @@ def finished(describe: Callable[..., dict[str, Any]], **key: str) -> Callable[[]
     return check
 
 
-def back_up(client: Callable[[str], Any], outputs: dict[str, str], clock: Clock, arn: str) -> dict[str, Any]:
-    """An on-demand backup of ``arn`` into the stack's vault; the finished job's description."""
+def start_backup(client: Callable[[str], Any], outputs: dict[str, str], arn: str) -> str:
+    """Start an on-demand backup of ``arn`` into the stack's vault with the stack's backup role: its job id."""
     from lib import output_keys as keys
 
-    backup = client("backup")
-    job_id = backup.start_backup_job(
-        BackupVaultName=outputs[keys.BACKUP_VAULT_NAME], ResourceArn=arn, IamRoleArn=outputs[keys.BACKUP_ROLE_ARN]
-    )["BackupJobId"]
-    return clock.until(finished(backup.describe_backup_job, BackupJobId=job_id), minutes=RTO_MINUTES, what=arn)
+    return str(
+        client("backup").start_backup_job(
+            BackupVaultName=outputs[keys.BACKUP_VAULT_NAME], ResourceArn=arn, IamRoleArn=outputs[keys.BACKUP_ROLE_ARN]
+        )["BackupJobId"]
+    )
+
+
+def back_up(client: Callable[[str], Any], outputs: dict[str, str], clock: Clock, arn: str) -> dict[str, Any]:
+    """An on-demand backup of ``arn`` into the stack's vault; the finished job's description."""
+    job_id = start_backup(client, outputs, arn)
+    describe = client("backup").describe_backup_job
+    return clock.until(finished(describe, BackupJobId=job_id), minutes=RTO_MINUTES, what=arn)
 
 
 @contextmanager

@@ -12,6 +12,7 @@ import os
 import ssl
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -115,3 +116,44 @@ def alert_inbox(client: Callable[[str], Any], outputs: dict[str, str], suffix: s
     inbox = Inbox.subscribe(client, outputs[keys.ALERTS_TOPIC_ARN], f"test-alert-inbox-{suffix}-{uuid.uuid4().hex[:6]}")
     yield inbox
     inbox.remove()
+
+
+# --- how long a run takes against AWS ----------------------------------------------------------------
+# Every integration module says, with pytestmark = pytest.mark.aws_minutes(n), about how long its tests
+# take against a real account; the ones that need schedules to pass are also marked `long` and run only
+# by `make integration-long`. tests/unit/test_integration_budget.py keeps the rest within AWS_BUDGET_MINUTES.
+AWS_BUDGET_MINUTES = 45
+
+
+def aws_minutes(module: Any) -> float:
+    """The module's estimate of its real time against AWS; a module without one is an error."""
+    marks = getattr(module, "pytestmark", [])
+    for mark in marks if isinstance(marks, list) else [marks]:
+        if mark.name == "aws_minutes":
+            return float(mark.args[0])
+    raise pytest.UsageError(
+        f"{module.__name__} has no pytest.mark.aws_minutes(n): every integration module says how long it takes on AWS."
+    )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Say at the start how long the selected tests take against AWS (locally they advance a clock)."""
+    modules = {item.module for item in session.items if isinstance(item, pytest.Function) and _integration(item)}
+    if not modules:
+        return
+    total = sum(aws_minutes(module) for module in modules)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"Against AWS these {len(modules)} test modules take about {_hours_and_minutes(total)} of real time "
+            "(on the local emulator they advance its clock instead)."
+        )
+
+
+def _integration(item: pytest.Function) -> bool:
+    return item.path.parent == Path(__file__).parent
+
+
+def _hours_and_minutes(minutes: float) -> str:
+    hours, rest = divmod(round(minutes), 60)
+    return f"{hours} h {rest} min" if hours else f"{rest} min"

@@ -12,6 +12,9 @@ from lib.stacks.compute_stack import HEALTH_CHECK_NAMESPACE, HEARTBEAT_OBJECT_KE
 
 from .behaviour import invoke_canary
 
+# Against AWS: one canary run, reads, a refused plaintext connection.
+pytestmark = pytest.mark.aws_minutes(1)
+
 
 def test_canary_writes_one_heartbeat_to_every_store(client, outputs, database, clock) -> None:
     summary, error = invoke_canary(client, outputs)

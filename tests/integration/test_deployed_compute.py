@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lib import output_keys as keys
 from lib.lambda_bundle import RUNTIME_PYTHON_VERSION
+
+pytestmark = pytest.mark.aws_minutes(0.5)
 
 
 def test_function_runtime_vpc_and_environment(client, outputs, suffix) -> None:

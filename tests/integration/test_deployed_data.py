@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
+
 from lib import output_keys as keys
 from lib.stacks.data_stack import aurora_readers
+
+pytestmark = pytest.mark.aws_minutes(0.5)
 
 
 def _cluster(client, outputs) -> dict:

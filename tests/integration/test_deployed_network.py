@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lib import output_keys as keys
+
+pytestmark = pytest.mark.aws_minutes(0.5)
 
 
 def test_vpc_exists_with_its_name(client, outputs, suffix) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from lib import output_keys as keys
+
+pytestmark = pytest.mark.aws_minutes(0.5)
 
 
 def test_vault_is_encrypted_with_the_backup_key(client, outputs, suffix) -> None:

@@ -6,6 +6,8 @@ import pytest
 
 from lib import output_keys as keys
 
+pytestmark = pytest.mark.aws_minutes(0.5)
+
 KEY_OUTPUTS = (keys.AURORA_KEY_ARN, keys.BUCKET_KEY_ARN, keys.BACKUP_KEY_ARN, keys.LOGS_KEY_ARN)
 
 

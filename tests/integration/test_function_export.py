@@ -9,8 +9,13 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from lib import output_keys as keys
 from lib.deploy_target import REPO_ROOT
+
+# Against AWS: the drill recreates one function and deletes it.
+pytestmark = pytest.mark.aws_minutes(2)
 
 
 def test_the_canary_is_exported_with_the_package_it_runs(client, outputs) -> None:

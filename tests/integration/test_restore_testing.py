@@ -7,10 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from lib import output_keys as keys
 from lib.constructs.restore_testing import NAMESPACE
 
 from .behaviour import back_up, invoke_canary, selected_resources
+
+# Against AWS: up to a day until the next 05:00 UTC, then the restore tests and their validation.
+pytestmark = [pytest.mark.long, pytest.mark.aws_minutes(1530)]
 
 RESTORE_TEST_HOUR = 5  # lib/constructs/restore_testing.py SCHEDULE: cron(0 5 ? * * *)
 

@@ -4,9 +4,14 @@ an hour of real time.)"""
 
 from __future__ import annotations
 
+import pytest
+
 from lib import output_keys as keys
 
 from .behaviour import aurora_stopped, back_up, selected_resources
+
+# Against AWS: the RPO (60 min) runs out, the alarm's window passes, Aurora stops and starts.
+pytestmark = [pytest.mark.long, pytest.mark.aws_minutes(150)]
 
 LABELS = {"rds": "aurora-cluster", "dynamodb": "dynamodb-table", "s3": "data-bucket"}
 # RPO (60) + the alarm's 15 minutes above it + the monitor's 5-minute schedule, with margin.
