@@ -108,7 +108,7 @@ def test_every_dead_letter_queue_key_may_be_used_by_the_role_that_writes_to_it(t
             statement
             for _, _, statement in _statements_for(t, role)
             if statement["Effect"] == "Allow"
-            and DEAD_LETTER_KEY_ACTIONS <= _actions(statement)
+            and _actions(statement) >= DEAD_LETTER_KEY_ACTIONS
             and statement["Resource"] == key
             and statement["Condition"] == {"StringEquals": {"kms:ViaService": "sqs.us-east-1.amazonaws.com"}}
         ]
