@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tests.unit.conftest import SUFFIX, Templates
+from tests.unit.conftest import ACCOUNT, SUFFIX, Templates
 
 ENI_ACTION = "ec2:CreateNetworkInterface"
 DEAD_LETTER_KEY_ACTIONS = {"kms:GenerateDataKey", "kms:Decrypt"}
 POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
 
 Json = dict[str, Any]
-RoleId = tuple[str, str]  # (nested stack name, logical id of the AWS::IAM::Role)
+ResourceId = tuple[str, str]  # (nested stack name, logical id)
 
 
 def _json(templates: Templates) -> dict[str, Json]:
@@ -51,8 +51,9 @@ def _references(value: Any) -> Iterator[str]:
             yield from _references(inner)
 
 
-def _role_origin(t: dict[str, Json], stack: str, value: Any) -> RoleId:
-    """The role a Role property or a policy's Roles entry means, followed through nested-stack parameters."""
+def _origin(t: dict[str, Json], stack: str, value: Any) -> ResourceId:
+    """The resource a value (a Role property, a policy's Roles entry, a key ARN) means, followed through
+    nested-stack parameters and outputs."""
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         return stack, value["Fn::GetAtt"][0]
     ref = next(_references(value))  # an imported role's name is Select/Split of its ARN
@@ -60,7 +61,7 @@ def _role_origin(t: dict[str, Json], stack: str, value: Any) -> RoleId:
         return stack, ref
     source = t["parent"]["Resources"][_nested_stack_id(t, stack)]["Properties"]["Parameters"][ref]["Fn::GetAtt"]
     owner = _stack_of_nested_id(t, source[0])
-    return _role_origin(t, owner, t[owner]["Outputs"][source[1].removeprefix("Outputs.")]["Value"])
+    return _origin(t, owner, t[owner]["Outputs"][source[1].removeprefix("Outputs.")]["Value"])
 
 
 def _functions(t: dict[str, Json]) -> Iterator[tuple[str, str, Json]]:
@@ -70,13 +71,13 @@ def _functions(t: dict[str, Json]) -> Iterator[tuple[str, str, Json]]:
                 yield stack, lid, resource
 
 
-def _statements_for(t: dict[str, Json], role: RoleId) -> Iterator[tuple[str, str, Json]]:
+def _statements_for(t: dict[str, Json], role: ResourceId) -> Iterator[tuple[str, str, Json]]:
     """(stack, policy logical id, statement) of every identity policy attached to ``role``."""
     for stack, template in t.items():
         for lid, resource in template.get("Resources", {}).items():
             if resource["Type"] not in POLICY_TYPES:
                 continue
-            if role not in {_role_origin(t, stack, entry) for entry in resource["Properties"].get("Roles", [])}:
+            if role not in {_origin(t, stack, entry) for entry in resource["Properties"].get("Roles", [])}:
                 continue
             for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
                 yield stack, lid, statement
@@ -103,16 +104,22 @@ def test_every_dead_letter_queue_key_may_be_used_by_the_role_that_writes_to_it(t
             continue
         queue = t[stack]["Resources"][dead_letters["TargetArn"]["Fn::GetAtt"][0]]
         key = queue["Properties"]["KmsMasterKeyId"]
-        role = _role_origin(t, stack, function["Properties"]["Role"])
+        role = _origin(t, stack, function["Properties"]["Role"])
         grants = [
             statement
             for _, _, statement in _statements_for(t, role)
             if statement["Effect"] == "Allow"
             and _actions(statement) >= DEAD_LETTER_KEY_ACTIONS
             and statement["Resource"] == key
-            and statement["Condition"] == {"StringEquals": {"kms:ViaService": "sqs.us-east-1.amazonaws.com"}}
+            and statement.get("Condition") == {"StringEquals": {"kms:ViaService": "sqs.us-east-1.amazonaws.com"}}
         ]
         assert grants, f"{lid}: its role cannot encrypt into its dead-letter queue's key {key}"
+        key_stack, key_id = _origin(t, stack, key)
+        key_policy = t[key_stack]["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+        assert any(  # the key policy lets IAM policies of the account grant these actions
+            _actions(statement) >= DEAD_LETTER_KEY_ACTIONS and f"iam::{ACCOUNT}:root" in str(statement["Principal"])
+            for statement in key_policy
+        )
         checked.append(function["Properties"]["FunctionName"])
     assert sorted(checked) == sorted(
         f"{name}-{SUFFIX}"
@@ -175,7 +182,7 @@ def test_every_vpc_function_is_created_after_the_policy_that_lets_it_manage_enis
     for stack, lid, function in _functions(t):
         if "VpcConfig" not in function["Properties"]:
             continue
-        role = _role_origin(t, stack, function["Properties"]["Role"])
+        role = _origin(t, stack, function["Properties"]["Role"])
         policies = {
             (policy_stack, policy)
             for policy_stack, policy, statement in _statements_for(t, role)
