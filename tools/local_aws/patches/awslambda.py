@@ -479,8 +479,9 @@ def _check_vpc_permissions(account_id: str, region_name: str, role_arn: str, vpc
 
 @fix("Q8")
 def check_vpc_function_role_permissions() -> None:
-    """moto creates a VPC function whatever its execution role may do. Lambda creates the function's
-    network interfaces with that role and refuses CreateFunction (and an UpdateFunctionConfiguration
+    """moto creates a VPC function whatever its execution role may do.
+
+    Lambda creates the function's network interfaces with that role and refuses CreateFunction (and an UpdateFunctionConfiguration
     that gives a VpcConfig or a new role to a VPC function) when the role lacks
     ec2:CreateNetworkInterface, ec2:DescribeNetworkInterfaces or ec2:DeleteNetworkInterface:
     InvalidParameterValueException "The provided execution role does not have permissions to call
