@@ -83,6 +83,7 @@ class BackupMonitor(Construct):
             name="backup-monitor",
             description="Execution role of the function that measures recovery-point ages",
             log_group=log_group,
+            dead_letter_queue=dead_letter_queue,
             statements=[
                 iam.PolicyStatement(
                     sid="ReadRecoveryPoints",

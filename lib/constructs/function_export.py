@@ -95,6 +95,7 @@ class FunctionExport(Construct):
             name="function-export",
             description="Execution role of the function that exports every Lambda function into the data bucket",
             log_group=self.log_group,
+            dead_letter_queue=dead_letter_queue,
             statements=[
                 iam.PolicyStatement(
                     sid="WriteExports",

@@ -143,12 +143,13 @@ class RestoreTesting(Construct):
         probe_logs = encrypted_log_group(
             self, "ProbeLogGroup", config=config, name=f"/aws/lambda/{probe_name}", key=key
         )
-        probe_role, _ = execution_role(
+        probe_role, probe_policy = execution_role(
             self,
             config=config,
             name="restore-validation-probe",
             description="Execution role of the in-VPC probe that queries restored Aurora copies",
             log_group=probe_logs,
+            dead_letter_queue=dead_letter_queue,
             id_prefix="Probe",
             statements=[
                 iam.PolicyStatement(
@@ -186,6 +187,8 @@ class RestoreTesting(Construct):
             environment_encryption=key,
             environment={"DB_SECRET_ARN": secret.secret_arn},
         )
+        # Lambda refuses to create a VPC function whose role cannot manage ENIs yet: policy first.
+        self.probe.node.add_dependency(probe_policy)
 
         # --- the validator: outside the VPC, every API call
         function_name = config.name("restore-validation")
@@ -196,6 +199,7 @@ class RestoreTesting(Construct):
             name="restore-validation",
             description="Execution role of the function that validates restore tests",
             log_group=log_group,
+            dead_letter_queue=dead_letter_queue,
             statements=[
                 iam.PolicyStatement(
                     sid="ReportValidation",

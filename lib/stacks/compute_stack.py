@@ -21,6 +21,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
+from lib.constructs.execution_role import dead_letter_key_statement
 from lib.constructs.log_group import encrypted_log_group
 from lib.lambda_bundle import bundle_function
 
@@ -77,7 +78,7 @@ class ComputeStack(NestedStack):
         # attaching them to the role's own default policy would make the security layer depend
         # on this one (a nested-stack cycle). The import is mutable, so grants are real.
         role = iam.Role.from_role_arn(self, "FunctionRole", props.function_role.role_arn)
-        _attach_data_access(self, role, props, log_group)
+        _attach_data_access(self, role, props, log_group, self.dead_letter_queue)
 
         self.function = lambda_.Function(
             self,
@@ -96,7 +97,6 @@ class ComputeStack(NestedStack):
             security_groups=[props.function_security_group],
             log_group=log_group,
             dead_letter_queue=self.dead_letter_queue,
-            retry_attempts=0,
             environment_encryption=props.aurora_key,
             environment={
                 "DB_SECRET_ARN": props.secret.secret_arn,
@@ -110,7 +110,18 @@ class ComputeStack(NestedStack):
             },
             current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY),
         )
-        self.alias = lambda_.Alias(self, "LiveAlias", alias_name=LIVE_ALIAS, version=self.function.current_version)
+        # The schedule invokes the alias, so the async settings go on it (EventInvokeConfig Qualifier
+        # "live"); on the function they would apply to $LATEST only, and `live` would keep Lambda's
+        # defaults of 2 retries and 6 hours. A failed run goes to the DLQ at once; a queued event
+        # older than one interval is stale (the next run is due).
+        self.alias = lambda_.Alias(
+            self,
+            "LiveAlias",
+            alias_name=LIVE_ALIAS,
+            version=self.function.current_version,
+            retry_attempts=0,
+            max_event_age=Duration.minutes(config.health_check_schedule_minutes),
+        )
         events.Rule(
             self,
             "Schedule",
@@ -128,7 +139,9 @@ class ComputeStack(NestedStack):
         )
 
 
-def _attach_data_access(scope: Construct, role: iam.IRole, props: ComputeStackProps, log_group: logs.ILogGroup) -> None:
+def _attach_data_access(
+    scope: Construct, role: iam.IRole, props: ComputeStackProps, log_group: logs.ILogGroup, dead_letters: sqs.IQueue
+) -> None:
     """Exactly what the handler calls, on exactly the resources it touches."""
     region = props.config.region
     statements = [
@@ -164,6 +177,7 @@ def _attach_data_access(scope: Construct, role: iam.IRole, props: ComputeStackPr
             resources=[props.bucket_key.key_arn],
             conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
         ),
+        dead_letter_key_statement(props.config, dead_letters),
     ]
     iam.ManagedPolicy(
         scope,

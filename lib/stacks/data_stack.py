@@ -80,7 +80,9 @@ class DataStack(NestedStack):
                 security_groups=[props.rotation_security_group],
             ),
         )
-        schedule.node.add_dependency(rotation_log_group)
+        # Secrets Manager rotates once as soon as the schedule exists: the writer must already
+        # answer, or the first rotation fails and the next try is a rotation interval later.
+        schedule.node.add_dependency(rotation_log_group, self.cluster.node.find_child("Writer"))
         self.table = self._table()
         self.access_logs_bucket = self._access_logs_bucket()
         self.bucket = self._data_bucket(props.bucket_key)

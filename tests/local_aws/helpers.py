@@ -91,6 +91,22 @@ TRUST_LAMBDA = {
 }
 
 
+# The inline policy a VPC function's role needs before the function can be created (fix Q8).
+VPC_ACCESS_POLICY = {
+    "PolicyName": "vpc-access",
+    "PolicyDocument": {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface"],
+                "Resource": "*",
+            }
+        ],
+    },
+}
+
+
 def role(name: str | None = None, **properties: Any) -> dict[str, Any]:
     """An IAM role Lambda can assume."""
     named = {"RoleName": name} if name else {}

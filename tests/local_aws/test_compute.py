@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import function, get_att, ref, role, subnet, template, vpc
+from .helpers import VPC_ACCESS_POLICY, function, get_att, ref, role, subnet, template, vpc
 
 
 def _function_stack(suffix: str) -> dict[str, Any]:
@@ -17,7 +17,7 @@ def _function_stack(suffix: str) -> dict[str, Any]:
         "Subnet": subnet("Vpc", "10.6.0.0/24"),
         "Group": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "fn", "VpcId": ref("Vpc")}},
         "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": f"/aws/lambda/fn-{suffix}"}},
-        "Role": role(),
+        "Role": role(Policies=[VPC_ACCESS_POLICY]),
         "Function": function(
             "Role",
             FunctionName=f"fn-{suffix}",

@@ -71,9 +71,15 @@ def test_schedule_invokes_the_alias_every_five_minutes_with_a_dead_letter_queue(
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
 
 
-def test_failed_async_invocations_are_dead_lettered_not_retried(templates: Templates) -> None:
+def test_failed_async_invocations_of_the_live_alias_are_dead_lettered_not_retried(templates: Templates) -> None:
+    """The schedule invokes `live`; Lambda applies async settings per qualifier (Lambda Developer Guide,
+    "Configuring error handling for asynchronous invocation"), so they sit on the alias, not $LATEST."""
     assert "DeadLetterQueue" in _function(templates)["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
-    assert only(templates.compute, "AWS::Lambda::EventInvokeConfig")["Properties"]["MaximumRetryAttempts"] == 0
+    config = only(templates.compute, "AWS::Lambda::EventInvokeConfig")["Properties"]
+    (alias,) = templates.compute.find_resources("AWS::Lambda::Alias", {"Properties": {"Name": "live"}})
+    assert config["Qualifier"] == {"Fn::Select": [7, {"Fn::Split": [":", {"Ref": alias}]}]}  # the alias's name
+    assert config["MaximumRetryAttempts"] == 0
+    assert config["MaximumEventAgeInSeconds"] == 5 * 60  # one schedule interval: a later run is stale
     queue = only(templates.compute, "AWS::SQS::Queue")
     assert queue["Properties"]["QueueName"] == f"health-check-dlq-{SUFFIX}"
     assert "MonitoringKey" in queue["Properties"]["KmsMasterKeyId"]["Ref"]
@@ -100,6 +106,7 @@ def test_data_access_is_scoped_to_exact_resources(templates: Templates) -> None:
         "HeartbeatItems",
         "HeartbeatObjects",
         "EncryptHeartbeatObjects",
+        "EncryptDeadLetters",
     }
     assert statements["HeartbeatItems"]["Action"] == ["dynamodb:GetItem", "dynamodb:PutItem"]
     assert statements["HeartbeatObjects"]["Action"] == ["s3:GetObject", "s3:PutObject"]

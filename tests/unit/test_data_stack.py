@@ -80,6 +80,20 @@ def test_credentials_in_a_cmk_encrypted_secret_with_hosted_rotation(templates: T
     assert "resolve:secretsmanager" in str(cluster["MasterUserPassword"])
 
 
+def test_first_rotation_waits_for_the_writer_instance(templates: Templates) -> None:
+    """RotateSecret rotates at once when the schedule is created (Secrets Manager User Guide, "Rotate
+    AWS Secrets Manager secrets"): the writer the rotation function connects to must already exist,
+    and so must the secret's attachment to the cluster and the rotation function's log group."""
+    writers = templates.data.find_resources(
+        "AWS::RDS::DBInstance", {"Properties": {"DBInstanceIdentifier": f"aurora-writer-{SUFFIX}"}}
+    )
+    (writer,) = writers
+    (schedule,) = templates.data.find_resources("AWS::SecretsManager::RotationSchedule").values()
+    assert writer in schedule["DependsOn"]
+    assert any("RotationLogGroup" in dependency for dependency in schedule["DependsOn"])
+    assert "SecretAttachment" in schedule["Properties"]["SecretId"]["Ref"]
+
+
 def test_dynamodb_on_demand_pitr_aws_managed_encryption_no_replicas(templates: Templates) -> None:
     table = only(templates.data, "AWS::DynamoDB::Table")
     props = table["Properties"]

@@ -128,6 +128,7 @@ def test_the_policy_grants_exactly_what_the_handler_calls(templates: Templates) 
         "WriteExports",
         "EncryptExports",
         "WriteOwnLogs",
+        "EncryptDeadLetters",  # the undelivered-alerts queue's key (tests/unit/test_function_wiring.py)
     }
     for statement in statements.values():
         assert statement["Effect"] == "Allow"

@@ -10,16 +10,20 @@ import logging
 import uuid
 from collections.abc import Callable
 from contextlib import suppress
+from fnmatch import fnmatchcase
 from types import FrameType
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
-from moto.awslambda.exceptions import LambdaClientError, UnknownFunctionException
+from moto.awslambda.exceptions import InvalidParameterValueException, LambdaClientError, UnknownFunctionException
 from moto.awslambda.models import LambdaAlias, LambdaBackend, LambdaFunction, LambdaVersion
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda.utils import get_backend
 from moto.ec2.models import ec2_backends
+from moto.iam.exceptions import NotFoundException as IAMNotFoundException
+from moto.iam.models import Role, iam_backends
 from moto.sns.models import Subscription
+from moto.utilities.utils import get_partition
 
 from .. import clock, lambda_runtime
 from ._support import ModelLogic, Properties, after_create, fix, install, register_model
@@ -411,3 +415,92 @@ def serve_function_code_locations() -> None:
 
     install(LambdaFunction, "get_code", get_code)
     install(lambda_urls, "url_paths", {**lambda_urls.url_paths, lambda_code.ROUTE: lambda_code.serve})
+
+
+# What Lambda does with the execution role of a VPC function to manage its network interfaces, and
+# checks when the function is created or given a VPC (Lambda Developer Guide, "Giving Lambda
+# functions access to resources in an Amazon VPC"), with the resource each call is on:
+# DescribeNetworkInterfaces "only works if it's allowed on all resources".
+VPC_ENI_ACTIONS = {
+    "ec2:CreateNetworkInterface": "arn:aws:ec2:{region}:{account}:network-interface/*",
+    "ec2:DescribeNetworkInterfaces": "*",
+    "ec2:DeleteNetworkInterface": "arn:aws:ec2:{region}:{account}:network-interface/*",
+}
+
+
+def _identity_statements(role: Role) -> list[dict[str, Any]]:
+    """The statements of the role's inline and attached managed policies, as they are at this moment."""
+    documents = [*role.policies.values()]
+    for policy in role.managed_policies.values():
+        documents += [version.document for version in policy.versions if version.is_default]
+    statements = []
+    for document in documents:
+        parsed = json.loads(document) if isinstance(document, str) else document
+        found = parsed.get("Statement", [])
+        statements += found if isinstance(found, list) else [found]
+    return statements
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _covers(statement: dict[str, Any], action: str, resource: str) -> bool:
+    """Whether a statement names the action (IAM actions ignore case) and the resource, wildcards included."""
+    actions = _as_list(statement.get("Action", statement.get("NotAction")))
+    resources = _as_list(statement.get("Resource", statement.get("NotResource")))
+    action_named = any(fnmatchcase(action.lower(), pattern.lower()) for pattern in actions)
+    resource_named = any(fnmatchcase(resource, pattern) for pattern in resources)
+    return action_named != ("NotAction" in statement) and resource_named != ("NotResource" in statement)
+
+
+def role_allows(role: Role, action: str, resource: str) -> bool:
+    """IAM's decision for one call of a role, from its identity policies only: an explicit Deny wins,
+    otherwise an Allow is needed. Conditions are not evaluated (a conditional statement counts as
+    unconditional); permission boundaries, SCPs and session policies are not modelled."""
+    statements = [s for s in _identity_statements(role) if _covers(s, action, resource)]
+    return not any(s["Effect"] == "Deny" for s in statements) and any(s["Effect"] == "Allow" for s in statements)
+
+
+def _check_vpc_permissions(account_id: str, region_name: str, role_arn: str, vpc_config: Any) -> None:
+    """Refuse, as Lambda does, a VPC configuration whose execution role cannot manage its ENIs now."""
+    if not (vpc_config or {}).get("SubnetIds"):
+        return
+    try:
+        role = iam_backends[account_id][get_partition(region_name)].get_role_by_arn(role_arn)
+    except IAMNotFoundException:
+        return  # moto refuses it itself: "The role defined for the function cannot be assumed by Lambda."
+    for action, resource in VPC_ENI_ACTIONS.items():
+        if not role_allows(role, action, resource.format(region=region_name, account=account_id)):
+            raise InvalidParameterValueException(
+                f"The provided execution role does not have permissions to call {action.split(':')[1]} on EC2"
+            )
+
+
+@fix("Q8")
+def check_vpc_function_role_permissions() -> None:
+    """moto creates a VPC function whatever its execution role may do.
+
+    Lambda creates the function's network interfaces with that role and refuses CreateFunction (and an UpdateFunctionConfiguration
+    that gives a VpcConfig or a new role to a VPC function) when the role lacks
+    ec2:CreateNetworkInterface, ec2:DescribeNetworkInterfaces or ec2:DeleteNetworkInterface:
+    InvalidParameterValueException "The provided execution role does not have permissions to call
+    CreateNetworkInterface on EC2". So does the emulator now, from the role's inline and attached
+    managed policies as they are at that moment: a stack that creates the function before the policy
+    that grants these (no DependsOn) fails as it can on AWS."""
+    original_create = LambdaBackend.create_function
+    original_update = LambdaFunction.update_configuration
+
+    def create_function(backend: LambdaBackend, spec: dict[str, Any]) -> LambdaFunction:
+        _check_vpc_permissions(backend.account_id, backend.region_name, spec.get("Role", ""), spec.get("VpcConfig"))
+        return original_create(backend, spec)
+
+    def update_configuration(function: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "VpcConfig" in config_updates or "Role" in config_updates:
+            role = config_updates.get("Role", function.role)
+            vpc_config = config_updates.get("VpcConfig", function._vpc_config)
+            _check_vpc_permissions(function.account_id, function.region, role, vpc_config)
+        return original_update(function, config_updates)
+
+    install(LambdaBackend, "create_function", create_function)
+    install(LambdaFunction, "update_configuration", update_configuration)

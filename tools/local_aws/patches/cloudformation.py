@@ -726,3 +726,82 @@ def resolve_dynamic_references() -> None:
         return resource_class, resolved, resource_type
 
     install(parsing, "parse_resource", parse_resource)
+
+
+SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
+
+
+def _referenced(value: Any) -> set[str]:
+    """Names a resource's JSON refers to: Ref, Fn::GetAtt (both forms) and Fn::Sub's ${Name} / ${Name.Attr}
+    (minus the variables Fn::Sub defines itself). Parameters and pseudo parameters are among them."""
+    if isinstance(value, list):
+        return set().union(*(_referenced(inner) for inner in value))
+    if not isinstance(value, dict):
+        return set()
+    if "Ref" in value:
+        return {str(value["Ref"])}
+    if "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return {str(target[0]) if isinstance(target, list) else str(target).split(".")[0]}
+    if "Fn::Sub" in value:
+        sub = value["Fn::Sub"]
+        text, variables = (sub, {}) if isinstance(sub, str) else (sub[0], sub[1])
+        named = {match.split(".")[0] for match in SUB_VARIABLE.findall(text)} - set(variables)
+        return named | _referenced(variables)
+    return set().union(*(_referenced(inner) for inner in value.values()))
+
+
+def creation_order(resources: dict[str, Any]) -> list[str]:
+    """Logical ids in an order CloudFormation may create them: each after every resource it depends on
+    (DependsOn, Ref, Fn::GetAtt, Fn::Sub), and otherwise the later in the template first -- a
+    depth-first walk from the template's end. CDK writes a construct's helpers (roles, policies)
+    before the resources that use them, so a dependency nobody declared is not met by luck."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(logical_id: str) -> None:
+        if logical_id in seen:  # created, or on the current path (a cycle is CloudFormation's error)
+            return
+        seen.add(logical_id)
+        resource = resources[logical_id]
+        depends_on = resource.get("DependsOn", [])
+        needed = {depends_on} if isinstance(depends_on, str) else set(depends_on)
+        needed |= _referenced(resource)
+        for dependency in reversed(resources):
+            if dependency in needed:
+                visit(dependency)
+        order.append(logical_id)
+
+    for logical_id in reversed(resources):
+        visit(logical_id)
+    return order
+
+
+@fix("Q9")
+def create_resources_in_dependency_order_only() -> None:
+    """moto creates a stack's resources in template order: CreateStack moves only DependsOn targets
+    forward, and a change set (how the CDK CLI deploys) ignores DependsOn altogether.
+
+    CloudFormation creates resources without a dependency between them in parallel, in no order it
+    guarantees: a missing DependsOn (a VPC function created before the policy that lets its role
+    manage ENIs) fails on AWS now and then. Template order hid it, because CDK writes the policy
+    first. Resources are now created in ``creation_order`` (DependsOn honoured; otherwise the later
+    in the template first), by CreateStack and by the resources a change set adds, so such a stack
+    fails here every time.
+    """
+    original_diff = parsing.ResourceMap.build_resource_diff
+
+    def build_resource_diff(
+        resource_map: parsing.ResourceMap, other_template: dict[str, Any], parameters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        diff = original_diff(resource_map, other_template, parameters)
+        added = set(diff["Add"])
+        diff["Add"] = [name for name in creation_order(other_template["Resources"]) if name in added]
+        return diff
+
+    install(
+        parsing.ResourceMap,
+        "_ResourceMap__get_resources_in_dependency_order",
+        lambda resource_map: creation_order(resource_map._resource_json_map),
+    )
+    install(parsing.ResourceMap, "build_resource_diff", build_resource_diff)
