@@ -81,18 +81,19 @@ PENDING_TIME = timedelta(minutes=1)  # PENDING before RUNNING, for backups and r
 DELIVERY_INTERVAL = timedelta(minutes=5)
 # How long a job runs, in minutes: a fixed part per resource type plus one per GiB. Plausible values
 # (Aurora snapshots are incremental but take minutes; a cluster restore takes tens of minutes; a
-# DynamoDB restore takes minutes even for a small table); AWS publishes no figures.
+# DynamoDB restore takes minutes even for a small table); AWS publishes no figures. (Every full GiB
+# adds a minute.)
 BACKUP_MINUTES = {"DynamoDB": 3, "S3": 5, "Aurora": 10}
 RESTORE_MINUTES = {"DynamoDB": 10, "S3": 5, "Aurora": 25}
 GIB = 1024**3
 
 
 def backup_minutes(resource_type: str, size: int) -> int:
-    return BACKUP_MINUTES[resource_type] + -(-size // GIB)
+    return BACKUP_MINUTES[resource_type] + size // GIB
 
 
 def restore_minutes(resource_type: str, size: int) -> int:
-    return RESTORE_MINUTES[resource_type] + -(-size // GIB)
+    return RESTORE_MINUTES[resource_type] + size // GIB
 
 
 class BackupFailure(Exception):
