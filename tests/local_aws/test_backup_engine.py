@@ -14,7 +14,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.emulator import ACCOUNT, REGION
-from tools.local_aws import backup_engine
 from tools.local_aws.clock import CLOCK
 
 from .helpers import backup_job_done, restore_job_done, template, until
@@ -202,7 +201,9 @@ def test_q7_a_locked_vault_keeps_its_recovery_points_until_the_lock_is_lifted(aw
 def test_d10_stopping_a_running_job_aborts_it_and_a_finished_one_cannot_be_stopped(aws, vault, suffix):
     backup = aws("backup")
     make_table(aws, f"stopped-{suffix}")
-    started = backup.start_backup_job(BackupVaultName=vault, ResourceArn=table_arn(f"stopped-{suffix}"), IamRoleArn=ROLE)
+    started = backup.start_backup_job(
+        BackupVaultName=vault, ResourceArn=table_arn(f"stopped-{suffix}"), IamRoleArn=ROLE
+    )
     until(
         lambda: backup.describe_backup_job(BackupJobId=started["BackupJobId"])["State"] == "RUNNING",
         minutes=5,
