@@ -525,3 +525,17 @@ def test_d10_d11_aurora_backup_restores_the_database_into_a_new_cluster(aws, vau
         for identifier in (f"orders-{suffix}", f"restored-{suffix}"):
             with contextlib.suppress(ClientError):
                 rds.delete_db_cluster(DBClusterIdentifier=identifier, SkipFinalSnapshot=True)
+
+
+def test_d10_a_job_polled_while_time_passes_without_a_tick_moves_on_as_on_aws(aws, vault, suffix):
+    """Emulated time is wall time plus an offset: a client that polls a job while real time passes
+    (the vault clean-up waiting on ``cdk destroy``, no one ticking) sees it end. ``jump`` stands for
+    that passing time here: it runs nothing on the way."""
+    backup = aws("backup")
+    make_table(aws, f"polled-{suffix}")
+    started = backup.start_backup_job(BackupVaultName=vault, ResourceArn=table_arn(f"polled-{suffix}"), IamRoleArn=ROLE)
+
+    CLOCK.jump(timedelta(minutes=30))
+
+    assert backup.describe_backup_job(BackupJobId=started["BackupJobId"])["State"] == "COMPLETED"
+    assert len(backup.list_recovery_points_by_backup_vault(BackupVaultName=vault)["RecoveryPoints"]) == 1

@@ -19,7 +19,6 @@ from tools.local_aws.restore_testing import COPY_PREFIX
 from .helpers import backup_job_done, get_att, ref, template
 from .test_backup_engine import ROLE, make_table, table_arn
 
-
 # The plan runs this long after deployment: time enough for the tests' backup jobs to end first.
 PLAN_DELAY = timedelta(minutes=30)
 # After the plan runs, a DynamoDB restore job ends (PENDING, RUNNING) and its events are delivered.

@@ -79,6 +79,7 @@ RETRY_INTERVAL = timedelta(minutes=10)
 PENDING_TIME = timedelta(minutes=1)  # PENDING before RUNNING, for backups and restores alike
 # AWS Backup sends its events to EventBridge "in a best-effort manner every 5 minutes".
 DELIVERY_INTERVAL = timedelta(minutes=5)
+MAX_CATCH_UP_ROUNDS = 10  # a job has at most four steps; CREATED retries each count as one
 # How long a job runs, in minutes: a fixed part per resource type plus one per GiB. Plausible values
 # (Aurora snapshots are incremental but take minutes; a cluster restore takes tens of minutes; a
 # DynamoDB restore takes minutes even for a small table); AWS publishes no figures. (Every full GiB
@@ -758,6 +759,8 @@ class Engine:
     # Guards the three stores and state changes; never held while data is copied, so a job can
     # be listed or stopped while another thread runs it.
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # Serializes job steps: the clock's advance and a read that catches jobs up may race for one.
+    _stepping: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
     def account_id(self) -> str:
@@ -894,26 +897,41 @@ class Engine:
 
     def step(self, job_id: str) -> None:
         """Move a backup or restore job on, if its next step is due."""
-        if job_id in self.jobs:
-            self.step_backup_job(self.jobs[job_id])
-        elif job_id in self.restores:
-            self.step_restore_job(self.restores[job_id])
+        with self._stepping:
+            if job_id in self.jobs:
+                self.step_backup_job(self.jobs[job_id])
+            elif job_id in self.restores:
+                self.step_restore_job(self.restores[job_id])
+
+    def catch_up(self) -> None:
+        """Take every step that the clock's time has reached without an advance running it: real
+        time passes in the emulator too (it is wall time plus an offset), so a client that polls a
+        job -- the vault clean-up on ``cdk destroy`` waiting for an Aurora job -- sees it move on as
+        it would on AWS. Bounded, so a step that fails to move its job on cannot loop."""
+        for _ in range(MAX_CATCH_UP_ROUNDS):
+            moment = now()
+            due = [job_id for job_id, when in self.step_dates() if when <= moment]
+            if not due:
+                return
+            for job_id in due:
+                self.step(job_id)
 
     def step_backup_job(self, job: BackupJob) -> None:
         """One step: CREATED tries to start (or EXPIRES at StartBy), PENDING starts RUNNING (the data is
-        copied as of that moment), RUNNING completes; past the completion window, EXPIRED."""
-        moment = now()
+        copied as of that moment), RUNNING completes; past the completion window, EXPIRED. The step
+        happens at the instant it was due, also when it is taken late (``catch_up``)."""
         with self._lock:
-            if job.next_step is None or moment < job.next_step:
+            moment = job.next_step
+            if moment is None or now() < moment:
                 return
             state = job.state
         kind = kind_of(job.resource_arn)(self.account_id, self.region)
         if state != "CREATED" and job.complete_by is not None and moment >= job.complete_by:
             shutil.rmtree(job.directory, ignore_errors=True)
-            self._finish(job, "EXPIRED", "Backup job expired before completion.")
+            self._finish(job, "EXPIRED", "Backup job expired before completion.", moment)
         elif state == "CREATED":
             if moment >= job.start_by:
-                self._finish(job, "EXPIRED", "Backup job failed to start within the start window.")
+                self._finish(job, "EXPIRED", "Backup job failed to start within the start window.", moment)
                 return
             reason = kind.unready(job.resource_name)
             if reason is not None:
@@ -921,9 +939,9 @@ class Engine:
                 return
             self._set(job, "PENDING", None, moment + PENDING_TIME)
         elif state == "PENDING":
-            self._start_copy(job, kind)
+            self._start_copy(job, kind, moment)
         else:
-            self._complete(job)
+            self._complete(job, moment)
 
     def _set(self, job: BackupJob, state: str, message: str | None, next_step: datetime) -> None:
         """Record a state and when the job next moves on (capped by the completion window);
@@ -936,7 +954,7 @@ class Engine:
             self._emit_job(job)
         CLOCK.reschedule()
 
-    def _start_copy(self, job: BackupJob, kind: ResourceKind) -> None:
+    def _start_copy(self, job: BackupJob, kind: ResourceKind, moment: datetime) -> None:
         try:
             vault = self.backend.vaults.get(job.vault_name)
             if vault is None:
@@ -947,20 +965,26 @@ class Engine:
             shutil.rmtree(job.directory, ignore_errors=True)
             if not isinstance(error, BackupFailure):
                 logger.exception("backup job %s of %s failed", job.job_id, job.resource_arn)
-            self._finish(job, "FAILED", str(error) if isinstance(error, BackupFailure) else repr(error))
+            self._finish(job, "FAILED", str(error) if isinstance(error, BackupFailure) else repr(error), moment)
             return
-        moment = now()
         with self._lock:
             job.snapshot, job.backup_size, job.running_since = snapshot, snapshot.size, moment
             job.expected_completion = moment + timedelta(minutes=backup_minutes(job.resource_type, snapshot.size))
         self._set(job, "RUNNING", None, job.expected_completion)
 
-    def _complete(self, job: BackupJob) -> None:
+    def _complete(self, job: BackupJob, moment: datetime) -> None:
         with self._lock:
             vault = self.backend.vaults.get(job.vault_name)
-            if job.state != "RUNNING" or job.snapshot is None or vault is None:  # stopped, or the vault went
+            if job.state != "RUNNING" or job.snapshot is None:  # stopped meanwhile
                 shutil.rmtree(job.directory, ignore_errors=True)
                 return
+        if vault is None:
+            shutil.rmtree(job.directory, ignore_errors=True)
+            self._finish(
+                job, "FAILED", f"Backup job failed because backup vault {job.vault_arn} does not exist.", moment
+            )
+            return
+        with self._lock:
             point = RecoveryPoint(
                 arn=job.recovery_point_arn,
                 vault=vault,
@@ -969,7 +993,7 @@ class Engine:
                 resource_name=job.resource_name,
                 iam_role_arn=job.iam_role_arn,
                 creation_date=job.creation_date,
-                completion_date=now(),
+                completion_date=moment,
                 size=job.snapshot.size,
                 lifecycle=job.lifecycle,
                 created_by=job.created_by,
@@ -980,11 +1004,11 @@ class Engine:
             vault.num_of_recovery_points += 1
             if job.recovery_point_tags:
                 self.backend.tag_resource(point.arn, job.recovery_point_tags)
-        self._finish(job, "COMPLETED", None)
+        self._finish(job, "COMPLETED", None, moment)
         self._emit("Recovery Point State Change", point.event(), [point.arn])
 
-    def _finish(self, job: BackupJob, state: str, message: str | None) -> None:
-        moment = now()
+    def _finish(self, job: BackupJob, state: str, message: str | None, moment: datetime | None = None) -> None:
+        moment = moment or now()
         with self._lock:
             job.state = state
             job.status_message = message
@@ -997,6 +1021,7 @@ class Engine:
         self._emit_job(job)
 
     def backup_job(self, job_id: str) -> BackupJob:
+        self.catch_up()
         job = self.jobs.get(job_id)
         if job is None:
             raise ResourceNotFoundException(msg=f"Backup job {job_id} not found")
@@ -1013,6 +1038,7 @@ class Engine:
         resource_type: str | None = None,
     ) -> list[BackupJob]:
         """ListBackupJobs' filters (ByResourceArn, ByState, ...), oldest job first."""
+        self.catch_up()
         with self._lock:
             jobs = list(self.jobs.values())
         return [
@@ -1028,7 +1054,7 @@ class Engine:
 
     def stop_backup_job(self, job_id: str) -> None:
         """StopBackupJob: an unfinished job becomes ABORTED (Aurora jobs cannot be stopped)."""
-        with self._lock:
+        with self._stepping, self._lock:
             job = self.backup_job(job_id)
             if job.resource_type == "Aurora":
                 raise InvalidRequestException(msg=f"StopBackupJob is not supported for {job.resource_type} resources")
@@ -1041,6 +1067,7 @@ class Engine:
 
     def recovery_points(self, vault_name: str, resource_arn: str | None = None) -> list[RecoveryPoint]:
         """ListRecoveryPointsByBackupVault (optionally ByResourceArn), oldest first."""
+        self.catch_up()
         vault = self.vault(vault_name)
         with self._lock:
             return [
@@ -1050,6 +1077,7 @@ class Engine:
             ]
 
     def recovery_points_of(self, resource_arn: str) -> list[RecoveryPoint]:
+        self.catch_up()
         with self._lock:
             return [point for point in self.points.values() if point.resource_arn == resource_arn]
 
@@ -1131,10 +1159,11 @@ class Engine:
         return job
 
     def step_restore_job(self, job: RestoreJob) -> None:
-        """One step: PENDING starts RUNNING; RUNNING creates the resource and COMPLETES (or FAILS)."""
-        moment = now()
+        """One step: PENDING starts RUNNING; RUNNING creates the resource and COMPLETES (or FAILS), at
+        the instant it was due."""
         with self._lock:
-            if job.next_step is None or moment < job.next_step:
+            moment = job.next_step
+            if moment is None or now() < moment:
                 return
             status = job.status
         if status == "PENDING":
@@ -1147,24 +1176,29 @@ class Engine:
         except Exception as error:
             if not isinstance(error, BackupFailure):
                 logger.exception("restore job %s of %s failed", job.job_id, job.point.arn)
-            self._transition(job, "FAILED", str(error) if isinstance(error, BackupFailure) else repr(error))
+            self._transition(job, "FAILED", str(error) if isinstance(error, BackupFailure) else repr(error), at=moment)
             return
         with self._lock:
             job.created_resource_arn = created
-            job.point.last_restore_time = now()
-        self._transition(job, "COMPLETED")
+            job.point.last_restore_time = moment
+        self._transition(job, "COMPLETED", at=moment)
         if job.on_completed is not None:
             job.on_completed(job)
 
     def _transition(
-        self, job: RestoreJob, status: str, message: str | None = None, next_step: datetime | None = None
+        self,
+        job: RestoreJob,
+        status: str,
+        message: str | None = None,
+        next_step: datetime | None = None,
+        at: datetime | None = None,
     ) -> None:
         with self._lock:
             job.status = status
             job.status_message = message
             job.next_step = next_step
             if status in ("COMPLETED", "FAILED"):
-                job.completion_date = now()
+                job.completion_date = at or now()
         self._emit_restore(job)
         CLOCK.reschedule()
 
@@ -1172,6 +1206,7 @@ class Engine:
         self._emit("Restore Job State Change", job.event(), [job.point.arn])
 
     def restore_job(self, job_id: str) -> RestoreJob:
+        self.catch_up()
         job = self.restores.get(job_id)
         if job is None:
             raise ResourceNotFoundException(msg=f"Restore job {job_id} not found")
@@ -1186,6 +1221,7 @@ class Engine:
         created_before: datetime | None = None,
     ) -> list[RestoreJob]:
         """ListRestoreJobs' filters (ByStatus, ByResourceType, ByCreatedAfter/Before)."""
+        self.catch_up()
         with self._lock:
             jobs = list(self.restores.values())
         return [
