@@ -19,7 +19,8 @@ from tools.local_aws import control
 
 T = TypeVar("T")
 AWS_POLL_SECONDS = 15
-# Longest the tests wait for one backup or restore job: the RTO. Locally a job is done when started.
+# Longest the tests wait for one backup or restore job: the RTO. Jobs take minutes on both targets
+# (locally the emulator's: tools/local_aws/README.md, AWS Backup); ``Clock.until`` advances through them.
 RTO_MINUTES = 240
 FINAL_JOB_STATES = ("COMPLETED", "FAILED", "ABORTED", "EXPIRED", "PARTIAL")
 
@@ -169,7 +170,8 @@ def finished(describe: Callable[..., dict[str, Any]], **key: str) -> Callable[[]
 
 
 def back_up(client: Callable[[str], Any], outputs: dict[str, str], clock: Clock, arn: str) -> dict[str, Any]:
-    """An on-demand backup of ``arn`` into the stack's vault; the finished job's description."""
+    """An on-demand backup of ``arn`` into the stack's vault; the finished job's description, once
+    the job has run its course (CREATED, PENDING, RUNNING: minutes of the target's time)."""
     from lib import output_keys as keys
 
     backup = client("backup")
