@@ -926,7 +926,7 @@ class Engine:
                 return
             state = job.state
         kind = kind_of(job.resource_arn)(self.account_id, self.region)
-        if state != "CREATED" and job.complete_by is not None and moment >= job.complete_by:
+        if job.complete_by is not None and moment >= job.complete_by:  # it can no longer complete in time
             shutil.rmtree(job.directory, ignore_errors=True)
             self._finish(job, "EXPIRED", "Backup job expired before completion.", moment)
         elif state == "CREATED":
