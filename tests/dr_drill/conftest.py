@@ -14,7 +14,7 @@ import ssl
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ PASSWORD = "drill-password-123"
 BACKUP_ROLE = f"arn:aws:iam::{ACCOUNT}:role/backup-role"
 # How old the canary's newest heartbeat is when the recovery points are taken.
 HEARTBEAT_AGE = timedelta(minutes=10)
+JOBS_MINUTES = 30  # more than the emulator's backup jobs take
 
 
 @pytest.fixture(scope="session")
@@ -57,17 +58,87 @@ class Deployment:
     outputs: dict[str, str]
     heartbeat: str  # ISO time of the newest heartbeat in every store
 
+    def refresh(self, aws: Callable[[str], Any]) -> None:
+        """A new heartbeat in every store and a completed backup of each, as the canary and the
+        hourly plan keep doing: the drills before a test moved the emulated clock on, and a drill
+        passes only while its newest heartbeat is within the RPO."""
+        self.heartbeat = write_heartbeats(aws, self.outputs, CLOCK.now() - HEARTBEAT_AGE)
+        back_up(aws, self.outputs)
+
     def run(self, *args: str, report_dir: Path, sleep: Callable[[float], None] | None = None) -> tuple[int, str, str]:
-        """``python -m tools.dr_drill <args>`` in-process: (exit code, stdout, stderr). Never sleeps."""
+        """``python -m tools.dr_drill <args>`` in-process: (exit code, stdout, stderr). Never sleeps: it
+        waits by advancing the emulator's clock, as against a local deployment."""
         out, err = io.StringIO(), io.StringIO()
         code = cli.main(
             [*args, "--outputs-dir", str(self.outputs_dir), "--report-dir", str(report_dir)],
             env={},
             out=out,
             err=err,
-            sleep=sleep or (lambda seconds: None),
+            sleep=sleep,
         )
         return code, out.getvalue(), err.getvalue()
+
+
+def write_heartbeats(aws: Callable[[str], Any], outputs: dict[str, str], newest: datetime) -> str:
+    """Two heartbeats (``newest`` and one older) in each store, as the canary writes them; the
+    newest one's ISO time."""
+    heartbeat = newest.isoformat(timespec="microseconds")
+    older = (newest - 2 * HEARTBEAT_AGE).isoformat(timespec="microseconds")
+    cluster = aws("rds").describe_db_clusters(DBClusterIdentifier=outputs["AuroraClusterIdentifier"])["DBClusters"][0]
+    database = pg8000.native.Connection(
+        user="master",
+        password=PASSWORD,
+        host=cluster["Endpoint"],
+        port=cluster["Port"],
+        database="appdb",
+        ssl_context=tls(),
+    )
+    database.run(
+        "INSERT INTO dr_heartbeat VALUES (:id, :at, :suffix)",
+        id=uuid.uuid4(),
+        at=newest,
+        suffix=outputs["EnvironmentSuffix"],
+    )
+    database.close()
+    for checked_at in (older, heartbeat):
+        aws("dynamodb").put_item(
+            TableName=outputs["TableName"],
+            Item={"pk": {"S": "heartbeat"}, "sk": {"S": checked_at}, "checked_at": {"S": checked_at}},
+        )
+        aws("s3").put_object(
+            Bucket=outputs["BucketName"],
+            Key="heartbeat/latest.json",
+            Body=json.dumps({"checked_at": checked_at}).encode(),
+        )
+    return heartbeat
+
+
+def protected_arns(aws: Callable[[str], Any], outputs: dict[str, str]) -> list[str]:
+    cluster = aws("rds").describe_db_clusters(DBClusterIdentifier=outputs["AuroraClusterIdentifier"])["DBClusters"][0]
+    return [
+        cluster["DBClusterArn"],
+        f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{outputs['TableName']}",
+        f"arn:aws:s3:::{outputs['BucketName']}",
+    ]
+
+
+def back_up(aws: Callable[[str], Any], outputs: dict[str, str], arns: list[str] | None = None) -> None:
+    """An on-demand backup of each resource (every protected one by default), run to its end on the
+    emulator's clock (backup jobs take emulated minutes)."""
+    backup = aws("backup")
+    jobs = [
+        backup.start_backup_job(BackupVaultName=outputs["BackupVaultName"], ResourceArn=arn, IamRoleArn=BACKUP_ROLE)[
+            "BackupJobId"
+        ]
+        for arn in arns or protected_arns(aws, outputs)
+    ]
+    states: set[str] = set()
+    for _ in range(JOBS_MINUTES):
+        states = {backup.describe_backup_job(BackupJobId=job)["State"] for job in jobs}
+        if states == {"COMPLETED"}:
+            return
+        CLOCK.advance(timedelta(minutes=1))
+    raise AssertionError(f"backup jobs not completed within {JOBS_MINUTES} emulated minutes: {states}")
 
 
 def write_outputs(directory: Path, outputs: dict[str, str], endpoint: str) -> None:
@@ -81,8 +152,6 @@ def deployment(
     aws: Callable[[str], Any], endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
     suffix = "t" + uuid.uuid4().hex[:5]
-    newest = CLOCK.now() - HEARTBEAT_AGE
-    heartbeat = newest.isoformat(timespec="microseconds")
     cluster, table, bucket = f"aurora-cluster-{suffix}", f"dynamodb-table-{suffix}", f"data-bucket-{ACCOUNT}-{suffix}"
     vault = f"backup-vault-{suffix}"
     secret_arn = aws("secretsmanager").create_secret(
@@ -116,12 +185,6 @@ def deployment(
     database.run(
         "CREATE TABLE dr_heartbeat (id uuid PRIMARY KEY, checked_at timestamptz NOT NULL, environment_suffix text)"
     )
-    database.run(
-        "INSERT INTO dr_heartbeat VALUES (:id, :at, :suffix)",
-        id=uuid.uuid4(),
-        at=newest,
-        suffix=suffix,
-    )
     database.close()
 
     dynamodb = aws("dynamodb")
@@ -137,25 +200,25 @@ def deployment(
     dynamodb.update_continuous_backups(
         TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
     )
-    older = (CLOCK.now() - 3 * HEARTBEAT_AGE).isoformat(timespec="microseconds")
-    for checked_at in (older, heartbeat):
-        dynamodb.put_item(
-            TableName=table,
-            Item={"pk": {"S": "heartbeat"}, "sk": {"S": checked_at}, "checked_at": {"S": checked_at}},
-        )
-
     s3 = aws("s3")
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    for checked_at in (older, heartbeat):
-        s3.put_object(Bucket=bucket, Key="heartbeat/latest.json", Body=json.dumps({"checked_at": checked_at}).encode())
 
     backup = aws("backup")
     backup.create_backup_vault(BackupVaultName=vault)
-    arns = [described["DBClusterArn"], f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}", f"arn:aws:s3:::{bucket}"]
-    for arn in arns:
-        job = backup.start_backup_job(BackupVaultName=vault, ResourceArn=arn, IamRoleArn=BACKUP_ROLE)
-        assert backup.describe_backup_job(BackupJobId=job["BackupJobId"])["State"] == "COMPLETED"
+    outputs = {
+        "EnvironmentSuffix": suffix,
+        "AuroraClusterIdentifier": cluster,
+        "DatabaseSecretArn": secret_arn,
+        "DatabaseName": "appdb",
+        "TableName": table,
+        "BucketName": bucket,
+        "BackupVaultName": vault,
+        "BackupRoleArn": BACKUP_ROLE,
+    }
+    heartbeat = write_heartbeats(aws, outputs, CLOCK.now() - HEARTBEAT_AGE)
+    back_up(aws, outputs)
+    arns = protected_arns(aws, outputs)
     plan_id = backup.create_backup_plan(
         BackupPlan={
             "BackupPlanName": f"backup-plan-{suffix}",
@@ -168,17 +231,7 @@ def deployment(
         BackupPlanId=plan_id,
         BackupSelection={"SelectionName": f"selection-{suffix}", "IamRoleArn": BACKUP_ROLE, "Resources": arns},
     )
-    outputs = {
-        "EnvironmentSuffix": suffix,
-        "AuroraClusterIdentifier": cluster,
-        "DatabaseSecretArn": secret_arn,
-        "DatabaseName": "appdb",
-        "TableName": table,
-        "BucketName": bucket,
-        "BackupVaultName": vault,
-        "BackupRoleArn": BACKUP_ROLE,
-        "BackupPlanId": plan_id,
-    }
+    outputs["BackupPlanId"] = plan_id
     outputs_dir = tmp_path_factory.mktemp("cfn-outputs")
     write_outputs(outputs_dir, outputs, endpoint)
     yield Deployment(suffix, outputs_dir, outputs, heartbeat)

@@ -19,7 +19,8 @@ from tools.local_aws import control
 
 T = TypeVar("T")
 AWS_POLL_SECONDS = 15
-# Longest the tests wait for one backup or restore job: the RTO. Locally a job is done when started.
+# Longest the tests wait for one backup or restore job: the RTO. Jobs take minutes on both targets
+# (locally the emulator's: tools/local_aws/README.md, AWS Backup); ``Clock.until`` advances through them.
 RTO_MINUTES = 240
 FINAL_JOB_STATES = ("COMPLETED", "FAILED", "ABORTED", "EXPIRED", "PARTIAL")
 
@@ -180,7 +181,8 @@ def start_backup(client: Callable[[str], Any], outputs: dict[str, str], arn: str
 
 
 def back_up(client: Callable[[str], Any], outputs: dict[str, str], clock: Clock, arn: str) -> dict[str, Any]:
-    """An on-demand backup of ``arn`` into the stack's vault; the finished job's description."""
+    """An on-demand backup of ``arn`` into the stack's vault; the finished job's description, once
+    the job has run its course (CREATED, PENDING, RUNNING: minutes of the target's time)."""
     job_id = start_backup(client, outputs, arn)
     describe = client("backup").describe_backup_job
     return clock.until(finished(describe, BackupJobId=job_id), minutes=RTO_MINUTES, what=arn)

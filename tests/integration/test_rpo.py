@@ -38,7 +38,7 @@ def test_a_resource_whose_backups_stop_breaches_its_rpo_pages_and_clears(
     alert_inbox.forget()  # a fresh deployment pages each RPO alarm once, before its first recovery point
 
     aurora = alarms["aurora-cluster"]
-    with aurora_stopped(client, outputs, clock):  # its hourly backups now fail; the others go on
+    with aurora_stopped(client, outputs, clock):  # its hourly jobs cannot start (EXPIRED); the others go on
         notice = clock.until(
             lambda: alert_inbox.alarm(aurora, "ALARM"), minutes=BREACH_MINUTES, step=5, what=f"{aurora} paging"
         )

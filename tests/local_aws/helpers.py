@@ -136,3 +136,52 @@ def subnet(vpc_id: str, cidr: str, zone: str = "us-east-1a", **properties: Any) 
         "Type": "AWS::EC2::Subnet",
         "Properties": {"VpcId": ref(vpc_id), "CidrBlock": cidr, "AvailabilityZone": zone, **properties},
     }
+
+
+def until(condition: Callable[[], Any], *, minutes: int, what: str) -> Any:
+    """Advance the emulator's clock a minute at a time until ``condition()`` is truthy (its value)."""
+    from datetime import timedelta
+
+    from tools.local_aws.clock import CLOCK
+
+    for _ in range(minutes + 1):
+        result = condition()
+        if result:
+            return result
+        CLOCK.advance(timedelta(minutes=1))
+    raise AssertionError(f"{what}: not within {minutes} emulated minutes")
+
+
+def deliver_backup_events() -> None:
+    """Let AWS Backup's next five-minute delivery of events and metrics pass."""
+    from tools.local_aws import backup_engine
+    from tools.local_aws.clock import CLOCK
+
+    CLOCK.advance(backup_engine.DELIVERY_INTERVAL)
+
+
+def backup_job_done(aws: Callable[[str], Any], job_id: str, minutes: int = 60) -> dict[str, Any]:
+    """A backup job's description once it has ended (AWS Backup jobs take minutes, on the clock),
+    after its events and metrics have been delivered."""
+    backup = aws("backup")
+
+    def ended() -> dict[str, Any] | None:
+        job: dict[str, Any] = backup.describe_backup_job(BackupJobId=job_id)
+        return None if job["State"] in ("CREATED", "PENDING", "RUNNING") else job
+
+    job = dict(until(ended, minutes=minutes, what=f"backup job {job_id}"))
+    deliver_backup_events()
+    return job
+
+
+def restore_job_done(aws: Callable[[str], Any], job_id: str, minutes: int = 60) -> dict[str, Any]:
+    """A restore job's description once it has ended, after its events have been delivered."""
+    backup = aws("backup")
+
+    def ended() -> dict[str, Any] | None:
+        job: dict[str, Any] = backup.describe_restore_job(RestoreJobId=job_id)
+        return None if job["Status"] in ("PENDING", "RUNNING") else job
+
+    job = dict(until(ended, minutes=minutes, what=f"restore job {job_id}"))
+    deliver_backup_events()
+    return job

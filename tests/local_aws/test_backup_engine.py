@@ -14,10 +14,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.emulator import ACCOUNT, REGION
-from tools.local_aws import backup_engine
 from tools.local_aws.clock import CLOCK
 
-from .helpers import template
+from .helpers import backup_job_done, restore_job_done, template, until
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/backup-role"
 AURORA_PASSWORD = "correct-horse-battery"
@@ -65,7 +64,7 @@ def make_table(aws: Callable[[str], Any], name: str, items: int = 3) -> None:
 def back_up(aws: Callable[[str], Any], vault_name: str, arn: str, **extra: Any) -> dict[str, Any]:
     backup = aws("backup")
     started = backup.start_backup_job(BackupVaultName=vault_name, ResourceArn=arn, IamRoleArn=ROLE, **extra)
-    return backup.describe_backup_job(BackupJobId=started["BackupJobId"])
+    return backup_job_done(aws, started["BackupJobId"])
 
 
 def code(error: pytest.ExceptionInfo[ClientError]) -> str:
@@ -83,7 +82,7 @@ def test_d10_backup_job_copies_a_table_into_a_recovery_point_of_the_vault(aws, v
     assert (job["State"], job["PercentDone"], job["ResourceType"]) == ("COMPLETED", "100.0", "DynamoDB")
     assert job["CompletionDate"] >= job["CreationDate"] and job["BackupSizeInBytes"] > 0
     arn = job["RecoveryPointArn"]
-    assert arn.startswith(f"arn:aws:backup:{REGION}:{ACCOUNT}:recovery-point:")
+    assert arn.startswith(f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders-{suffix}/backup/")
     point = backup.describe_recovery_point(BackupVaultName=vault, RecoveryPointArn=arn)
     assert (point["Status"], point["ResourceArn"], point["IamRoleArn"]) == (
         "COMPLETED",
@@ -118,6 +117,7 @@ def test_d10_a_repeated_idempotency_token_returns_the_same_job(aws, vault, suffi
     again = backup.start_backup_job(**arguments, IdempotencyToken=f"token-{suffix}")
 
     assert again["BackupJobId"] == first["BackupJobId"]
+    backup_job_done(aws, first["BackupJobId"])
     assert len(backup.list_recovery_points_by_backup_vault(BackupVaultName=vault)["RecoveryPoints"]) == 1
 
 
@@ -198,19 +198,20 @@ def test_q7_a_locked_vault_keeps_its_recovery_points_until_the_lock_is_lifted(aw
     assert backup.list_recovery_points_by_backup_vault(BackupVaultName=vault)["RecoveryPoints"] == []
 
 
-def test_d10_stopping_a_running_job_aborts_it_and_a_finished_one_cannot_be_stopped(aws, vault, suffix, monkeypatch):
+def test_d10_stopping_a_running_job_aborts_it_and_a_finished_one_cannot_be_stopped(aws, vault, suffix):
     backup = aws("backup")
     make_table(aws, f"stopped-{suffix}")
-    copy = backup_engine.DynamoDBTables.back_up
+    started = backup.start_backup_job(
+        BackupVaultName=vault, ResourceArn=table_arn(f"stopped-{suffix}"), IamRoleArn=ROLE
+    )
+    until(
+        lambda: backup.describe_backup_job(BackupJobId=started["BackupJobId"])["State"] == "RUNNING",
+        minutes=5,
+        what="the job running",
+    )
 
-    def stopped_while_running(kind: backup_engine.DynamoDBTables, name: str, directory: Any) -> Any:
-        [running] = backup.list_backup_jobs(ByResourceArn=table_arn(name), ByState="RUNNING")["BackupJobs"]
-        backup.stop_backup_job(BackupJobId=running["BackupJobId"])  # another request, as from another client
-        return copy(kind, name, directory)
-
-    monkeypatch.setattr(backup_engine.DynamoDBTables, "back_up", stopped_while_running)
-    job = back_up(aws, vault, table_arn(f"stopped-{suffix}"))
-    monkeypatch.undo()
+    backup.stop_backup_job(BackupJobId=started["BackupJobId"])
+    job = backup_job_done(aws, started["BackupJobId"])
     finished = back_up(aws, vault, table_arn(f"stopped-{suffix}"))
 
     assert (job["State"], job["StatusMessage"]) == ("ABORTED", "Backup job was stopped by user.")
@@ -242,6 +243,7 @@ def test_d10_s3_backup_keeps_every_version_and_d11_restores_the_latest_into_a_ne
         IamRoleArn=ROLE,
         Metadata={**metadata["RestoreMetadata"], "DestinationBucketName": target, "NewBucket": "true"},
     )
+    restore_job_done(aws, restore["RestoreJobId"])
 
     assert (job["State"], job["ResourceType"], job["BackupSizeInBytes"] >= len(b"v1v2deleted later")) == (
         "COMPLETED",
@@ -277,6 +279,8 @@ def test_d11_table_restores_into_a_new_table_and_not_onto_an_existing_one(aws, v
     onto_existing = backup.start_restore_job(
         RecoveryPointArn=point, IamRoleArn=ROLE, Metadata={"targetTableName": f"source-{suffix}"}
     )
+    restore_job_done(aws, restored["RestoreJobId"])
+    restore_job_done(aws, onto_existing["RestoreJobId"])
 
     job = backup.describe_restore_job(RestoreJobId=restored["RestoreJobId"])
     assert (job["Status"], job["CreatedResourceArn"], job["SourceResourceArn"]) == (
@@ -321,6 +325,7 @@ def test_d10_d11_events_reach_a_rule_with_an_sqs_target(aws, vault, suffix):
     restore = backup.start_restore_job(
         RecoveryPointArn=job["RecoveryPointArn"], IamRoleArn=ROLE, Metadata={"targetTableName": f"evented2-{suffix}"}
     )
+    restore_job_done(aws, restore["RestoreJobId"])
 
     received = []
     while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
@@ -385,6 +390,7 @@ def test_d12_plan_rule_backs_up_each_selected_resource_when_the_clock_passes_its
     try:
         before = backup.list_recovery_points_by_backup_vault(BackupVaultName=vault)["RecoveryPoints"]
         fired = CLOCK.advance(past_the_next_hour())
+        fired += CLOCK.advance(timedelta(minutes=15))  # the jobs take minutes
         points = backup.list_recovery_points_by_backup_vault(BackupVaultName=vault)["RecoveryPoints"]
     finally:
         backup.delete_backup_plan(BackupPlanId=plan["BackupPlanId"])
@@ -502,7 +508,7 @@ def test_d10_d11_aurora_backup_restores_the_database_into_a_new_cluster(aws, vau
             IamRoleArn=ROLE,
             Metadata={**metadata, "DBClusterIdentifier": f"restored-{suffix}"},
         )
-        restored_job = backup.describe_restore_job(RestoreJobId=restore["RestoreJobId"])
+        restored_job = restore_job_done(aws, restore["RestoreJobId"])
         restored = rds.describe_db_clusters(DBClusterIdentifier=f"restored-{suffix}")["DBClusters"][0]
 
         assert (job["State"], job["ResourceType"]) == ("COMPLETED", "Aurora")
@@ -519,3 +525,17 @@ def test_d10_d11_aurora_backup_restores_the_database_into_a_new_cluster(aws, vau
         for identifier in (f"orders-{suffix}", f"restored-{suffix}"):
             with contextlib.suppress(ClientError):
                 rds.delete_db_cluster(DBClusterIdentifier=identifier, SkipFinalSnapshot=True)
+
+
+def test_d10_a_job_polled_while_time_passes_without_a_tick_moves_on_as_on_aws(aws, vault, suffix):
+    """Emulated time is wall time plus an offset: a client that polls a job while real time passes
+    (the vault clean-up waiting on ``cdk destroy``, no one ticking) sees it end. ``jump`` stands for
+    that passing time here: it runs nothing on the way."""
+    backup = aws("backup")
+    make_table(aws, f"polled-{suffix}")
+    started = backup.start_backup_job(BackupVaultName=vault, ResourceArn=table_arn(f"polled-{suffix}"), IamRoleArn=ROLE)
+
+    CLOCK.jump(timedelta(minutes=30))
+
+    assert backup.describe_backup_job(BackupJobId=started["BackupJobId"])["State"] == "COMPLETED"
+    assert len(backup.list_recovery_points_by_backup_vault(BackupVaultName=vault)["RecoveryPoints"]) == 1

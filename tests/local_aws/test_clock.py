@@ -122,3 +122,27 @@ def test_control_api_jumps() -> None:
     status, after = _request(app, "POST", "/_local_aws/jump", {"minutes": 90})
     assert status == "200 OK" and after["fired"] == []
     assert datetime.fromisoformat(after["now"]) - datetime.fromisoformat(before["now"]) >= timedelta(minutes=90)
+
+
+def test_a_step_that_schedules_a_follow_up_in_the_window_sees_it_run_in_the_same_advance() -> None:
+    """A backup job's steps (CREATED, PENDING, RUNNING, COMPLETED) each schedule the next: one advance
+    over the whole job must run them all, each at its own instant."""
+    clock = Clock()
+    start = clock.now()
+    pending = [start + timedelta(minutes=1)]
+    ran: list[datetime] = []
+
+    def step() -> None:
+        ran.append(clock.now())
+        pending.pop(0)
+        if len(ran) < 3:
+            pending.append(clock.now() + timedelta(minutes=2))
+            clock.reschedule()
+
+    def source(begin: datetime, end: datetime) -> list[Due]:
+        return [Due(when, 0, "step", step) for when in pending if begin < when <= end]
+
+    clock.register(source)
+    clock.advance(timedelta(minutes=10))
+
+    assert [round((moment - start).total_seconds() / 60) for moment in ran] == [1, 3, 5]

@@ -5,24 +5,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.emulator import ACCOUNT, REGION
-from tools.local_aws.clock import CLOCK
+from tools.local_aws import backup_engine
+from tools.local_aws.clock import CLOCK, Fired
 from tools.local_aws.restore_testing import COPY_PREFIX
 
-from .helpers import get_att, ref, template
+from .helpers import backup_job_done, get_att, ref, template
 from .test_backup_engine import ROLE, make_table, table_arn
+
+# The plan runs this long after deployment: time enough for the tests' backup jobs to end first.
+PLAN_DELAY = timedelta(minutes=30)
+# After the plan runs, a DynamoDB restore job ends (PENDING, RUNNING) and its events are delivered.
+RESTORE_DONE = timedelta(minutes=1 + backup_engine.RESTORE_MINUTES["DynamoDB"]) + backup_engine.DELIVERY_INTERVAL
 
 
 def _cron_in(minutes: int) -> str:
     """A daily cron that falls due ``minutes`` from the emulator's now."""
     moment = CLOCK.now() + timedelta(minutes=minutes)
     return f"cron({moment.minute} {moment.hour} ? * * *)"
+
+
+def _past_the_plan_run(deployed: datetime) -> list[Fired]:
+    """Advance past the plan's run (``PLAN_DELAY`` after ``deployed``) and the end of its restore."""
+    return CLOCK.advance(deployed + PLAN_DELAY - CLOCK.now() + RESTORE_DONE)
 
 
 def _restore_testing(suffix: str, table: str, *, window_hours: int = 1, schedule: str | None = None) -> dict[str, Any]:
@@ -140,7 +151,8 @@ def test_d40_names_with_hyphens_are_refused_as_in_aws(aws, suffix):
 
 def test_d41_d42_plan_restores_the_newest_point_then_validation_deletes_the_copy(cfn, aws, suffix, tested_table):
     backup, sqs, events = aws("backup"), aws("sqs"), aws("events")
-    stack = cfn.deploy(_restore_testing(suffix, tested_table))
+    deployed = CLOCK.now()
+    stack = cfn.deploy(_restore_testing(suffix, tested_table, schedule=_cron_in(PLAN_DELAY.seconds // 60)))
     plan_arn, vault = stack.outputs["PlanArn"], stack.outputs["VaultName"]
     # The validation rule as the app writes it: this plan's restore jobs, by restoreTestingPlanArn.
     queue = sqs.create_queue(QueueName=f"restore-tests-{suffix}")["QueueUrl"]
@@ -152,14 +164,20 @@ def test_d41_d42_plan_restores_the_newest_point_then_validation_deletes_the_copy
     }
     events.put_rule(Name=f"restore-tests-{suffix}", EventPattern=json.dumps(pattern))
     events.put_targets(Rule=f"restore-tests-{suffix}", Targets=[{"Id": "queue", "Arn": queue_arn}])
-    older = backup.start_backup_job(BackupVaultName=vault, ResourceArn=table_arn(tested_table), IamRoleArn=ROLE)
-    CLOCK.advance(timedelta(seconds=30))
-    newest = backup.start_backup_job(BackupVaultName=vault, ResourceArn=table_arn(tested_table), IamRoleArn=ROLE)
+    older, newest = (
+        backup_job_done(
+            aws,
+            backup.start_backup_job(BackupVaultName=vault, ResourceArn=table_arn(tested_table), IamRoleArn=ROLE)[
+                "BackupJobId"
+            ],
+        )
+        for _ in range(2)
+    )
     assert older["RecoveryPointArn"] != newest["RecoveryPointArn"]
     try:
         assert _jobs_of(aws, plan_arn) == []
 
-        fired = CLOCK.advance(timedelta(minutes=3))
+        fired = _past_the_plan_run(deployed)
 
         assert [f.error for f in fired if "restore testing plan" in f.name] == [None]
         [job] = _jobs_of(aws, plan_arn)
@@ -201,11 +219,14 @@ def test_d41_d42_plan_restores_the_newest_point_then_validation_deletes_the_copy
 
 def test_d42_without_a_final_validation_the_copy_is_deleted_when_the_window_closes(cfn, aws, suffix, tested_table):
     backup = aws("backup")
-    stack = cfn.deploy(_restore_testing(suffix, tested_table, window_hours=1))
+    deployed = CLOCK.now()
+    stack = cfn.deploy(
+        _restore_testing(suffix, tested_table, window_hours=1, schedule=_cron_in(PLAN_DELAY.seconds // 60))
+    )
     plan_arn, vault = stack.outputs["PlanArn"], stack.outputs["VaultName"]
     backup.start_backup_job(BackupVaultName=vault, ResourceArn=table_arn(tested_table), IamRoleArn=ROLE)
     try:
-        CLOCK.advance(timedelta(minutes=3))
+        _past_the_plan_run(deployed)
         [job] = _jobs_of(aws, plan_arn)
         copy = job["CreatedResourceArn"].split("/")[-1]
         backup.put_restore_validation_result(RestoreJobId=job["RestoreJobId"], ValidationStatus="VALIDATING")
@@ -231,9 +252,10 @@ def test_d41_no_point_within_the_window_starts_no_restore(cfn, aws, suffix, test
 def test_d42_validation_of_a_job_no_plan_started_is_refused(aws, suffix, tested_table):
     backup = aws("backup")
     backup.create_backup_vault(BackupVaultName=f"plain-{suffix}")
-    point = backup.start_backup_job(
+    started = backup.start_backup_job(
         BackupVaultName=f"plain-{suffix}", ResourceArn=table_arn(tested_table), IamRoleArn=ROLE
-    )["RecoveryPointArn"]
+    )
+    point = backup_job_done(aws, started["BackupJobId"])["RecoveryPointArn"]
     job = backup.start_restore_job(
         RecoveryPointArn=point, IamRoleArn=ROLE, Metadata={"targetTableName": f"plain-copy-{suffix}"}
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -148,17 +147,20 @@ def main(
     env: Mapping[str, str] = os.environ,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> int:
+    """``sleep`` replaces the target's waiting (by default: advance the emulator's clock, or sleep on
+    AWS); durations are always the target's (``Target.seconds``)."""
     try:
         args = parser().parse_args(argv)
     except SystemExit as stop:  # --help, or a usage error argparse has printed as one sentence
         return stop.code if isinstance(stop.code, int) else EXIT_SETUP
-    progress = Progress(out)
     try:
         with sigterm_as_interrupt():
             target = load_target(args.outputs_dir, env, suffix=args.suffix, kind=args.target)
-            report = COMMANDS[args.command](target, args, restore.new_run_id(), progress, sleep)
+            progress = Progress(out, target.seconds)
+            wait = sleep or target.wait
+            report = COMMANDS[args.command](target, args, restore.new_run_id(), progress, wait)
             return EXIT_OK if report is None else _publish(report, args.report_dir, out)
     except SetupError as error:
         print(f"Error: {error}", file=err)

@@ -1,7 +1,8 @@
 """What a drill measured, judged against the recovery objectives, and where the reports go.
 
-Durations are taken on the monotonic clock of the machine running the drill (a wall-clock jump
-cannot bend them); the data-loss window is the target's "now" at the start of the drill minus the
+Durations are taken in the target's time (``Target.seconds``): on AWS the monotonic clock of the
+machine running the drill (a wall-clock jump cannot bend them), on the emulator its clock, so a
+restore's time is the emulated restore's; the data-loss window is the target's "now" at the start of the drill minus the
 newest heartbeat found in the copy. Each command writes ``<report dir>/<UTC time>-<command>.json``
 and ``.html`` beside it, and copies both to ``latest-<command>.*``, which ``status`` reads back.
 """

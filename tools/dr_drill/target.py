@@ -7,11 +7,15 @@ AWS with the environment's credentials. Every mismatch (a suffix or target other
 one, an endpoint for an AWS deployment, an emulator that does not answer) stops the drill before it
 changes anything, with one sentence saying what to do.
 
-"Now" is the target's: the emulator's clock (tests advance it instead of sleeping) or the real time.
+"Now" is the target's, and so is waiting: on the emulator, time is its clock -- a drill that waits
+advances it (``tick``: the emulator's restore jobs run on that clock, nothing finishes while one only
+sleeps), and durations are emulated time, so "restore time vs RTO" is the emulated restore's; on AWS
+a drill sleeps and times real time.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,9 +37,9 @@ LOCAL, AWS = "local", "aws"
 DEFAULT_OUTPUTS_DIR = FLAT_OUTPUTS.parent
 # The emulator's dummy credentials, used when the environment has none (as `make deploy` does).
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-# How long a drill waits between two looks at something unfinished: the emulator finishes jobs at
-# once (a state may still flip on the next read), AWS takes minutes.
-POLL_SECONDS = {LOCAL: 0.2, AWS: 15.0}
+# How long a drill waits between two looks at something unfinished, in the target's time: on the
+# emulator each wait advances its clock a minute (its jobs take emulated minutes), AWS takes minutes.
+POLL_SECONDS = {LOCAL: 60.0, AWS: 15.0}
 CLOCK_TIMEOUT_SECONDS = 5
 BOTO_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 5, "mode": "standard"})
 
@@ -86,13 +90,32 @@ class Target:
         """The target's time: the emulator's clock, or the real time on AWS."""
         if self.endpoint_url is None:
             return datetime.now(UTC)
-        try:
-            answer = control.call(self.endpoint_url, "clock", timeout=CLOCK_TIMEOUT_SECONDS)
-        except control.ControlError:
-            raise SetupError(
-                f"The local AWS emulator does not answer at {self.endpoint_url}; start it with `make deploy`."
-            ) from None
-        return datetime.fromisoformat(answer["now"])
+        return datetime.fromisoformat(_control(self.endpoint_url, "clock", timeout=CLOCK_TIMEOUT_SECONDS)["now"])
+
+    def seconds(self) -> float:
+        """A reading in seconds to take durations from: the emulator's clock (only ever grows), or the
+        monotonic clock of this machine on AWS (a wall-clock jump cannot bend it)."""
+        if self.endpoint_url is None:
+            return time.monotonic()
+        return self.now().timestamp()
+
+    def wait(self, seconds: float) -> None:
+        """Let ``seconds`` pass on the target: advance the emulator's clock (what falls due on the way
+        runs, restore jobs move on), or sleep on AWS."""
+        if self.endpoint_url is None:
+            time.sleep(seconds)
+            return
+        _control(self.endpoint_url, "tick", {"minutes": seconds / 60})
+
+
+def _control(endpoint: str, action: str, body: dict[str, Any] | None = None, timeout: float = 600) -> dict[str, Any]:
+    """One request to the emulator's control API; SetupError if it does not answer."""
+    try:
+        return control.call(endpoint, action, body, timeout=timeout)
+    except control.ControlError:
+        raise SetupError(
+            f"The local AWS emulator does not answer at {endpoint}; start it with `make deploy`."
+        ) from None
 
 
 def load_target(

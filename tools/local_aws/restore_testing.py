@@ -284,14 +284,24 @@ class RestoreTests:
                     _metadata(point, selection),
                     selection.iam_role_arn,
                     created_by={"RestoreTestingPlanArn": plan.arn},
+                    on_completed=self._validation_window(selection),
                 )
                 jobs.append(job)
-                if job.status == "COMPLETED" and job.validation_status not in FINAL_VALIDATION:
-                    with self._lock:
-                        deadline = (job.completion_date or _now()) + timedelta(hours=selection.validation_window_hours)
-                        if job.deletion_status is None:
-                            self.cleanups[job.job_id] = deadline
         return jobs
+
+    def _validation_window(self, selection: RestoreTestingSelection) -> Callable[[backup_engine.RestoreJob], None]:
+        """What opens a restored copy's validation window once its restore job has completed."""
+
+        def open_window(job: backup_engine.RestoreJob) -> None:
+            if job.validation_status in FINAL_VALIDATION:
+                return
+            with self._lock:
+                deadline = (job.completion_date or _now()) + timedelta(hours=selection.validation_window_hours)
+                if job.deletion_status is None:
+                    self.cleanups[job.job_id] = deadline
+            CLOCK.reschedule()
+
+        return open_window
 
     def _pick(self, plan: RestoreTestingPlan, resource_arn: str) -> backup_engine.RecoveryPoint | None:
         selection = plan.recovery_point_selection

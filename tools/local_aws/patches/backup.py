@@ -332,10 +332,11 @@ def _start_backup_job(response: BackupResponse) -> str:
         recovery_point_tags=body.get("RecoveryPointTags"),
         idempotency_token=body.get("IdempotencyToken"),
         start_window_minutes=body.get("StartWindowMinutes"),
+        complete_window_minutes=body.get("CompleteWindowMinutes"),
     )
-    return _json(
-        {"BackupJobId": job.job_id, "RecoveryPointArn": job.recovery_point_arn, "CreationDate": job.creation_date}
-    )
+    # RecoveryPointArn "is only returned for Amazon EFS and Advanced DynamoDB resources"; the
+    # emulator backs up neither, so it answers like AWS does for Aurora, DynamoDB and S3.
+    return _json({"BackupJobId": job.job_id, "CreationDate": job.creation_date, "IsParent": False})
 
 
 def _describe_backup_job(response: BackupResponse) -> str:
@@ -406,11 +407,15 @@ def run_backup_jobs_into_recovery_points() -> None:
     ListRecoveryPointsByBackupVault and the rest answer 404, so nothing is ever backed up.
 
     A backup job now copies the resource (DynamoDB table, S3 bucket with every version, Aurora
-    database dump) into a recovery point of the vault, synchronously, and sends the "Backup Job
-    State Change" and "Recovery Point State Change" events; jobs and points can be described,
-    listed (with filters and pages), stopped and deleted (``tools/local_aws/backup_engine.py``);
-    DescribeBackupVault reports NumberOfRecoveryPoints.
+    database dump) into a recovery point of the vault, taking time on the clock as on AWS (CREATED,
+    PENDING, RUNNING, COMPLETED; EXPIRED outside its start or completion window), and sends the
+    "Backup Job State Change" and "Recovery Point State Change" events and the ``AWS/Backup``
+    metrics every five minutes; jobs and points can be described, listed (with filters and pages),
+    stopped and deleted (``tools/local_aws/backup_engine.py``); DescribeBackupVault reports
+    NumberOfRecoveryPoints.
     """
+    CLOCK.register(backup_engine.due_job_steps)
+    CLOCK.register(backup_engine.due_deliveries)
     install(backup_urls, "url_paths", {**backup_urls.url_paths, **JOB_AND_POINT_PATHS})
     install(Vault, "number_of_recovery_points", property(lambda vault: vault.num_of_recovery_points))
     install(BackupResponse, "start_backup_job", _start_backup_job)
