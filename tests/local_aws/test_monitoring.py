@@ -201,19 +201,3 @@ def test_a_scheduled_rule_matches_no_event(aws: Aws, suffix: str) -> None:
     aws("events").put_targets(Rule=f"hourly-{suffix}", Targets=[{"Id": "q", "Arn": arn}])
     aws("events").put_events(Entries=[{"Source": f"any.{suffix}", "DetailType": "x", "Detail": "{}"}])
     assert _messages(aws, url) == []
-
-
-@pytest.mark.parametrize(
-    ("template", "expected"),
-    [
-        ('"Job <state>: <message>"', '"Job FAILED: pg_dump: \\"127.0.0.1\\" refused"'),
-        ('{"state": <state>, "size": <size>, "gone": <gone>}', '{"state": "FAILED", "size": 42, "gone": null}'),
-        ('"size <size>, gone <gone>"', '"size 42, gone "'),
-        ("Job <state> at <size>", 'Job "FAILED" at 42'),
-    ],
-)
-def test_input_transformer_escapes_values_inside_strings_as_eventbridge_does(template: str, expected: str) -> None:
-    from tools.local_aws.events import transform
-
-    values = {"state": "FAILED", "message": 'pg_dump: "127.0.0.1" refused', "size": 42, "gone": None}
-    assert transform(template, values) == expected
