@@ -62,9 +62,11 @@ def test_call_at_runs_once_when_passed_also_when_queued_during_the_same_advance(
     start = clock.now()
     seen: list[tuple[str, timedelta]] = []
 
+    def retry() -> None:
+        seen.append(("retry", clock.now() - start))
+
     def first() -> None:
         seen.append(("first", clock.now() - start))
-        retry = lambda: seen.append(("retry", clock.now() - start))  # noqa: E731
         clock.call_at(clock.now() + timedelta(minutes=1), 1, "retry", retry)
 
     clock.call_at(start + timedelta(minutes=2), 1, "first", first)
