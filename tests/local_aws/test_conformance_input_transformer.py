@@ -9,6 +9,7 @@ https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-inp
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -101,4 +102,6 @@ def test_predefined_variables_and_whole_objects_keep_json_valid(aws: Aws, suffix
     body = json.loads(message["Body"])
     assert body["rule"] == f"transform-{suffix}"
     assert body["event"]["detail"]["statusMessage"] == MESSAGE
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["event"]["time"])  # EventBridge's event time
+    assert "ingestion-time" not in body["event"]
     assert dead == []

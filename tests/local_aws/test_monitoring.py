@@ -201,3 +201,15 @@ def test_a_scheduled_rule_matches_no_event(aws: Aws, suffix: str) -> None:
     aws("events").put_targets(Rule=f"hourly-{suffix}", Targets=[{"Id": "q", "Arn": arn}])
     aws("events").put_events(Entries=[{"Source": f"any.{suffix}", "DetailType": "x", "Detail": "{}"}])
     assert _messages(aws, url) == []
+
+
+def test_pattern_rule_writes_the_event_to_a_log_group_target(aws: Aws, suffix: str) -> None:
+    group = f"/aws/events/{suffix}"
+    aws("logs").create_log_group(logGroupName=group)
+    aws("events").put_rule(Name=f"logged-{suffix}", EventPattern=json.dumps({"source": [f"logged.{suffix}"]}))
+    target = {"Id": "logs", "Arn": f"arn:aws:logs:us-east-1:123456789012:log-group:{group}:*"}
+    aws("events").put_targets(Rule=f"logged-{suffix}", Targets=[target])
+    aws("events").put_events(Entries=[{"Source": f"logged.{suffix}", "DetailType": "x", "Detail": '{"n": 1}'}])
+    (stream,) = aws("logs").describe_log_streams(logGroupName=group)["logStreams"]
+    (logged,) = aws("logs").get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])["events"]
+    assert json.loads(logged["message"])["detail"] == {"n": 1}

@@ -115,8 +115,18 @@ def _fire(rule: Rule, account_id: str, region: str) -> Any:
 def deliver(rule: Rule, event: dict[str, Any]) -> None:
     """Send ``event`` to each of the rule's targets now; failures are retried on the clock or go to
     the target's dead-letter queue."""
+    sent = _as_sent(event)
     for target in rule.targets:
-        _attempt(_Delivery(rule, target, event, CLOCK.now()))
+        _attempt(_Delivery(rule, target, sent, CLOCK.now()))
+
+
+def _as_sent(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as EventBridge sends it: moto's PutEvents keeps ``time`` in epoch seconds and adds
+    an internal ``ingestion-time``; EventBridge's ``time`` is ISO 8601 and there is no such key."""
+    sent = {key: value for key, value in event.items() if key != "ingestion-time"}
+    if isinstance(sent.get("time"), int | float):
+        sent["time"] = datetime.fromtimestamp(sent["time"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return sent
 
 
 def _attempt(delivery: _Delivery) -> None:
@@ -243,6 +253,7 @@ def _placeholder_at(template: str, index: int, values: dict[str, Any]) -> str | 
 
 
 def _send(rule: Rule, target: dict[str, Any], body: str) -> None:
+    from moto.logs.models import logs_backends
     from moto.sns.models import sns_backends
     from moto.sqs.models import sqs_backends
 
@@ -258,11 +269,19 @@ def _send(rule: Rule, target: dict[str, Any], body: str) -> None:
             group = target.get("SqsParameters", {}).get("MessageGroupId")
             sqs_backends[arn.account][arn.region].send_message(arn.resource_id, body, group_id=group)
         elif arn.service == "logs":
-            rule._send_to_cw_log_group(arn.resource_id, json.loads(body))
+            logs = logs_backends[arn.account][arn.region]
+            stream = str(mock_random.uuid4())
+            group = arn.resource_id.removesuffix(":*")
+            logs.create_log_stream(group, stream)
+            logs.put_log_events(group, stream, [{"timestamp": _millis(CLOCK.now()), "message": body}])
         else:
             raise DeliveryError("UNSUPPORTED_TARGET", f"the emulator does not deliver to {arn.service} targets")
     except (ServiceException, JsonRESTError) as error:  # moto's two shapes of an AWS error
         raise DeliveryError("NO_RESOURCE", f"{target['Arn']}: {error}") from error
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 def _dead_letter(delivery: _Delivery, error: DeliveryError, exhausted: str | None) -> None:
