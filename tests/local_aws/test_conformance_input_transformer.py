@@ -17,6 +17,8 @@ import pytest
 
 from tools.local_aws.events import transform
 
+from .helpers import allow_events
+
 Aws = Callable[[str], Any]
 MESSAGE = 'Backup job failed because "aurora-cluster-dev" is not in a valid state'
 VALUES = {"state": "FAILED", "message": MESSAGE, "size": 42, "gone": None, "detail": {"key1": "value1"}}
@@ -46,6 +48,7 @@ def test_values_are_inserted_without_escaping(template: str, expected: str) -> N
 def _queue(aws: Aws, name: str) -> tuple[str, str]:
     url = aws("sqs").create_queue(QueueName=name)["QueueUrl"]
     arn = aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    allow_events(aws, arn)
     return url, arn
 
 

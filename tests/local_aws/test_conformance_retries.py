@@ -15,7 +15,7 @@ import pytest
 from tools.local_aws import events, lambda_runtime
 from tools.local_aws.clock import CLOCK
 
-from .helpers import TRUST_LAMBDA
+from .helpers import TRUST_LAMBDA, allow_events
 
 Aws = Callable[[str], Any]
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -31,6 +31,7 @@ def role_arn(aws: Aws) -> str:
 def _queue(aws: Aws, name: str) -> tuple[str, str]:
     url = aws("sqs").create_queue(QueueName=name)["QueueUrl"]
     arn = aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    allow_events(aws, arn)
     return url, arn
 
 
@@ -297,3 +298,76 @@ def test_eventbridge_by_default_retries_185_times_within_24_hours(aws: Aws, suff
     attributes = _attributes(message)
     assert (attributes["RETRY_ATTEMPTS"], attributes["EXHAUSTED_RETRY_CONDITION"]) == ("185", "MaximumRetryAttempts")
     assert len(throttled) == 186
+
+
+def test_eventbridge_sends_to_the_dlq_what_a_target_policy_does_not_allow(aws: Aws, role_arn: str, suffix: str) -> None:
+    """Amazon EventBridge User Guide, "Event retry policy and using dead-letter queues",
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html: "errors that result
+    from missing permissions to a target" go to the DLQ without retries. "Using resource-based
+    policies for Amazon EventBridge",
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html: a function,
+    topic or queue target must allow events.amazonaws.com in its resource policy."""
+    dlq_url, dlq_arn = _queue(aws, f"eb-dlq-denied-{suffix}")
+    function = _failing_function(aws, role_arn, f"unpermitted-{suffix}")
+    function_arn = aws("lambda").get_function(FunctionName=function)["Configuration"]["FunctionArn"]
+    other_rule = f"arn:aws:events:us-east-1:123456789012:rule/other-{suffix}"
+    aws("lambda").add_permission(
+        FunctionName=function,
+        StatementId="other-rule",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=other_rule,
+    )
+    queue_url = aws("sqs").create_queue(QueueName=f"no-policy-{suffix}")["QueueUrl"]
+    queue_arn = aws("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    targets = {"fn": function_arn, "queue": queue_arn["QueueArn"]}
+    aws("events").put_rule(Name=f"denied-{suffix}", EventPattern=json.dumps({"source": [f"denied-{suffix}"]}))
+    aws("events").put_targets(
+        Rule=f"denied-{suffix}",
+        Targets=[{"Id": key, "Arn": arn, "DeadLetterConfig": {"Arn": dlq_arn}} for key, arn in targets.items()],
+    )
+
+    _put_event(aws, f"denied-{suffix}")
+
+    dead = {_attributes(message)["TARGET_ARN"]: _attributes(message) for message in _messages(aws, dlq_url)}
+    assert set(dead) == set(targets.values())
+    assert {(a["ERROR_CODE"], a["RETRY_ATTEMPTS"]) for a in dead.values()} == {("NO_PERMISSIONS", "0")}
+    assert _attempts(aws, function) == 0
+    assert "Messages" not in aws("sqs").receive_message(QueueUrl=queue_url)
+
+
+def test_eventbridge_invokes_a_function_whose_policy_allows_the_rule(aws: Aws, role_arn: str, suffix: str) -> None:
+    """Amazon EventBridge User Guide, "Using resource-based policies for Amazon EventBridge",
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-lambda-permissions:
+    lambda:InvokeFunction for events.amazonaws.com with the rule as aws:SourceArn."""
+    function = _failing_function(aws, role_arn, f"permitted-{suffix}")
+    function_arn = aws("lambda").get_function(FunctionName=function)["Configuration"]["FunctionArn"]
+    rule_arn = aws("events").put_rule(
+        Name=f"permitted-{suffix}", EventPattern=json.dumps({"source": [f"permitted-{suffix}"]})
+    )["RuleArn"]
+    aws("lambda").add_permission(
+        FunctionName=function,
+        StatementId="this-rule",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=rule_arn,
+    )
+    aws("events").put_targets(Rule=f"permitted-{suffix}", Targets=[{"Id": "fn", "Arn": function_arn}])
+
+    _put_event(aws, f"permitted-{suffix}")
+
+    assert _attempts(aws, function) == 1
+
+
+def test_eventbridge_cannot_dead_letter_into_a_queue_that_does_not_allow_it(aws: Aws, suffix: str) -> None:
+    """Amazon EventBridge User Guide, "Using dead-letter queues to process undelivered events",
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html: the DLQ needs a queue
+    policy that lets EventBridge send to it; without one the event is lost."""
+    dlq_url = aws("sqs").create_queue(QueueName=f"closed-dlq-{suffix}")["QueueUrl"]
+    dlq_arn = aws("sqs").get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    missing = f"arn:aws:sns:us-east-1:123456789012:gone-{suffix}"
+    _rule_to(aws, f"closed-{suffix}", {"Arn": missing, "DeadLetterConfig": {"Arn": dlq_arn}})
+
+    _put_event(aws, f"closed-{suffix}")
+
+    assert "Messages" not in aws("sqs").receive_message(QueueUrl=dlq_url)

@@ -12,6 +12,8 @@ import pytest
 
 from tools.local_aws.clock import CLOCK
 
+from .helpers import allow_events
+
 Aws = Callable[[str], Any]
 
 
@@ -143,6 +145,7 @@ def test_scheduled_rule_fires_on_each_occurrence_of_the_clock(aws: Aws, suffix: 
     url = aws("sqs").create_queue(QueueName=f"ticks-{suffix}")["QueueUrl"]
     arn = aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     aws("events").put_rule(Name=f"every-5-{suffix}", ScheduleExpression="rate(5 minutes)")
+    allow_events(aws, arn)
     aws("events").put_targets(Rule=f"every-5-{suffix}", Targets=[{"Id": "q", "Arn": arn}])
     CLOCK.advance(timedelta(minutes=1))  # the rule is seen; rate periods count from here
     CLOCK.advance(timedelta(minutes=11))
@@ -154,6 +157,7 @@ def test_scheduled_rule_fires_on_each_occurrence_of_the_clock(aws: Aws, suffix: 
 def test_pattern_rule_reaches_sns_with_transformed_input(aws: Aws, suffix: str) -> None:
     topic = aws("sns").create_topic(Name=f"backup-{suffix}")["TopicArn"]
     inbox = _queue_subscribed_to(aws, topic, f"backup-inbox-{suffix}")
+    allow_events(aws, topic)
     aws("events").put_rule(Name=f"failed-{suffix}", EventPattern=json.dumps({"source": [f"test.{suffix}"]}))
     aws("events").put_targets(
         Rule=f"failed-{suffix}",
@@ -173,6 +177,7 @@ def test_pattern_rule_reaches_sns_with_transformed_input(aws: Aws, suffix: str) 
 def test_undeliverable_events_go_to_the_dead_letter_queue(aws: Aws, suffix: str, retries: int) -> None:
     dlq = aws("sqs").create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
     dlq_arn = aws("sqs").get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    allow_events(aws, dlq_arn)
     missing_topic = f"arn:aws:sns:us-east-1:123456789012:gone-{suffix}"
     aws("events").put_rule(Name=f"lost-{suffix}", EventPattern=json.dumps({"source": [f"lost.{suffix}"]}))
     aws("events").put_targets(
@@ -198,6 +203,7 @@ def test_a_scheduled_rule_matches_no_event(aws: Aws, suffix: str) -> None:
     url = aws("sqs").create_queue(QueueName=f"scheduled-only-{suffix}")["QueueUrl"]
     arn = aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     aws("events").put_rule(Name=f"hourly-{suffix}", ScheduleExpression="rate(1 hour)")
+    allow_events(aws, arn)
     aws("events").put_targets(Rule=f"hourly-{suffix}", Targets=[{"Id": "q", "Arn": arn}])
     aws("events").put_events(Entries=[{"Source": f"any.{suffix}", "DetailType": "x", "Detail": "{}"}])
     assert _messages(aws, url) == []

@@ -15,7 +15,7 @@ from tests.emulator import ACCOUNT, REGION
 from tools.local_aws.clock import CLOCK
 from tools.local_aws.restore_testing import COPY_PREFIX
 
-from .helpers import get_att, ref, template
+from .helpers import allow_events, get_att, ref, template
 from .test_backup_engine import ROLE, make_table, table_arn
 
 
@@ -151,6 +151,7 @@ def test_d41_d42_plan_restores_the_newest_point_then_validation_deletes_the_copy
         "detail": {"restoreTestingPlanArn": [plan_arn], "status": ["COMPLETED"]},
     }
     events.put_rule(Name=f"restore-tests-{suffix}", EventPattern=json.dumps(pattern))
+    allow_events(aws, queue_arn)
     events.put_targets(Rule=f"restore-tests-{suffix}", Targets=[{"Id": "queue", "Arn": queue_arn}])
     older = backup.start_backup_job(BackupVaultName=vault, ResourceArn=table_arn(tested_table), IamRoleArn=ROLE)
     CLOCK.advance(timedelta(seconds=30))

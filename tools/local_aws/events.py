@@ -33,6 +33,7 @@ from moto.utilities.arns import parse_arn
 
 from lib import schedules
 
+from . import resource_policy
 from .clock import CLOCK, Due
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ FIRST_BACKOFF = timedelta(seconds=1)
 MAX_BACKOFF = timedelta(minutes=8)
 # Errors EventBridge retries (a target that throttles or fails inside); any other goes to the DLQ at once.
 RETRIABLE_CODES = frozenset({"THROTTLING", "TIMEOUT", "INTERNAL_ERROR"})
+# What EventBridge asks of a target's resource policy, by target service (its DLQ is a queue).
+EVENTS = "events.amazonaws.com"
+TARGET_ACTIONS = {"lambda": "lambda:InvokeFunction", "sns": "sns:Publish", "sqs": "sqs:SendMessage"}
 # When each scheduled rule was first seen: rate() schedules count their periods from it.
 _anchors: dict[str, datetime] = {}
 
@@ -259,6 +263,12 @@ def _send(rule: Rule, target: dict[str, Any], body: str) -> None:
 
     arn = parse_arn(target["Arn"])
     try:
+        if arn.service in TARGET_ACTIONS and not _permitted(rule, target["Arn"]):
+            raise DeliveryError(
+                "NO_PERMISSIONS",
+                f"the resource policy of {target['Arn']} does not allow {EVENTS} to "
+                f"{TARGET_ACTIONS[arn.service]} for {rule.arn}",
+            )
         if arn.service == "lambda":
             from . import lambda_runtime
 
@@ -278,6 +288,26 @@ def _send(rule: Rule, target: dict[str, Any], body: str) -> None:
             raise DeliveryError("UNSUPPORTED_TARGET", f"the emulator does not deliver to {arn.service} targets")
     except (ServiceException, JsonRESTError) as error:  # moto's two shapes of an AWS error
         raise DeliveryError("NO_RESOURCE", f"{target['Arn']}: {error}") from error
+
+
+def _permitted(rule: Rule, arn: str) -> bool:
+    """Whether the resource policy of the function, topic or queue ``arn`` lets EventBridge in for
+    this rule (the request carries aws:SourceArn, the rule, and aws:SourceAccount, its account)."""
+    from moto.awslambda.utils import get_backend
+    from moto.sns.models import sns_backends
+    from moto.sqs.models import sqs_backends
+
+    parsed = parse_arn(arn)
+    policy: str | dict[str, Any] | None
+    if parsed.service == "lambda":  # a function's (or a version's or an alias's) own policy
+        policy = {"Statement": get_backend(parsed.account, parsed.region).get_function(arn).policy.statements}
+    elif parsed.service == "sns":
+        policy = sns_backends[parsed.account][parsed.region].get_topic(arn).policy
+    else:
+        policy = sqs_backends[parsed.account][parsed.region].get_queue(parsed.resource_id).policy
+    context = {"aws:SourceArn": rule.arn, "aws:SourceAccount": rule.account_id}
+    resource = None if parsed.service == "lambda" else arn
+    return resource_policy.allows(policy, EVENTS, TARGET_ACTIONS[parsed.service], resource, context)
 
 
 def _millis(moment: datetime) -> int:
@@ -300,6 +330,14 @@ def _dead_letter(delivery: _Delivery, error: DeliveryError, exhausted: str | Non
         "" if queue else "; no dead-letter queue, the event is lost",
     )
     if not queue:
+        return
+    try:
+        permitted = _permitted(rule, queue)
+    except (ServiceException, JsonRESTError) as missing:
+        logger.warning("rule %s: dead-letter queue %s: %s; the event is lost", rule.name, queue, missing)
+        return
+    if not permitted:
+        logger.warning("rule %s: EventBridge may not send to dead-letter queue %s; the event is lost", rule.name, queue)
         return
     arn = parse_arn(queue)
     attributes = {
