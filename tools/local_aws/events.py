@@ -5,10 +5,11 @@ target type this app uses is delivered -- Lambda (asynchronous invoke through th
 topics, SQS queues, log groups -- after the target's ``Input`` / ``InputPath`` / ``InputTransformer``
 (whose values are inserted unescaped, as EventBridge inserts them).
 
-A delivery that fails with a retriable error (throttling, a fault) is retried on the emulator's clock
-with exponential backoff and jitter, as the target's ``RetryPolicy`` allows (by default up to 185
-retries within 24 hours); an error that retrying cannot fix (a missing function or topic, an input
-that is not the JSON the target needs) is not retried. Either way the event then goes to the
+A target is delivered to only if its resource policy lets EventBridge in for the rule. A delivery
+that fails with a retriable error (throttling, a timeout) is retried on the emulator's clock with
+exponential backoff and jitter, as the target's ``RetryPolicy`` allows (by default up to 185 retries
+within 24 hours); an error that retrying cannot fix (a missing function or topic, a missing
+permission, an input that is not the JSON the target needs) is not retried. Either way the event then goes to the
 target's dead-letter queue with the attributes EventBridge adds (RULE_ARN, TARGET_ARN, ERROR_CODE,
 ERROR_MESSAGE, EXHAUSTED_RETRY_CONDITION, RETRY_ATTEMPTS), so a lost alert is visible.
 
@@ -47,8 +48,8 @@ DEFAULT_MAX_RETRY_ATTEMPTS = 185
 DEFAULT_MAX_EVENT_AGE_SECONDS = 24 * 3600
 FIRST_BACKOFF = timedelta(seconds=1)
 MAX_BACKOFF = timedelta(minutes=8)
-# Errors EventBridge retries (a target that throttles or fails inside); any other goes to the DLQ at once.
-RETRIABLE_CODES = frozenset({"THROTTLING", "TIMEOUT", "INTERNAL_ERROR"})
+# Errors EventBridge retries (a target that is busy or slow); any other goes to the DLQ at once.
+RETRIABLE_CODES = frozenset({"THROTTLING", "TIMEOUT"})
 # What EventBridge asks of a target's resource policy, by target service (its DLQ is a queue).
 EVENTS = "events.amazonaws.com"
 TARGET_ACTIONS = {"lambda": "lambda:InvokeFunction", "sns": "sns:Publish", "sqs": "sqs:SendMessage"}
