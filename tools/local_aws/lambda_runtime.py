@@ -189,6 +189,12 @@ def event_invoke_config(fn: LambdaFunction, qualifier: str) -> dict[str, Any]:
 
 def _attempt(event: _AsyncEvent) -> None:
     """One attempt of an asynchronous event; queues the next on the clock when a retry is due."""
+    if event.attempts:
+        try:  # the function may have been deleted since: its queued events go with it
+            runnable_function(event.fn.account_id, event.fn.region, event.invoked_arn)
+        except LambdaClientError:
+            logger.warning("async invocation %s of %s dropped: no such function", event.request_id, event.invoked_arn)
+            return
     config = event_invoke_config(event.fn, event.qualifier)
     max_age = timedelta(seconds=int(config.get("MaximumEventAgeInSeconds", DEFAULT_MAX_EVENT_AGE_SECONDS)))
     if event.attempts and clock.now() - event.received > max_age:
