@@ -19,12 +19,16 @@ MAX_EVENT_AGE = Duration.hours(2)
 
 
 def _message(headline: str) -> events.RuleTargetInput:
-    """One line an on-call engineer can act on without opening the console."""
-    field = events.EventField.from_path
-    return events.RuleTargetInput.from_text(
-        f"{headline}: job {field('$.detail.backupJobId')} for {field('$.detail.resourceArn')} "
-        f"({field('$.detail.resourceType')}) in vault {field('$.detail.backupVaultName')} is "
-        f"{field('$.detail.state')} at {field('$.time')}. Status message: {field('$.detail.statusMessage')}"
+    """A JSON document: the headline, when, and the job's whole event detail (job id, resource,
+    vault, state, statusMessage, ...).
+
+    EventBridge inserts the values it extracts without escaping them, so a text template with
+    ``<statusMessage>`` inside its quotes breaks on a message that has quotes of its own (``Backup job
+    failed because "aurora-cluster-dev" is not in a valid state``). Only whole objects (which
+    EventBridge inserts as JSON) and the event time (which has no quotes) are placed here.
+    """
+    return events.RuleTargetInput.from_object(
+        {"alert": headline, "time": events.EventField.time, "detail": events.EventField.from_path("$.detail")}
     )
 
 

@@ -185,3 +185,22 @@ def restore_job_done(aws: Callable[[str], Any], job_id: str, minutes: int = 60) 
     job = dict(until(ended, minutes=minutes, what=f"restore job {job_id}"))
     deliver_backup_events()
     return job
+
+
+def allow_events(aws: Callable[[str], Any], arn: str) -> None:
+    """Let EventBridge (any rule of this account) send to the queue or publish to the topic ``arn``,
+    as a target or dead-letter queue needs: the resource policy CDK writes for a rule's target."""
+    service, action = ("sqs", "sqs:SendMessage") if ":sqs:" in arn else ("sns", "sns:Publish")
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": action,
+        "Resource": arn,
+        "Condition": {"StringEquals": {"aws:SourceAccount": arn.split(":")[4]}},
+    }
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    if service == "sqs":
+        url = aws("sqs").get_queue_url(QueueName=arn.split(":")[5])["QueueUrl"]
+        aws("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+    else:
+        aws("sns").set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=policy)

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from tests.emulator import ACCOUNT, REGION
 from tools.local_aws.clock import CLOCK
 
-from .helpers import backup_job_done, restore_job_done, template, until
+from .helpers import allow_events, backup_job_done, restore_job_done, template, until
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/backup-role"
 AURORA_PASSWORD = "correct-horse-battery"
@@ -317,6 +317,7 @@ def test_d10_d11_events_reach_a_rule_with_an_sqs_target(aws, vault, suffix):
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     pattern = {"source": ["aws.backup"], "detail": {"backupVaultArn": [{"suffix": f":{vault}"}]}}
     events.put_rule(Name=f"backup-{suffix}", EventPattern=json.dumps(pattern))
+    allow_events(aws, queue_arn)
     events.put_targets(Rule=f"backup-{suffix}", Targets=[{"Id": "queue", "Arn": queue_arn}])
     make_table(aws, f"evented-{suffix}")
 

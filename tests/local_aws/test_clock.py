@@ -56,6 +56,29 @@ def test_advance_runs_what_falls_due_in_time_order_at_its_time() -> None:
     assert clock.now() - before >= timedelta(hours=2)
 
 
+def test_call_at_runs_once_when_passed_also_when_queued_during_the_same_advance() -> None:
+    """A retry queued by an action that runs during an advance falls due in that same advance."""
+    clock = Clock()
+    start = clock.now()
+    seen: list[tuple[str, timedelta]] = []
+
+    def retry() -> None:
+        seen.append(("retry", clock.now() - start))
+
+    def first() -> None:
+        seen.append(("first", clock.now() - start))
+        clock.call_at(clock.now() + timedelta(minutes=1), 1, "retry", retry)
+
+    clock.call_at(start + timedelta(minutes=2), 1, "first", first)
+    clock.call_at(start + timedelta(minutes=30), 1, "later", lambda: seen.append(("later", clock.now() - start)))
+    fired = clock.advance(timedelta(minutes=10))
+    assert [item.name for item in fired] == ["first", "retry"]
+    assert timedelta(minutes=3) <= seen[1][1] < timedelta(minutes=4)
+    clock.jump(timedelta(hours=1))  # a queued action is not skipped by a jump: it runs at the next advance
+    assert [item.name for item in clock.advance(timedelta(0))] == ["later"]
+    assert clock.advance(timedelta(hours=1)) == []
+
+
 def test_clock_never_goes_back_and_maps_to_wall_time() -> None:
     clock = Clock()
     with pytest.raises(ValueError, match="forward"):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
+
+from tools.local_aws.clock import CLOCK
 
 from .helpers import VPC_ACCESS_POLICY, function, get_att, ref, role, subnet, template, vpc
 
@@ -126,3 +129,12 @@ def test_invoke_permission_on_the_alias_is_in_the_function_policy(deployed, aws,
     policy = json.loads(aws("lambda").get_policy(FunctionName=f"fn-{suffix}")["Policy"])
 
     assert [s["Principal"] for s in policy["Statement"]] == [{"Service": "events.amazonaws.com"}]
+
+
+def test_the_schedule_invokes_the_alias_through_its_permission(deployed, aws, suffix):
+    """The rule's target is the alias; the Lambda::Permission on it lets EventBridge in (D22)."""
+    CLOCK.advance(timedelta(minutes=1))  # the rule is seen; rate periods count from here
+    CLOCK.advance(timedelta(minutes=5))
+
+    streams = aws("logs").describe_log_streams(logGroupName=deployed.outputs["Logs"])["logStreams"]
+    assert [stream["logStreamName"] for stream in streams if "[1]" in stream["logStreamName"]]

@@ -273,7 +273,22 @@ def test_d2_output_and_lambdas_lines_become_log_events(aws, create, suffix):
     assert configuration["LoggingConfig"]["LogGroup"] == group
 
 
-def test_d2_async_failures_are_retried_then_dead_lettered(aws, create, suffix):
+def _starts(aws: Callable[[str], Any], name: str, count: int) -> list[str]:
+    """The function's START lines once there are ``count`` (an Event invoke runs in the background:
+    wait for it, up to 20 s of real time, as receive_message's long poll does)."""
+    deadline = time.monotonic() + 20
+    while True:
+        group = f"/aws/lambda/{name}"
+        streams = (
+            _log_messages(aws, group) if aws("logs").describe_log_groups(logGroupNamePrefix=group)["logGroups"] else []
+        )
+        starts = [message for stream in streams for message in stream if message.startswith("START ")]
+        if len(starts) >= count or time.monotonic() > deadline:
+            return starts
+        time.sleep(0.1)
+
+
+def test_d2_async_failures_are_retried_on_the_clock_then_dead_lettered(aws, create, suffix):
     sqs = aws("sqs")
     queue_url = sqs.create_queue(QueueName=f"dead-letters-{suffix}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -283,13 +298,16 @@ def test_d2_async_failures_are_retried_then_dead_lettered(aws, create, suffix):
     response = aws("lambda").invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"n": 1}))
 
     assert response["StatusCode"] == 202
-    received = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=20, MessageAttributeNames=["All"])
+    assert len(_starts(aws, name, 1)) == 1
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue_url)  # the retry waits a minute
+    clock.CLOCK.advance(timedelta(minutes=1, seconds=5))
+    received = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=["All"])
     [message] = received["Messages"]
     assert json.loads(message["Body"]) == {"n": 1}
     attributes = {key: value["StringValue"] for key, value in message["MessageAttributes"].items()}
     assert attributes["ErrorCode"] == "200"
     assert attributes["ErrorMessage"] == "boom: 1"
-    starts = [m for stream in _log_messages(aws, f"/aws/lambda/{name}") for m in stream if m.startswith("START ")]
+    starts = _starts(aws, name, 2)
     assert len(starts) == 2  # the first attempt and one retry, each with the same request id
     assert {start.split()[2] for start in starts} == {attributes["RequestID"]}
 

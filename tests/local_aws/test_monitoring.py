@@ -12,6 +12,8 @@ import pytest
 
 from tools.local_aws.clock import CLOCK
 
+from .helpers import allow_events
+
 Aws = Callable[[str], Any]
 
 
@@ -143,6 +145,7 @@ def test_scheduled_rule_fires_on_each_occurrence_of_the_clock(aws: Aws, suffix: 
     url = aws("sqs").create_queue(QueueName=f"ticks-{suffix}")["QueueUrl"]
     arn = aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     aws("events").put_rule(Name=f"every-5-{suffix}", ScheduleExpression="rate(5 minutes)")
+    allow_events(aws, arn)
     aws("events").put_targets(Rule=f"every-5-{suffix}", Targets=[{"Id": "q", "Arn": arn}])
     CLOCK.advance(timedelta(minutes=1))  # the rule is seen; rate periods count from here
     CLOCK.advance(timedelta(minutes=11))
@@ -154,6 +157,7 @@ def test_scheduled_rule_fires_on_each_occurrence_of_the_clock(aws: Aws, suffix: 
 def test_pattern_rule_reaches_sns_with_transformed_input(aws: Aws, suffix: str) -> None:
     topic = aws("sns").create_topic(Name=f"backup-{suffix}")["TopicArn"]
     inbox = _queue_subscribed_to(aws, topic, f"backup-inbox-{suffix}")
+    allow_events(aws, topic)
     aws("events").put_rule(Name=f"failed-{suffix}", EventPattern=json.dumps({"source": [f"test.{suffix}"]}))
     aws("events").put_targets(
         Rule=f"failed-{suffix}",
@@ -173,6 +177,7 @@ def test_pattern_rule_reaches_sns_with_transformed_input(aws: Aws, suffix: str) 
 def test_undeliverable_events_go_to_the_dead_letter_queue(aws: Aws, suffix: str, retries: int) -> None:
     dlq = aws("sqs").create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
     dlq_arn = aws("sqs").get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    allow_events(aws, dlq_arn)
     missing_topic = f"arn:aws:sns:us-east-1:123456789012:gone-{suffix}"
     aws("events").put_rule(Name=f"lost-{suffix}", EventPattern=json.dumps({"source": [f"lost.{suffix}"]}))
     aws("events").put_targets(
@@ -198,22 +203,19 @@ def test_a_scheduled_rule_matches_no_event(aws: Aws, suffix: str) -> None:
     url = aws("sqs").create_queue(QueueName=f"scheduled-only-{suffix}")["QueueUrl"]
     arn = aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     aws("events").put_rule(Name=f"hourly-{suffix}", ScheduleExpression="rate(1 hour)")
+    allow_events(aws, arn)
     aws("events").put_targets(Rule=f"hourly-{suffix}", Targets=[{"Id": "q", "Arn": arn}])
     aws("events").put_events(Entries=[{"Source": f"any.{suffix}", "DetailType": "x", "Detail": "{}"}])
     assert _messages(aws, url) == []
 
 
-@pytest.mark.parametrize(
-    ("template", "expected"),
-    [
-        ('"Job <state>: <message>"', '"Job FAILED: pg_dump: \\"127.0.0.1\\" refused"'),
-        ('{"state": <state>, "size": <size>, "gone": <gone>}', '{"state": "FAILED", "size": 42, "gone": null}'),
-        ('"size <size>, gone <gone>"', '"size 42, gone "'),
-        ("Job <state> at <size>", 'Job "FAILED" at 42'),
-    ],
-)
-def test_input_transformer_escapes_values_inside_strings_as_eventbridge_does(template: str, expected: str) -> None:
-    from tools.local_aws.events import transform
-
-    values = {"state": "FAILED", "message": 'pg_dump: "127.0.0.1" refused', "size": 42, "gone": None}
-    assert transform(template, values) == expected
+def test_pattern_rule_writes_the_event_to_a_log_group_target(aws: Aws, suffix: str) -> None:
+    group = f"/aws/events/{suffix}"
+    aws("logs").create_log_group(logGroupName=group)
+    aws("events").put_rule(Name=f"logged-{suffix}", EventPattern=json.dumps({"source": [f"logged.{suffix}"]}))
+    target = {"Id": "logs", "Arn": f"arn:aws:logs:us-east-1:123456789012:log-group:{group}:*"}
+    aws("events").put_targets(Rule=f"logged-{suffix}", Targets=[target])
+    aws("events").put_events(Entries=[{"Source": f"logged.{suffix}", "DetailType": "x", "Detail": '{"n": 1}'}])
+    (stream,) = aws("logs").describe_log_streams(logGroupName=group)["logStreams"]
+    (logged,) = aws("logs").get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])["events"]
+    assert json.loads(logged["message"])["detail"] == {"n": 1}

@@ -16,7 +16,7 @@ from tools.local_aws import backup_engine
 from tools.local_aws.clock import CLOCK, Fired
 from tools.local_aws.restore_testing import COPY_PREFIX
 
-from .helpers import backup_job_done, get_att, ref, template
+from .helpers import allow_events, backup_job_done, get_att, ref, template
 from .test_backup_engine import ROLE, make_table, table_arn
 
 # The plan runs this long after deployment: time enough for the tests' backup jobs to end first.
@@ -163,6 +163,7 @@ def test_d41_d42_plan_restores_the_newest_point_then_validation_deletes_the_copy
         "detail": {"restoreTestingPlanArn": [plan_arn], "status": ["COMPLETED"]},
     }
     events.put_rule(Name=f"restore-tests-{suffix}", EventPattern=json.dumps(pattern))
+    allow_events(aws, queue_arn)
     events.put_targets(Rule=f"restore-tests-{suffix}", Targets=[{"Id": "queue", "Arn": queue_arn}])
     older, newest = (
         backup_job_done(

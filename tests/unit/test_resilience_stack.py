@@ -81,8 +81,7 @@ def test_backup_job_rules_alert_on_failure_and_notify_on_completion(templates: T
     for rule in (failed, completed):
         (target,) = rule["Targets"]
         assert "AlertsTopic" in target["Arn"]["Ref"]
-        assert "job <detail-backupJobId> for <detail-resourceArn>" in target["InputTransformer"]["InputTemplate"]
-        assert target["InputTransformer"]["InputPathsMap"]["detail-backupJobId"] == "$.detail.backupJobId"
+        assert target["InputTransformer"]["InputPathsMap"]["detail"] == "$.detail"
 
 
 def test_topic_policy_lets_this_accounts_alarms_publish(templates: Templates) -> None:

@@ -4,8 +4,8 @@ Tests never sleep for time; they advance this clock (``python -m tools.local_aws
 or ``clock.advance`` in-process). Advancing walks through every instant something falls due in the
 window -- a scheduled EventBridge rule, a backup-plan rule, an alarm evaluation -- in time order,
 sets the clock to that instant and runs it, so what runs sees the time it was due at. Things that
-fall due are offered by *timer sources* that other modules register (``register``); the clock knows
-nothing about what they do.
+fall due are offered by *timer sources* that other modules register (``register``), or queued once
+with ``call_at`` (a retry a minute after a failure); the clock knows nothing about what they do.
 
 Every moto model reads the time through ``now_naive`` once the D1 fix is applied, so recovery
 points, log events, alarm state changes and items created while the clock is ahead all carry
@@ -15,6 +15,7 @@ for the few things that live in real time (PostgreSQL's WAL timestamps).
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -66,6 +67,10 @@ class Clock:
         self._around: list[Callable[[], AbstractContextManager[Any]]] = []
         # Set by ``reschedule``: an action created something due later in the window being advanced.
         self._rescheduled = False
+        # One-off actions queued by ``call_at``; their own lock, so any thread may queue one while the
+        # clock advances.
+        self._queued: list[Due] = []
+        self._queue_lock = threading.Lock()
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self._offset
@@ -84,6 +89,12 @@ class Clock:
             if source not in self._sources:
                 self._sources.append(source)
 
+    def call_at(self, when: datetime, order: int, name: str, action: Callable[[], None]) -> None:
+        """Run ``action`` once, when the clock passes ``when``: also during the advance that queues it
+        (a retry queued by an action), and at the start of the next advance if ``when`` is past."""
+        with self._queue_lock:
+            self._queued.append(Due(when, order, name, action))
+
     def run_actions_within(self, context: Callable[[], AbstractContextManager[Any]]) -> None:
         """Run every due action inside ``context()``: how an engine makes work an action starts in
         the background finish before the clock moves on (idempotent)."""
@@ -94,7 +105,8 @@ class Clock:
     def reschedule(self) -> None:
         """Say that something new falls due (a backup job's next step, an event to deliver): the
         advance in progress asks the timer sources again after the current instant, so a chain of
-        steps (CREATED, PENDING, RUNNING, COMPLETED) plays out within one advance."""
+        steps (CREATED, PENDING, RUNNING, COMPLETED) plays out within one advance. For a source
+        whose state changed; a one-off action is queued with ``call_at`` instead."""
         self._rescheduled = True
 
     def wall_time_of(self, emulated: datetime) -> datetime:
@@ -127,18 +139,22 @@ class Clock:
             fired = broken
             self._rescheduled = False
             ran = 0
-            while due:
-                item = due.pop(0)
+            pending: list[Due] = []  # one-offs queued with call_at, a heap
+            self._take_queued(pending, end)
+            while due or pending:
+                # The earlier of the sources' next item and the next one-off runs first.
+                item = heapq.heappop(pending) if pending and (not due or pending[0] < due[0]) else due.pop(0)
                 self._move_to(item.when)
                 fired.append(self._run(item))
                 ran += 1
+                self._take_queued(pending, end)
                 if self._rescheduled and (not due or due[0].when > item.when):
-                    # Ask again for what falls due after this instant; what was due at it has run.
+                    # Ask the sources again for what falls due after this instant; what was due at it has run.
                     self._rescheduled = False
                     later, broken = self._due(item.when, end)
                     due = [entry for entry in later if entry.when > item.when]
                     fired.extend(broken)
-                if ran + len(due) > MAX_DUE_PER_ADVANCE:
+                if ran + len(due) + len(pending) > MAX_DUE_PER_ADVANCE:
                     raise ValueError(
                         f"advancing by {delta} would run more than {MAX_DUE_PER_ADVANCE} scheduled actions; "
                         "advance in smaller steps"
@@ -149,12 +165,21 @@ class Clock:
     def jump(self, delta: timedelta) -> None:
         """Move the clock forward by ``delta`` running nothing on the way, as if the whole emulated
         world had been suspended: what was due in between is skipped, not caught up (EventBridge
-        does not replay missed schedules either). For getting to a distant instant quickly, e.g.
-        just before a daily schedule; ``advance`` from there runs what falls due."""
+        does not replay missed schedules either); actions queued with ``call_at`` stay queued and run
+        at the next advance. For getting to a distant instant quickly, e.g. just before a daily
+        schedule; ``advance`` from there runs what falls due."""
         if delta < timedelta(0):
             raise ValueError("the clock only moves forward: the number of minutes must not be negative")
         with self._lock:
             self._move_to(self.now() + delta)
+
+    def _take_queued(self, due: list[Due], end: datetime) -> None:
+        """Move the queued actions due by ``end`` into the heap ``due``."""
+        with self._queue_lock:
+            ready = [item for item in self._queued if item.when <= end]
+            self._queued = [item for item in self._queued if item.when > end]
+        for item in ready:
+            heapq.heappush(due, item)
 
     def _due(self, start: datetime, end: datetime) -> tuple[list[Due], list[Fired]]:
         """Everything due in the window, sorted; a source that fails is reported, not fatal."""

@@ -37,6 +37,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,10 +71,17 @@ EXIT_GRACE_SECONDS = 2.0
 # environments after minutes; this is long enough to keep a tick or a test run warm without
 # holding a process per function nobody calls any more.
 IDLE_SECONDS = 60.0
-# Asynchronous invocations are retried this often unless the EventInvokeConfig says otherwise.
+# Asynchronous invocation: a function error is retried this often, a minute and then two minutes
+# after the failed attempt, and an event is kept this long, unless the EventInvokeConfig of the
+# invoked qualifier says otherwise.
 DEFAULT_RETRY_ATTEMPTS = 2
+RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=2))
+DEFAULT_MAX_EVENT_AGE_SECONDS = 6 * 3600
+RETRY_ORDER = 15  # a retry due at the same instant runs after scheduled rules (10), before backups (20)
 # Lambda puts the first 1 KB of the error message on a dead-lettered event.
 DLQ_ERROR_MESSAGE_CHARS = 1024
+# Attribute of a function's $LATEST where the Q15 fix keeps its EventInvokeConfigs, by qualifier.
+EVENT_INVOKE_CONFIGS = "event_invoke_configs"
 
 
 class InvalidRuntimeException(LambdaClientError):
@@ -143,46 +151,91 @@ def invoke(
     return _run(fn, payload, _invoked_arn(fn, function, qualifier), str(uuid.uuid4()))
 
 
-def invoke_event(account_id: str, region: str, function: str, payload: bytes, qualifier: str | None = None) -> None:
-    """Lambda's asynchronous contract, in the caller's thread: retries, then destinations or DLQ.
+@dataclass
+class _AsyncEvent:
+    """An event in a function's asynchronous queue, with what its attempts so far have given."""
 
-    A failed run is retried at once up to MaximumRetryAttempts times (EventInvokeConfig, default 2),
-    with the same request id as in Lambda. A success goes to the OnSuccess destination; an event
-    that failed every attempt goes to the OnFailure destination or, without one, to the function's
-    DeadLetterConfig target, with the RequestID/ErrorCode/ErrorMessage attributes Lambda adds.
+    fn: LambdaFunction
+    invoked_arn: str
+    qualifier: str
+    payload: bytes
+    request_id: str
+    received: datetime
+    attempts: int = 0
+    last: InvocationResult | None = None
+
+
+def invoke_event(account_id: str, region: str, function: str, payload: bytes, qualifier: str | None = None) -> None:
+    """Lambda's asynchronous contract: the first attempt now, in the caller's thread; a function
+    error is retried on the emulator's clock (a minute, then two minutes after the failed attempt)
+    up to MaximumRetryAttempts times, with the same request id, unless the event is older than
+    MaximumEventAgeInSeconds by then. Both settings come from the EventInvokeConfig of the qualifier
+    invoked (an unqualified invoke is $LATEST's). A success goes to the OnSuccess destination; an
+    event whose retries are exhausted or whose age is exceeded goes to the OnFailure destination and
+    the function's DeadLetterConfig target (each configured one), in Lambda's shapes.
     """
     fn = runnable_function(account_id, region, function, qualifier)
     invoked_arn = _invoked_arn(fn, function, qualifier)
-    config = _event_invoke_config(fn)
-    attempts = 1 + int(config.get("MaximumRetryAttempts", DEFAULT_RETRY_ATTEMPTS))
-    request_id = str(uuid.uuid4())
-    attempt = 0
-    while attempt < attempts:
-        attempt += 1
-        result = _run(fn, payload, invoked_arn, request_id)
-        if result.function_error is None:
-            break
-    destinations = config.get("DestinationConfig") or {}
-    if result.function_error is None:
-        target = (destinations.get("OnSuccess") or {}).get("Destination")
+    chosen = invoked_arn.split(":")[7] if invoked_arn.count(":") >= 7 else "$LATEST"
+    _attempt(_AsyncEvent(fn, invoked_arn, chosen, payload, str(uuid.uuid4()), clock.now()))
+
+
+def event_invoke_config(fn: LambdaFunction, qualifier: str) -> dict[str, Any]:
+    """The async-invoke settings of one qualifier of the function ({} for Lambda's defaults)."""
+    latest = get_backend(fn.account_id, fn.region).get_function(fn.function_name)
+    stored = getattr(latest, EVENT_INVOKE_CONFIGS, {}).get(qualifier)
+    return dict(stored.config) if stored else {}
+
+
+def _attempt(event: _AsyncEvent) -> None:
+    """One attempt of an asynchronous event; queues the next on the clock when a retry is due."""
+    if event.attempts:
+        try:  # the function may have been deleted since: its queued events go with it
+            runnable_function(event.fn.account_id, event.fn.region, event.invoked_arn)
+        except LambdaClientError:
+            logger.warning("async invocation %s of %s dropped: no such function", event.request_id, event.invoked_arn)
+            return
+    config = event_invoke_config(event.fn, event.qualifier)
+    max_age = timedelta(seconds=int(config.get("MaximumEventAgeInSeconds", DEFAULT_MAX_EVENT_AGE_SECONDS)))
+    if event.attempts and clock.now() - event.received > max_age:
+        _discard(event, config, "EventAgeExceeded")
+        return
+    event.last = _run(event.fn, event.payload, event.invoked_arn, event.request_id)
+    event.attempts += 1
+    if event.last.function_error is None:
+        target = ((config.get("DestinationConfig") or {}).get("OnSuccess") or {}).get("Destination")
         if target:
-            _deliver(target, _destination_record(invoked_arn, payload, result, attempt), {})
+            _deliver(target, _destination_record(event, "Success"), {})
         return
-    target = (destinations.get("OnFailure") or {}).get("Destination")
+    if event.attempts > int(config.get("MaximumRetryAttempts", DEFAULT_RETRY_ATTEMPTS)):
+        _discard(event, config, "RetriesExhausted")
+        return
+    name = f"retry {event.attempts} of {event.invoked_arn} ({event.request_id})"
+    clock.CLOCK.call_at(clock.now() + RETRY_DELAYS[event.attempts - 1], RETRY_ORDER, name, lambda: _attempt(event))
+
+
+def _discard(event: _AsyncEvent, config: dict[str, Any], condition: str) -> None:
+    """The event leaves the queue unprocessed: to the on-failure destination and the DLQ, if any."""
+    target = ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
     if target:
-        _deliver(target, _destination_record(invoked_arn, payload, result, attempt), {})
-        return
-    dead_letter_target = (fn.get_configuration().get("DeadLetterConfig") or {}).get("TargetArn")
+        _deliver(target, _destination_record(event, condition), {})
+    dead_letter_target = (event.fn.get_configuration().get("DeadLetterConfig") or {}).get("TargetArn")
     if dead_letter_target:
-        message = str(_json_or_text(result.payload).get("errorMessage", ""))[:DLQ_ERROR_MESSAGE_CHARS]
+        error = _json_or_text(event.last.payload if event.last else b"").get("errorMessage", "")
         attributes = {
-            "RequestID": ("String", request_id),
+            "RequestID": ("String", event.request_id),
             "ErrorCode": ("Number", "200"),
-            "ErrorMessage": ("String", message or "Unhandled"),
+            "ErrorMessage": ("String", str(error)[:DLQ_ERROR_MESSAGE_CHARS] or condition),
         }
-        _deliver(dead_letter_target, payload.decode("utf-8", "replace"), attributes)
-    else:
-        logger.warning("async invocation %s of %s failed %d times; no destination", request_id, invoked_arn, attempt)
+        _deliver(dead_letter_target, event.payload.decode("utf-8", "replace"), attributes)
+    if not (target or dead_letter_target):
+        logger.warning(
+            "async invocation %s of %s discarded (%s after %d attempts); no destination",
+            event.request_id,
+            event.invoked_arn,
+            condition,
+            event.attempts,
+        )
 
 
 _inline = threading.local()
@@ -234,12 +287,6 @@ def _invoked_arn(fn: LambdaFunction, function: str, qualifier: str | None) -> st
     return f"{base}:{chosen}" if chosen else base
 
 
-def _event_invoke_config(fn: LambdaFunction) -> dict[str, Any]:
-    """The function's async-invoke settings; moto keeps them on $LATEST and appends on every put."""
-    latest = get_backend(fn.account_id, fn.region).get_function(fn.function_name)
-    return dict(latest.event_invoke_config[-1].config) if latest.event_invoke_config else {}
-
-
 def _json_or_text(payload: bytes) -> dict[str, Any]:
     try:
         value = json.loads(payload)
@@ -248,31 +295,31 @@ def _json_or_text(payload: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _destination_record(invoked_arn: str, payload: bytes, result: InvocationResult, attempts: int) -> str:
+def _destination_record(event: _AsyncEvent, condition: str) -> str:
     """The invocation record Lambda sends to an async destination."""
-    qualified = invoked_arn if invoked_arn.count(":") >= 7 else f"{invoked_arn}:$LATEST"
-    response: dict[str, Any] = {"statusCode": 200, "executedVersion": result.executed_version}
-    if result.function_error:
-        response["functionError"] = result.function_error
-    try:
-        response_payload = json.loads(result.payload) if result.payload else None
-    except ValueError:
-        response_payload = result.payload.decode("utf-8", "replace")
-    return json.dumps(
-        {
-            "version": "1.0",
-            "timestamp": _iso_now(),
-            "requestContext": {
-                "requestId": result.request_id,
-                "functionArn": qualified,
-                "condition": "RetriesExhausted" if result.function_error else "Success",
-                "approximateInvokeCount": attempts,
-            },
-            "requestPayload": json.loads(payload or b"{}"),
-            "responseContext": response,
-            "responsePayload": response_payload,
-        }
-    )
+    qualified = event.invoked_arn if event.invoked_arn.count(":") >= 7 else f"{event.invoked_arn}:$LATEST"
+    record: dict[str, Any] = {
+        "version": "1.0",
+        "timestamp": _iso_now(),
+        "requestContext": {
+            "requestId": event.request_id,
+            "functionArn": qualified,
+            "condition": condition,
+            "approximateInvokeCount": event.attempts,
+        },
+        "requestPayload": json.loads(event.payload or b"{}"),
+    }
+    if event.last is not None:
+        response: dict[str, Any] = {"statusCode": 200, "executedVersion": event.last.executed_version}
+        if event.last.function_error:
+            response["functionError"] = event.last.function_error
+        try:
+            response_payload = json.loads(event.last.payload) if event.last.payload else None
+        except ValueError:
+            response_payload = event.last.payload.decode("utf-8", "replace")
+        record["responseContext"] = response
+        record["responsePayload"] = response_payload
+    return json.dumps(record)
 
 
 def _deliver(target_arn: str, body: str, attributes: dict[str, tuple[str, str]]) -> None:

@@ -15,8 +15,13 @@ from types import FrameType
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
-from moto.awslambda.exceptions import InvalidParameterValueException, LambdaClientError, UnknownFunctionException
-from moto.awslambda.models import LambdaAlias, LambdaBackend, LambdaFunction, LambdaVersion
+from moto.awslambda.exceptions import (
+    InvalidParameterValueException,
+    LambdaClientError,
+    UnknownEventConfig,
+    UnknownFunctionException,
+)
+from moto.awslambda.models import EventInvokeConfig, LambdaAlias, LambdaBackend, LambdaFunction, LambdaVersion
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda.utils import get_backend
 from moto.ec2.models import ec2_backends
@@ -113,7 +118,8 @@ class EventInvokeConfigModel(ModelLogic):
     ) -> EventInvokeConfigModel:
         config_keys = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
         get_backend(account_id, region_name).put_function_event_invoke_config(
-            properties["FunctionName"], {key: properties[key] for key in config_keys if key in properties}
+            f"{properties['FunctionName']}:{properties['Qualifier']}",
+            {key: properties[key] for key in config_keys if key in properties},
         )
         return cls(properties["FunctionName"], properties["Qualifier"])
 
@@ -123,14 +129,91 @@ class EventInvokeConfigModel(ModelLogic):
 
     def delete(self, account_id: str, region_name: str) -> None:
         with suppress(UnknownFunctionException):
-            get_backend(account_id, region_name).delete_function_event_invoke_config(self.function_name)
+            get_backend(account_id, region_name).delete_function_event_invoke_config(self.physical_resource_id)
 
 
 @fix("N11")
 def add_event_invoke_config_model() -> None:
-    """``AWS::Lambda::EventInvokeConfig`` has no moto model; the function's async-invoke settings
-    are now stored (moto keeps one per function, whatever the qualifier)."""
+    """``AWS::Lambda::EventInvokeConfig`` has no moto model; the async-invoke settings are now
+    stored for the function and qualifier the template names (Q15 keeps them per qualifier)."""
     register_model(EventInvokeConfigModel, "awslambda")
+
+
+def _name_and_qualifier(function_name: str, qualifier: str | None) -> tuple[str, str]:
+    """The function's name and the qualifier a name, partial or full ARN (with or without
+    ``:qualifier``) and the Qualifier parameter give; ``$LATEST`` when neither names one."""
+    name = function_name.split(":function:")[-1]
+    base, _, named = name.partition(":")
+    return base, named or qualifier or "$LATEST"
+
+
+@fix("Q15")
+def keep_event_invoke_configs_per_qualifier() -> None:
+    """moto keeps one list of async-invoke settings per function: it ignores the ``Qualifier``
+    parameter and a qualified FunctionName, appends on every put and answers the first one put. So a
+    config put on the ``live`` alias also configured ``$LATEST``, and the one put last never showed.
+
+    Put/Update/Get/Delete/ListFunctionEventInvokeConfig(s) now keep one config per function and
+    qualifier (``$LATEST`` when none is named), as Lambda does: put replaces, update changes only the
+    settings it names, get and delete answer ResourceNotFoundException for a qualifier without one.
+    ``lambda_runtime`` reads the config of the qualifier that was invoked.
+    """
+
+    def configs(backend: LambdaBackend, function_name: str, qualifier: str | None) -> tuple[dict[str, Any], str, str]:
+        """The function's configs by qualifier, the qualifier chosen and its qualified ARN."""
+        base, chosen = _name_and_qualifier(function_name, qualifier)
+        backend.get_function(base, None if chosen == "$LATEST" else chosen)  # 404 for an unknown qualifier
+        latest = backend.get_function(base)
+        if not hasattr(latest, lambda_runtime.EVENT_INVOKE_CONFIGS):
+            setattr(latest, lambda_runtime.EVENT_INVOKE_CONFIGS, {})
+        return getattr(latest, lambda_runtime.EVENT_INVOKE_CONFIGS), chosen, f"{latest.function_arn}:{chosen}"
+
+    def put(backend: LambdaBackend, function_name: str, config: dict[str, Any], qualifier: str | None = None) -> Any:
+        stored, chosen, arn = configs(backend, function_name, qualifier)
+        stored[chosen] = EventInvokeConfig(arn, clock.now().isoformat(), config)
+        return stored[chosen].response()
+
+    def update(backend: LambdaBackend, function_name: str, config: dict[str, Any], qualifier: str | None = None) -> Any:
+        stored, chosen, _ = configs(backend, function_name, qualifier)
+        previous = stored[chosen].config if chosen in stored else {}
+        return put(backend, function_name, {**previous, **config}, qualifier)
+
+    def get(backend: LambdaBackend, function_name: str, qualifier: str | None = None) -> Any:
+        stored, chosen, arn = configs(backend, function_name, qualifier)
+        if chosen not in stored:
+            raise UnknownEventConfig(arn)
+        return stored[chosen].response()
+
+    def delete(backend: LambdaBackend, function_name: str, qualifier: str | None = None) -> None:
+        stored, chosen, arn = configs(backend, function_name, qualifier)
+        if stored.pop(chosen, None) is None:
+            raise UnknownEventConfig(arn)
+
+    def list_configs(backend: LambdaBackend, function_name: str) -> dict[str, Any]:
+        stored, _, _ = configs(backend, function_name, None)
+        return {"FunctionEventInvokeConfigs": [config.response() for config in stored.values()]}
+
+    def answer(method: Callable[..., Any], status: int = 200) -> Callable[[LambdaResponse], Any]:
+        """A response method that passes the path's function name, the body and ``Qualifier`` on."""
+
+        def respond(response: LambdaResponse) -> Any:
+            function_name = unquote(response.path.split("/functions/")[1].split("/")[0])
+            qualifier = response.querystring.get("Qualifier", [None])[0]
+            body = [response.json_body] if method in (put, update) else []
+            result = method(response.backend, function_name, *body, qualifier)
+            return status, {"status": status}, json.dumps(result or {})
+
+        return respond
+
+    install(LambdaBackend, "put_function_event_invoke_config", put)
+    install(LambdaBackend, "update_function_event_invoke_config", update)
+    install(LambdaBackend, "get_function_event_invoke_config", get)
+    install(LambdaBackend, "delete_function_event_invoke_config", delete)
+    install(LambdaBackend, "list_function_event_invoke_configs", list_configs)
+    install(LambdaResponse, "put_function_event_invoke_config", answer(put))
+    install(LambdaResponse, "update_function_event_invoke_config", answer(update))
+    install(LambdaResponse, "get_function_event_invoke_config", answer(get))
+    install(LambdaResponse, "delete_function_event_invoke_config", answer(delete, 204))
 
 
 def _vpc_config(function: LambdaFunction) -> dict[str, Any] | None:
@@ -481,8 +564,8 @@ def _check_vpc_permissions(account_id: str, region_name: str, role_arn: str, vpc
 def check_vpc_function_role_permissions() -> None:
     """moto creates a VPC function whatever its execution role may do.
 
-    Lambda creates the function's network interfaces with that role and refuses CreateFunction (and an UpdateFunctionConfiguration
-    that gives a VpcConfig or a new role to a VPC function) when the role lacks
+    Lambda creates the function's network interfaces with that role and refuses CreateFunction (and
+    an UpdateFunctionConfiguration that gives a VpcConfig or a new role to a VPC function) when the role lacks
     ec2:CreateNetworkInterface, ec2:DescribeNetworkInterfaces or ec2:DeleteNetworkInterface:
     InvalidParameterValueException "The provided execution role does not have permissions to call
     CreateNetworkInterface on EC2". So does the emulator now, from the role's inline and attached

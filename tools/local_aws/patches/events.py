@@ -17,9 +17,10 @@ def deliver_to_all_targets() -> None:
     NotImplementedError for Lambda and SNS targets: backup alerts and the canary schedule went
     nowhere.
 
-    Matched events now reach Lambda, SNS, SQS and log-group targets with their input settings;
-    failed deliveries are retried and dead-lettered (``tools/local_aws/events.py``). A scheduled
-    rule, which moto let match every event (its pattern is empty), now matches none.
+    Matched events now reach Lambda, SNS, SQS and log-group targets with their input settings and
+    EventBridge's event shape (an ISO 8601 ``time``, where moto kept epoch seconds); failed
+    deliveries are retried on the clock and dead-lettered (``tools/local_aws/events.py``). A
+    scheduled rule, which moto let match every event (its pattern is empty), now matches none.
     """
 
     def send_to_targets(rule: Rule, event: dict[str, Any], transform_input: bool = True) -> None:
