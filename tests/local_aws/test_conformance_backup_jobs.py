@@ -20,7 +20,7 @@ from tests.emulator import ACCOUNT, REGION
 from tools.local_aws import backup_engine
 from tools.local_aws.clock import CLOCK
 
-from .helpers import backup_job_done, restore_job_done
+from .helpers import allow_events, backup_job_done, restore_job_done
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/backup-role"
 MINUTE = timedelta(minutes=1)
@@ -205,6 +205,7 @@ def test_events_and_metrics_arrive_at_the_next_five_minute_mark(aws, vault, suff
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     pattern = {"source": ["aws.backup"], "detail": {"backupVaultName": [vault]}}
     events.put_rule(Name=f"jobs-{suffix}", EventPattern=json.dumps(pattern))
+    allow_events(aws, queue_arn)
     events.put_targets(Rule=f"jobs-{suffix}", Targets=[{"Id": "queue", "Arn": queue_arn}])
     mark = 300
     to_next_mark = timedelta(seconds=mark - CLOCK.now().timestamp() % mark)
