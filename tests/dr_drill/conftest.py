@@ -23,6 +23,7 @@ import pytest
 
 from tests.emulator import ACCOUNT, REGION, client_factory, running_emulator
 from tools.dr_drill import cli
+from tools.dr_drill.target import AWS, POLL_SECONDS
 from tools.local_aws.clock import CLOCK
 
 PASSWORD = "drill-password-123"
@@ -58,14 +59,16 @@ class Deployment:
     heartbeat: str  # ISO time of the newest heartbeat in every store
 
     def run(self, *args: str, report_dir: Path, sleep: Callable[[float], None] | None = None) -> tuple[int, str, str]:
-        """``python -m tools.dr_drill <args>`` in-process: (exit code, stdout, stderr). Never sleeps."""
+        """``python -m tools.dr_drill <args>`` in-process: (exit code, stdout, stderr). Never sleeps: a
+        wait advances the emulator's clock by the drill's poll interval on AWS instead (an Aurora
+        copy's instance takes emulated minutes to create)."""
         out, err = io.StringIO(), io.StringIO()
         code = cli.main(
             [*args, "--outputs-dir", str(self.outputs_dir), "--report-dir", str(report_dir)],
             env={},
             out=out,
             err=err,
-            sleep=sleep or (lambda seconds: None),
+            sleep=sleep or (lambda seconds: CLOCK.advance(timedelta(seconds=POLL_SECONDS[AWS])) and None),
         )
         return code, out.getvalue(), err.getvalue()
 
