@@ -183,7 +183,7 @@ def _kind(event: Any) -> str:
     """Which of the three events this is (restore job, RDS instance, schedule), or InvalidEvent."""
     if not isinstance(event, Mapping):
         raise InvalidEvent(f"the event is a {type(event).__name__}, not an EventBridge event object")
-    kinds = {
+    kinds: dict[tuple[Any, Any], str] = {
         (EVENT_SOURCE, RESTORE_JOB_STATE_CHANGE): "restore",
         (RDS_EVENT_SOURCE, RDS_INSTANCE_EVENT): "instance",
         (SCHEDULE_SOURCE, SCHEDULED_EVENT): "sweep",
