@@ -75,10 +75,10 @@ NAMESPACE = "DisasterRecovery/RestoreTesting"
 SCHEDULE = "cron(0 5 ? * * *)"  # daily at 05:00 UTC, between the hourly backups' busy minutes
 START_WINDOW_HOURS = 1
 SELECTION_WINDOW_DAYS = 1
-# Writer creation takes 10-20 minutes on AWS: give it an hour, then a sweep (every 15 minutes) fails
+# Writer creation takes 10-20 minutes on AWS: give it an hour, then a sweep (every 30 minutes) fails
 # the test and deletes the writer (5-10 minutes), all inside a two-hour validation window.
 INSTANCE_DEADLINE_MINUTES = 60
-SWEEP_MINUTES = 15
+SWEEP_MINUTES = 30  # 48 invocations a day
 VALIDATION_WINDOW_HOURS = 2
 RDS_INSTANCE_DETAIL_TYPE = "RDS DB Instance Event"
 INSTANCE_CREATED = "RDS-EVENT-0005"  # "DB instance created"
