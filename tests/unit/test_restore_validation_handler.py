@@ -536,6 +536,8 @@ def test_writer_names_keep_the_copy_prefix_and_fit_rds_limits(validator):
     assert validator.writer_of(COPY_CLUSTER) == f"{COPY_CLUSTER}-writer"
     long_copy = COPY_PREFIX + "x" * 40
     assert len(validator.writer_of(long_copy)) == 63 and validator.writer_of(long_copy).startswith(COPY_PREFIX)
+    cut_at_a_hyphen = COPY_PREFIX + "x" * 32 + "-abc"  # the 56 characters kept end in "-"
+    assert validator.writer_of(cut_at_a_hyphen) == COPY_PREFIX + "x" * 32 + "-writer"
 
 
 def test_failed_restore_job_is_a_failed_test_and_over_the_rto_is_flagged(validator, capsys):

@@ -324,8 +324,9 @@ def validate(job: RestoreJob, settings: Settings, clients: Clients) -> tuple[boo
 
 
 def writer_of(cluster: str) -> str:
-    """The writer's identifier: the copy's name (cut to fit) + ``-writer``, so it keeps the copy prefix."""
-    return cluster[: IDENTIFIER_LIMIT - len(WRITER_SUFFIX)] + WRITER_SUFFIX
+    """The writer's identifier: the copy's name (cut to fit, never ending in a hyphen: RDS forbids
+    two in a row) + ``-writer``, so it keeps the copy prefix."""
+    return cluster[: IDENTIFIER_LIMIT - len(WRITER_SUFFIX)].rstrip("-") + WRITER_SUFFIX
 
 
 def add_writer(job: RestoreJob, clients: Clients) -> str:
