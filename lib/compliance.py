@@ -204,7 +204,9 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
     Finding(
         "Resilience/RestoreTesting/Policy/Resource",
         "AwsSolutions-IAM5[Resource::*]",
-        _NO_RESOURCE_LEVEL.format(actions="backup:PutRestoreValidationResult and backup:DescribeRestoreJob")
+        _NO_RESOURCE_LEVEL.format(
+            actions="backup:PutRestoreValidationResult, backup:DescribeRestoreJob and backup:ListRestoreJobs"
+        )
         + " Limited to this region by aws:RequestedRegion.",
     ),
     *(
@@ -212,12 +214,16 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
             "Resilience/RestoreTesting/Policy/Resource",
             f"AwsSolutions-IAM5[Resource::{arn}]",
             "AWS Backup restore testing gives each copy a generated name (awsbackup-restore-test-...) that "
-            "is unknown at deploy time; the pattern admits only those copies in this account and region, "
-            "read-only (dynamodb:Query, rds:DescribeDBClusters).",
+            "is unknown at deploy time, and the validator names the writer it adds to an Aurora copy after "
+            "the copy; the pattern admits only those copies and writers in this account and region "
+            "(dynamodb:Query of tables; rds:DescribeDBClusters, rds:ModifyDBCluster and rds:CreateDBInstance "
+            "into clusters; rds:CreateDBInstance, rds:AddTagsToResource, rds:DescribeDBInstances and "
+            "rds:DeleteDBInstance of DB instances).",
         )
         for arn in (
             "arn:aws:dynamodb:us-east-1:<AWS::AccountId>:table/awsbackup-restore-test-*",
             "arn:aws:rds:us-east-1:<AWS::AccountId>:cluster:awsbackup-restore-test-*",
+            "arn:aws:rds:us-east-1:<AWS::AccountId>:db:awsbackup-restore-test-*",
         )
     ),
     Finding(

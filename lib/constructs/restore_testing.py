@@ -8,11 +8,20 @@ Pieces:
 * One ``AWS::Backup::RestoreTestingSelection`` per resource (Aurora cluster, DynamoDB table), restored
   with the backup role and kept one hour for validation; the Aurora copy goes into the database
   subnet group with the database security group, so the probe can reach it on 5432.
-* The validation function (``lib/lambda/restore_validation``), triggered by AWS Backup's "Restore Job
-  State Change" events of this plan (COMPLETED and FAILED/ABORTED). It checks the copy, reports
-  ``PutRestoreValidationResult`` and publishes ``RestoreDurationMinutes`` and
-  ``RestoreValidationFailed``; two alarms page the topic: ``restore-test-failed`` and
+* The validation function (``lib/lambda/restore_validation``), driven by events, never waiting:
+  AWS Backup's "Restore Job State Change" events of this plan (COMPLETED and FAILED/ABORTED); RDS's
+  "DB instance created" (RDS-EVENT-0005) of a copy's writer -- AWS Backup restores an Aurora cluster
+  without any DB instance, so the function adds one first, and creating it takes 10-20 minutes, more
+  than an invocation may run; and a schedule every ``SWEEP_MINUTES`` that fails a test whose writer
+  was not available within ``INSTANCE_DEADLINE_MINUTES`` and deletes writers left behind. It checks
+  the copy, deletes the writer (so that AWS Backup can delete the cluster), reports
+  ``PutRestoreValidationResult`` and publishes ``RestoreDurationMinutes`` (until the copy is usable)
+  and ``RestoreValidationFailed``; two alarms page the topic: ``restore-test-failed`` and
   ``restore-test-over-rto``.
+
+Timing: the validation window (``VALIDATION_WINDOW_HOURS``) must hold the writer's creation, the
+deadline, one more sweep and the writer's deletion, or AWS Backup would try to delete a cluster that
+still has an instance (Aurora refuses) when the window closes.
 
 VPC or not: the isolated subnets have no NAT and interface endpoints only for Secrets Manager, so a
 function inside cannot call AWS Backup (PutRestoreValidationResult), RDS (the copy's endpoint) or
@@ -26,10 +35,13 @@ Names: restore testing plan and selection names allow only letters, digits and u
 rule, unlike every other resource here), so ``{resource-type}-{suffix}`` is written with
 underscores for these two types (``restore_testing_plan_dev``).
 
-IAM facts (Service Authorization Reference): ``backup:PutRestoreValidationResult`` and
-``backup:DescribeRestoreJob`` list no resource type, so they are granted on ``*`` limited to this
-region. The copies AWS Backup restore testing creates are named ``awsbackup-restore-test-*``; the
-validator may query only tables and describe only clusters of that name.
+IAM facts (Service Authorization Reference): ``backup:PutRestoreValidationResult``,
+``backup:DescribeRestoreJob`` and ``backup:ListRestoreJobs`` list no resource type, so they are
+granted on ``*`` limited to this region. The copies AWS Backup restore testing creates are named
+``awsbackup-restore-test-*`` and the writers are named after them; the validator may query only
+tables, and describe, modify and add instances to only clusters, and create, tag, describe and
+delete only DB instances, of that name (``rds:CreateDBInstance`` is authorized on the instance and
+on the cluster it joins; tags given at creation need ``rds:AddTagsToResource``).
 """
 
 from __future__ import annotations
@@ -63,11 +75,17 @@ NAMESPACE = "DisasterRecovery/RestoreTesting"
 SCHEDULE = "cron(0 5 ? * * *)"  # daily at 05:00 UTC, between the hourly backups' busy minutes
 START_WINDOW_HOURS = 1
 SELECTION_WINDOW_DAYS = 1
-VALIDATION_WINDOW_HOURS = 1
+# Writer creation takes 10-20 minutes on AWS: give it an hour, then a sweep (every 30 minutes) fails
+# the test and deletes the writer (5-10 minutes), all inside a two-hour validation window.
+INSTANCE_DEADLINE_MINUTES = 60
+SWEEP_MINUTES = 30  # 48 invocations a day
+VALIDATION_WINDOW_HOURS = 2
+RDS_INSTANCE_DETAIL_TYPE = "RDS DB Instance Event"
+INSTANCE_CREATED = "RDS-EVENT-0005"  # "DB instance created"
 RESTORE_JOB_DETAIL_TYPE = "Restore Job State Change"
 REPORTED_STATUSES = ("COMPLETED", "FAILED", "ABORTED")
 COPY_PREFIX = "awsbackup-restore-test-"  # how AWS Backup restore testing names the copies
-UNSCOPABLE_ACTIONS = ("backup:PutRestoreValidationResult", "backup:DescribeRestoreJob")
+UNSCOPABLE_ACTIONS = ("backup:PutRestoreValidationResult", "backup:DescribeRestoreJob", "backup:ListRestoreJobs")
 ALARM_PERIOD = Duration.hours(1)
 RETRY_ATTEMPTS = 2
 
@@ -80,7 +98,8 @@ def restore_testing_name(config: EnvironmentConfig, resource_type: str) -> str:
 class RestoreTesting(Construct):
     """Restore testing plan, its selections, the validator + probe, the rule and the two alarms.
 
-    Exposes: plan, selections (label -> selection), function, probe, rule, alarms (name -> alarm).
+    Exposes: plan, selections (label -> selection), function, probe, the rules (rule: restore jobs,
+    writer_rule: writers created, sweep_rule: the schedule), alarms (name -> alarm).
     """
 
     def __init__(
@@ -192,6 +211,8 @@ class RestoreTesting(Construct):
 
         # --- the validator: outside the VPC, every API call
         function_name = config.name("restore-validation")
+        copy_clusters = f"arn:aws:rds:{region}:{account}:cluster:{COPY_PREFIX}*"
+        copy_instances = f"arn:aws:rds:{region}:{account}:db:{COPY_PREFIX}*"
         log_group = encrypted_log_group(self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=key)
         role, _ = execution_role(
             self,
@@ -213,9 +234,17 @@ class RestoreTesting(Construct):
                     resources=[f"arn:aws:dynamodb:{region}:{account}:table/{COPY_PREFIX}*"],
                 ),
                 iam.PolicyStatement(
-                    sid="DescribeRestoredClusters",
-                    actions=["rds:DescribeDBClusters"],
-                    resources=[f"arn:aws:rds:{region}:{account}:cluster:{COPY_PREFIX}*"],
+                    sid="PrepareRestoredClusters",
+                    actions=["rds:DescribeDBClusters", "rds:ModifyDBCluster"],
+                    resources=[copy_clusters],
+                ),
+                iam.PolicyStatement(
+                    sid="AddWriters", actions=["rds:CreateDBInstance"], resources=[copy_instances, copy_clusters]
+                ),
+                iam.PolicyStatement(
+                    sid="ManageWriters",
+                    actions=["rds:AddTagsToResource", "rds:DescribeDBInstances", "rds:DeleteDBInstance"],
+                    resources=[copy_instances],
                 ),
                 iam.PolicyStatement(
                     sid="InvokeProbe", actions=["lambda:InvokeFunction"], resources=[self.probe.function_arn]
@@ -242,11 +271,18 @@ class RestoreTesting(Construct):
                 "PROBE_FUNCTION_NAME": probe_name,
                 "DB_NAME": config.database_name,
                 "RTO_MINUTES": str(config.objectives.rto_minutes),
+                "INSTANCE_DEADLINE_MINUTES": str(INSTANCE_DEADLINE_MINUTES),
                 "METRICS_NAMESPACE": NAMESPACE,
                 "ENVIRONMENT_SUFFIX": config.environment_suffix,
             },
         )
         self.function.node.add_dependency(self.probe)
+        target = targets.LambdaFunction(
+            self.function,
+            dead_letter_queue=dead_letter_queue,
+            retry_attempts=RETRY_ATTEMPTS,
+            max_event_age=Duration.hours(VALIDATION_WINDOW_HOURS),
+        )
         self.rule = events.Rule(
             self,
             "RestoreJobEvents",
@@ -257,14 +293,30 @@ class RestoreTesting(Construct):
                 detail_type=[RESTORE_JOB_DETAIL_TYPE],
                 detail={"restoreTestingPlanArn": [plan_arn], "status": list(REPORTED_STATUSES)},
             ),
-            targets=[
-                targets.LambdaFunction(
-                    self.function,
-                    dead_letter_queue=dead_letter_queue,
-                    retry_attempts=RETRY_ATTEMPTS,
-                    max_event_age=Duration.hours(VALIDATION_WINDOW_HOURS),
-                )
-            ],
+            targets=[target],
+        )
+        self.writer_rule = events.Rule(
+            self,
+            "WriterEvents",
+            rule_name=config.name("restore-test-writers"),
+            description="A restored Aurora copy's writer was created: validate the copy, then delete the writer",
+            event_pattern=events.EventPattern(
+                source=["aws.rds"],
+                detail_type=[RDS_INSTANCE_DETAIL_TYPE],
+                detail={
+                    "EventID": [INSTANCE_CREATED],
+                    "SourceArn": [{"prefix": f"arn:aws:rds:{region}:{account}:db:{COPY_PREFIX}"}],
+                },
+            ),
+            targets=[target],
+        )
+        self.sweep_rule = events.Rule(
+            self,
+            "Sweep",
+            rule_name=config.name("restore-test-sweep"),
+            description="Fail Aurora restore tests whose writer is late, delete writers left behind",
+            schedule=events.Schedule.rate(Duration.minutes(SWEEP_MINUTES)),
+            targets=[target],
         )
 
         rto = config.objectives.rto_minutes

@@ -1,16 +1,20 @@
 """AWS Backup restore testing really runs: at its daily time the plan restores the newest recovery
-point of Aurora and DynamoDB, the validation function finds the canary's heartbeat in each copy,
-reports it to AWS Backup and publishes the restore duration; the copies are removed afterwards.
-(Against AWS this test waits for the next 05:00 UTC.)"""
+point of Aurora and DynamoDB. The DynamoDB copy is validated at once; the Aurora copy has no DB
+instance (AWS Backup restores the cluster only), so the validation function adds a writer, validates
+when RDS says it was created, deletes it and reports; AWS Backup then deletes both copies. The restore
+duration it publishes for Aurora includes the writer's creation.
+(Against AWS this test waits for the next 05:00 UTC, then up to the two-hour validation window.)"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from lib import output_keys as keys
-from lib.constructs.restore_testing import NAMESPACE
+from lib.constructs.restore_testing import NAMESPACE, VALIDATION_WINDOW_HOURS
 
 from .behaviour import back_up, invoke_canary, selected_resources
 
@@ -18,10 +22,19 @@ from .behaviour import back_up, invoke_canary, selected_resources
 pytestmark = [pytest.mark.long, pytest.mark.aws_minutes(1530)]
 
 RESTORE_TEST_HOUR = 5  # lib/constructs/restore_testing.py SCHEDULE: cron(0 5 ? * * *)
+FINAL = ("SUCCESSFUL", "FAILED", "TIMED_OUT")
+
+
+def _gone(describe: Any, code: str, **key: str) -> bool:
+    try:
+        describe(**key)
+    except ClientError as error:
+        return bool(error.response["Error"]["Code"] == code)
+    return False
 
 
 def test_the_daily_restore_test_restores_validates_and_reports(client, outputs, suffix, clock) -> None:
-    backup = client("backup")
+    backup, rds = client("backup"), client("rds")
     summary, error = invoke_canary(client, outputs)
     assert error is None, summary
     for arn in selected_resources(client, outputs[keys.BACKUP_PLAN_ID]):
@@ -33,21 +46,60 @@ def test_the_daily_restore_test_restores_validates_and_reports(client, outputs, 
         if p["RestoreTestingPlanName"].endswith(suffix.replace("-", "_"))
     ]
 
-    def validated() -> list[dict[str, Any]] | None:
-        jobs = [
+    def jobs() -> list[dict[str, Any]]:
+        return [
             backup.describe_restore_job(RestoreJobId=job["RestoreJobId"])
             for job in backup.list_restore_jobs()["RestoreJobs"]
             if (job.get("CreatedBy") or {}).get("RestoreTestingPlanArn") == plan["RestoreTestingPlanArn"]
         ]
-        done = [job for job in jobs if job.get("ValidationStatus") in ("SUCCESSFUL", "FAILED", "TIMED_OUT")]
-        return done if len(done) >= 2 else None
+
+    def aurora_copy_restored() -> dict[str, Any] | None:
+        return next((job for job in jobs() if job["ResourceType"] == "Aurora" and job["Status"] == "COMPLETED"), None)
+
+    def validated_and_deleted() -> list[dict[str, Any]] | None:
+        done = [job for job in jobs() if job.get("ValidationStatus") in FINAL and job.get("DeletionStatus")]
+        return done if len(done) >= 2 and all(job["DeletionStatus"] != "DELETING" for job in done) else None
+
+    def described_writer(instance: str) -> dict[str, Any] | None:
+        try:
+            return dict(rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"][0])
+        except ClientError:
+            return None
 
     clock.jump_to(RESTORE_TEST_HOUR - 1, 58)
-    jobs = clock.until(validated, minutes=90, what="both restore tests validated")
+    aurora = clock.until(aurora_copy_restored, minutes=120, what="the Aurora restore test's copy restored")
+    copy = aurora["CreatedResourceArn"].split(":")[-1]
+    writer = f"{copy}-writer"
+    # The copy has no instance of its own: the validation function adds one, and validates only once
+    # RDS says it was created (minutes later).
+    added = clock.until(lambda: described_writer(writer), minutes=10, what=f"the writer {writer} requested")
+    assert {"Key": "restore-job-id", "Value": aurora["RestoreJobId"]} in added["TagList"]
+    if added["DBInstanceStatus"] == "creating":
+        assert "ValidationStatus" not in backup.describe_restore_job(RestoreJobId=aurora["RestoreJobId"])
 
-    assert {job["ResourceType"] for job in jobs} == {"Aurora", "DynamoDB"}
-    for job in jobs:
+    done = clock.until(
+        validated_and_deleted, minutes=VALIDATION_WINDOW_HOURS * 60 + 15, what="both restore tests validated"
+    )
+
+    assert {job["ResourceType"] for job in done} == {"Aurora", "DynamoDB"}
+    for job in done:
         assert (job["Status"], job["ValidationStatus"]) == ("COMPLETED", "SUCCESSFUL"), job
-        assert job["DeletionStatus"] == "SUCCESSFUL"  # the copy is gone once validated
-    durations = client("cloudwatch").list_metrics(Namespace=NAMESPACE, MetricName="RestoreDurationMinutes")
-    assert durations["Metrics"], "the validation function published no restore duration"
+        assert job["DeletionStatus"] == "SUCCESSFUL", job  # the copy is gone once validated
+    assert _gone(rds.describe_db_clusters, "DBClusterNotFoundFault", DBClusterIdentifier=copy)
+    clock.until(
+        lambda: _gone(rds.describe_db_instances, "DBInstanceNotFound", DBInstanceIdentifier=writer),
+        minutes=30,
+        what=f"the writer {writer} deleted",
+    )
+    # RestoreDurationMinutes counts until the writer was available, beyond the restore job itself.
+    job_minutes = (aurora["CompletionDate"] - aurora["CreationDate"]) / timedelta(minutes=1)
+    statistics = client("cloudwatch").get_metric_statistics(
+        Namespace=NAMESPACE,
+        MetricName="RestoreDurationMinutes",
+        Dimensions=[{"Name": "EnvironmentSuffix", "Value": suffix}, {"Name": "ResourceType", "Value": "Aurora"}],
+        StartTime=aurora["CreationDate"],
+        EndTime=aurora["CreationDate"] + timedelta(hours=VALIDATION_WINDOW_HOURS + 1),
+        Period=3600,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert statistics and max(point["Maximum"] for point in statistics) > job_minutes

@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.emulator import ACCOUNT, REGION
+from tools.local_aws import aurora_instances
 from tools.local_aws.clock import CLOCK
 
 from .helpers import allow_events, backup_job_done, restore_job_done, template, until
@@ -521,8 +522,18 @@ def test_d10_d11_aurora_backup_restores_the_database_into_a_new_cluster(aws, vau
             "16.6",
             "master",
         )
+        # AWS Backup restores the cluster without any DB instance (D51): add one, wait until it is available.
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"restored-{suffix}-writer",
+            DBClusterIdentifier=f"restored-{suffix}",
+            Engine="aurora-postgresql",
+            DBInstanceClass="db.serverless",
+        )
+        CLOCK.advance(timedelta(minutes=aurora_instances.CREATE_MINUTES))
         assert _sql(restored, "SELECT id, item FROM orders") == [[1, "book"]]
     finally:
+        with contextlib.suppress(ClientError):
+            rds.delete_db_instance(DBInstanceIdentifier=f"restored-{suffix}-writer")
         for identifier in (f"orders-{suffix}", f"restored-{suffix}"):
             with contextlib.suppress(ClientError):
                 rds.delete_db_cluster(DBClusterIdentifier=identifier, SkipFinalSnapshot=True)

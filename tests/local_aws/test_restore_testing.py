@@ -1,18 +1,20 @@
 """AWS Backup restore testing: plans and selections deployed by CloudFormation, runs on the clock,
-validation results and the deletion of the copies (D40-D42)."""
+validation results and the deletion of the copies (D40-D42; Aurora copies without an instance, D51)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import ssl
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import pg8000.native
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.emulator import ACCOUNT, REGION
-from tools.local_aws import backup_engine
+from tools.local_aws import aurora_instances, backup_engine
 from tools.local_aws.clock import CLOCK, Fired
 from tools.local_aws.restore_testing import COPY_PREFIX
 
@@ -268,3 +270,108 @@ def test_d42_validation_of_a_job_no_plan_started_is_refused(aws, suffix, tested_
     finally:
         _empty_vault(aws, f"plain-{suffix}")
         backup.delete_backup_vault(BackupVaultName=f"plain-{suffix}")
+
+
+AURORA_PASSWORD = "restore-test-password"
+
+
+@pytest.fixture
+def tested_cluster(aws, suffix) -> Iterator[dict[str, Any]]:
+    """An Aurora cluster holding one heartbeat row; deleted afterwards."""
+    rds = aws("rds")
+    cluster = rds.create_db_cluster(
+        DBClusterIdentifier=f"rt-cluster-{suffix}",
+        Engine="aurora-postgresql",
+        MasterUsername="master",
+        MasterUserPassword=AURORA_PASSWORD,
+        DatabaseName="appdb",
+    )["DBCluster"]
+    _sql(cluster, "CREATE TABLE dr_heartbeat AS SELECT now() AS checked_at")
+    yield cluster
+    rds.delete_db_cluster(DBClusterIdentifier=cluster["DBClusterIdentifier"], SkipFinalSnapshot=True)
+
+
+def _sql(cluster: dict[str, Any], statement: str) -> list[list[Any]]:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    connection = pg8000.native.Connection(
+        "master",
+        host=cluster["Endpoint"],
+        port=cluster["Port"],
+        password=AURORA_PASSWORD,
+        database="appdb",
+        ssl_context=context,
+        timeout=5,
+    )
+    try:
+        return connection.run(statement)
+    finally:
+        connection.close()
+
+
+def _aurora_restore_test(cfn, aws, suffix: str, cluster: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Deploy a plan restore-testing the cluster, back it up, let the plan run: (the job, the vault)."""
+    definition = _restore_testing(suffix, "unused")
+    definition["Resources"]["Selection"]["Properties"].update(
+        ProtectedResourceType="Aurora", ProtectedResourceArns=[cluster["DBClusterArn"]]
+    )
+    stack = cfn.deploy(definition)
+    vault = stack.outputs["VaultName"]
+    aws("backup").start_backup_job(BackupVaultName=vault, ResourceArn=cluster["DBClusterArn"], IamRoleArn=ROLE)
+    CLOCK.advance(timedelta(minutes=3))
+    [job] = [job for job in _jobs_of(aws, stack.outputs["PlanArn"]) if job["Status"] == "COMPLETED"]
+    return job, vault
+
+
+def _add_writer(aws, copy: str) -> str:
+    """What the kit's validator does with a restored Aurora copy: add a writer, wait until it is there."""
+    writer = f"{copy}-writer"
+    aws("rds").create_db_instance(
+        DBInstanceIdentifier=writer,
+        DBClusterIdentifier=copy,
+        Engine="aurora-postgresql",
+        DBInstanceClass="db.serverless",
+    )
+    CLOCK.advance(timedelta(minutes=aurora_instances.CREATE_MINUTES))
+    return writer
+
+
+def test_d42_d51_an_aurora_copy_is_validated_through_a_writer_deleted_before_it(cfn, aws, suffix, tested_cluster):
+    rds, backup = aws("rds"), aws("backup")
+    job, vault = _aurora_restore_test(cfn, aws, suffix, tested_cluster)
+    try:
+        copy = job["CreatedResourceArn"].split(":")[-1]
+        restored = rds.describe_db_clusters(DBClusterIdentifier=copy)["DBClusters"][0]
+        assert copy.startswith(COPY_PREFIX) and restored["DBClusterMembers"] == []
+        with pytest.raises(Exception):  # noqa: B017 - no instance, nothing answers on the endpoint
+            _sql(restored, "SELECT 1")
+
+        writer = _add_writer(aws, copy)
+        assert _sql(restored, "SELECT count(*) FROM dr_heartbeat") == [[1]]
+        rds.delete_db_instance(DBInstanceIdentifier=writer)  # deleting: Aurora may now delete the cluster
+        backup.put_restore_validation_result(RestoreJobId=job["RestoreJobId"], ValidationStatus="SUCCESSFUL")
+
+        validated = backup.describe_restore_job(RestoreJobId=job["RestoreJobId"])
+        assert (validated["ValidationStatus"], validated["DeletionStatus"]) == ("SUCCESSFUL", "SUCCESSFUL")
+        assert copy not in {cluster["DBClusterIdentifier"] for cluster in rds.describe_db_clusters()["DBClusters"]}
+        assert writer not in {i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]}
+    finally:
+        _empty_vault(aws, vault)
+
+
+def test_d42_a_writer_left_on_the_aurora_copy_makes_its_deletion_fail(cfn, aws, suffix, tested_cluster):
+    rds, backup = aws("rds"), aws("backup")
+    job, vault = _aurora_restore_test(cfn, aws, suffix, tested_cluster)
+    copy = job["CreatedResourceArn"].split(":")[-1]
+    writer = _add_writer(aws, copy)
+    try:
+        backup.put_restore_validation_result(RestoreJobId=job["RestoreJobId"], ValidationStatus="SUCCESSFUL")
+
+        validated = backup.describe_restore_job(RestoreJobId=job["RestoreJobId"])
+        assert validated["DeletionStatus"] == "FAILED"
+        assert "InvalidDBClusterStateFault" in validated["DeletionStatusMessage"]
+        assert rds.describe_db_clusters(DBClusterIdentifier=copy)["DBClusters"]
+    finally:
+        rds.delete_db_instance(DBInstanceIdentifier=writer)
+        rds.delete_db_cluster(DBClusterIdentifier=copy, SkipFinalSnapshot=True)
+        _empty_vault(aws, vault)

@@ -5,8 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from lib.config import RecoveryObjectives
-from lib.constructs.restore_testing import COPY_PREFIX, NAMESPACE, UNSCOPABLE_ACTIONS
-from tests.unit.conftest import SUFFIX, Templates, only
+from lib.constructs.restore_testing import (
+    COPY_PREFIX,
+    INSTANCE_DEADLINE_MINUTES,
+    NAMESPACE,
+    SWEEP_MINUTES,
+    UNSCOPABLE_ACTIONS,
+    VALIDATION_WINDOW_HOURS,
+)
+from tests.unit.conftest import ACCOUNT, SUFFIX, Templates, only
 
 
 def _by_name(templates: Templates, resource_type: str, name_property: str) -> dict[str, Any]:
@@ -44,7 +51,7 @@ def test_selections_test_aurora_and_dynamodb_with_the_backup_role(templates: Tem
         properties = selection["Properties"]
         assert properties["RestoreTestingPlanName"] == f"restore_testing_plan_{SUFFIX}"
         assert plan_id in selection["DependsOn"]
-        assert properties["ValidationWindowHours"] == 1 and len(properties["ProtectedResourceArns"]) == 1
+        assert properties["ValidationWindowHours"] == 2 and len(properties["ProtectedResourceArns"]) == 1
         role_arns.add(str(properties["IamRoleArn"]))
     assert len(role_arns) == 1  # the one backup service role
     aurora = selections[f"restore_test_aurora_{SUFFIX}"]["Properties"]
@@ -61,6 +68,7 @@ def test_validator_runs_outside_the_vpc_and_the_probe_inside(templates: Template
     assert len(probe["VpcConfig"]["SubnetIds"]) == 3 and len(probe["VpcConfig"]["SecurityGroupIds"]) == 1
     env = validator["Environment"]["Variables"]
     assert env["RTO_MINUTES"] == str(RecoveryObjectives().rto_minutes)
+    assert env["INSTANCE_DEADLINE_MINUTES"] == str(INSTANCE_DEADLINE_MINUTES)
     assert (env["METRICS_NAMESPACE"], env["PROBE_FUNCTION_NAME"]) == (NAMESPACE, f"restore-validation-probe-{SUFFIX}")
     plan_id = next(iter(templates.resilience.find_resources("AWS::Backup::RestoreTestingPlan")))
     assert env["RESTORE_TESTING_PLAN_ARN"] == {"Fn::GetAtt": [plan_id, "RestoreTestingPlanArn"]}
@@ -76,6 +84,32 @@ def test_rule_sends_this_plans_finished_restore_jobs_to_the_validator_with_dlq(t
     assert "restoreTestingPlanArn" in pattern["detail"]
     [target] = rule["Targets"]
     assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+
+
+def test_writer_created_events_of_restore_test_copies_reach_the_validator(templates: Templates) -> None:
+    rule = _by_name(templates, "AWS::Events::Rule", "Name")[f"restore-test-writers-{SUFFIX}"]["Properties"]
+    pattern = rule["EventPattern"]
+    assert (pattern["source"], pattern["detail-type"]) == (["aws.rds"], ["RDS DB Instance Event"])
+    assert pattern["detail"]["EventID"] == ["RDS-EVENT-0005"]  # "DB instance created"
+    [prefix] = pattern["detail"]["SourceArn"]
+    assert prefix["prefix"] == f"arn:aws:rds:us-east-1:{ACCOUNT}:db:{COPY_PREFIX}"
+    [target] = rule["Targets"]
+    assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    validator = next(
+        iter(
+            templates.resilience.find_resources(
+                "AWS::Lambda::Function", {"Properties": {"FunctionName": f"restore-validation-{SUFFIX}"}}
+            )
+        )
+    )
+    assert target["Arn"] == {"Fn::GetAtt": [validator, "Arn"]}
+
+
+def test_the_sweep_runs_often_enough_to_act_inside_the_validation_window(templates: Templates) -> None:
+    rule = _by_name(templates, "AWS::Events::Rule", "Name")[f"restore-test-sweep-{SUFFIX}"]["Properties"]
+    assert rule["ScheduleExpression"] == f"rate({SWEEP_MINUTES} minutes)"
+    # A late writer is failed and deleted (deletion takes minutes) before AWS Backup deletes the copy.
+    assert INSTANCE_DEADLINE_MINUTES + SWEEP_MINUTES + 15 <= VALIDATION_WINDOW_HOURS * 60
 
 
 def test_alarms_page_on_a_failed_test_and_on_a_restore_over_the_rto(templates: Templates) -> None:
@@ -99,7 +133,21 @@ def test_validator_policy_is_exact(templates: Templates) -> None:
     assert statements["ReportValidation"]["Condition"] == {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}
     assert statements["ReadRestoredTables"]["Action"] == "dynamodb:Query"
     assert statements["ReadRestoredTables"]["Resource"].endswith(f":table/{COPY_PREFIX}*")
-    assert statements["DescribeRestoredClusters"]["Resource"].endswith(f":cluster:{COPY_PREFIX}*")
+    copy_clusters, copy_instances = (
+        statements["PrepareRestoredClusters"]["Resource"],
+        statements["ManageWriters"]["Resource"],
+    )
+    assert copy_clusters.endswith(f":cluster:{COPY_PREFIX}*") and copy_instances.endswith(f":db:{COPY_PREFIX}*")
+    assert set(statements["PrepareRestoredClusters"]["Action"]) == {"rds:DescribeDBClusters", "rds:ModifyDBCluster"}
+    # CreateDBInstance is authorized on the new instance and on the cluster it joins.
+    assert statements["AddWriters"]["Action"] == "rds:CreateDBInstance"
+    assert set(statements["AddWriters"]["Resource"]) == {copy_instances, copy_clusters}
+    assert set(statements["ManageWriters"]["Action"]) == {
+        "rds:AddTagsToResource",
+        "rds:DescribeDBInstances",
+        "rds:DeleteDBInstance",
+    }
+    assert not any("*" in action for s in statements.values() for action in _actions(s))
     assert statements["InvokeProbe"]["Action"] == "lambda:InvokeFunction"
     probe = {
         s["Sid"]: s
@@ -107,6 +155,11 @@ def test_validator_policy_is_exact(templates: Templates) -> None:
     }
     assert probe["ReadDatabaseSecret"]["Action"] == "secretsmanager:GetSecretValue"
     assert "kms:ViaService" in probe["DecryptDatabaseSecret"]["Condition"]["StringEquals"]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else actions
 
 
 def test_restore_testing_log_groups_are_encrypted_and_destroyed(templates: Templates) -> None:

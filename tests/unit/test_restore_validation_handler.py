@@ -7,7 +7,7 @@ import io
 import json
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -23,6 +23,11 @@ PLAN_ARN = f"arn:aws:backup:us-east-1:{ACCOUNT}:restore-testing-plan:restore_tes
 OTHER_PLAN_ARN = f"arn:aws:backup:us-east-1:{ACCOUNT}:restore-testing-plan:someone_else-xyz789"
 COPY_TABLE = "awsbackup-restore-test-0a1b2c3d4e5f"
 COPY_CLUSTER = "awsbackup-restore-test-5f4e3d2c1b0a"
+COPY_WRITER = f"{COPY_CLUSTER}-writer"
+COPY_PREFIX = "awsbackup-restore-test-"
+PROBED_HEARTBEAT = "2026-11-28T04:55:00+00:00"
+JOB_ID = "A1B2C3D4-0000-1111-2222-333344445555"
+SWEEP_TIME = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 HEARTBEAT = "2026-11-28T04:55:00.000000+00:00"
 CONTEXT = SimpleNamespace(
     function_name="restore-validation-test",
@@ -41,6 +46,7 @@ def validator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
         "RTO_MINUTES": "240",
         "PROBE_FUNCTION_NAME": "restore-validation-probe-test",
         "DB_NAME": "appdb",
+        "INSTANCE_DEADLINE_MINUTES": "60",
         "DB_SECRET_ARN": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:aurora-credentials-test",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
@@ -121,6 +127,46 @@ def restore_event(
     }
 
 
+def writer_event() -> dict[str, Any]:
+    """RDS-EVENT-0005 ("DB instance created") of the copy's writer, as RDS sends it to EventBridge
+    (Aurora user guide, "Creating a rule that triggers on an Amazon Aurora event": DB instance event)."""
+    arn = f"arn:aws:rds:us-east-1:{ACCOUNT}:db:{COPY_WRITER}"
+    return {
+        "version": "0",
+        "id": "68f6e973-1a0c-d37b-f2f2-94a7f62ffd4e",
+        "detail-type": "RDS DB Instance Event",
+        "source": "aws.rds",
+        "account": ACCOUNT,
+        "time": "2026-11-28T05:58:12Z",
+        "region": "us-east-1",
+        "resources": [arn],
+        "detail": {
+            "EventCategories": ["creation"],
+            "SourceType": "DB_INSTANCE",
+            "SourceArn": arn,
+            "Date": "2026-11-28T05:58:12.000Z",
+            "Message": "DB instance created",
+            "SourceIdentifier": COPY_WRITER,
+            "EventID": "RDS-EVENT-0005",
+        },
+    }
+
+
+def sweep_event() -> dict[str, Any]:
+    """EventBridge's scheduled event (the sweep's rate rule)."""
+    return {
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": SWEEP_TIME.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [f"arn:aws:events:us-east-1:{ACCOUNT}:rule/restore-test-sweep-test"],
+        "detail": {},
+    }
+
+
 def emf(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     return [line for line in lines if "_aws" in line]
@@ -186,8 +232,99 @@ def test_a_copy_without_heartbeat_is_reported_failed_and_counted(validator, caps
     assert metric_values(emf(capsys), "RestoreValidationFailed") == {"DynamoDB": 1, None: 1}
 
 
-def test_aurora_copy_is_probed_in_the_vpc_with_its_endpoint(validator, capsys):
+def test_completed_aurora_copy_gets_a_writer_and_is_not_reported_yet(validator, capsys):
+    """AWS Backup restores an Aurora cluster without any DB instance: validating it now can only fail."""
     stubbed = StubbedClients(validator)
+    rds = stubbed.stub("rds")
+    rds.add_response(
+        "describe_db_clusters",
+        {"DBClusters": [{"DBClusterIdentifier": COPY_CLUSTER, "Engine": "aurora-postgresql", "DBClusterMembers": []}]},
+        {"DBClusterIdentifier": COPY_CLUSTER},
+    )
+    rds.add_response(
+        "modify_db_cluster",
+        {"DBCluster": {"DBClusterIdentifier": COPY_CLUSTER}},
+        {
+            "DBClusterIdentifier": COPY_CLUSTER,
+            "ServerlessV2ScalingConfiguration": {"MinCapacity": 0.5, "MaxCapacity": 2.0},
+            "ApplyImmediately": True,
+        },
+    )
+    rds.add_response(
+        "create_db_instance",
+        {"DBInstance": {"DBInstanceIdentifier": COPY_WRITER, "DBInstanceStatus": "creating"}},
+        {
+            "DBInstanceIdentifier": COPY_WRITER,
+            "DBClusterIdentifier": COPY_CLUSTER,
+            "Engine": "aurora-postgresql",
+            "DBInstanceClass": "db.serverless",
+            "Tags": [{"Key": "restore-job-id", "Value": JOB_ID}],
+        },
+    )
+    stubbed.stub("backup")  # no response queued: a PutRestoreValidationResult now would fail the test
+    stubbed.stub("lambda")  # nor may the copy be probed yet
+
+    result = validator.handler(restore_event(resource_type="Aurora"), CONTEXT, clients=stubbed.clients)
+
+    stubbed.verify()
+    assert (result["validation"], result["writer"]) == ("PENDING", COPY_WRITER)
+    assert metric_values(emf(capsys), "RestoreValidationFailed") == {}  # nothing judged yet
+
+
+def test_a_retried_completed_event_finds_the_writer_already_there(validator):
+    stubbed = StubbedClients(validator)
+    rds = stubbed.stub("rds")
+    rds.add_response(
+        "describe_db_clusters",
+        {
+            "DBClusters": [
+                {
+                    "Engine": "aurora-postgresql",
+                    "ServerlessV2ScalingConfiguration": {"MinCapacity": 0.5, "MaxCapacity": 2.0},
+                }
+            ]
+        },
+    )
+    rds.add_client_error("create_db_instance", "DBInstanceAlreadyExists", http_status_code=400)
+
+    result = validator.handler(restore_event(resource_type="Aurora"), CONTEXT, clients=stubbed.clients)
+
+    stubbed.verify()
+    assert result["validation"] == "PENDING"
+
+
+def _writer_found(stubbed: StubbedClients, *, plan: str = PLAN_ARN) -> None:
+    """DescribeDBInstances of the writer (with its job tag) and DescribeRestoreJob of that job."""
+    stubbed.stub("rds").add_response(
+        "describe_db_instances",
+        {
+            "DBInstances": [
+                {
+                    "DBInstanceIdentifier": COPY_WRITER,
+                    "DBClusterIdentifier": COPY_CLUSTER,
+                    "DBInstanceStatus": "available",
+                    "TagList": [{"Key": "restore-job-id", "Value": JOB_ID}],
+                }
+            ]
+        },
+        {"DBInstanceIdentifier": COPY_WRITER},
+    )
+    stubbed.stub("backup").add_response(
+        "describe_restore_job",
+        {
+            "RestoreJobId": JOB_ID,
+            "Status": "COMPLETED",
+            "ResourceType": "Aurora",
+            "CreatedResourceArn": f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:{COPY_CLUSTER}",
+            "CreationDate": datetime(2026, 11, 28, 5, 0, 12, tzinfo=UTC),
+            "CompletionDate": datetime(2026, 11, 28, 5, 42, 12, tzinfo=UTC),
+            "CreatedBy": {"RestoreTestingPlanArn": plan},
+        },
+        {"RestoreJobId": JOB_ID},
+    )
+
+
+def _probe_answers(stubbed: StubbedClients, answer: dict[str, Any]) -> None:
     stubbed.stub("rds").add_response(
         "describe_db_clusters",
         {
@@ -197,7 +334,7 @@ def test_aurora_copy_is_probed_in_the_vpc_with_its_endpoint(validator, capsys):
         },
         {"DBClusterIdentifier": COPY_CLUSTER},
     )
-    payload = json.dumps({"newestHeartbeat": "2026-11-28T04:55:00+00:00"}).encode()
+    payload = json.dumps(answer).encode()
     stubbed.stub("lambda").add_response(
         "invoke",
         {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(payload), len(payload))},
@@ -209,29 +346,198 @@ def test_aurora_copy_is_probed_in_the_vpc_with_its_endpoint(validator, capsys):
             ).encode(),
         },
     )
-    stubbed.stub("backup").add_response("put_restore_validation_result", {})
 
-    result = validator.handler(restore_event(resource_type="Aurora"), CONTEXT, clients=stubbed.clients)
+
+def test_writer_created_event_validates_deletes_the_writer_then_reports(validator, capsys):
+    stubbed = StubbedClients(validator)
+    _writer_found(stubbed)
+    _probe_answers(stubbed, {"newestHeartbeat": "2026-11-28T04:55:00+00:00"})
+    # The writer goes first: a final result makes AWS Backup delete the cluster, refused with an instance.
+    stubbed.stub("rds").add_response(
+        "delete_db_instance",
+        {"DBInstance": {"DBInstanceIdentifier": COPY_WRITER, "DBInstanceStatus": "deleting"}},
+        {"DBInstanceIdentifier": COPY_WRITER},
+    )
+    stubbed.stub("backup").add_response(
+        "put_restore_validation_result",
+        {},
+        {
+            "RestoreJobId": JOB_ID,
+            "ValidationStatus": "SUCCESSFUL",
+            "ValidationStatusMessage": f"restored cluster {COPY_CLUSTER} holds heartbeats up to {PROBED_HEARTBEAT}",
+        },
+    )
+
+    result = validator.handler(writer_event(), CONTEXT, clients=stubbed.clients)
 
     stubbed.verify()
     assert result["validation"] == "SUCCESSFUL", result["validationMessage"]
-    assert metric_values(emf(capsys), "RestoreValidationFailed") == {"Aurora": 0, None: 0}
+    # The restore took until the writer was available (05:00:12 -> 05:58:12), not until the job ended (05:42:12).
+    assert result["durationMinutes"] == 58.0
+    lines = emf(capsys)
+    assert metric_values(lines, "RestoreValidationFailed") == {"Aurora": 0, None: 0}
+    assert metric_values(lines, "RestoreDurationMinutes") == {"Aurora": 58.0, None: 58.0}
 
 
-def test_probe_error_fails_the_validation_without_raising(validator):
+def test_a_failed_probe_deletes_the_writer_and_reports_failed(validator, capsys):
     stubbed = StubbedClients(validator)
-    stubbed.stub("rds").add_response(
-        "describe_db_clusters", {"DBClusters": [{"Endpoint": "copy.example", "Port": 5432}]}
+    _writer_found(stubbed)
+    _probe_answers(stubbed, {"error": "OperationalError: connection refused"})
+    stubbed.stub("rds").add_response("delete_db_instance", {"DBInstance": {}}, {"DBInstanceIdentifier": COPY_WRITER})
+    stubbed.stub("backup").add_response(
+        "put_restore_validation_result",
+        {},
+        {
+            "RestoreJobId": JOB_ID,
+            "ValidationStatus": "FAILED",
+            "ValidationStatusMessage": f"restored cluster {COPY_CLUSTER}: OperationalError: connection refused",
+        },
     )
-    payload = json.dumps({"error": "OperationalError: connection refused"}).encode()
-    stubbed.stub("lambda").add_response(
-        "invoke", {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(payload), len(payload))}
-    )
-    stubbed.stub("backup").add_response("put_restore_validation_result", {})
 
-    result = validator.handler(restore_event(resource_type="Aurora"), CONTEXT, clients=stubbed.clients)
+    result = validator.handler(writer_event(), CONTEXT, clients=stubbed.clients)
 
+    stubbed.verify()
     assert result["validation"] == "FAILED" and "connection refused" in result["validationMessage"]
+    assert metric_values(emf(capsys), "RestoreValidationFailed") == {"Aurora": 1, None: 1}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"EventID": "RDS-EVENT-0003"},  # deleted, not created
+        {"SourceArn": f"arn:aws:rds:us-east-1:{ACCOUNT}:db:aurora-writer-test"},  # the kit's own writer
+    ],
+)
+def test_other_rds_instance_events_are_ignored(validator, capsys, change):
+    event = writer_event()
+    event["detail"].update(change)
+
+    result = validator.handler(event, CONTEXT, clients=StubbedClients(validator).clients)
+
+    assert "ignored" in result
+    assert metric_values(emf(capsys), "InvalidEvents") == {None: 1}
+
+
+def test_a_writer_of_another_plans_job_is_left_alone(validator):
+    stubbed = StubbedClients(validator)
+    _writer_found(stubbed, plan=OTHER_PLAN_ARN)
+
+    result = validator.handler(writer_event(), CONTEXT, clients=stubbed.clients)
+
+    stubbed.verify()
+    assert "not created by this restore testing plan" in result["ignored"]
+
+
+def _listed(job_id: str, minutes_ago: float, *, plan: str = PLAN_ARN, **extra: Any) -> dict[str, Any]:
+    """A ListRestoreJobs member: an Aurora restore test that completed ``minutes_ago`` before the sweep."""
+    completed = SWEEP_TIME - timedelta(minutes=minutes_ago)
+    return {
+        "RestoreJobId": job_id,
+        "Status": "COMPLETED",
+        "ResourceType": "Aurora",
+        "CreatedResourceArn": f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:{COPY_PREFIX}{job_id.lower()}",
+        "CreationDate": completed - timedelta(minutes=20),
+        "CompletionDate": completed,
+        "CreatedBy": {"RestoreTestingPlanArn": plan},
+        **extra,
+    }
+
+
+def _sweep_lists(stubbed: StubbedClients, jobs: list[dict[str, Any]]) -> None:
+    stubbed.stub("backup").add_response(
+        "list_restore_jobs",
+        {"RestoreJobs": jobs},
+        {"ByResourceType": "Aurora", "ByStatus": "COMPLETED", "ByCreatedAfter": SWEEP_TIME - timedelta(days=1)},
+    )
+
+
+def test_sweep_fails_a_test_whose_writer_is_late_deleting_the_writer_first(validator, capsys):
+    stubbed = StubbedClients(validator)
+    _sweep_lists(
+        stubbed,
+        [
+            _listed("LATE", 61),  # past the 60-minute deadline, never validated
+            _listed("RECENT", 30),  # its writer may still come
+            _listed("FOREIGN", 120, plan=OTHER_PLAN_ARN),
+            _listed("DONE", 90, ValidationStatus="SUCCESSFUL", DeletionStatus="SUCCESSFUL"),
+        ],
+    )
+    late_writer = f"{COPY_PREFIX}late-writer"
+    stubbed.stub("rds").add_response("delete_db_instance", {"DBInstance": {}}, {"DBInstanceIdentifier": late_writer})
+    stubbed.stub("backup").add_response(
+        "put_restore_validation_result",
+        {},
+        {
+            "RestoreJobId": "LATE",
+            "ValidationStatus": "FAILED",
+            "ValidationStatusMessage": f"the restored cluster's writer {late_writer} was not available within 60 "
+            "minutes of the restore",
+        },
+    )
+
+    result = validator.handler(sweep_event(), CONTEXT, clients=stubbed.clients)
+
+    stubbed.verify()
+    assert [outcome["restoreJobId"] for outcome in result["swept"]] == ["LATE"]
+    assert metric_values(emf(capsys), "RestoreValidationFailed") == {"Aurora": 1, None: 1}
+
+
+def test_sweep_fails_a_test_whose_writer_never_came(validator):
+    stubbed = StubbedClients(validator)
+    _sweep_lists(stubbed, [_listed("NOWRITER", 75)])
+    writer = f"{COPY_PREFIX}nowriter-writer"
+    stubbed.stub("rds").add_client_error("delete_db_instance", "DBInstanceNotFound", http_status_code=404)
+    stubbed.stub("rds").add_client_error("describe_db_instances", "DBInstanceNotFound", http_status_code=404)
+    stubbed.stub("backup").add_response(
+        "put_restore_validation_result",
+        {},
+        {
+            "RestoreJobId": "NOWRITER",
+            "ValidationStatus": "FAILED",
+            "ValidationStatusMessage": f"the restored cluster's writer {writer} was not available within 60 minutes "
+            "of the restore",
+        },
+    )
+
+    result = validator.handler(sweep_event(), CONTEXT, clients=stubbed.clients)
+
+    stubbed.verify()
+    assert result["swept"][0]["validation"] == "FAILED"
+
+
+def test_sweep_waits_while_a_late_writer_cannot_be_deleted_yet(validator, capsys):
+    """A writer still being created cannot be deleted; reporting now would make AWS Backup try to
+    delete a cluster that still has it. The next sweep (or the writer's creation event) finishes it."""
+    stubbed = StubbedClients(validator)
+    _sweep_lists(stubbed, [_listed("CREATING", 70)])
+    stubbed.stub("rds").add_client_error("delete_db_instance", "InvalidDBInstanceState", http_status_code=400)
+    stubbed.stub("rds").add_response("describe_db_instances", {"DBInstances": [{"DBInstanceStatus": "creating"}]})
+
+    result = validator.handler(sweep_event(), CONTEXT, clients=stubbed.clients)
+
+    stubbed.verify()
+    assert result["swept"] == []
+    assert metric_values(emf(capsys), "RestoreValidationFailed") == {}
+
+
+def test_sweep_deletes_a_writer_left_behind_by_a_finished_test(validator):
+    stubbed = StubbedClients(validator)
+    _sweep_lists(stubbed, [_listed("LEFT", 20, ValidationStatus="FAILED", DeletionStatus="FAILED")])
+    writer = f"{COPY_PREFIX}left-writer"
+    stubbed.stub("rds").add_response("delete_db_instance", {"DBInstance": {}}, {"DBInstanceIdentifier": writer})
+
+    result = validator.handler(sweep_event(), CONTEXT, clients=stubbed.clients)
+
+    stubbed.verify()
+    assert result["swept"] == [{"restoreJobId": "LEFT", "deletedWriter": writer}]
+
+
+def test_writer_names_keep_the_copy_prefix_and_fit_rds_limits(validator):
+    assert validator.writer_of(COPY_CLUSTER) == f"{COPY_CLUSTER}-writer"
+    long_copy = COPY_PREFIX + "x" * 40
+    assert len(validator.writer_of(long_copy)) == 63 and validator.writer_of(long_copy).startswith(COPY_PREFIX)
+    cut_at_a_hyphen = COPY_PREFIX + "x" * 32 + "-abc"  # the 56 characters kept end in "-"
+    assert validator.writer_of(cut_at_a_hyphen) == COPY_PREFIX + "x" * 32 + "-writer"
 
 
 def test_failed_restore_job_is_a_failed_test_and_over_the_rto_is_flagged(validator, capsys):

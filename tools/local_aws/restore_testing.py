@@ -15,7 +15,9 @@ regard to case, as AWS does). The job is ``CreatedBy`` the plan: DescribeRestore
 ``PutRestoreValidationResult`` stores ValidationStatus / ValidationStatusMessage on the job. A final
 status (SUCCESSFUL, FAILED, TIMED_OUT) deletes the copy at once; otherwise the copy is deleted when
 the selection's ``ValidationWindowHours`` after the job's completion pass on the clock (a pending
-VALIDATING becomes TIMED_OUT). DeletionStatus / DeletionStatusMessage say how that went.
+VALIDATING becomes TIMED_OUT). DeletionStatus / DeletionStatusMessage say how that went: an Aurora
+copy is restored without any DB instance, and if the validation added one that is not ``deleting``
+by then, Aurora refuses to delete the cluster and the deletion FAILED.
 Restore tests of DynamoDB tables and Aurora clusters are emulated; selections by wildcard or
 ``ProtectedResourceConditions``, and other resource types, are refused when they are created.
 """
@@ -391,10 +393,9 @@ def _delete_resource(account_id: str, region: str, arn: str) -> None:
     if kind is backup_engine.DynamoDBTables:
         dynamodb_backends[account_id][region].delete_table(name)
     elif kind is backup_engine.AuroraClusters:
-        backend = rds_backends[account_id][region]
-        for instance in [i for i in backend.databases.values() if i.db_cluster_identifier == name]:
-            backend.delete_db_instance(instance.db_instance_identifier)
-        backend.delete_db_cluster(name)
+        # Only the cluster AWS Backup restored: an instance someone added and did not delete makes
+        # Aurora refuse (InvalidDBClusterStateFault), and the deletion fails as it does on AWS.
+        rds_backends[account_id][region].delete_db_cluster(name)
     else:
         raise backup_engine.BackupFailure(f"Restore-test copies of {kind.resource_type} are not emulated")
 

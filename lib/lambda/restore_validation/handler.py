@@ -2,19 +2,32 @@
 
 The restore testing plan (``lib/constructs/restore_testing.py``) restores the newest recovery point
 of Aurora and of DynamoDB every day into a copy with a generated name (``awsbackup-restore-test-*``).
-AWS Backup's "Restore Job State Change" events for those jobs reach ``handler`` through an
-EventBridge rule. For a COMPLETED job it checks the copy holds the canary's data:
+Three kinds of event reach ``handler``:
 
-* DynamoDB: the newest heartbeat item (``pk = "heartbeat"``, highest ``sk``) is in the copy;
-* Aurora: ``SELECT max(checked_at) FROM dr_heartbeat`` over TLS on the copy's endpoint, with the
-  source database secret's credentials (the copy keeps the master user and password of the backup).
+* AWS Backup's "Restore Job State Change" of this plan's jobs. A COMPLETED DynamoDB copy is checked
+  at once: the newest heartbeat item (``pk = "heartbeat"``, highest ``sk``) is in the copy. A
+  COMPLETED Aurora copy cannot be checked yet: "AWS Backup restores your Aurora cluster; it does not
+  create or attach an Amazon RDS instance to your cluster" (AWS Backup developer guide, "Restoring an
+  Amazon Aurora cluster"), and a cluster without an instance answers no SQL. So the handler gives it
+  a ``db.serverless`` writer, as the drill does, tagged with the restore job id, and returns: the
+  instance takes longer to create than an invocation may run. A FAILED (or ABORTED) restore job is a
+  failed test.
+* RDS's "RDS DB Instance Event" RDS-EVENT-0005 ("DB instance created") of such a writer: the copy
+  now answers. ``SELECT max(checked_at) FROM dr_heartbeat`` over TLS on the copy's endpoint, with
+  the source database secret's credentials (the copy keeps the master user and password of the
+  backup); then the writer is deleted and only then the result reported, because reporting a final
+  result makes AWS Backup delete the cluster, which Aurora refuses while it "still contains DB
+  instances in non-deleting state".
+* A schedule (the safety net): an Aurora restore test of this plan whose writer was not available
+  within ``INSTANCE_DEADLINE_MINUTES`` of the restore (the instance failed, an event was lost) gets
+  its writer deleted and is reported FAILED; a writer left behind by a finished test is deleted.
 
-and reports ``SUCCESSFUL`` or ``FAILED`` with ``backup:PutRestoreValidationResult``; AWS Backup then
-deletes the copy. A FAILED (or ABORTED) restore job is a failed test too. Per resource type it
-publishes, as CloudWatch EMF: ``RestoreDurationMinutes`` (job creation to completion: how long a
-real restore takes, against the RTO) and ``RestoreValidationFailed`` (1/0); each also without the
-resource-type dimension, which is what the alarms watch. Events of other plans, other sources or a
-broken shape are logged and counted as ``InvalidEvents``, never raised (a raise would only retry).
+Each result is reported with ``backup:PutRestoreValidationResult``; AWS Backup then deletes the copy.
+Per resource type it publishes, as CloudWatch EMF: ``RestoreDurationMinutes`` (restore job creation
+until the copy is usable -- for Aurora, until its writer is available: how long a real restore
+takes, against the RTO) and ``RestoreValidationFailed`` (1/0); each also without the resource-type
+dimension, which is what the alarms watch. Events of other plans, other sources or a broken shape
+are logged and counted as ``InvalidEvents``, never raised (a raise would only retry).
 
 Why two entry points. The Aurora copy lives in the VPC's isolated subnets, which have no NAT and no
 interface endpoint for AWS Backup or RDS; the validator needs both APIs (and DynamoDB, the Lambda
@@ -34,8 +47,8 @@ import os
 import re
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +58,29 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 logger = Logger(service="restore-validation")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 RESTORE_JOB_STATE_CHANGE = "Restore Job State Change"
 EVENT_SOURCE = "aws.backup"
+RDS_INSTANCE_EVENT = "RDS DB Instance Event"
+RDS_EVENT_SOURCE = "aws.rds"
+INSTANCE_CREATED = "RDS-EVENT-0005"  # "DB instance created" (Aurora user guide, RDS event categories)
+SCHEDULED_EVENT = "Scheduled Event"
+SCHEDULE_SOURCE = "aws.events"
 FAILED_JOB_STATUSES = frozenset({"FAILED", "ABORTED"})
 HANDLED_STATUSES = FAILED_JOB_STATUSES | {"COMPLETED"}
+FINAL_VALIDATION = frozenset({"SUCCESSFUL", "FAILED", "TIMED_OUT"})
+COPY_PREFIX = "awsbackup-restore-test-"  # how AWS Backup restore testing names the copies
+# The copy's writer: like the drill's (tools/dr_drill/stores.py), named after the copy, tagged with the job.
+WRITER_SUFFIX = "-writer"
+WRITER_CLASS = "db.serverless"
+WRITER_SCALING = {"MinCapacity": 0.5, "MaxCapacity": 2.0}  # one SQL query; db.serverless needs a range
+JOB_TAG = "restore-job-id"
+SWEEP_LOOKBACK = timedelta(days=1)  # restore tests run daily; their copies live for hours
+IDENTIFIER_LIMIT = 63  # RDS DB instance identifiers
 DYNAMODB_HEARTBEAT_PK = "heartbeat"  # the canary's heartbeat items (health_check/handler.py)
 SELECT_NEWEST_HEARTBEAT_SQL = "SELECT max(checked_at) FROM dr_heartbeat"
 DB_TIMEOUT_SECONDS = 10
@@ -60,6 +88,8 @@ MESSAGE_LIMIT = 1000  # keep the ValidationStatusMessage short and readable
 BOTO_CONFIG = Config(connect_timeout=3, read_timeout=20, retries={"max_attempts": 3, "mode": "standard"})
 TABLE_ARN = re.compile(r"^arn:aws[\w-]*:dynamodb:[^:]+:\d{12}:table/(?P<name>[^/]+)$")
 CLUSTER_ARN = re.compile(r"^arn:aws[\w-]*:rds:[^:]+:\d{12}:cluster:(?P<name>[^:/]+)$")
+INSTANCE_ARN = re.compile(r"^arn:aws[\w-]*:rds:[^:]+:\d{12}:db:(?P<name>[^:/]+)$")
+INSTANCE_GONE = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
 
 
 class InvalidEvent(ValueError):
@@ -78,6 +108,7 @@ class Settings:
     rto_minutes: float
     probe_function: str
     database_name: str
+    instance_deadline_minutes: float
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -88,12 +119,16 @@ class Settings:
             rto_minutes=float(environ["RTO_MINUTES"]),
             probe_function=environ["PROBE_FUNCTION_NAME"],
             database_name=environ["DB_NAME"],
+            instance_deadline_minutes=float(environ["INSTANCE_DEADLINE_MINUTES"]),
         )
 
 
 @dataclass(frozen=True)
 class RestoreJob:
-    """What the validation needs of one restore job (from the event, completed by DescribeRestoreJob)."""
+    """What the validation needs of one restore job (from the event, completed by DescribeRestoreJob).
+
+    ``completed`` is when the copy became usable: the job's completion, or for Aurora the moment its
+    writer was available."""
 
     job_id: str
     status: str
@@ -144,15 +179,27 @@ def plan_of(detail: Mapping[str, Any]) -> str | None:
     return arn if isinstance(arn, str) and arn else None
 
 
-def parse(event: Any, settings: Settings, clients: Clients) -> RestoreJob:
-    """The restore job the event is about, or InvalidEvent saying why it is not one of ours."""
+def _kind(event: Any) -> str:
+    """Which of the three events this is (restore job, RDS instance, schedule), or InvalidEvent."""
     if not isinstance(event, Mapping):
         raise InvalidEvent(f"the event is a {type(event).__name__}, not an EventBridge event object")
-    if (event.get("source"), event.get("detail-type")) != (EVENT_SOURCE, RESTORE_JOB_STATE_CHANGE):
+    kinds: dict[tuple[Any, Any], str] = {
+        (EVENT_SOURCE, RESTORE_JOB_STATE_CHANGE): "restore",
+        (RDS_EVENT_SOURCE, RDS_INSTANCE_EVENT): "instance",
+        (SCHEDULE_SOURCE, SCHEDULED_EVENT): "sweep",
+    }
+    kind = kinds.get((event.get("source"), event.get("detail-type")))
+    if kind is None:
         raise InvalidEvent(f"unexpected event {event.get('source')!r} / {event.get('detail-type')!r}")
-    detail = event.get("detail")
-    if not isinstance(detail, Mapping):
+    if kind != "sweep" and not isinstance(event.get("detail"), Mapping):
         raise InvalidEvent("the event has no detail object")
+    return kind
+
+
+def parse(event: Mapping[str, Any], settings: Settings, clients: Clients) -> RestoreJob:
+    """The restore job a "Restore Job State Change" event is about, or InvalidEvent saying why it is
+    not one of ours."""
+    detail = event["detail"]
     job_id, status = detail.get("restoreJobId"), detail.get("status")
     if not isinstance(job_id, str) or not job_id:
         raise InvalidEvent("the event names no restoreJobId")
@@ -176,18 +223,29 @@ def parse(event: Any, settings: Settings, clients: Clients) -> RestoreJob:
     )
     if job.created is None or job.completed is None or not job.resource_type:
         described = clients("backup").describe_restore_job(RestoreJobId=job_id)
-        job = RestoreJob(
-            job_id=job_id,
-            status=job.status,
+        job = replace(
+            job,
             resource_type=job.resource_type or str(described.get("ResourceType") or ""),
             created_resource_arn=job.created_resource_arn or described.get("CreatedResourceArn"),
             created=job.created or _time(described.get("CreationDate")),
             completed=job.completed or _time(described.get("CompletionDate")),
-            status_message=job.status_message,
         )
     if not job.resource_type:
         raise InvalidEvent(f"restore job {job_id} names no resource type")
     return job
+
+
+def _described_job(described: Mapping[str, Any]) -> RestoreJob:
+    """A restore job as DescribeRestoreJob or ListRestoreJobs answer it."""
+    return RestoreJob(
+        job_id=str(described["RestoreJobId"]),
+        status=str(described.get("Status") or ""),
+        resource_type=str(described.get("ResourceType") or ""),
+        created_resource_arn=described.get("CreatedResourceArn"),
+        created=_time(described.get("CreationDate")),
+        completed=_time(described.get("CompletionDate")),
+        status_message=described.get("StatusMessage"),
+    )
 
 
 # --- the checks: what the drill checks in a restored copy -------------------------------------
@@ -262,6 +320,130 @@ def validate(job: RestoreJob, settings: Settings, clients: Clients) -> tuple[boo
         return False, f"validation could not run: {type(error).__name__}: {error}"
 
 
+# --- the Aurora copy's writer -----------------------------------------------------------------
+
+
+def writer_of(cluster: str) -> str:
+    """The writer's identifier: the copy's name (cut to fit, never ending in a hyphen: RDS forbids
+    two in a row) + ``-writer``, so it keeps the copy prefix."""
+    return cluster[: IDENTIFIER_LIMIT - len(WRITER_SUFFIX)].rstrip("-") + WRITER_SUFFIX
+
+
+def add_writer(job: RestoreJob, clients: Clients) -> str:
+    """Create the restored cluster's writer, tagged with the job (idempotent: a retried event finds
+    it). API errors raise, so the invocation is retried; the sweep reports a writer that never came."""
+    cluster = _name(CLUSTER_ARN, job.created_resource_arn, "Aurora DB cluster")
+    rds = clients("rds")
+    described = rds.describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0]
+    if not described.get("ServerlessV2ScalingConfiguration"):  # a snapshot restore has none
+        rds.modify_db_cluster(
+            DBClusterIdentifier=cluster, ServerlessV2ScalingConfiguration=WRITER_SCALING, ApplyImmediately=True
+        )
+    writer = writer_of(cluster)
+    try:
+        rds.create_db_instance(
+            DBInstanceIdentifier=writer,
+            DBClusterIdentifier=cluster,
+            Engine=described["Engine"],
+            DBInstanceClass=WRITER_CLASS,
+            Tags=[{"Key": JOB_TAG, "Value": job.job_id}],
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "DBInstanceAlreadyExists":
+            raise
+    return writer
+
+
+def delete_writer(identifier: str, clients: Clients) -> bool:
+    """DeleteDBInstance; False if the instance is gone or cannot be deleted now (still creating, or
+    already deleting). The instance only has to leave "available": Aurora deletes a cluster whose
+    instances are all deleting."""
+    try:
+        clients("rds").delete_db_instance(DBInstanceIdentifier=identifier)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if code in INSTANCE_GONE or code == "InvalidDBInstanceState":
+            logger.info("Writer not deleted", instance=identifier, reason=code)
+            return False
+        raise
+    return True
+
+
+def writer_ready(event: Mapping[str, Any], settings: Settings, clients: Clients) -> tuple[RestoreJob, str]:
+    """The restore job and writer of an RDS-EVENT-0005 ("DB instance created") of a copy's writer."""
+    detail = event["detail"]
+    if detail.get("EventID") != INSTANCE_CREATED:
+        raise InvalidEvent(f"RDS event {detail.get('EventID')!r} is not {INSTANCE_CREATED} (DB instance created)")
+    match = INSTANCE_ARN.match(str(detail.get("SourceArn") or ""))
+    writer = match.group("name") if match else ""
+    if not writer.startswith(COPY_PREFIX):
+        raise InvalidEvent(f"DB instance {writer or detail.get('SourceArn')!r} is not a restore-test copy's writer")
+    try:
+        instance = clients("rds").describe_db_instances(DBInstanceIdentifier=writer)["DBInstances"][0]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in INSTANCE_GONE:
+            raise InvalidEvent(f"DB instance {writer} no longer exists") from None
+        raise
+    job_id = {tag.get("Key"): tag.get("Value") for tag in instance.get("TagList", [])}.get(JOB_TAG)
+    if not job_id:
+        raise InvalidEvent(f"DB instance {writer} carries no {JOB_TAG} tag")
+    described = clients("backup").describe_restore_job(RestoreJobId=job_id)
+    plan = (described.get("CreatedBy") or {}).get("RestoreTestingPlanArn")
+    if plan != settings.plan_arn:
+        raise InvalidEvent(f"restore job {job_id} was not created by this restore testing plan (created by {plan!r})")
+    usable = _time(detail.get("Date")) or _time(event.get("time"))
+    return replace(_described_job(described), completed=usable), writer
+
+
+def sweep(event: Mapping[str, Any], settings: Settings, clients: Clients) -> list[dict[str, Any]]:
+    """The safety net, on a schedule: this plan's Aurora restore tests of the last day whose writer
+    was not available in time are failed (writer deleted first), and writers of finished tests that
+    are still there are deleted."""
+    now = _time(event.get("time")) or datetime.now(UTC)
+    deadline = timedelta(minutes=settings.instance_deadline_minutes)
+    outcomes = []
+    pages = (
+        clients("backup")
+        .get_paginator("list_restore_jobs")
+        .paginate(ByResourceType="Aurora", ByStatus="COMPLETED", ByCreatedAfter=now - SWEEP_LOOKBACK)
+    )
+    for listed in (job for page in pages for job in page.get("RestoreJobs", [])):
+        if (listed.get("CreatedBy") or {}).get("RestoreTestingPlanArn") != settings.plan_arn:
+            continue
+        if listed.get("DeletionStatus") == "SUCCESSFUL":  # the copy, and so its writer, is gone
+            continue
+        job = _described_job(listed)
+        final = listed.get("ValidationStatus") in FINAL_VALIDATION
+        overdue = not final and job.completed is not None and now - job.completed > deadline
+        if not (final or overdue):
+            continue
+        match = CLUSTER_ARN.match(job.created_resource_arn or "")
+        if match is None:
+            continue
+        writer = writer_of(match.group("name"))
+        deleted = delete_writer(writer, clients)
+        if overdue and (deleted or not _exists(writer, clients)):
+            message = (
+                f"the restored cluster's writer {writer} was not available within "
+                f"{settings.instance_deadline_minutes:g} minutes of the restore"
+            )
+            report(replace(job, completed=None), False, message, settings, clients)
+            outcomes.append({"restoreJobId": job.job_id, "validation": "FAILED", "validationMessage": message})
+        elif deleted:
+            outcomes.append({"restoreJobId": job.job_id, "deletedWriter": writer})
+    return outcomes
+
+
+def _exists(instance: str, clients: Clients) -> bool:
+    try:
+        clients("rds").describe_db_instances(DBInstanceIdentifier=instance)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in INSTANCE_GONE:
+            return False
+        raise
+    return True
+
+
 def report(job: RestoreJob, passed: bool, message: str, settings: Settings, clients: Clients) -> None:
     """PutRestoreValidationResult for a completed restore (a failed job has no copy to judge), then
     the metrics. The API call raises on error, so the invocation is retried and dead-lettered."""
@@ -286,19 +468,7 @@ def _metric(settings: Settings, name: str, value: float, resource_type: str | No
                 metric.add_dimension("ResourceType", dimension)
 
 
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: Any, context: LambdaContext, clients: Clients | None = None) -> dict[str, Any]:
-    """EventBridge target: one restore job state change."""
-    settings = Settings.from_environ(os.environ)
-    clients = clients or Clients()
-    try:
-        job = parse(event, settings, clients)
-    except InvalidEvent as problem:
-        logger.warning("Ignored an event", reason=str(problem), event=event)
-        _metric(settings, "InvalidEvents", 1, None, MetricUnit.Count)
-        return {"ignored": str(problem)}
-    passed, message = validate(job, settings, clients)
-    report(job, passed, message, settings, clients)
+def _summary(job: RestoreJob, passed: bool, message: str, settings: Settings) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "restoreJobId": job.job_id,
         "resourceType": job.resource_type,
@@ -310,6 +480,45 @@ def handler(event: Any, context: LambdaContext, clients: Clients | None = None) 
     }
     (logger.info if passed else logger.error)("Restore test validated", **summary)
     return summary
+
+
+def on_restore_job(event: Mapping[str, Any], settings: Settings, clients: Clients) -> dict[str, Any]:
+    job = parse(event, settings, clients)
+    if job.status == "COMPLETED" and job.resource_type == "Aurora":
+        try:
+            writer = add_writer(job, clients)
+        except ValidationError as problem:  # not a cluster: nothing to wait for
+            report(job, False, str(problem), settings, clients)
+            return _summary(job, False, str(problem), settings)
+        logger.info("Writer requested for the restored cluster", job=job.job_id, instance=writer)
+        return {"restoreJobId": job.job_id, "resourceType": "Aurora", "validation": "PENDING", "writer": writer}
+    passed, message = validate(job, settings, clients)
+    report(job, passed, message, settings, clients)
+    return _summary(job, passed, message, settings)
+
+
+def on_writer_created(event: Mapping[str, Any], settings: Settings, clients: Clients) -> dict[str, Any]:
+    job, writer = writer_ready(event, settings, clients)
+    passed, message = validate(job, settings, clients)
+    delete_writer(writer, clients)  # before the report: a final result makes AWS Backup delete the cluster
+    report(job, passed, message, settings, clients)
+    return _summary(job, passed, message, settings)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: Any, context: LambdaContext, clients: Clients | None = None) -> dict[str, Any]:
+    """EventBridge target: a restore job state change, a copy's writer created, or the sweep schedule."""
+    settings = Settings.from_environ(os.environ)
+    clients = clients or Clients()
+    try:
+        kind = _kind(event)
+        if kind == "sweep":
+            return {"swept": sweep(event, settings, clients)}
+        return (on_restore_job if kind == "restore" else on_writer_created)(event, settings, clients)
+    except InvalidEvent as problem:
+        logger.warning("Ignored an event", reason=str(problem), event=event)
+        _metric(settings, "InvalidEvents", 1, None, MetricUnit.Count)
+        return {"ignored": str(problem)}
 
 
 # --- the probe: runs in the VPC, reaches the restored cluster ------------------------------------

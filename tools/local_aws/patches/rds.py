@@ -7,6 +7,7 @@ import json
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 from moto.core.responses import ActionResult
@@ -23,7 +24,7 @@ from moto.rds.models import (
 )
 from moto.rds.responses import RDSResponse
 
-from .. import postgres
+from .. import aurora_instances, backup_engine, postgres
 from ..clock import CLOCK
 from ._support import ModelLogic, Properties, before_create, fix, install, register_model
 
@@ -452,3 +453,85 @@ def restore_data_to_a_point_in_time() -> None:
             _restoring.reset(token)
 
     install(RDSBackend, "restore_db_cluster_to_point_in_time", restore)
+
+
+def _instance(backend: RDSBackend, identifier: str | None) -> DBInstanceClustered | None:
+    """The Aurora cluster member of that name, or None (unknown, or a standalone instance)."""
+    instance = backend.databases.get(identifier or "")
+    return instance if isinstance(instance, DBInstanceClustered) else None
+
+
+@fix("D50")
+def aurora_instances_take_minutes_and_send_events() -> None:
+    """CreateDBInstance into a cluster and DeleteDBInstance of a member took effect at once, and RDS
+    sent no event: moto's instance is ``available`` when the call answers and gone when deleted.
+
+    Through the API they now take emulated time (``tools.local_aws.aurora_instances``): ``creating``
+    for 10 minutes, then ``available`` with RDS-EVENT-0005 "DB instance created"; ``deleting`` for
+    5 minutes, then gone with RDS-EVENT-0003 "DB instance deleted" -- "RDS DB Instance Event"s on the
+    default bus, as RDS sends them. Deleting an instance that is already ``deleting`` gives
+    InvalidDBInstanceState. DeleteDBCluster still refuses a cluster with an instance that is not
+    ``deleting`` (InvalidDBClusterStateFault), and takes the ``deleting`` ones with it.
+    CloudFormation's instances stay instant (the deploy waits for them anyway).
+    """
+    create_db_instance = RDSResponse.create_db_instance
+    delete_db_instance = RDSResponse.delete_db_instance
+    delete_db_cluster = RDSBackend.delete_db_cluster
+    drop_db_instance = RDSBackend.delete_db_instance
+
+    def create(response: RDSResponse) -> ActionResult:
+        result = create_db_instance(response)
+        instance = _instance(response.backend, response.params.get("DBInstanceIdentifier"))
+        if instance is not None:
+            aurora_instances.begin_create(instance)
+        return result
+
+    def delete(response: RDSResponse) -> ActionResult:
+        identifier = response.params.get("DBInstanceIdentifier")
+        instance = _instance(response.backend, identifier)
+        if instance is None:
+            return delete_db_instance(response)
+        if instance.status == "deleting":
+            raise RDSClientError("InvalidDBInstanceState", f"Instance {identifier} is already being deleted.")
+        if instance.deletion_protection:
+            raise RDSClientError(
+                "InvalidParameterCombination",
+                "Cannot delete protected DB Instance, please disable deletion protection and try again.",
+            )
+        aurora_instances.begin_delete(instance)
+        return ActionResult({"DBInstance": instance})
+
+    def delete_cluster(backend: RDSBackend, cluster_identifier: str, snapshot_name: str | None = None) -> DBCluster:
+        cluster = backend.clusters.get(cluster_identifier)
+        members = cluster.members if cluster is not None else []
+        if members and all(member.status == "deleting" for member in members):
+            for member in members:
+                aurora_instances.forget(backend.account_id, backend.region_name, member.db_instance_identifier)
+                drop_db_instance(backend, member.db_instance_identifier)
+        deleted = delete_db_cluster(backend, cluster_identifier, snapshot_name)
+        aurora_instances.release(backend.account_id, backend.region_name, cluster_identifier)
+        return deleted
+
+    install(RDSResponse, "create_db_instance", create)
+    install(RDSResponse, "delete_db_instance", delete)
+    install(RDSBackend, "delete_db_cluster", delete_cluster)
+    CLOCK.register(aurora_instances.due_instance_changes)
+
+
+@fix("D51")
+def aws_backup_restores_aurora_clusters_without_an_instance() -> None:
+    """A cluster AWS Backup restored answered SQL at once, although "AWS Backup restores your Aurora
+    cluster; it does not create or attach an Amazon RDS instance to your cluster".
+
+    Its PostgreSQL server now runs only while one of its instances is available: the restored
+    cluster refuses connections until CreateDBInstance's instance is (D50: 10 emulated minutes),
+    and again once its last instance is deleting.
+    """
+    restore = backup_engine.AuroraClusters.restore
+
+    def restore_without_instance(kind: backup_engine.AuroraClusters, directory: Path, metadata: dict[str, str]) -> str:
+        arn = restore(kind, directory, metadata)
+        aurora_instances.hold_until_instance(kind.account_id, kind.region, kind.name_in(arn) or "")
+        return arn
+
+    install(backup_engine.AuroraClusters, "restore", restore_without_instance)
