@@ -20,7 +20,7 @@ from tests.emulator import ACCOUNT, REGION
 from tools.local_aws.aurora_instances import CREATE_MINUTES, DELETE_MINUTES
 from tools.local_aws.clock import CLOCK
 
-from .helpers import ref, template
+from .helpers import allow_events, ref, template
 from .test_backup_engine import ROLE
 
 PASSWORD = "restored-horse-battery"
@@ -122,6 +122,7 @@ def rds_events(aws: Callable[[str], Any], suffix: str) -> Iterator[Callable[[], 
     events.put_rule(
         Name=rule, EventPattern=json.dumps({"source": ["aws.rds"], "detail-type": ["RDS DB Instance Event"]})
     )
+    allow_events(aws, queue_arn)
     events.put_targets(Rule=rule, Targets=[{"Id": "queue", "Arn": queue_arn}])
 
     def received() -> list[dict[str, Any]]:

@@ -311,14 +311,22 @@ def _sql(cluster: dict[str, Any], statement: str) -> list[list[Any]]:
 
 def _aurora_restore_test(cfn, aws, suffix: str, cluster: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """Deploy a plan restore-testing the cluster, back it up, let the plan run: (the job, the vault)."""
-    definition = _restore_testing(suffix, "unused")
+    deployed = CLOCK.now()
+    definition = _restore_testing(suffix, "unused", schedule=_cron_in(PLAN_DELAY.seconds // 60))
     definition["Resources"]["Selection"]["Properties"].update(
         ProtectedResourceType="Aurora", ProtectedResourceArns=[cluster["DBClusterArn"]]
     )
     stack = cfn.deploy(definition)
     vault = stack.outputs["VaultName"]
-    aws("backup").start_backup_job(BackupVaultName=vault, ResourceArn=cluster["DBClusterArn"], IamRoleArn=ROLE)
-    CLOCK.advance(timedelta(minutes=3))
+    backup = aws("backup")
+    backup_job_done(
+        aws,
+        backup.start_backup_job(BackupVaultName=vault, ResourceArn=cluster["DBClusterArn"], IamRoleArn=ROLE)[
+            "BackupJobId"
+        ],
+    )
+    aurora_restore = timedelta(minutes=1 + backup_engine.RESTORE_MINUTES["Aurora"]) + backup_engine.DELIVERY_INTERVAL
+    CLOCK.advance(deployed + PLAN_DELAY - CLOCK.now() + aurora_restore)
     [job] = [job for job in _jobs_of(aws, stack.outputs["PlanArn"]) if job["Status"] == "COMPLETED"]
     return job, vault
 
