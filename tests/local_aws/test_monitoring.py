@@ -96,7 +96,9 @@ def test_alarm_goes_to_alarm_and_back_and_notifies_its_topic(aws: Aws, suffix: s
         "ALARM",
         "INSUFFICIENT_DATA",
     )
-    CLOCK.advance(timedelta(minutes=6))  # the data point leaves the 5-minute window
+    CLOCK.advance(timedelta(minutes=6))  # a newer period is empty: the point is still the newest real one
+    assert state()["StateValue"] == "ALARM"
+    CLOCK.advance(timedelta(minutes=10))  # it has left the evaluation range (3 periods for 1)
     assert state()["StateValue"] == "OK"
 
 

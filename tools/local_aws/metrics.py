@@ -93,12 +93,13 @@ def datapoints(
     start: datetime,
     end: datetime,
 ) -> list[float]:
-    """Values of the metric with exactly these dimensions and a timestamp in ``(start, end]``."""
+    """Values of the metric with exactly these dimensions and a timestamp in ``[start, end)``
+    (a period, as CloudWatch aggregates them)."""
     wanted = sorted(dimensions.items())
     low, high = _naive(start), _naive(end)
     values: list[float] = []
     for datum in cloudwatch_backends[account_id][region].get_all_metrics():
-        if datum.namespace != namespace or datum.name != name or not (low < datum.timestamp <= high):
+        if datum.namespace != namespace or datum.name != name or not (low <= datum.timestamp < high):
             continue
         if sorted((d.name, d.value) for d in datum.dimensions) != wanted:
             continue
