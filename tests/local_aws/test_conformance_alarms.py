@@ -263,7 +263,11 @@ def test_alarms_on_dynamodb_metrics_always_ignore_missing_data(aws: Aws, suffix:
         )
     CLOCK.advance(timedelta(minutes=1))
     states = {label: _state(aws, f"{label}-{suffix}") for label in cases}
-    assert states == {"dynamodb-breaching": "INSUFFICIENT_DATA", "dynamodb-ok": "INSUFFICIENT_DATA", "other-breaching": "ALARM"}
+    assert states == {
+        "dynamodb-breaching": "INSUFFICIENT_DATA",
+        "dynamodb-ok": "INSUFFICIENT_DATA",
+        "other-breaching": "ALARM",
+    }
 
 
 def _math_alarm(aws: Aws, name: str, expression: str) -> None:
@@ -293,7 +297,8 @@ def test_metric_math_takes_a_missing_value_as_zero(aws: Aws, suffix: str) -> Non
     _math_alarm(aws, f"math-fill-{suffix}", "FILL(reads, 0) + FILL(writes, 0)")
     newest = _at_quiet_instant()
     aws("cloudwatch").put_metric_data(
-        Namespace=f"Conformance/math-one-{suffix}", MetricData=[{"MetricName": "Reads", "Value": 4, "Timestamp": newest}]
+        Namespace=f"Conformance/math-one-{suffix}",
+        MetricData=[{"MetricName": "Reads", "Value": 4, "Timestamp": newest}],
     )
     CLOCK.advance(timedelta(minutes=1))
     assert _state(aws, f"math-one-{suffix}") == "ALARM"  # 4 + (missing = 0)

@@ -165,7 +165,12 @@ def keep_alarm_state_on_update() -> None:
         return alarm
 
     def update_nested_stack(
-        cls: type, original_resource: Any, new_resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+        cls: type,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
     ) -> Any:
         states = _alarm_states(account_id, region_name)
         stack = original_update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
