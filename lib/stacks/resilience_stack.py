@@ -284,10 +284,11 @@ def _canary_metric(namespace: str, name: str, dependency: str, suffix: str, stat
 # and while a real value is among them, the newest real values decide (User Guide, "Configuring how
 # CloudWatch alarms treat missing data"). So an alarm on a metric that is only published on events
 # (errors, failures) stays in ALARM until a newer value or until the event leaves the range.
+_AlarmRow = tuple[str, str, str, float, cloudwatch.ComparisonOperator, tuple[int, int], cloudwatch.TreatMissingData]
 # fmt: off
-_ALARMS: tuple[tuple[str, str, str, float, cloudwatch.ComparisonOperator, tuple[int, int], cloudwatch.TreatMissingData], ...] = (
-    ("backup-job-failures", "An AWS Backup job of the vault failed. Clears with the next hour that counts no failure, at the "
-     "latest 3 hours after the failed hour (the evaluation range) if AWS Backup publishes nothing newer.",
+_ALARMS: tuple[_AlarmRow, ...] = (
+    ("backup-job-failures", "An AWS Backup job of the vault failed. Clears with the next hour that counts no "
+     "failure, at the latest 3 hours after the failed hour (the evaluation range) if nothing newer is published.",
      "backup_failed", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 1), Missing.NOT_BREACHING),
     # The RPO itself is watched per resource by the backup monitor's rpo-<resource> alarms.
     ("undelivered-alerts", "An alert or DR signal could not be delivered (EventBridge or Lambda dead letters).",
@@ -296,7 +297,8 @@ _ALARMS: tuple[tuple[str, str, str, float, cloudwatch.ComparisonOperator, tuple[
      "aurora_cpu", 80, Comparison.GREATER_THAN_THRESHOLD, (3, 3), Missing.NOT_BREACHING),
     ("aurora-freeable-memory-low", "Aurora freeable memory below 128 MiB in three 5-minute periods in a row.",
      "aurora_memory", 128 * 1024 * 1024, Comparison.LESS_THAN_THRESHOLD, (3, 3), Missing.NOT_BREACHING),
-    ("aurora-replica-lag-high", "An Aurora reader lagged the writer by more than 1 s in three 5-minute periods in a row.",
+    ("aurora-replica-lag-high", "An Aurora reader lagged the writer by more than 1 s in three 5-minute periods "
+     "in a row.",
      "aurora_replica_lag", 1000, Comparison.GREATER_THAN_THRESHOLD, (3, 3), Missing.NOT_BREACHING),
     ("dynamodb-throttling", "The DynamoDB table throttled reads or writes in one of the last two 5-minute periods. "
      "Periods without throttle counts are 0 (FILL): CloudWatch ignores missing data on AWS/DynamoDB alarms.",

@@ -20,10 +20,18 @@ from tools.local_aws.clock import CLOCK
 
 Aws = Callable[[str], Any]
 FIVE_MINUTES = timedelta(minutes=5)
-API_KEYS = (
-    "Namespace MetricName Statistic ExtendedStatistic Period EvaluationPeriods DatapointsToAlarm Threshold "
-    "ComparisonOperator TreatMissingData"
-).split()
+API_KEYS = [
+    "Namespace",
+    "MetricName",
+    "Statistic",
+    "ExtendedStatistic",
+    "Period",
+    "EvaluationPeriods",
+    "DatapointsToAlarm",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+]
 
 
 @pytest.fixture(scope="module")

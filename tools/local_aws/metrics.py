@@ -52,13 +52,23 @@ def put(
     )
 
 
-EMF_UNITS = frozenset(
-    "Seconds Microseconds Milliseconds Bytes Kilobytes Megabytes Gigabytes Terabytes Bits Kilobits Megabits "
-    "Gigabits Terabits Percent Count Bytes/Second Kilobytes/Second Megabytes/Second Gigabytes/Second "
-    "Terabytes/Second Bits/Second Kilobits/Second Megabits/Second Gigabits/Second Terabits/Second Count/Second "
-    "None".split()
+_SIZES = (
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
 )
-EMF_MAX_METRICS, EMF_MAX_DIMENSIONS, EMF_MAX_VALUES, EMF_MAX_NAME, EMF_MAX_DIMENSION_VALUE = 100, 30, 100, 1024, 1024
+EMF_UNITS = frozenset(
+    ("Seconds", "Microseconds", "Milliseconds", "Percent", "Count", "Count/Second", "None", *_SIZES)
+).union(f"{size}/Second" for size in _SIZES)
+EMF_MAX_METRICS, EMF_MAX_DIMENSIONS, EMF_MAX_VALUES = 100, 30, 100
+EMF_MAX_NAME, EMF_MAX_DIMENSION_KEY, EMF_MAX_DIMENSION_VALUE = 1024, 250, 1024
 
 
 class InvalidEmf(ValueError):
@@ -130,7 +140,9 @@ def _dimension_set(document: dict[str, Any], keys: Any) -> dict[str, str]:
         raise InvalidEmf(f"a DimensionSet is an array of at most {EMF_MAX_DIMENSIONS} keys")
     dimensions = {}
     for key in keys:
-        value = document.get(key) if isinstance(key, str) else None
+        if not isinstance(key, str) or not 0 < len(key) <= EMF_MAX_DIMENSION_KEY:
+            raise InvalidEmf(f"a dimension key must be a string of 1 to {EMF_MAX_DIMENSION_KEY} characters")
+        value = document.get(key)
         if not isinstance(value, str) or len(value) > EMF_MAX_DIMENSION_VALUE:
             raise InvalidEmf(f"dimension {key!r} must be a root member with a string value of at most 1024 characters")
         dimensions[key] = value
@@ -148,13 +160,10 @@ def _metric(document: dict[str, Any], definition: Any) -> tuple[str, str, list[f
         raise InvalidEmf(f"metric {name!r}: StorageResolution must be 1 or 60")
     target = document.get(name)
     values = target if isinstance(target, list) else [target]
-    if len(values) > EMF_MAX_VALUES or not all(_is_number(v) for v in values):
+    numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(numbers) != len(values) or len(numbers) > EMF_MAX_VALUES:
         raise InvalidEmf(f"metric {name!r} must be a root member holding a number or at most 100 numbers")
-    return name, unit, [float(v) for v in values]
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return name, unit, numbers
 
 
 def datapoints(
