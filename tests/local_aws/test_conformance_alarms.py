@@ -328,3 +328,34 @@ def test_the_sns_message_has_cloudwatchs_shape(aws: Aws, suffix: str) -> None:
     stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
     assert stamp.match(notice["StateChangeTime"]) and stamp.match(notice["AlarmConfigurationUpdatedTimestamp"])
     assert notice["StateChangeTime"].startswith((newest + timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:00.000"))
+
+
+def test_an_update_of_the_nested_stack_that_holds_an_alarm_keeps_its_state(aws: Aws, cfn: Any, suffix: str) -> None:
+    """As above, for an alarm in a nested stack (where the kit's alarms live): CloudFormation updates
+    the nested stack, and its alarm through PutMetricAlarm, which leaves the state unchanged,
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html
+    """
+    topic = aws("sns").create_topic(Name=f"nested-update-{suffix}")["TopicArn"]
+    name, bucket = f"nested-update-{suffix}", f"nested-alarm-{suffix}"
+    aws("s3").create_bucket(Bucket=bucket)
+
+    def parent(threshold: float) -> dict[str, Any]:
+        key = f"child-{threshold:g}.json"
+        aws("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(_alarm_template(name, threshold, topic)))
+        url = f"https://s3.us-east-1.amazonaws.com/{bucket}/{key}"
+        return template({"Child": {"Type": "AWS::CloudFormation::Stack", "Properties": {"TemplateURL": url}}})
+
+    stack = cfn.deploy(parent(THRESHOLD))
+    newest = _at_quiet_instant()
+    _put_range(aws, f"Conformance/{name}", "- - - - X", newest)
+    CLOCK.advance(timedelta(minutes=1))
+    assert _state(aws, name) == "ALARM"
+
+    client = aws("cloudformation")
+    change = client.create_change_set(
+        StackName=stack.name, ChangeSetName="update", ChangeSetType="UPDATE", TemplateBody=json.dumps(parent(6))
+    )
+    client.execute_change_set(ChangeSetName=change["Id"])
+
+    alarm = aws("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+    assert (alarm["Threshold"], alarm["StateValue"]) == (6, "ALARM")

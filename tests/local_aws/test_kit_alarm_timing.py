@@ -8,7 +8,7 @@ the emulator's clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -86,11 +86,12 @@ def _first_state(aws: Aws, name: str, state: str, minutes: int, each_minute: Cal
     raise AssertionError(f"{name} did not reach {state} within {minutes} minutes")
 
 
-class Monitor:
-    """Publishes RecoveryPointAgeMinutes as the backup monitor does: once every 5 minutes."""
+class Publisher:
+    """Publishes an alarm's metric once every 5 minutes, as the backup monitor (the age of the newest
+    point) and the canary's schedule (one invocation) do."""
 
-    def __init__(self, aws: Aws, alarm: dict[str, Any], newest_point: datetime) -> None:
-        self.aws, self.alarm, self.newest_point = aws, alarm, newest_point
+    def __init__(self, aws: Aws, alarm: dict[str, Any], value: Callable[[datetime], float]) -> None:
+        self.aws, self.alarm, self.value = aws, alarm, value
         self.last_report: datetime | None = None
         self.running = True
 
@@ -98,45 +99,52 @@ class Monitor:
         now = CLOCK.now()
         if not self.running or (self.last_report and now - self.last_report < FIVE_MINUTES):
             return
-        age = _minutes(now, self.newest_point)
-        self.aws("cloudwatch").put_metric_data(
-            Namespace=self.alarm["Namespace"],
-            MetricData=[{"MetricName": self.alarm["MetricName"], "Dimensions": self.alarm["Dimensions"], "Value": age}],
-        )
+        datum = {
+            "MetricName": self.alarm["MetricName"],
+            "Dimensions": self.alarm["Dimensions"],
+            "Value": self.value(now),
+        }
+        self.aws("cloudwatch").put_metric_data(Namespace=self.alarm["Namespace"], MetricData=[datum])
         self.last_report = now
 
 
-@pytest.fixture
-def rpo_alarm(aws: Aws, kit_alarms: dict[str, dict[str, Any]], suffix: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    properties = dict(kit_alarms["rpo-dynamodb-table"])
-    # A dimension of this test's own, so that no other test's ages reach the alarm.
-    properties["Dimensions"] = [{"Name": "EnvironmentSuffix", "Value": suffix}, {"Name": "Resource", "Value": "t"}]
-    name = f"rpo-timing-{suffix}"
+def _own_alarm(aws: Aws, kit_alarms: dict[str, dict[str, Any]], alarm_type: str, suffix: str) -> tuple[str, dict]:
+    """The kit's alarm under a name and dimension values of this test's own (no other test's data reaches it)."""
+    properties = dict(kit_alarms[alarm_type])
+    properties["Dimensions"] = [{"Name": d["Name"], "Value": suffix} for d in properties["Dimensions"]]
+    name = f"{alarm_type}-timing-{suffix}"
     _create(aws, properties, name)
-    yield name, properties
-    aws("cloudwatch").delete_alarms(AlarmNames=[name])
+    return name, properties
 
 
-def test_rpo_alarm_pages_10_to_16_minutes_after_the_rpo_when_backups_stop(aws: Aws, rpo_alarm: Any) -> None:
+def test_rpo_alarm_pages_10_to_16_minutes_after_the_rpo_when_backups_stop(
+    aws: Aws, kit_alarms: dict[str, dict[str, Any]], suffix: str
+) -> None:
     """The monitor keeps reporting; the resource's newest point ages past the 60-minute RPO."""
-    name, properties = rpo_alarm
+    name, properties = _own_alarm(aws, kit_alarms, "rpo-dynamodb-table", suffix)
     last_backup = _period_start()
-    monitor = Monitor(aws, properties, last_backup)
+    monitor = Publisher(aws, properties, lambda now: _minutes(now, last_backup))
     fired = _first_state(aws, name, "ALARM", 120, monitor.tick)
     assert 70 <= _minutes(fired, last_backup) <= 76
     assert properties["Threshold"] == 60
 
 
-def test_rpo_alarm_pages_20_to_25_minutes_after_the_monitor_falls_silent(aws: Aws, rpo_alarm: Any) -> None:
-    """Missing data is breaching, but only once the last reported age has left the evaluation range."""
-    name, properties = rpo_alarm
-    last_backup = _period_start()
-    monitor = Monitor(aws, properties, last_backup)
-    assert _first_state(aws, name, "OK", 10, monitor.tick)
-    monitor.running = False
-    assert monitor.last_report is not None
+@pytest.mark.parametrize(
+    ("alarm_type", "healthy_value"), [("rpo-dynamodb-table", 5.0), ("health-check-not-running", 1.0)]
+)
+def test_missing_data_pages_20_to_25_minutes_after_the_last_report(
+    aws: Aws, kit_alarms: dict[str, dict[str, Any]], suffix: str, alarm_type: str, healthy_value: float
+) -> None:
+    """Missing data is breaching, but only once the last reported value has left the evaluation range:
+    the backup monitor or the canary stopped."""
+    name, properties = _own_alarm(aws, kit_alarms, alarm_type, suffix)
+    _period_start()
+    publisher = Publisher(aws, properties, lambda now: healthy_value)
+    assert _first_state(aws, name, "OK", 10, publisher.tick)
+    publisher.running = False
+    assert publisher.last_report is not None
     fired = _first_state(aws, name, "ALARM", 60, lambda: None)
-    assert 20 <= _minutes(fired, monitor.last_report) <= 25
+    assert 20 <= _minutes(fired, publisher.last_report) <= 25
 
 
 def test_dynamodb_throttling_alarm_is_ok_without_traffic_and_clears_after_throttling(
