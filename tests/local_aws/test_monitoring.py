@@ -89,7 +89,7 @@ def test_alarm_goes_to_alarm_and_back_and_notifies_its_topic(aws: Aws, suffix: s
     CLOCK.advance(timedelta(minutes=1))
     alarm = state()
     assert alarm["StateValue"] == "ALARM"
-    assert "1 out of the last 1 datapoints [2]" in alarm["StateReason"]
+    assert "1 out of the last 1 datapoints [2.0 (" in alarm["StateReason"]
     notice = json.loads(json.loads(_messages(aws, inbox)[0]["Body"])["Message"])
     assert (notice["AlarmName"], notice["NewStateValue"], notice["OldStateValue"]) == (
         f"errors-{suffix}",

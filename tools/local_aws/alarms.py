@@ -80,9 +80,11 @@ def evaluate(account_id: str, region: str, alarm: Alarm, now: datetime) -> str:
     compare = COMPARISONS[alarm.comparison_operator]
     breaching = [None if v is None else compare(v, alarm.threshold) for v in values]
     rule = "ignore" if ALWAYS_IGNORE_MISSING in _namespaces(alarm) else alarm.treat_missing_data or "missing"
-    state = decide(breaching, periods, int(alarm.datapoints_to_alarm or periods), rule)
+    needed = int(alarm.datapoints_to_alarm or periods)
+    state = decide(breaching, periods, needed, rule)
     if state is not None and state != alarm.state_value:
-        _change_state(account_id, region, alarm, state, _reason(alarm, state, values), starts, values, now)
+        reason = _reason(alarm, state, starts, values, needed)
+        _change_state(account_id, region, alarm, state, reason, starts, values, now)
     return str(alarm.state_value)
 
 
@@ -120,21 +122,36 @@ def _namespaces(alarm: Alarm) -> set[str]:
     return {str(q.metric_stat.metric.namespace) for q in alarm.metric_data_queries if q.metric_stat is not None}
 
 
-def _reason(alarm: Alarm, state: str, values: list[float | None]) -> str:
-    """CloudWatch's kind of reason text (the real values of the range, newest first)."""
-    real = [v for v in reversed(values) if v is not None]
+WORDS = {
+    "GreaterThanOrEqualToThreshold": "greater than or equal to",
+    "GreaterThanThreshold": "greater than",
+    "LessThanThreshold": "less than",
+    "LessThanOrEqualToThreshold": "less than or equal to",
+}
+
+
+def _reason(alarm: Alarm, state: str, starts: list[datetime], values: list[float | None], needed: int) -> str:
+    """CloudWatch's reason text: the real values of the range, newest first, with their periods."""
+    real = [(start, v) for start, v in zip(reversed(starts), reversed(values), strict=True) if v is not None]
     if not real:
         if state == INSUFFICIENT:
             return f"Insufficient Data: {len(values)} datapoints were unknown."
-        treated = "breaching" if state == ALARM else "not breaching"
-        return f"Threshold Crossed: no datapoints were received for {len(values)} periods (treated as {treated})."
+        treated = "Breaching" if state == ALARM else "NonBreaching"
+        return (
+            f"Threshold Crossed: no datapoints were received for {len(values)} periods and {len(values)} "
+            f"missing datapoints were treated as [{treated}]."
+        )
     compare = COMPARISONS[alarm.comparison_operator]
-    breaching = sum(1 for v in real if compare(v, alarm.threshold))
-    shown = ", ".join(f"{v:g}" for v in real)
-    word = "" if state == ALARM else "not "
+    breaching = sum(1 for _, v in real if compare(v, alarm.threshold))
+    shown = ", ".join(f"{v!r} ({start.astimezone(UTC):%d/%m/%y %H:%M:%S})" for start, v in real)
+    verb = "was" if breaching == 1 else "were"
+    if state != ALARM:
+        verb += " not"
+    transition = "OK -> ALARM" if state == ALARM else "ALARM -> OK"
     return (
-        f"Threshold Crossed: {breaching} out of the last {len(real)} datapoints [{shown}] were {word}"
-        f"{alarm.comparison_operator} the threshold ({alarm.threshold:g})."
+        f"Threshold Crossed: {breaching} out of the last {len(real)} datapoints [{shown}] {verb} "
+        f"{WORDS[alarm.comparison_operator]} the threshold ({float(alarm.threshold)!r}) "
+        f"(minimum {needed} datapoint{'s' if needed > 1 else ''} for {transition} transition)."
     )
 
 
