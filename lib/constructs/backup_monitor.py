@@ -8,7 +8,15 @@ recovery point, or the monitor stopped): missing data is breaching.
 Why the alarm waits ``AGE_PERIODS`` five-minute periods: AWS Backup starts an hourly job within its
 start window and the job takes minutes, and a point's age counts from the job's start. So on a
 healthy hourly plan every resource's age passes the RPO for a few minutes each hour, until the new
-point completes. Fifteen minutes above the RPO means the hour's point did not arrive.
+point completes. Three measurements above the RPO in a row mean the hour's point did not arrive.
+
+When it pages (CloudWatch's evaluation range: for 3 periods it reads 5, User Guide "Configuring how
+CloudWatch alarms treat missing data"): when a resource's backups stop, the third measurement above
+the RPO pages, 70 to 76 minutes after its newest point was taken (RPO + 2 to 3 schedules + the
+minute the alarm waits for its evaluation). When no age arrives (the monitor stopped, or the
+resource has no completed point left), missing data counts as breaching only once the last
+measured age has left the 5-period range: 20 to 25 minutes after the last report. A resource that
+never had a point pages at the first evaluation.
 
 IAM facts: ``backup:ListRecoveryPointsByResource`` supports no resource-level permissions (the
 Service Authorization Reference lists no resource type for it), so it is granted on ``*``, limited to
@@ -43,6 +51,7 @@ SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "backup_monitor"
 NAMESPACE = "DisasterRecovery/Backup"
 SCHEDULE = Duration.minutes(5)
 AGE_PERIODS = 3
+EVALUATION_RANGE = AGE_PERIODS + 2  # periods CloudWatch reads for 3 (the User Guide's example)
 UNSCOPABLE_ACTIONS = ("backup:ListRecoveryPointsByResource",)
 
 
@@ -139,7 +148,7 @@ class BackupMonitor(Construct):
             targets=[target],
         )
 
-        suffix = config.environment_suffix
+        suffix, every = config.environment_suffix, int(SCHEDULE.to_minutes())
         self.age_metrics = {r.label: _metric("RecoveryPointAgeMinutes", suffix, r.label) for r in resources}
         self.failed_jobs = {r.label: _metric("FailedBackupJobs", suffix, r.label, "Sum") for r in resources}
         self.worst_age = _metric("WorstRecoveryPointAgeMinutes", suffix)
@@ -147,9 +156,11 @@ class BackupMonitor(Construct):
             label: alarms.add(
                 f"rpo-{label}",
                 description=(
-                    f"The newest completed recovery point of {label} has been older than the {rpo}-minute RPO "
-                    f"for {AGE_PERIODS * SCHEDULE.to_minutes()} minutes, or there is none, or the monitor "
-                    "stopped reporting."
+                    f"The newest completed recovery point of {label} was older than the {rpo}-minute RPO in "
+                    f"{AGE_PERIODS} measurements in a row (pages {rpo + (AGE_PERIODS - 1) * every} to "
+                    f"{rpo + AGE_PERIODS * every + 1} minutes after that point was taken if no newer one "
+                    f"completes), or no age was reported for {(EVALUATION_RANGE - 1) * every} to "
+                    f"{EVALUATION_RANGE * every} minutes (no recovery point, or the monitor stopped)."
                 ),
                 metric=metric,
                 threshold=rpo,

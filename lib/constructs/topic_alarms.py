@@ -34,8 +34,10 @@ class TopicAlarms(Construct):
         threshold: float,
         comparison: cloudwatch.ComparisonOperator,
         evaluation_periods: int = 1,
+        datapoints: int | None = None,
         missing: cloudwatch.TreatMissingData = Missing.NOT_BREACHING,
     ) -> cloudwatch.Alarm:
+        """An alarm on ``datapoints`` of ``evaluation_periods`` breaching periods (default: all)."""
         name = self._config.name(alarm_type)
         alarm = cloudwatch.Alarm(
             self,
@@ -46,7 +48,7 @@ class TopicAlarms(Construct):
             threshold=threshold,
             comparison_operator=comparison,
             evaluation_periods=evaluation_periods,
-            datapoints_to_alarm=evaluation_periods,
+            datapoints_to_alarm=datapoints or evaluation_periods,
             treat_missing_data=missing,
         )
         alarm.add_alarm_action(self._action)

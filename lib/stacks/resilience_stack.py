@@ -223,9 +223,12 @@ class _Metrics:
         self.aurora_replica_lag = cluster.metric("AuroraReplicaLagMaximum", period=FIVE_MINUTES, statistic="Maximum")
         self.aurora_connections = cluster.metric_database_connections(period=FIVE_MINUTES)
         self.aurora_capacity = cluster.metric("ServerlessDatabaseCapacity", period=FIVE_MINUTES, statistic="Maximum")
+        # DynamoDB publishes throttle counts only when it throttles, and CloudWatch ignores missing
+        # data on AWS/DynamoDB alarms (whatever TreatMissingData says): without FILL the alarm would
+        # sit in INSUFFICIENT_DATA until the first throttle and in ALARM for ever after it.
         self.dynamodb_throttles = cloudwatch.MathExpression(
             label="Read + write throttle events",
-            expression="reads + writes",
+            expression="FILL(reads, 0) + FILL(writes, 0)",
             using_metrics={
                 "reads": table.metric("ReadThrottleEvents", period=FIVE_MINUTES, statistic="Sum"),
                 "writes": table.metric("WriteThrottleEvents", period=FIVE_MINUTES, statistic="Sum"),
@@ -275,34 +278,45 @@ def _canary_metric(namespace: str, name: str, dependency: str, suffix: str, stat
     )
 
 
-# alarm name, what it means, metric (a _Metrics attribute), threshold, comparison, periods, missing data
+# alarm name, what it means, metric (a _Metrics attribute), threshold, comparison,
+# (datapoints to alarm, evaluation periods), missing data.
+# Timings follow CloudWatch's evaluation range: it reads two periods more than the evaluation periods,
+# and while a real value is among them, the newest real values decide (User Guide, "Configuring how
+# CloudWatch alarms treat missing data"). So an alarm on a metric that is only published on events
+# (errors, failures) stays in ALARM until a newer value or until the event leaves the range.
+_AlarmRow = tuple[str, str, str, float, cloudwatch.ComparisonOperator, tuple[int, int], cloudwatch.TreatMissingData]
 # fmt: off
-_ALARMS: tuple[tuple[str, str, str, float, cloudwatch.ComparisonOperator, int, cloudwatch.TreatMissingData], ...] = (
-    ("backup-job-failures", "An AWS Backup job of the vault failed in the last hour.",
-     "backup_failed", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, Missing.NOT_BREACHING),
+_ALARMS: tuple[_AlarmRow, ...] = (
+    ("backup-job-failures", "An AWS Backup job of the vault failed. Clears with the next hour that counts no "
+     "failure, at the latest 3 hours after the failed hour (the evaluation range) if nothing newer is published.",
+     "backup_failed", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 1), Missing.NOT_BREACHING),
     # The RPO itself is watched per resource by the backup monitor's rpo-<resource> alarms.
     ("undelivered-alerts", "An alert or DR signal could not be delivered (EventBridge or Lambda dead letters).",
-     "undelivered", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, Missing.NOT_BREACHING),
-    ("aurora-cpu-high", "Aurora CPU above 80 % for 15 minutes.",
-     "aurora_cpu", 80, Comparison.GREATER_THAN_THRESHOLD, 3, Missing.NOT_BREACHING),
-    ("aurora-freeable-memory-low", "Aurora freeable memory below 128 MiB.",
-     "aurora_memory", 128 * 1024 * 1024, Comparison.LESS_THAN_THRESHOLD, 3, Missing.NOT_BREACHING),
-    ("aurora-replica-lag-high", "Aurora reader lags the writer by more than 1 s.",
-     "aurora_replica_lag", 1000, Comparison.GREATER_THAN_THRESHOLD, 3, Missing.NOT_BREACHING),
-    ("dynamodb-throttling", "DynamoDB table throttled reads or writes.",
-     "dynamodb_throttles", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, Missing.NOT_BREACHING),
-    ("health-check-errors", "The data-plane canary failed: a store is unreachable or broken.",
-     "function_errors", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, Missing.NOT_BREACHING),
-    ("health-check-not-running", "The data-plane canary has not run for 15 minutes.",
-     "function_invocations", 1, Comparison.LESS_THAN_THRESHOLD, 3, Missing.BREACHING),
+     "undelivered", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 1), Missing.NOT_BREACHING),
+    ("aurora-cpu-high", "Aurora CPU above 80 % in three 5-minute periods in a row.",
+     "aurora_cpu", 80, Comparison.GREATER_THAN_THRESHOLD, (3, 3), Missing.NOT_BREACHING),
+    ("aurora-freeable-memory-low", "Aurora freeable memory below 128 MiB in three 5-minute periods in a row.",
+     "aurora_memory", 128 * 1024 * 1024, Comparison.LESS_THAN_THRESHOLD, (3, 3), Missing.NOT_BREACHING),
+    ("aurora-replica-lag-high", "An Aurora reader lagged the writer by more than 1 s in three 5-minute periods "
+     "in a row.",
+     "aurora_replica_lag", 1000, Comparison.GREATER_THAN_THRESHOLD, (3, 3), Missing.NOT_BREACHING),
+    ("dynamodb-throttling", "The DynamoDB table throttled reads or writes in one of the last two 5-minute periods. "
+     "Periods without throttle counts are 0 (FILL): CloudWatch ignores missing data on AWS/DynamoDB alarms.",
+     "dynamodb_throttles", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 2), Missing.NOT_BREACHING),
+    ("health-check-errors", "The data-plane canary failed: a store is unreachable or broken. Clears with the next "
+     "5-minute period in which the canary only succeeds.",
+     "function_errors", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 1), Missing.NOT_BREACHING),
+    ("health-check-not-running", "The data-plane canary has not run: no invocation for 20 to 25 minutes (missing "
+     "data is breaching, and CloudWatch fills it only once the last invocation has left its 5-period range).",
+     "function_invocations", 1, Comparison.LESS_THAN_THRESHOLD, (3, 3), Missing.BREACHING),
     ("health-check-dead-letters", "Canary invocations were dead-lettered.",
-     "dead_letters", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, Missing.NOT_BREACHING),
+     "dead_letters", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 1), Missing.NOT_BREACHING),
 )
 # fmt: on
 
 
 def _add_alarms(alarms: TopicAlarms, metrics: _Metrics) -> None:
-    for name, description, metric, threshold, comparison, periods, missing in _ALARMS:
+    for name, description, metric, threshold, comparison, (datapoints, periods), missing in _ALARMS:
         alarms.add(
             name,
             description=description,
@@ -310,6 +324,7 @@ def _add_alarms(alarms: TopicAlarms, metrics: _Metrics) -> None:
             threshold=threshold,
             comparison=comparison,
             evaluation_periods=periods,
+            datapoints=datapoints,
             missing=missing,
         )
 

@@ -91,14 +91,16 @@ def test_alarm_goes_to_alarm_and_back_and_notifies_its_topic(aws: Aws, suffix: s
     CLOCK.advance(timedelta(minutes=1))
     alarm = state()
     assert alarm["StateValue"] == "ALARM"
-    assert "1 out of the last 1 datapoints [2]" in alarm["StateReason"]
+    assert "1 out of the last 1 datapoints [2.0 (" in alarm["StateReason"]
     notice = json.loads(json.loads(_messages(aws, inbox)[0]["Body"])["Message"])
     assert (notice["AlarmName"], notice["NewStateValue"], notice["OldStateValue"]) == (
         f"errors-{suffix}",
         "ALARM",
         "INSUFFICIENT_DATA",
     )
-    CLOCK.advance(timedelta(minutes=6))  # the data point leaves the 5-minute window
+    CLOCK.advance(timedelta(minutes=6))  # a newer period is empty: the point is still the newest real one
+    assert state()["StateValue"] == "ALARM"
+    CLOCK.advance(timedelta(minutes=10))  # it has left the evaluation range (3 periods for 1)
     assert state()["StateValue"] == "OK"
 
 

@@ -152,6 +152,9 @@ def test_each_protected_resource_has_an_age_alarm_at_the_rpo_where_silence_breac
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (60, "GreaterThanThreshold")
         assert alarm["TreatMissingData"] == "breaching"
         assert alarm["Period"] * alarm["EvaluationPeriods"] == 15 * 60
+        # When it pages, under CloudWatch's evaluation range (measured in tests/local_aws/test_kit_alarm_timing.py).
+        assert "pages 70 to 76 minutes after" in alarm["AlarmDescription"]
+        assert "no age was reported for 20 to 25 minutes" in alarm["AlarmDescription"]
 
 
 def test_monitor_measures_exactly_what_the_selection_backs_up(templates: Templates) -> None:
@@ -198,6 +201,11 @@ def test_aurora_and_dynamodb_health_alarms(templates: Templates) -> None:
     throttling = _alarm(templates, "dynamodb-throttling")
     metric_names = {m["MetricStat"]["Metric"]["MetricName"] for m in throttling["Metrics"] if "MetricStat" in m}
     assert metric_names == {"ReadThrottleEvents", "WriteThrottleEvents"}
+    # AWS ignores missing data on AWS/DynamoDB alarms: periods without throttles must be 0, not missing,
+    # and a throttle published late still falls in one of the last two periods.
+    [expression] = [m["Expression"] for m in throttling["Metrics"] if "Expression" in m]
+    assert expression == "FILL(reads, 0) + FILL(writes, 0)"
+    assert (throttling["DatapointsToAlarm"], throttling["EvaluationPeriods"]) == (1, 2)
 
 
 def test_canary_alarms(templates: Templates) -> None:

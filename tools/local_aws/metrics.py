@@ -1,9 +1,10 @@
 """CloudWatch metrics the emulator produces and reads: EMF extraction, service metrics, statistics.
 
 * EMF: CloudWatch Logs turns a log line in Embedded Metric Format (a JSON object with
-  ``_aws.CloudWatchMetrics``) into metric data points. ``extract_emf`` does that for every line
-  written to any log group (fix D20 calls it from moto's PutLogEvents), so a function's printed
-  metrics land in CloudWatch as they do in AWS.
+  ``_aws.CloudWatchMetrics``) into metric data points, and counts the lines that break the
+  specification in ``AWS/Logs``. ``extract_emf`` does that for every line written to any log group
+  (fix D20 calls it from moto's PutLogEvents), so a function's printed metrics land in CloudWatch
+  as they do in AWS.
 * Service metrics: ``put`` is how the emulator's engines publish what AWS publishes for them
   (``AWS/Lambda`` Invocations/Errors/Duration, ``AWS/Backup`` job counts, ``AWS/SQS`` queue depth).
 * Statistics: ``datapoints`` answers one metric's values in a window, the way an alarm reads them
@@ -17,6 +18,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from moto.cloudwatch.models import MetricAggregatedDatum, MetricDatum, cloudwatch_backends
 
@@ -50,38 +52,118 @@ def put(
     )
 
 
-def extract_emf(account_id: str, region: str, message: str) -> int:
+_SIZES = (
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+)
+EMF_UNITS = frozenset(
+    ("Seconds", "Microseconds", "Milliseconds", "Percent", "Count", "Count/Second", "None", *_SIZES)
+).union(f"{size}/Second" for size in _SIZES)
+EMF_MAX_METRICS, EMF_MAX_DIMENSIONS, EMF_MAX_VALUES = 100, 30, 100
+EMF_MAX_NAME, EMF_MAX_DIMENSION_KEY, EMF_MAX_DIMENSION_VALUE = 1024, 250, 1024
+
+
+class InvalidEmf(ValueError):
+    """A log line that declares EMF (``_aws``) but breaks the specification; the message says how."""
+
+
+def extract_emf(account_id: str, region: str, log_group: str, message: str) -> int:
     """Store the metrics of one EMF log line; returns how many data points it held (0 if not EMF).
 
+    Follows the CloudWatch User Guide, "Specification: Embedded metric format": the line is one JSON
+    object, after the metadata Lambda may put in front of it (timestamp, request id, level). A line
+    that declares ``_aws`` but is not valid JSON counts as ``AWS/Logs EMFParsingErrors``, one that
+    breaks the specification as ``EMFValidationErrors`` (per log group); neither publishes anything.
     The EMF timestamp is taken as written: function code reads the emulator's clock
     (``lambda_bootstrap.follow_emulator_clock``), so it is already emulated time."""
-    try:
-        document = json.loads(message)
-        directives = document["_aws"]["CloudWatchMetrics"]
-        stamp = datetime.fromtimestamp(document["_aws"]["Timestamp"] / 1000, UTC)
-    except (ValueError, TypeError, KeyError):
+    start = message.find("{")
+    if start < 0 or '"_aws"' not in message or (start and not message[:start].endswith(("\t", " "))):
         return 0
-    stored = 0
-    for directive in directives:
-        for metric in directive.get("Metrics", []):
-            values = document.get(metric.get("Name"))
-            for value in values if isinstance(values, list) else [values]:
-                if not isinstance(value, int | float):
-                    continue
-                for dimension_set in directive.get("Dimensions", [[]]):
-                    dimensions = {key: str(document[key]) for key in dimension_set if key in document}
-                    put(
-                        account_id,
-                        region,
-                        directive["Namespace"],
-                        metric["Name"],
-                        float(value),
-                        dimensions,
-                        metric.get("Unit", "None"),
-                        stamp,
-                    )
-                    stored += 1
-    return stored
+    try:
+        document = json.loads(message[start:])
+    except ValueError:
+        _count_emf_error(account_id, region, log_group, "EMFParsingErrors")
+        return 0
+    if not isinstance(document, dict) or "_aws" not in document:
+        return 0
+    try:
+        points = list(_emf_points(document))
+    except InvalidEmf as error:
+        logger.info("EMF line in %s rejected: %s", log_group, error)
+        _count_emf_error(account_id, region, log_group, "EMFValidationErrors")
+        return 0
+    stamp = datetime.fromtimestamp(document["_aws"]["Timestamp"] / 1000, UTC)
+    for namespace, name, value, dimensions, unit in points:
+        put(account_id, region, namespace, name, value, dimensions, unit, stamp)
+    return len(points)
+
+
+def _count_emf_error(account_id: str, region: str, log_group: str, name: str) -> None:
+    put(account_id, region, "AWS/Logs", name, 1, {"LogGroupName": log_group}, "Count")
+
+
+def _emf_points(document: dict[str, Any]) -> Iterable[tuple[str, str, float, dict[str, str], str]]:
+    """(namespace, metric, value, dimensions, unit) of every point; raises InvalidEmf first if any
+    part of the document breaks the specification (nothing of an invalid document is published)."""
+    metadata = document["_aws"]
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("CloudWatchMetrics"), list):
+        raise InvalidEmf("_aws.CloudWatchMetrics must be an array")
+    if not isinstance(metadata.get("Timestamp"), int) or isinstance(metadata["Timestamp"], bool):
+        raise InvalidEmf("_aws.Timestamp must be an integer (milliseconds since the epoch)")
+    points = []
+    for directive in metadata["CloudWatchMetrics"]:
+        namespace = directive.get("Namespace") if isinstance(directive, dict) else None
+        if not isinstance(namespace, str) or not 0 < len(namespace) <= EMF_MAX_NAME:
+            raise InvalidEmf("a MetricDirective needs a Namespace of 1 to 1024 characters")
+        dimension_sets, definitions = directive.get("Dimensions"), directive.get("Metrics")
+        if not isinstance(dimension_sets, list) or not dimension_sets:
+            raise InvalidEmf("a MetricDirective needs a Dimensions array of DimensionSets")
+        if not isinstance(definitions, list) or len(definitions) > EMF_MAX_METRICS:
+            raise InvalidEmf(f"a MetricDirective needs a Metrics array of at most {EMF_MAX_METRICS}")
+        resolved = [_dimension_set(document, keys) for keys in dimension_sets]
+        for definition in definitions:
+            name, unit, values = _metric(document, definition)
+            points += [(namespace, name, v, dims, unit) for v in values for dims in resolved]
+    return points
+
+
+def _dimension_set(document: dict[str, Any], keys: Any) -> dict[str, str]:
+    if not isinstance(keys, list) or len(keys) > EMF_MAX_DIMENSIONS:
+        raise InvalidEmf(f"a DimensionSet is an array of at most {EMF_MAX_DIMENSIONS} keys")
+    dimensions = {}
+    for key in keys:
+        if not isinstance(key, str) or not 0 < len(key) <= EMF_MAX_DIMENSION_KEY:
+            raise InvalidEmf(f"a dimension key must be a string of 1 to {EMF_MAX_DIMENSION_KEY} characters")
+        value = document.get(key)
+        if not isinstance(value, str) or len(value) > EMF_MAX_DIMENSION_VALUE:
+            raise InvalidEmf(f"dimension {key!r} must be a root member with a string value of at most 1024 characters")
+        dimensions[key] = value
+    return dimensions
+
+
+def _metric(document: dict[str, Any], definition: Any) -> tuple[str, str, list[float]]:
+    name = definition.get("Name") if isinstance(definition, dict) else None
+    if not isinstance(name, str) or not 0 < len(name) <= EMF_MAX_NAME:
+        raise InvalidEmf("a MetricDefinition needs a Name of 1 to 1024 characters")
+    unit = definition.get("Unit", "None")
+    if unit not in EMF_UNITS:
+        raise InvalidEmf(f"metric {name!r}: {unit!r} is not a CloudWatch unit")
+    if definition.get("StorageResolution", 60) not in (1, 60):
+        raise InvalidEmf(f"metric {name!r}: StorageResolution must be 1 or 60")
+    target = document.get(name)
+    values = target if isinstance(target, list) else [target]
+    numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(numbers) != len(values) or len(numbers) > EMF_MAX_VALUES:
+        raise InvalidEmf(f"metric {name!r} must be a root member holding a number or at most 100 numbers")
+    return name, unit, numbers
 
 
 def datapoints(
@@ -93,12 +175,13 @@ def datapoints(
     start: datetime,
     end: datetime,
 ) -> list[float]:
-    """Values of the metric with exactly these dimensions and a timestamp in ``(start, end]``."""
+    """Values of the metric with exactly these dimensions and a timestamp in ``[start, end)``
+    (a period, as CloudWatch aggregates them)."""
     wanted = sorted(dimensions.items())
     low, high = _naive(start), _naive(end)
     values: list[float] = []
     for datum in cloudwatch_backends[account_id][region].get_all_metrics():
-        if datum.namespace != namespace or datum.name != name or not (low < datum.timestamp <= high):
+        if datum.namespace != namespace or datum.name != name or not (low <= datum.timestamp < high):
             continue
         if sorted((d.name, d.value) for d in datum.dimensions) != wanted:
             continue

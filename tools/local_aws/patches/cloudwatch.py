@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from moto.cloudformation import models as cfn_models
 from moto.cloudwatch.models import (
     Alarm,
+    CloudWatchBackend,
     Dimension,
     Metric,
     MetricDataQuery,
@@ -88,6 +90,20 @@ class AlarmModel(ModelLogic):
     def delete(self, account_id: str, region_name: str) -> None:
         cloudwatch_backends[account_id][region_name].delete_alarms([self.alarm.name])
 
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        """An update with the same AlarmName is a PutMetricAlarm on the existing alarm (no replacement)."""
+        if original_resource.alarm.name != new_resource_name:
+            original_resource.delete(account_id, region_name)
+        return cls.create(new_resource_name, cloudformation_json.get("Properties", {}), account_id, region_name)
+
 
 @fix("Q2")
 def add_alarm_model() -> None:
@@ -114,3 +130,52 @@ def evaluate_alarms_on_the_clock() -> None:
 
     install(Alarm, "__init__", __init__)
     CLOCK.register(alarms.due_evaluations)
+
+
+STATE_FIELDS = ("state_value", "state_reason", "state_reason_data", "state_updated_timestamp", "history")
+
+
+def _alarm_states(account_id: str, region_name: str) -> dict[str, dict[str, Any]]:
+    alarms_now = cloudwatch_backends[account_id][region_name].alarms
+    return {name: {f: getattr(alarm, f) for f in STATE_FIELDS} for name, alarm in alarms_now.items()}
+
+
+def _restore_states(account_id: str, region_name: str, states: dict[str, dict[str, Any]]) -> None:
+    for name, alarm in cloudwatch_backends[account_id][region_name].alarms.items():
+        for field, value in states.get(name, {}).items():
+            setattr(alarm, field, value)
+
+
+@fix("Q10")
+def keep_alarm_state_on_update() -> None:
+    """moto's PutMetricAlarm builds a new alarm even when one of that name exists, so an update (and
+    every stack update, which moto applies to a nested stack by deleting and re-creating it) reset
+    the alarm to INSUFFICIENT_DATA: the next evaluation paged OK or ALARM again.
+
+    As the PutMetricAlarm API reference says, updating an existing alarm leaves its state unchanged;
+    the state (value, reason, history) is now kept, across nested-stack updates too.
+    """
+    original_put = CloudWatchBackend.put_metric_alarm
+    original_update = cfn_models.Stack.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def put_metric_alarm(backend: CloudWatchBackend, name: str, *args: Any, **kwargs: Any) -> Alarm:
+        states = _alarm_states(backend.account_id, backend.region_name)
+        alarm = original_put(backend, name, *args, **kwargs)
+        _restore_states(backend.account_id, backend.region_name, {name: states[name]} if name in states else {})
+        return alarm
+
+    def update_nested_stack(
+        cls: type,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        states = _alarm_states(account_id, region_name)
+        stack = original_update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
+        _restore_states(account_id, region_name, states)
+        return stack
+
+    install(CloudWatchBackend, "put_metric_alarm", put_metric_alarm)
+    install(cfn_models.Stack, "update_from_cloudformation_json", classmethod(update_nested_stack))

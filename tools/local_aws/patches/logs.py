@@ -35,7 +35,7 @@ def extract_embedded_metrics() -> None:
     ) -> Any:
         result = original(backend, log_group_name, log_stream_name, log_events)
         for event in log_events:
-            metrics.extract_emf(backend.account_id, backend.region_name, event["message"])
+            metrics.extract_emf(backend.account_id, backend.region_name, log_group_name, event["message"])
         return result
 
     install(LogsBackend, "put_log_events", put_log_events)

@@ -1,0 +1,171 @@
+"""When the kit's own alarms page, measured on the emulator's CloudWatch (which follows AWS's evaluation
+range and missing-data rules, tests/local_aws/test_conformance_alarms.py).
+
+The alarms are the synthesized ones (the dev profile, as tests/unit builds it), created through
+PutMetricAlarm with their template properties; the metrics their sources would publish are put on
+the emulator's clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from tests.unit.conftest import synthesized
+from tools.local_aws.clock import CLOCK
+
+Aws = Callable[[str], Any]
+FIVE_MINUTES = timedelta(minutes=5)
+API_KEYS = [
+    "Namespace",
+    "MetricName",
+    "Statistic",
+    "ExtendedStatistic",
+    "Period",
+    "EvaluationPeriods",
+    "DatapointsToAlarm",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+]
+
+
+@pytest.fixture(scope="module")
+def kit_alarms() -> dict[str, dict[str, Any]]:
+    """The synthesized alarms' properties by alarm type (name without the suffix)."""
+    found = Template.from_stack(synthesized().resilience).find_resources("AWS::CloudWatch::Alarm")
+    return {p["Properties"]["AlarmName"].rsplit("-", 1)[0]: p["Properties"] for p in found.values()}
+
+
+def _resolved(value: Any, table: str) -> Any:
+    """Template values with every Ref (only the table name here) replaced by ``table``."""
+    if isinstance(value, dict):
+        return table if set(value) == {"Ref"} else {k: _resolved(v, table) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolved(v, table) for v in value]
+    return value
+
+
+def _create(aws: Aws, properties: dict[str, Any], name: str, table: str = "unused") -> None:
+    properties = _resolved(properties, table)
+    arguments = {key: properties[key] for key in API_KEYS if key in properties}
+    if "Dimensions" in properties:
+        arguments["Dimensions"] = properties["Dimensions"]
+    if "Metrics" in properties:
+        arguments["Metrics"] = properties["Metrics"]
+    aws("cloudwatch").put_metric_alarm(AlarmName=name, **arguments)
+
+
+def _state(aws: Aws, name: str) -> str:
+    return str(aws("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"])
+
+
+def _period_start() -> datetime:
+    """Jump to one minute into a fresh 5-minute period; returns the period's start."""
+    now = CLOCK.now()
+    boundary = datetime.fromtimestamp(now.timestamp() // 300 * 300, UTC) + FIVE_MINUTES
+    CLOCK.jump(boundary + timedelta(minutes=1) - now)
+    return boundary
+
+
+def _minutes(until: datetime, since: datetime) -> float:
+    return (until - since).total_seconds() / 60
+
+
+def _first_state(aws: Aws, name: str, state: str, minutes: int, each_minute: Callable[[], None]) -> datetime:
+    """Advance minute by minute (calling ``each_minute`` first) until the alarm is in ``state``."""
+    for _ in range(minutes):
+        each_minute()
+        CLOCK.advance(timedelta(minutes=1))
+        if _state(aws, name) == state:
+            return CLOCK.now()
+    raise AssertionError(f"{name} did not reach {state} within {minutes} minutes")
+
+
+class Publisher:
+    """Publishes an alarm's metric once every 5 minutes, as the backup monitor (the age of the newest
+    point) and the canary's schedule (one invocation) do."""
+
+    def __init__(self, aws: Aws, alarm: dict[str, Any], value: Callable[[datetime], float]) -> None:
+        self.aws, self.alarm, self.value = aws, alarm, value
+        self.last_report: datetime | None = None
+        self.running = True
+
+    def tick(self) -> None:
+        now = CLOCK.now()
+        if not self.running or (self.last_report and now - self.last_report < FIVE_MINUTES):
+            return
+        datum = {
+            "MetricName": self.alarm["MetricName"],
+            "Dimensions": self.alarm["Dimensions"],
+            "Value": self.value(now),
+        }
+        self.aws("cloudwatch").put_metric_data(Namespace=self.alarm["Namespace"], MetricData=[datum])
+        self.last_report = now
+
+
+def _own_alarm(aws: Aws, kit_alarms: dict[str, dict[str, Any]], alarm_type: str, suffix: str) -> tuple[str, dict]:
+    """The kit's alarm under a name and dimension values of this test's own (no other test's data reaches it)."""
+    properties = dict(kit_alarms[alarm_type])
+    properties["Dimensions"] = [{"Name": d["Name"], "Value": suffix} for d in properties["Dimensions"]]
+    name = f"{alarm_type}-timing-{suffix}"
+    _create(aws, properties, name)
+    return name, properties
+
+
+def test_rpo_alarm_pages_10_to_16_minutes_after_the_rpo_when_backups_stop(
+    aws: Aws, kit_alarms: dict[str, dict[str, Any]], suffix: str
+) -> None:
+    """The monitor keeps reporting; the resource's newest point ages past the 60-minute RPO."""
+    name, properties = _own_alarm(aws, kit_alarms, "rpo-dynamodb-table", suffix)
+    last_backup = _period_start()
+    monitor = Publisher(aws, properties, lambda now: _minutes(now, last_backup))
+    fired = _first_state(aws, name, "ALARM", 120, monitor.tick)
+    assert 70 <= _minutes(fired, last_backup) <= 76
+    assert properties["Threshold"] == 60
+
+
+@pytest.mark.parametrize(
+    ("alarm_type", "healthy_value"), [("rpo-dynamodb-table", 5.0), ("health-check-not-running", 1.0)]
+)
+def test_missing_data_pages_20_to_25_minutes_after_the_last_report(
+    aws: Aws, kit_alarms: dict[str, dict[str, Any]], suffix: str, alarm_type: str, healthy_value: float
+) -> None:
+    """Missing data is breaching, but only once the last reported value has left the evaluation range:
+    the backup monitor or the canary stopped."""
+    name, properties = _own_alarm(aws, kit_alarms, alarm_type, suffix)
+    _period_start()
+    publisher = Publisher(aws, properties, lambda now: healthy_value)
+    assert _first_state(aws, name, "OK", 10, publisher.tick)
+    publisher.running = False
+    assert publisher.last_report is not None
+    fired = _first_state(aws, name, "ALARM", 60, lambda: None)
+    assert 20 <= _minutes(fired, publisher.last_report) <= 25
+
+
+def test_dynamodb_throttling_alarm_is_ok_without_traffic_and_clears_after_throttling(
+    aws: Aws, kit_alarms: dict[str, dict[str, Any]], suffix: str
+) -> None:
+    """DynamoDB publishes throttle counts only when it throttles, and CloudWatch ignores missing data
+    on AWS/DynamoDB alarms: the alarm must still be OK when nothing is throttled, page on a
+    throttle, and clear once throttling stops."""
+    table, name = f"throttled-{suffix}", f"throttling-{suffix}"
+    _create(aws, kit_alarms["dynamodb-throttling"], name, table)
+    start = _period_start()
+    CLOCK.advance(timedelta(minutes=1))
+    assert _state(aws, name) == "OK"
+
+    aws("cloudwatch").put_metric_data(
+        Namespace="AWS/DynamoDB",
+        MetricData=[
+            {"MetricName": "WriteThrottleEvents", "Dimensions": [{"Name": "TableName", "Value": table}], "Value": 3}
+        ],
+    )
+    CLOCK.advance(timedelta(minutes=1))
+    assert _state(aws, name) == "ALARM"
+    cleared = _first_state(aws, name, "OK", 30, lambda: None)
+    assert _minutes(cleared, start) < 11  # when the throttled period is no longer one of the last two
