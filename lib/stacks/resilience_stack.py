@@ -216,7 +216,18 @@ class _Metrics:
 
     def __init__(self, props: ResilienceStackProps, vault_name: str, undelivered: sqs.IQueue) -> None:
         cluster, table, function = props.cluster, props.table, props.function
-        self.backup_failed = _backup_metric("NumberOfBackupJobsFailed", vault_name)
+        # A job that never completes is a failure whatever AWS Backup calls it: FAILED, ABORTED, or
+        # EXPIRED (it could not start within its start window, e.g. a stopped Aurora cluster, or not
+        # finish within its completion window). Each has its own metric, published only when it happens.
+        self.backup_not_completed = cloudwatch.MathExpression(
+            label="Backup jobs failed, aborted or expired",
+            expression="FILL(failed, 0) + FILL(aborted, 0) + FILL(expired, 0)",
+            using_metrics={
+                state: _backup_metric(f"NumberOfBackupJobs{state.capitalize()}", vault_name)
+                for state in ("failed", "aborted", "expired")
+            },
+            period=ONE_HOUR,
+        )
         self.backup_completed = _backup_metric("NumberOfBackupJobsCompleted", vault_name)
         self.aurora_cpu = cluster.metric_cpu_utilization(period=FIVE_MINUTES)
         self.aurora_memory = cluster.metric_freeable_memory(period=FIVE_MINUTES, statistic="Minimum")
@@ -287,9 +298,10 @@ def _canary_metric(namespace: str, name: str, dependency: str, suffix: str, stat
 _AlarmRow = tuple[str, str, str, float, cloudwatch.ComparisonOperator, tuple[int, int], cloudwatch.TreatMissingData]
 # fmt: off
 _ALARMS: tuple[_AlarmRow, ...] = (
-    ("backup-job-failures", "An AWS Backup job of the vault failed. Clears with the next hour that counts no "
-     "failure, at the latest 3 hours after the failed hour (the evaluation range) if nothing newer is published.",
-     "backup_failed", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 1), Missing.NOT_BREACHING),
+    ("backup-job-failures", "An AWS Backup job of the vault did not complete: it failed, was aborted, or expired "
+     "(could not start within its start window or finish within its completion window). Clears with the next hour "
+     "that counts none.",
+     "backup_not_completed", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 1), Missing.NOT_BREACHING),
     # The RPO itself is watched per resource by the backup monitor's rpo-<resource> alarms.
     ("undelivered-alerts", "An alert or DR signal could not be delivered (EventBridge or Lambda dead letters).",
      "undelivered", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 1), Missing.NOT_BREACHING),
@@ -360,7 +372,7 @@ def _dashboard(
         ),
     )
     dashboard.add_widgets(
-        graph("Backup jobs (per hour)", m.backup_completed, m.backup_failed),
+        graph("Backup jobs (per hour)", m.backup_completed, m.backup_not_completed),
         graph("Canary success (1 = ok)", *(success for success, _ in m.canary.values())),
         graph("Canary latency p99 (ms)", *(latency for _, latency in m.canary.values())),
     )

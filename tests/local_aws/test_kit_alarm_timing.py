@@ -42,9 +42,12 @@ def kit_alarms() -> dict[str, dict[str, Any]]:
 
 
 def _resolved(value: Any, table: str) -> Any:
-    """Template values with every Ref (only the table name here) replaced by ``table``."""
+    """Template values with every Ref or Fn::GetAtt (the one resource an alarm watches: a table, a vault)
+    replaced by ``table``."""
     if isinstance(value, dict):
-        return table if set(value) == {"Ref"} else {k: _resolved(v, table) for k, v in value.items()}
+        if set(value) in ({"Ref"}, {"Fn::GetAtt"}):
+            return table
+        return {k: _resolved(v, table) for k, v in value.items()}
     if isinstance(value, list):
         return [_resolved(v, table) for v in value]
     return value
@@ -169,3 +172,33 @@ def test_dynamodb_throttling_alarm_is_ok_without_traffic_and_clears_after_thrott
     assert _state(aws, name) == "ALARM"
     cleared = _first_state(aws, name, "OK", 30, lambda: None)
     assert _minutes(cleared, start) < 11  # when the throttled period is no longer one of the last two
+
+
+@pytest.mark.parametrize("state", ["Failed", "Aborted", "Expired"])
+def test_a_backup_job_that_does_not_complete_pages_and_clears(
+    aws: Aws, kit_alarms: dict[str, dict[str, Any]], suffix: str, state: str
+) -> None:
+    """A stopped Aurora cluster's hourly jobs expire at the end of their start window instead of
+    failing; AWS Backup publishes NumberOfBackupJobsExpired for them (AWS Backup Developer Guide,
+    "Monitoring AWS Backup metrics with CloudWatch",
+    https://docs.aws.amazon.com/aws-backup/latest/devguide/cloudwatch.html). The alarm must page for
+    every job that ends without a recovery point, and clear once an hour counts none."""
+    vault, name = f"vault-{suffix}", f"backup-job-failures-timing-{suffix}"
+    _create(aws, kit_alarms["backup-job-failures"], name, vault)
+    _period_start()
+    CLOCK.advance(timedelta(minutes=1))
+    assert _state(aws, name) == "OK"
+
+    aws("cloudwatch").put_metric_data(
+        Namespace="AWS/Backup",
+        MetricData=[
+            {
+                "MetricName": f"NumberOfBackupJobs{state}",
+                "Dimensions": [{"Name": "BackupVaultName", "Value": vault}],
+                "Value": 1,
+            }
+        ],
+    )
+    CLOCK.advance(timedelta(minutes=1))
+    assert _state(aws, name) == "ALARM"
+    assert _first_state(aws, name, "OK", 125, lambda: None)

@@ -139,9 +139,18 @@ def _alarm(templates: Templates, name: str) -> dict:
 
 
 def test_backup_alarms_watch_the_vault(templates: Templates) -> None:
+    """Every way a job ends without a recovery point pages: FAILED, ABORTED and EXPIRED each have their
+    own AWS/Backup metric (AWS Backup Developer Guide, "Monitoring AWS Backup metrics with CloudWatch")."""
     failures = _alarm(templates, "backup-job-failures")
-    assert (failures["Namespace"], failures["MetricName"]) == ("AWS/Backup", "NumberOfBackupJobsFailed")
-    assert failures["Dimensions"][0]["Name"] == "BackupVaultName"
+    watched = {
+        query["MetricStat"]["Metric"]["MetricName"]
+        for query in failures["Metrics"]
+        if "MetricStat" in query and query["MetricStat"]["Metric"]["Namespace"] == "AWS/Backup"
+    }
+    assert watched == {"NumberOfBackupJobsFailed", "NumberOfBackupJobsAborted", "NumberOfBackupJobsExpired"}
+    for query in failures["Metrics"]:
+        if "MetricStat" in query:
+            assert query["MetricStat"]["Metric"]["Dimensions"][0]["Name"] == "BackupVaultName"
 
 
 def test_each_protected_resource_has_an_age_alarm_at_the_rpo_where_silence_breaches(templates: Templates) -> None:

@@ -166,6 +166,42 @@ def _metric(document: dict[str, Any], definition: Any) -> tuple[str, str, list[f
     return name, unit, numbers
 
 
+SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]  # namespace, name, sorted dimensions
+
+
+class _SeriesIndex:
+    """moto keeps every data point in one flat, append-only list, and every alarm reads one series
+    every emulated minute: scanning the list made each evaluation slower as emulated history grew.
+    This index maps a series to its data points and takes in only what was appended since it last
+    looked (a list moto replaced, e.g. on reset, is read again from the start). moto computes S3's
+    storage metrics afresh on each read (``aws_metric_data``); those are read only for ``AWS/S3``."""
+
+    def __init__(self) -> None:
+        # (account, region) -> (the list last indexed, how much of it, the series)
+        self._backends: dict[tuple[str, str], tuple[list[Any], int, dict[SeriesKey, list[Any]]]] = {}
+
+    def of(self, account_id: str, region: str, key: SeriesKey) -> list[Any]:
+        backend = cloudwatch_backends[account_id][region]
+        data = backend.metric_data
+        indexed, done, series = self._backends.get((account_id, region), (data, 0, {}))
+        if indexed is not data or len(data) < done:
+            done, series = 0, {}
+        for datum in data[done:]:
+            series.setdefault(_series_key(datum), []).append(datum)
+        self._backends[(account_id, region)] = (data, len(data), series)
+        found = series.get(key, [])
+        if key[0] == "AWS/S3":
+            found = found + [datum for datum in backend.aws_metric_data if _series_key(datum) == key]
+        return found
+
+
+def _series_key(datum: Any) -> SeriesKey:
+    return datum.namespace, datum.name, tuple(sorted((d.name, d.value) for d in datum.dimensions))
+
+
+_SERIES = _SeriesIndex()
+
+
 def datapoints(
     account_id: str,
     region: str,
@@ -177,13 +213,10 @@ def datapoints(
 ) -> list[float]:
     """Values of the metric with exactly these dimensions and a timestamp in ``[start, end)``
     (a period, as CloudWatch aggregates them)."""
-    wanted = sorted(dimensions.items())
     low, high = _naive(start), _naive(end)
     values: list[float] = []
-    for datum in cloudwatch_backends[account_id][region].get_all_metrics():
-        if datum.namespace != namespace or datum.name != name or not (low <= datum.timestamp < high):
-            continue
-        if sorted((d.name, d.value) for d in datum.dimensions) != wanted:
+    for datum in _SERIES.of(account_id, region, (namespace, name, tuple(sorted(dimensions.items())))):
+        if not (low <= datum.timestamp < high):
             continue
         if isinstance(datum, MetricDatum):
             values.append(float(datum.value))
