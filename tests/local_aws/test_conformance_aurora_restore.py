@@ -269,3 +269,22 @@ def test_d50_instances_of_a_cloudformation_cluster_are_there_when_the_stack_is(a
     assert stack.status == "CREATE_COMPLETE"
     assert _status(aws, stack.outputs["Writer"]) == "available"
     assert cfn.delete(stack).status == "DELETE_COMPLETE"
+
+
+def test_d50_the_instance_answers_when_rds_says_it_was_created(aws, restored, monkeypatch):
+    """RDS-EVENT-0005 "DB instance created" (Aurora User Guide, USER_Events.Messages.html) means the
+    instance is usable: a consumer may connect the moment it arrives (the kit's restore validator
+    does). EventBridge delivers on the emulator at once, so the server must be up before the event."""
+    from tools.local_aws import aurora_instances
+
+    answered_at_event: list[bool] = []
+    emit = aurora_instances._emit
+
+    def observed(instance: Any, what: tuple[str, str, str]) -> None:
+        answered_at_event.append(_answers(restored))
+        emit(instance, what)
+
+    monkeypatch.setattr(aurora_instances, "_emit", observed)
+    _writer(aws, restored["DBClusterIdentifier"])
+    CLOCK.advance(timedelta(minutes=CREATE_MINUTES))
+    assert answered_at_event == [True]

@@ -150,8 +150,9 @@ def _finish(change: Change) -> None:
             instance.status = "available"
         else:
             backend.databases.pop(change.identifier)
-    _emit(instance, CREATED if change.ends == "available" else DELETED)
+    # The server first: the event may run a consumer at once (the kit's validator connects on it).
     _serve_if_usable(change.account_id, change.region, instance.db_cluster_identifier)
+    _emit(instance, CREATED if change.ends == "available" else DELETED)
 
 
 def _emit(instance: DBInstanceClustered, what: tuple[str, str, str]) -> None:
