@@ -36,7 +36,7 @@ from tools.local_aws import clock
 from tools.local_aws.pipeline import caller, network
 from tools.local_aws.pipeline.request import Caller, Denial, Request
 
-from .helpers import TRUST_LAMBDA, VPC_ACCESS_POLICY, backup_job_done
+from .helpers import TRUST_LAMBDA, VPC_ACCESS_POLICY, backup_job_done, get_att, ref, role, template
 
 WHO_AM_I = """
 import os
@@ -62,7 +62,7 @@ def _zip(source: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def role(aws: Callable[[str], Any]) -> dict[str, Any]:
+def execution_role(aws: Callable[[str], Any]) -> dict[str, Any]:
     iam = aws("iam")
     name = f"caller-tests-{uuid.uuid4().hex[:6]}"
     created: dict[str, Any] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))["Role"]
@@ -95,30 +95,34 @@ def _who_am_i(aws: Callable[[str], Any], name: str) -> dict[str, Any]:
     return body
 
 
-def test_get_caller_identity_inside_a_function_is_its_role_session_named_after_the_function(aws, role, suffix):
-    name = _function(aws, role["Arn"], suffix)
+def test_get_caller_identity_inside_a_function_is_its_role_session_named_after_the_function(
+    aws, execution_role, suffix
+):
+    name = _function(aws, execution_role["Arn"], suffix)
 
     identity = _who_am_i(aws, name)
 
-    assert identity["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{role['RoleName']}/{name}"
-    assert identity["UserId"] == f"{role['RoleId']}:{name}"
+    assert identity["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{execution_role['RoleName']}/{name}"
+    assert identity["UserId"] == f"{execution_role['RoleId']}:{name}"
     assert identity["Account"] == ACCOUNT
     assert identity["AccessKeyId"].startswith("ASIA") and identity["HasSecretAndToken"]
 
 
-def test_a_vpc_functions_credentials_identify_the_function_its_subnets_and_security_groups(aws, role, suffix):
+def test_a_vpc_functions_credentials_identify_the_function_its_subnets_and_security_groups(aws, execution_role, suffix):
     ec2 = aws("ec2")
     vpc_id = ec2.create_vpc(CidrBlock="10.43.0.0/16")["Vpc"]["VpcId"]
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.43.1.0/24")["Subnet"]["SubnetId"]
     group_id = ec2.create_security_group(GroupName=f"who-{suffix}", Description="fn", VpcId=vpc_id)["GroupId"]
-    name = _function(aws, role["Arn"], suffix, VpcConfig={"SubnetIds": [subnet_id], "SecurityGroupIds": [group_id]})
+    name = _function(
+        aws, execution_role["Arn"], suffix, VpcConfig={"SubnetIds": [subnet_id], "SecurityGroupIds": [group_id]}
+    )
 
     key = _who_am_i(aws, name)["AccessKeyId"]
 
     assert caller.caller_of(key) == Caller(
         ACCOUNT,
-        f"arn:aws:sts::{ACCOUNT}:assumed-role/{role['RoleName']}/{name}",
-        role_arn=role["Arn"],
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/{execution_role['RoleName']}/{name}",
+        role_arn=execution_role["Arn"],
         session_name=name,
         function_arn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}",
         subnet_ids=(subnet_id,),
@@ -126,9 +130,9 @@ def test_a_vpc_functions_credentials_identify_the_function_its_subnets_and_secur
     )
 
 
-def test_an_environment_keeps_its_credentials_while_warm_and_a_new_one_gets_its_own(aws, role, suffix):
+def test_an_environment_keeps_its_credentials_while_warm_and_a_new_one_gets_its_own(aws, execution_role, suffix):
     """Each environment has its own credentials; one whose credentials would expire is replaced."""
-    name = _function(aws, role["Arn"], suffix)
+    name = _function(aws, execution_role["Arn"], suffix)
     first = _who_am_i(aws, name)
     warm = _who_am_i(aws, name)
 
@@ -138,6 +142,54 @@ def test_an_environment_keeps_its_credentials_while_warm_and_a_new_one_gets_its_
     assert warm["AccessKeyId"] == first["AccessKeyId"]
     assert renewed["AccessKeyId"] != first["AccessKeyId"]
     assert renewed["Arn"] == first["Arn"]
+
+
+# A custom resource provider that answers with whom it called STS as.
+PROVIDER = """
+import json
+import urllib.request
+import boto3
+
+
+def handler(event, context):
+    body = {
+        "Status": "SUCCESS",
+        "PhysicalResourceId": "who-am-i",
+        "StackId": event["StackId"],
+        "RequestId": event["RequestId"],
+        "LogicalResourceId": event["LogicalResourceId"],
+        "Data": {"Arn": boto3.client("sts").get_caller_identity()["Arn"]},
+    }
+    request = urllib.request.Request(
+        event["ResponseURL"], data=json.dumps(body).encode(), method="PUT", headers={"Content-Type": ""}
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+"""
+
+
+def test_a_custom_resource_runs_as_its_provider_function(cfn):
+    provider = {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "Runtime": "python3.12",
+            "Handler": "index.handler",
+            "Code": {"ZipFile": PROVIDER},
+            "Role": get_att("ProviderRole", "Arn"),
+            "Timeout": 10,
+        },
+    }
+    resources = {
+        "ProviderRole": role(),
+        "Provider": provider,
+        "WhoAmI": {"Type": "Custom::WhoAmI", "Properties": {"ServiceToken": get_att("Provider", "Arn")}},
+    }
+    outputs = {"Arn": get_att("WhoAmI", "Arn"), "Role": ref("ProviderRole"), "Function": ref("Provider")}
+
+    stack = cfn.deploy(template(resources, outputs))
+
+    assert stack.status == "CREATE_COMPLETE", cfn.events(stack)
+    role_name, function_name = stack.outputs["Role"], stack.outputs["Function"]
+    assert stack.outputs["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{function_name}"
 
 
 def test_the_local_dummy_credentials_are_the_accounts_root():
