@@ -119,6 +119,7 @@ def test_a_vpc_functions_credentials_identify_the_function_its_subnets_and_secur
 
     key = _who_am_i(aws, name)["AccessKeyId"]
 
+    assert caller.caller_of(key).function_name == name
     assert caller.caller_of(key) == Caller(
         ACCOUNT,
         f"arn:aws:sts::{ACCOUNT}:assumed-role/{execution_role['RoleName']}/{name}",

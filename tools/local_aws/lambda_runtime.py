@@ -617,7 +617,8 @@ class _Pool:
         while (candidate := self._take(key)) is not None:
             if candidate.is_alive() and not candidate.session.expires_within(key[4]):
                 return candidate
-            self._forget(candidate)  # ended by itself while idle (a thread of the function exited it)
+            # Ended by itself while idle (a thread of the function exited it), or its credentials expire.
+            self._forget(candidate)
         with self._lock:
             if self._reaper is None:
                 self._reaper = threading.Thread(target=self._reap, name="lambda-idle-reaper", daemon=True)
