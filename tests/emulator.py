@@ -1,8 +1,8 @@
 """The in-process patched emulator the emulator and drill tests share, with boto3 clients for it.
 
-The server is moto's ThreadedMotoServer with every fix applied and the emulator's control API in
-front, as ``python -m tools.local_aws serve`` runs it. Set ``LOCAL_AWS_WITHOUT=R5,R6`` to run the
-tests without some fixes and see which tests need which fix.
+The server is moto's ThreadedMotoServer with every fix applied, the emulator's control API and
+request pipeline in front, as ``python -m tools.local_aws serve`` runs it. Set
+``LOCAL_AWS_WITHOUT=R5,R6`` to run the tests without some fixes and see which tests need which fix.
 """
 
 from __future__ import annotations
@@ -16,27 +16,27 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from tools.local_aws import control
 from tools.local_aws.patches import apply_all
 from tools.local_aws.postgres import stop_all
-from tools.local_aws.server import ENDPOINT_ENV
+from tools.local_aws.server import ENDPOINT_ENV, application
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
 class ControlledMotoServer(ThreadedMotoServer):
-    """moto's in-process server with the emulator's control API (``/_local_aws/...``) in front."""
+    """moto's in-process server with the emulator's control API (``/_local_aws/...``) and request
+    pipeline in front, as the server runs it (``server.application``)."""
 
     def _server_entry(self) -> None:
         self._server = make_server(
             self._ip_address,
             self._port,
-            control.wrap(DomainDispatcherApplication(create_backend_app)),
+            application(),
             True,
             request_handler=MotoRequestHandler,
         )

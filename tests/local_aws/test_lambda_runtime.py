@@ -142,7 +142,8 @@ def test_d2_the_handler_sees_lambdas_environment_and_its_variables(aws, create):
     assert environment["AWS_LAMBDA_LOG_GROUP_NAME"] == f"/aws/lambda/{name}"
     assert environment["_HANDLER"] == "index.handler"
     assert environment["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.12"
-    assert (environment["AWS_ACCESS_KEY_ID"], environment["AWS_SESSION_TOKEN"]) == ("testing", "testing")
+    # Temporary credentials of the function's role (test_conformance_callers.py: whom they identify).
+    assert environment["AWS_ACCESS_KEY_ID"].startswith("ASIA") and environment["AWS_SESSION_TOKEN"]
     assert environment["LAMBDA_TASK_ROOT"]
 
 

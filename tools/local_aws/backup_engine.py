@@ -61,6 +61,7 @@ from lib import schedules
 
 from . import metrics
 from .clock import CLOCK, Due
+from .pipeline import caller
 from .server import state_dir
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ DEFAULT_START_WINDOW_MINUTES = 480  # AWS Backup's default for StartBackupJob
 DEFAULT_MAX_RESULTS = 1000
 ACTIVE_JOB_STATES = ("CREATED", "PENDING", "RUNNING")
 EVENT_SOURCE = "aws.backup"
+# Jobs and restores copy and create resources as AWS Backup acting with the job's role.
+BACKUP_SERVICE = "backup.amazonaws.com"
 # A job's first attempt to start; then "at least every 10 minutes" until its start window closes.
 FIRST_ATTEMPT = timedelta(minutes=1)
 RETRY_INTERVAL = timedelta(minutes=10)
@@ -960,7 +963,8 @@ class Engine:
             if vault is None:
                 raise BackupFailure(f"Backup job failed because backup vault {job.vault_arn} does not exist.")
             job.directory.mkdir(parents=True, exist_ok=False)
-            snapshot = kind.back_up(job.resource_name, job.directory)
+            with caller.acting_as(caller.service_caller(job.iam_role_arn, BACKUP_SERVICE)):
+                snapshot = kind.back_up(job.resource_name, job.directory)
         except Exception as error:
             shutil.rmtree(job.directory, ignore_errors=True)
             if not isinstance(error, BackupFailure):
@@ -1172,7 +1176,8 @@ class Engine:
             return
         kind = next(kind for kind in KINDS if kind.resource_type == job.point.resource_type)
         try:
-            created = kind(self.account_id, self.region).restore(job.point.directory, dict(job.metadata))
+            with caller.acting_as(caller.service_caller(job.iam_role_arn, BACKUP_SERVICE)):
+                created = kind(self.account_id, self.region).restore(job.point.directory, dict(job.metadata))
         except Exception as error:
             if not isinstance(error, BackupFailure):
                 logger.exception("restore job %s of %s failed", job.job_id, job.point.arn)

@@ -3,8 +3,9 @@
 A function's code runs in an execution environment: a child process with its own process group,
 the emulator's Python (which has boto3, as Lambda's runtime does), the function's deployed zip
 (unpacked once per code hash under the state dir) and the environment Lambda gives a function,
-pointed at the emulator (``AWS_ENDPOINT_URL``). As in Lambda, an environment runs the init phase
-once and is then kept warm for the function's next invocations, one at a time (a concurrent
+pointed at the emulator (``AWS_ENDPOINT_URL``), with credentials of its own: the function's role
+in a session named after the function (``pipeline.caller``). As in Lambda, an environment runs the
+init phase once and is then kept warm for the function's next invocations, one at a time (a concurrent
 invocation starts another environment); it is discarded after a timeout, a crash or a failed init,
 when the function is updated or deleted, when it has been idle for IDLE_SECONDS, and when the
 emulator exits. The child (``lambda_bootstrap.py``) reports on private pipes; its stdout and stderr
@@ -49,6 +50,7 @@ from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
 
 from . import clock, metrics
+from .pipeline import caller
 from .server import ENDPOINT_ENV, state_dir
 
 logger = logging.getLogger(__name__)
@@ -440,14 +442,20 @@ class _Environment:
     ``/tmp`` (TMPDIR) and the log stream persist. A timeout, a crash or a failed init discards it,
     as Lambda discards its sandbox."""
 
-    def __init__(self, key: _Key, environment: dict[str, str]):
+    def __init__(self, key: _Key, environment: dict[str, str], session: caller.FunctionSession):
         self.key = key
         self.function = key[:3]
+        self.session = session  # its own credentials: the function's role, as Lambda gives them
         # Its own log stream (named by the day it starts) and /tmp.
         version = environment["AWS_LAMBDA_FUNCTION_VERSION"]
         self.log_stream = f"{clock.now():%Y/%m/%d}/[{version}]{uuid.uuid4().hex}"
         self.directory = Path(tempfile.mkdtemp(prefix="local-aws-lambda-"))
-        environment = {**environment, "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream, "TMPDIR": str(self.directory)}
+        environment = {
+            **environment,
+            **session.environment(),
+            "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
+            "TMPDIR": str(self.directory),
+        }
         self.initialized = False
         self.retired = False  # the function was updated or deleted: not used again
         self.closed = False
@@ -601,16 +609,21 @@ class _Pool:
         self._all: set[_Environment] = set()
         self._reaper: threading.Thread | None = None
 
-    def acquire(self, key: _Key, environment: dict[str, str]) -> _Environment:
+    def acquire(
+        self, key: _Key, environment: dict[str, str], session: Callable[[], caller.FunctionSession]
+    ) -> _Environment:
+        """An idle environment of ``key``, or a new one with credentials of its own (``session``).
+        One whose credentials would expire before the invocation's timeout is replaced."""
         while (candidate := self._take(key)) is not None:
-            if candidate.is_alive():
+            if candidate.is_alive() and not candidate.session.expires_within(key[4]):
                 return candidate
-            self._forget(candidate)  # ended by itself while idle (a thread of the function exited it)
+            # Ended by itself while idle (a thread of the function exited it), or its credentials expire.
+            self._forget(candidate)
         with self._lock:
             if self._reaper is None:
                 self._reaper = threading.Thread(target=self._reap, name="lambda-idle-reaper", daemon=True)
                 self._reaper.start()
-        started = _Environment(key, environment)
+        started = _Environment(key, environment, session())
         with self._lock:
             self._all.add(started)
         return started
@@ -729,9 +742,6 @@ def _environment(fn: LambdaFunction, root: Path, log_group: str) -> dict[str, st
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
         "AWS_REGION": fn.region,
         "AWS_DEFAULT_REGION": fn.region,
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
@@ -746,6 +756,19 @@ def _environment(fn: LambdaFunction, root: Path, log_group: str) -> dict[str, st
     }
 
 
+def _session(fn: LambdaFunction) -> caller.FunctionSession:
+    """Credentials for a new execution environment: the function's role in a session named after
+    the function, with the subnets and security groups it runs in."""
+    vpc = fn.get_configuration().get("VpcConfig") or {}
+    return caller.start_function_session(
+        fn.function_arn,
+        fn.role,
+        fn.region,
+        tuple(vpc.get("SubnetIds") or ()),
+        tuple(vpc.get("SecurityGroupIds") or ()),
+    )
+
+
 def _run(fn: LambdaFunction, payload: bytes, invoked_arn: str, request_id: str) -> InvocationResult:
     """One run of the function's code in a warm or a new environment, logged to its log group and
     counted in its metrics."""
@@ -755,7 +778,7 @@ def _run(fn: LambdaFunction, payload: bytes, invoked_arn: str, request_id: str) 
     timeout = float(fn.timeout or 3)
     environment = _environment(fn, _code_root(fn), log_group)
     key = (fn.account_id, fn.region, fn.function_name, version, timeout, tuple(sorted(environment.items())))
-    sandbox = _POOL.acquire(key, environment)
+    sandbox = _POOL.acquire(key, environment, lambda: _session(fn))
     log = _Log()
     log.add(f"START RequestId: {request_id} Version: {version}", always=True)
     invocation = {

@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from . import pipeline
 from .clock import CLOCK
 from .server import process_start_time, state_dir
 
@@ -282,12 +283,14 @@ class DatabaseServer:
 
     def dump(self, destination: Path) -> int:
         """``pg_dump -Fc`` of the database into ``destination``; returns its size in bytes."""
+        self._admit("pg_dump")
         self._client("pg_dump", "--format=custom", f"--file={destination}", self.database)
         return destination.stat().st_size
 
     def load(self, source: Path) -> None:
         """Restore a dump made by ``dump`` into the (empty) database; objects become the master
         user's, whoever owned them in the source."""
+        self._admit("pg_restore")
         self._client(
             "pg_restore",
             "--no-owner",
@@ -305,6 +308,14 @@ class DatabaseServer:
         return self._client(
             "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", f"--dbname={database or self.database}", *arguments
         )
+
+    def _admit(self, tool: str) -> None:
+        """A connection the emulator opens for a caller (``dump``, ``load``: AWS Backup's work) passes
+        the request pipeline's network and fault decisions first; ``sql`` and the WAL and base
+        backups are the database service's own work and do not."""
+        denial = pipeline.admit_connection(self.identifier, self.port)
+        if denial is not None:
+            raise DatabaseError(f"{tool} could not connect to {self.identifier}: {denial.message}")
 
     def _client_environment(self) -> dict[str, str]:
         """libpq settings for the client tools: the master user, TLS verified against our CA."""

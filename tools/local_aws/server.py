@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,14 +51,9 @@ def endpoint_url(host: str, port: int) -> str:
 
 def serve(host: str, port: int, without: Iterable[str] = ()) -> None:
     """Apply the fixes, then serve moto in this process until SIGINT/SIGTERM (as ``moto_server``)."""
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import run_simple
 
-    from . import control
     from .patches import apply_all
 
     applied = apply_all(without)
@@ -67,8 +62,16 @@ def serve(host: str, port: int, without: Iterable[str] = ()) -> None:
     os.environ[ENDPOINT_ENV] = endpoint_url(host, port)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _exit_at_once)
-    app = control.wrap(DomainDispatcherApplication(create_backend_app))
-    run_simple(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    run_simple(host, port, application(), threaded=True, request_handler=MotoRequestHandler)
+
+
+def application() -> Callable[..., Iterable[bytes]]:
+    """The emulator's WSGI app: the control API, then the request pipeline, then moto."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from . import control, pipeline
+
+    return control.wrap(pipeline.wrap(DomainDispatcherApplication(create_backend_app)))
 
 
 def _exit_at_once(*_: object) -> None:
