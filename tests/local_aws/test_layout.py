@@ -1,13 +1,50 @@
-"""The emulator's layout rules: every wrap of a moto attribute by more than one fix follows an order
-stated in ``patches/wraps.py``."""
+"""The emulator's layout rules: only the facade (``world.py``) and the patch modules import moto, and
+every wrap of a moto attribute by more than one fix follows an order stated in ``patches/wraps.py``."""
 
 from __future__ import annotations
+
+import ast
+from pathlib import Path
 
 import pytest
 
 from tools.local_aws.patches import _support, all_fixes
 from tools.local_aws.patches._support import INSTALLED, Fix, WrapOrderError, install
 from tools.local_aws.patches.wraps import WRAP_ORDER
+
+EMULATOR = Path(__file__).resolve().parents[2] / "tools" / "local_aws"
+
+
+def _may_import_moto(module: Path) -> bool:
+    """The facade and the patch modules: what a moto upgrade may touch."""
+    relative = module.relative_to(EMULATOR)
+    return relative == Path("world.py") or relative.parts[0] == "patches" or relative.name == "patches.py"
+
+
+def _moto_imports(module: Path) -> list[str]:
+    """Every ``import moto...`` / ``from moto... import`` in the module, nested ones included."""
+    found = []
+    for node in ast.walk(ast.parse(module.read_text(), str(module))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module or ""]
+        else:
+            continue
+        found += [f"line {node.lineno}: {name}" for name in names if name == "moto" or name.startswith("moto.")]
+    return found
+
+
+def test_only_the_facade_and_the_patches_import_moto() -> None:
+    """So a moto upgrade touches ``world.py`` and the patch modules only."""
+    modules = sorted(EMULATOR.rglob("*.py"))
+    assert any(_may_import_moto(module) and _moto_imports(module) for module in modules)  # the check sees imports
+    offenders = {
+        str(module.relative_to(EMULATOR)): imports
+        for module in modules
+        if not _may_import_moto(module) and (imports := _moto_imports(module))
+    }
+    assert offenders == {}
 
 
 def test_attributes_wrapped_by_several_fixes_follow_the_stated_order(endpoint: str) -> None:

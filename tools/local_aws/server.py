@@ -51,14 +51,9 @@ def endpoint_url(host: str, port: int) -> str:
 
 def serve(host: str, port: int, without: Iterable[str] = ()) -> None:
     """Apply the fixes, then serve moto in this process until SIGINT/SIGTERM (as ``moto_server``)."""
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
     from werkzeug.serving import run_simple
 
-    from . import control
+    from . import control, world
     from .patches import apply_all
 
     applied = apply_all(without)
@@ -67,8 +62,8 @@ def serve(host: str, port: int, without: Iterable[str] = ()) -> None:
     os.environ[ENDPOINT_ENV] = endpoint_url(host, port)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _exit_at_once)
-    app = control.wrap(DomainDispatcherApplication(create_backend_app))
-    run_simple(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    app = control.wrap(world.moto_app())
+    run_simple(host, port, app, threaded=True, request_handler=world.RequestHandler)
 
 
 def _exit_at_once(*_: object) -> None:

@@ -22,10 +22,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from moto.awslambda.exceptions import UnknownFunctionException
-from moto.awslambda.models import LambdaFunction
-from moto.awslambda.utils import get_backend
-
+from ... import world
 from ...server import ENDPOINT_ENV
 
 SEGMENT = "function-code"
@@ -41,7 +38,7 @@ LATEST = "$LATEST"
 Answer = tuple[int, dict[str, str], bytes | str]
 
 
-def location(function: LambdaFunction) -> str | None:
+def location(function: world.Function) -> str | None:
     """The URL of the function version's package on this emulator, or None when there is nothing to
     serve (no endpoint configured, an image function, no code)."""
     endpoint = os.environ.get(ENDPOINT_ENV)
@@ -67,10 +64,8 @@ def serve(request: Any, full_url: str, headers: Any) -> Answer:
         return _text(404, "Not a function code location")
     name, version = unquote(match["function_name"]), unquote(match["version"])
     try:
-        function = get_backend(match["account_id"], match["region"]).get_function(
-            name, None if version == LATEST else version
-        )
-    except UnknownFunctionException:
+        function = world.function(match["account_id"], match["region"], name, None if version == LATEST else version)
+    except world.FunctionNotFound:
         return _text(404, f"Function {name} version {version} does not exist")
     code: bytes = getattr(function, "code_bytes", b"") or b""
     wanted = parse_qs(url.query).get("CodeSha256", [None])[0]

@@ -41,14 +41,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from moto.awslambda.exceptions import LambdaClientError
-from moto.awslambda.models import LambdaFunction
-from moto.awslambda.utils import get_backend, make_function_arn
-from moto.logs.models import logs_backends
-from moto.sns.models import sns_backends
-from moto.sqs.models import sqs_backends
-
-from ... import clock
+from ... import clock, world
 from ...server import ENDPOINT_ENV, state_dir
 from ..cloudwatch import metrics
 
@@ -85,7 +78,7 @@ DLQ_ERROR_MESSAGE_CHARS = 1024
 EVENT_INVOKE_CONFIGS = "event_invoke_configs"
 
 
-class InvalidRuntimeException(LambdaClientError):
+class InvalidRuntimeException(world.LambdaError):
     """A function the emulator cannot run. HTTP 400, not AWS's 502: the SDK retries a 502 for
     seconds before it reports it."""
 
@@ -95,14 +88,14 @@ class InvalidRuntimeException(LambdaClientError):
         super().__init__("InvalidRuntimeException", message)
 
 
-class InvalidRequestContentException(LambdaClientError):
+class InvalidRequestContentException(world.LambdaError):
     code = 400
 
     def __init__(self, message: str):
         super().__init__("InvalidRequestContentException", message)
 
 
-class ServiceException(LambdaClientError):
+class ServiceException(world.LambdaError):
     code = 500
 
     def __init__(self, message: str):
@@ -122,11 +115,11 @@ class InvocationResult:
     log_stream: str = ""
 
 
-def runnable_function(account_id: str, region: str, function: str, qualifier: str | None = None) -> LambdaFunction:
+def runnable_function(account_id: str, region: str, function: str, qualifier: str | None = None) -> world.Function:
     """The function (version) ``function`` names; ResourceNotFoundException if there is none,
     InvalidRuntimeException if the emulator cannot run it."""
     account_id, region = _home_of(function, account_id, region)
-    fn = get_backend(account_id, region).get_function(function, qualifier)
+    fn = world.function(account_id, region, function, qualifier)
     runtime = str(fn.run_time or "")
     if fn.package_type != "Zip" or not runtime.startswith("python3"):
         kind = f"runtime {runtime}" if runtime else f"package type {fn.package_type}"
@@ -156,7 +149,7 @@ def invoke(
 class _AsyncEvent:
     """An event in a function's asynchronous queue, with what its attempts so far have given."""
 
-    fn: LambdaFunction
+    fn: world.Function
     invoked_arn: str
     qualifier: str
     payload: bytes
@@ -181,9 +174,9 @@ def invoke_event(account_id: str, region: str, function: str, payload: bytes, qu
     _attempt(_AsyncEvent(fn, invoked_arn, chosen, payload, str(uuid.uuid4()), clock.now()))
 
 
-def event_invoke_config(fn: LambdaFunction, qualifier: str) -> dict[str, Any]:
+def event_invoke_config(fn: world.Function, qualifier: str) -> dict[str, Any]:
     """The async-invoke settings of one qualifier of the function ({} for Lambda's defaults)."""
-    latest = get_backend(fn.account_id, fn.region).get_function(fn.function_name)
+    latest = world.function(fn.account_id, fn.region, fn.function_name)
     stored = getattr(latest, EVENT_INVOKE_CONFIGS, {}).get(qualifier)
     return dict(stored.config) if stored else {}
 
@@ -193,7 +186,7 @@ def _attempt(event: _AsyncEvent) -> None:
     if event.attempts:
         try:  # the function may have been deleted since: its queued events go with it
             runnable_function(event.fn.account_id, event.fn.region, event.invoked_arn)
-        except LambdaClientError:
+        except world.LambdaError:
             logger.warning("async invocation %s of %s dropped: no such function", event.request_id, event.invoked_arn)
             return
     config = event_invoke_config(event.fn, event.qualifier)
@@ -279,12 +272,12 @@ def _home_of(function: str, account_id: str, region: str) -> tuple[str, str]:
     return account_id, region
 
 
-def _invoked_arn(fn: LambdaFunction, function: str, qualifier: str | None) -> str:
+def _invoked_arn(fn: world.Function, function: str, qualifier: str | None) -> str:
     """The ARN the caller invoked: unqualified, or with the version or alias it named."""
     name_part = function.split(":function:")[-1] if function.startswith("arn:") else function
     named = name_part.split(":")[1] if ":" in name_part else None
     chosen = named or qualifier
-    base = make_function_arn(fn.region, fn.account_id, fn.function_name)
+    base = world.function_arn(fn.region, fn.account_id, fn.function_name)
     return f"{base}:{chosen}" if chosen else base
 
 
@@ -329,10 +322,10 @@ def _deliver(target_arn: str, body: str, attributes: dict[str, tuple[str, str]])
     service, region, account_id = parts[2], parts[3], parts[4]
     if service == "sqs":
         sqs_attributes = {name: {"DataType": kind, "StringValue": value} for name, (kind, value) in attributes.items()}
-        sqs_backends[account_id][region].send_message(parts[5], body, message_attributes=sqs_attributes)
+        world.send_message(account_id, region, parts[5], body, message_attributes=sqs_attributes)
     elif service == "sns":
         sns_attributes = {name: {"Type": kind, "Value": value} for name, (kind, value) in attributes.items()}
-        sns_backends[account_id][region].publish(body, arn=target_arn, message_attributes=sns_attributes)
+        world.publish(account_id, region, target_arn, body, message_attributes=sns_attributes)
     elif service == "lambda":
         invoke_event(account_id, region, target_arn, body.encode())
     else:
@@ -342,7 +335,7 @@ def _deliver(target_arn: str, body: str, attributes: dict[str, tuple[str, str]])
 _unpack_lock = threading.Lock()
 
 
-def _code_root(fn: LambdaFunction) -> Path:
+def _code_root(fn: world.Function) -> Path:
     """The function's code unpacked (once per code hash) under the state dir: the task root."""
     code = getattr(fn, "code_bytes", b"") or b""
     root = state_dir() / "lambda-code" / hashlib.sha256(code).hexdigest()
@@ -360,7 +353,7 @@ def _code_root(fn: LambdaFunction) -> Path:
             staging.rename(root)
         except zipfile.BadZipFile as error:
             message = f"The code of function {fn.function_name} is not a zip file: {error}"
-            raise LambdaClientError("InvalidZipFileException", message) from error
+            raise world.LambdaError("InvalidZipFileException", message) from error
         except OSError:
             if not root.is_dir():  # else another emulator process unpacked the same code first
                 raise
@@ -369,7 +362,7 @@ def _code_root(fn: LambdaFunction) -> Path:
     return root
 
 
-def _log_group(fn: LambdaFunction) -> str:
+def _log_group(fn: world.Function) -> str:
     """LoggingConfig.LogGroup when the function has one, else Lambda's default group."""
     configured = (fn.get_configuration().get("LoggingConfig") or {}).get("LogGroup")
     return str(configured or f"/aws/lambda/{fn.function_name}")
@@ -714,7 +707,7 @@ def _describe_exit(returncode: int) -> str:
     return f"signal: {'killed' if name == 'kill' else name}"
 
 
-def _environment(fn: LambdaFunction, root: Path, log_group: str) -> dict[str, str]:
+def _environment(fn: world.Function, root: Path, log_group: str) -> dict[str, str]:
     """Lambda's environment for the function, its AWS clients pointed at the emulator. Nothing of
     the emulator's own environment leaks in (no developer credentials or AWS config files)."""
     endpoint = os.environ.get(ENDPOINT_ENV)
@@ -747,7 +740,7 @@ def _environment(fn: LambdaFunction, root: Path, log_group: str) -> dict[str, st
     }
 
 
-def _run(fn: LambdaFunction, payload: bytes, invoked_arn: str, request_id: str) -> InvocationResult:
+def _run(fn: world.Function, payload: bytes, invoked_arn: str, request_id: str) -> InvocationResult:
     """One run of the function's code in a warm or a new environment, logged to its log group and
     counted in its metrics."""
     check_payload(payload)
@@ -777,7 +770,7 @@ def _run(fn: LambdaFunction, payload: bytes, invoked_arn: str, request_id: str) 
     return InvocationResult(payload_out, function_error, log.tail(), version, request_id, log_group, sandbox.log_stream)
 
 
-def _record_metrics(fn: LambdaFunction, invoked_arn: str, duration_ms: float, failed: bool) -> None:
+def _record_metrics(fn: world.Function, invoked_arn: str, duration_ms: float, failed: bool) -> None:
     """AWS/Lambda Invocations, Errors and Duration, per function and per alias or version invoked."""
     qualifier = invoked_arn.split(":")[7] if invoked_arn.count(":") >= 7 else None
     resource = f"{fn.function_name}:{qualifier}" if qualifier else None
@@ -810,7 +803,7 @@ def _duration_ms(outcome: _Outcome) -> float:
     return float((outcome.report or {}).get("duration_ms", outcome.elapsed_ms))
 
 
-def _report_line(fn: LambdaFunction, request_id: str, outcome: _Outcome) -> str:
+def _report_line(fn: world.Function, request_id: str, outcome: _Outcome) -> str:
     report = outcome.report or {}
     duration = _duration_ms(outcome)
     fields = [
@@ -828,15 +821,15 @@ def _report_line(fn: LambdaFunction, request_id: str, outcome: _Outcome) -> str:
     return "\t".join(fields)
 
 
-def _write_log(fn: LambdaFunction, log_group: str, log_stream: str, log: _Log) -> None:
+def _write_log(fn: world.Function, log_group: str, log_stream: str, log: _Log) -> None:
     """Put the events through the logs backend's put_log_events (which other fixes extend, e.g.
     to extract EMF metrics), creating the group as Lambda does. A failure here is logged only:
     the invocation itself happened."""
     try:
-        backend = logs_backends[fn.account_id][fn.region]
-        backend.ensure_log_group(log_group)
-        backend.ensure_log_stream(log_group, log_stream)
+        world.ensure_log_stream(fn.account_id, fn.region, log_group, log_stream)
         for start in range(0, len(log.events), MAX_EVENTS_PER_PUT):
-            backend.put_log_events(log_group, log_stream, log.events[start : start + MAX_EVENTS_PER_PUT])
+            world.put_log_events(
+                fn.account_id, fn.region, log_group, log_stream, log.events[start : start + MAX_EVENTS_PER_PUT]
+            )
     except Exception:
         logger.exception("writing the log of %s to %s failed", fn.function_name, log_group)

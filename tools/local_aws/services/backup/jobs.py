@@ -35,16 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from moto.backup.exceptions import (
-    InvalidParameterValueException,
-    InvalidRequestException,
-    ResourceNotFoundException,
-)
-from moto.backup.models import BackupBackend, Vault, backup_backends
-from moto.events.models import events_backends
-from moto.moto_api._internal import mock_random
-from moto.utilities.utils import get_partition
-
+from ... import world
 from ...clock import CLOCK, Due
 from ...server import state_dir
 from ..cloudwatch import metrics
@@ -102,7 +93,7 @@ def emit(
         "Resources": resources,
         "Time": moment.timestamp(),
     }
-    failed = [answer for answer in events_backends[account_id][region].put_events([entry]) if "ErrorCode" in answer]
+    failed = [answer for answer in world.put_events(account_id, region, [entry]) if "ErrorCode" in answer]
     if failed:
         logger.warning("EventBridge refused the %s event: %s", detail_type, failed)
 
@@ -296,7 +287,7 @@ class RestoreJob:
 class Engine:
     """The backup jobs, recovery points and restore jobs of one account and region."""
 
-    backend: BackupBackend
+    backend: world.BackupBackend
     jobs: dict[str, BackupJob] = field(default_factory=dict)
     points: dict[str, RecoveryPoint] = field(default_factory=dict)
     restores: dict[str, RestoreJob] = field(default_factory=dict)
@@ -343,12 +334,12 @@ class Engine:
             delivery()
 
     def _vault_arn(self, name: str) -> str:
-        return f"arn:{get_partition(self.region)}:backup:{self.region}:{self.account_id}:backup-vault:{name}"
+        return f"arn:{world.partition(self.region)}:backup:{self.region}:{self.account_id}:backup-vault:{name}"
 
-    def vault(self, name: str) -> Vault:
+    def vault(self, name: str) -> world.Vault:
         vault = self.backend.vaults.get(name)
         if vault is None:
-            raise ResourceNotFoundException(msg=f"Backup vault {name} does not exist")
+            raise world.BackupNotFound(msg=f"Backup vault {name} does not exist")
         return vault
 
     # backup jobs
@@ -400,12 +391,12 @@ class Engine:
         """Create a job (CREATED); its steps run on the clock (``step_backup_job``)."""
         kind = kind_of(resource_arn)
         created = now()
-        point_id = str(mock_random.uuid4())
+        point_id = world.new_id()
         resource_name = kind.name_in(resource_arn) or ""
         window = DEFAULT_START_WINDOW_MINUTES if start_window_minutes is None else int(start_window_minutes)
         job = BackupJob(
             account_id=self.account_id,
-            job_id=str(mock_random.uuid4()).upper(),
+            job_id=world.new_id().upper(),
             vault_name=vault_name,
             vault_arn=self._vault_arn(vault_name),
             resource_arn=resource_arn,
@@ -471,7 +462,7 @@ class Engine:
             if moment is None or now() < moment:
                 return
             state = job.state
-        kind = kind_of(job.resource_arn)(self.account_id, self.region)
+        kind = kind_of(job.resource_arn)(self.account_id, self.region, acting_as=job.iam_role_arn)
         if job.complete_by is not None and moment >= job.complete_by:  # it can no longer complete in time
             shutil.rmtree(job.directory, ignore_errors=True)
             self._finish(job, "EXPIRED", "Backup job expired before completion.", moment)
@@ -570,7 +561,7 @@ class Engine:
         self.catch_up()
         job = self.jobs.get(job_id)
         if job is None:
-            raise ResourceNotFoundException(msg=f"Backup job {job_id} not found")
+            raise world.BackupNotFound(msg=f"Backup job {job_id} not found")
         return job
 
     def list_backup_jobs(
@@ -603,9 +594,11 @@ class Engine:
         with self._stepping, self._lock:
             job = self.backup_job(job_id)
             if job.resource_type == "Aurora":
-                raise InvalidRequestException(msg=f"StopBackupJob is not supported for {job.resource_type} resources")
+                raise world.BackupInvalidRequest(
+                    msg=f"StopBackupJob is not supported for {job.resource_type} resources"
+                )
             if job.state not in ACTIVE_JOB_STATES:
-                raise InvalidRequestException(msg=f"Backup job {job_id} is {job.state} and cannot be stopped")
+                raise world.BackupInvalidRequest(msg=f"Backup job {job_id} is {job.state} and cannot be stopped")
             shutil.rmtree(job.directory, ignore_errors=True)
             self._finish(job, "ABORTED", "Backup job was stopped by user.")
 
@@ -630,7 +623,7 @@ class Engine:
     def recovery_point(self, vault_name: str, arn: str) -> RecoveryPoint:
         point = self.points.get(arn)
         if point is None or point.vault is not self.vault(vault_name):
-            raise ResourceNotFoundException(msg=f"Recovery point {arn} not found in backup vault {vault_name}")
+            raise world.BackupNotFound(msg=f"Recovery point {arn} not found in backup vault {vault_name}")
         return point
 
     def delete_recovery_point(self, vault_name: str, arn: str) -> None:
@@ -681,15 +674,15 @@ class Engine:
                     return existing
             point = self.points.get(recovery_point_arn)
             if point is None:
-                raise ResourceNotFoundException(msg=f"Recovery point {recovery_point_arn} not found")
+                raise world.BackupNotFound(msg=f"Recovery point {recovery_point_arn} not found")
             if resource_type and resource_type != point.resource_type:
-                raise InvalidParameterValueException(
+                raise world.BackupInvalidParameterValue(
                     msg=f"ResourceType {resource_type} does not match the recovery point's {point.resource_type}"
                 )
             created = now()
             job = RestoreJob(
                 account_id=self.account_id,
-                job_id=str(mock_random.uuid4()).upper(),
+                job_id=world.new_id().upper(),
                 point=point,
                 iam_role_arn=iam_role_arn,
                 creation_date=created,
@@ -718,7 +711,9 @@ class Engine:
             return
         kind = next(kind for kind in KINDS if kind.resource_type == job.point.resource_type)
         try:
-            created = kind(self.account_id, self.region).restore(job.point.directory, dict(job.metadata))
+            created = kind(self.account_id, self.region, acting_as=job.iam_role_arn).restore(
+                job.point.directory, dict(job.metadata)
+            )
         except Exception as error:
             if not isinstance(error, BackupFailure):
                 logger.exception("restore job %s of %s failed", job.job_id, job.point.arn)
@@ -755,7 +750,7 @@ class Engine:
         self.catch_up()
         job = self.restores.get(job_id)
         if job is None:
-            raise ResourceNotFoundException(msg=f"Restore job {job_id} not found")
+            raise world.BackupNotFound(msg=f"Restore job {job_id} not found")
         return job
 
     def list_restore_jobs(
@@ -783,7 +778,7 @@ class Engine:
 _engines_lock = threading.Lock()
 
 
-def engine_for(backend: BackupBackend) -> Engine:
+def engine_for(backend: world.BackupBackend) -> Engine:
     """The engine of a Backup backend, created on first use; kept on the backend so that moto's
     reset of the backend discards it too."""
     with _engines_lock:
@@ -793,9 +788,8 @@ def engine_for(backend: BackupBackend) -> Engine:
         return engine
 
 
-def backends() -> Iterator[BackupBackend]:
-    for regions in list(backup_backends.values()):
-        yield from list(regions.values())
+def backends() -> Iterator[world.BackupBackend]:
+    yield from world.backup_backends_all()
 
 
 def due_job_steps(start: datetime, end: datetime) -> Iterator[Due]:

@@ -9,11 +9,9 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from moto.backup.exceptions import InvalidParameterValueException
-from moto.backup.models import BackupBackend, Plan
-
 from lib import schedules
 
+from ... import world
 from ...clock import Due
 from .jobs import BackupJob, Engine, backends, engine_for
 from .resources import BackupFailure
@@ -24,7 +22,9 @@ PLAN_ORDER = 20  # a plan's rule runs after scheduled EventBridge rules (10) at 
 RETENTION_ORDER = 21  # expired recovery points go right after the backups of that instant
 
 
-def run_rule(engine: Engine, plan: Plan, rule: dict[str, Any], selections: Iterable[dict[str, Any]]) -> list[BackupJob]:
+def run_rule(
+    engine: Engine, plan: world.Plan, rule: dict[str, Any], selections: Iterable[dict[str, Any]]
+) -> list[BackupJob]:
     """One scheduled run of a plan's rule: a job per resource its selections name, into the
     rule's vault with its lifecycle and tags. Selections by wildcard, tag or condition are not
     emulated: they are reported (the clock records the error), the named resources still run."""
@@ -67,7 +67,7 @@ def run_rule(engine: Engine, plan: Plan, rule: dict[str, Any], selections: Itera
                     created_by=created_by,
                 )
             )
-        except InvalidParameterValueException as error:
+        except world.BackupInvalidParameterValue as error:
             refused.append(error.message)
     if refused:
         raise BackupFailure(f"backup plan {plan.backup_plan['BackupPlanName']}: " + "; ".join(refused))
@@ -82,7 +82,7 @@ def _has_entries(value: Any) -> bool:
 
 
 def due_plan_rules(
-    start: datetime, end: datetime, selections_of: Callable[[BackupBackend, str], list[dict[str, Any]]]
+    start: datetime, end: datetime, selections_of: Callable[[world.BackupBackend, str], list[dict[str, Any]]]
 ) -> Iterator[Due]:
     """Every run of every rule of every live plan in ``(start, end]``; ``selections_of(backend,
     plan id)`` lists the plan's selections when the rule runs. A rate() counts from the plan's
@@ -108,10 +108,10 @@ def due_plan_rules(
 
 
 def _plan_run(
-    backend: BackupBackend,
-    plan: Plan,
+    backend: world.BackupBackend,
+    plan: world.Plan,
     rule: dict[str, Any],
-    selections_of: Callable[[BackupBackend, str], list[dict[str, Any]]],
+    selections_of: Callable[[world.BackupBackend, str], list[dict[str, Any]]],
 ) -> Callable[[], None]:
     def run() -> None:
         if plan.deletion_date is None:  # the plan may have been deleted earlier in the window

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from moto.backup.models import Vault
+from ... import world
 
 
 def event_time(moment: datetime) -> str:
@@ -35,7 +35,7 @@ class RecoveryPoint:
     """A completed backup in a vault; its payload is the files in ``directory``."""
 
     arn: str
-    vault: Vault
+    vault: world.Vault
     resource_arn: str
     resource_type: str
     resource_name: str

@@ -33,19 +33,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from moto.backup.exceptions import (
-    AlreadyExistsException,
-    InvalidParameterValueException,
-    InvalidRequestException,
-    ResourceNotFoundException,
-)
-from moto.backup.models import BackupBackend, backup_backends
-from moto.dynamodb.models import dynamodb_backends
-from moto.moto_api._internal import mock_random
-from moto.rds.models import rds_backends
-
 from lib import schedules
 
+from ... import world
 from ...clock import CLOCK, Due
 from . import jobs as backup_engine
 from .recovery_points import RecoveryPoint, without_empty
@@ -148,7 +138,7 @@ class RestoreTestingSelection:
 class RestoreTests:
     """The restore testing plans and selections of one account and region, and the copies they made."""
 
-    backend: BackupBackend
+    backend: world.BackupBackend
     plans: dict[str, RestoreTestingPlan] = field(default_factory=dict)
     selections: dict[tuple[str, str], RestoreTestingSelection] = field(default_factory=dict)
     # restore job id -> when its copy is deleted if no final validation arrives first
@@ -164,21 +154,21 @@ class RestoreTests:
     def create_plan(self, plan: dict[str, Any], creator_request_id: str | None = None) -> RestoreTestingPlan:
         name = str(plan.get("RestoreTestingPlanName", ""))
         if not name or not name.replace("_", "").isalnum():
-            raise InvalidParameterValueException(
+            raise world.BackupInvalidParameterValue(
                 msg=f"Invalid RestoreTestingPlanName {name!r}: only letters, digits and underscores are allowed"
             )
         selection = plan.get("RecoveryPointSelection") or {}
         for key in ("Algorithm", "IncludeVaults", "RecoveryPointTypes"):
             if not selection.get(key):
-                raise InvalidParameterValueException(msg=f"RecoveryPointSelection.{key} is required")
+                raise world.BackupInvalidParameterValue(msg=f"RecoveryPointSelection.{key} is required")
         try:
             schedules.occurrences(plan.get("ScheduleExpression", ""), _now(), _now(), _now())
         except schedules.ScheduleError as error:
-            raise InvalidParameterValueException(msg=str(error)) from None
+            raise world.BackupInvalidParameterValue(msg=str(error)) from None
         with self._lock:
             if name in self.plans:
-                raise AlreadyExistsException(msg=f"Restore testing plan {name} already exists")
-            suffix = mock_random.get_random_string(length=6, lower_case=True)
+                raise world.BackupAlreadyExists(msg=f"Restore testing plan {name} already exists")
+            suffix = world.random_string(6)
             created = _now()
             self.plans[name] = RestoreTestingPlan(
                 name=name,
@@ -196,14 +186,14 @@ class RestoreTests:
     def plan(self, name: str) -> RestoreTestingPlan:
         plan = self.plans.get(name)
         if plan is None:
-            raise ResourceNotFoundException(msg=f"Restore testing plan {name} not found")
+            raise world.BackupNotFound(msg=f"Restore testing plan {name} not found")
         return plan
 
     def delete_plan(self, name: str) -> str:
         with self._lock:
             plan = self.plan(name)
             if any(plan_name == name for plan_name, _ in self.selections):
-                raise InvalidRequestException(
+                raise world.BackupInvalidRequest(
                     msg=f"Restore testing plan {name} has restore testing selections; delete them first"
                 )
             del self.plans[name]
@@ -217,25 +207,25 @@ class RestoreTests:
         plan = self.plan(plan_name)
         name = str(selection.get("RestoreTestingSelectionName", ""))
         if not name or not name.replace("_", "").isalnum():
-            raise InvalidParameterValueException(
+            raise world.BackupInvalidParameterValue(
                 msg=f"Invalid RestoreTestingSelectionName {name!r}: only letters, digits and underscores are allowed"
             )
         resource_type = selection.get("ProtectedResourceType", "")
         if resource_type not in SUPPORTED_TYPES:
-            raise InvalidParameterValueException(
+            raise world.BackupInvalidParameterValue(
                 msg=f"ProtectedResourceType {resource_type!r}: the emulator restore-tests {', '.join(SUPPORTED_TYPES)}"
             )
         arns = list(selection.get("ProtectedResourceArns") or [])
         if not arns or any("*" in arn for arn in arns) or selection.get("ProtectedResourceConditions"):
-            raise InvalidParameterValueException(
+            raise world.BackupInvalidParameterValue(
                 msg="The emulator selects restore-test resources by ARN only: name each one in ProtectedResourceArns"
             )
         for arn in arns:
             if kind_of(arn).resource_type != resource_type:
-                raise InvalidParameterValueException(msg=f"{arn} is not a {resource_type} resource")
+                raise world.BackupInvalidParameterValue(msg=f"{arn} is not a {resource_type} resource")
         with self._lock:
             if (plan.name, name) in self.selections:
-                raise AlreadyExistsException(msg=f"Restore testing selection {name} already exists")
+                raise world.BackupAlreadyExists(msg=f"Restore testing selection {name} already exists")
             created = RestoreTestingSelection(
                 plan_name=plan.name,
                 name=name,
@@ -254,7 +244,7 @@ class RestoreTests:
         self.plan(plan_name)
         found = self.selections.get((plan_name, name))
         if found is None:
-            raise ResourceNotFoundException(msg=f"Restore testing selection {name} not found in plan {plan_name}")
+            raise world.BackupNotFound(msg=f"Restore testing selection {name} not found in plan {plan_name}")
         return found
 
     def selections_of(self, plan_name: str) -> list[RestoreTestingSelection]:
@@ -330,17 +320,17 @@ class RestoreTests:
 
     def put_validation_result(self, job_id: str, status: str, message: str | None) -> None:
         if status not in VALIDATION_STATUSES:
-            raise InvalidParameterValueException(
+            raise world.BackupInvalidParameterValue(
                 msg=f"ValidationStatus must be one of {', '.join(VALIDATION_STATUSES)}"
             )
         job = self.engine.restore_job(job_id)
         if not job.created_by:
-            raise InvalidRequestException(msg=f"Restore job {job_id} was not started by a restore testing plan")
+            raise world.BackupInvalidRequest(msg=f"Restore job {job_id} was not started by a restore testing plan")
         if job.status != "COMPLETED":
-            raise InvalidRequestException(msg=f"Restore job {job_id} is {job.status}, not COMPLETED")
+            raise world.BackupInvalidRequest(msg=f"Restore job {job_id} is {job.status}, not COMPLETED")
         with self._lock:
             if job.deletion_status is not None:
-                raise InvalidRequestException(msg=f"The validation window of restore job {job_id} has closed")
+                raise world.BackupInvalidRequest(msg=f"The validation window of restore job {job_id} has closed")
             job.validation_status, job.validation_status_message = status, message
         if status in FINAL_VALIDATION:
             self.delete_copy(job_id)
@@ -356,7 +346,9 @@ class RestoreTests:
                 job.validation_status = "TIMED_OUT"
             job.deletion_status = "DELETING"
         try:
-            _delete_resource(self.backend.account_id, self.backend.region_name, job.created_resource_arn)
+            _delete_resource(
+                self.backend.account_id, self.backend.region_name, job.created_resource_arn, acting_as=job.iam_role_arn
+            )
         except Exception as error:
             logger.exception("restore test copy %s could not be deleted", job.created_resource_arn)
             job.deletion_status, job.deletion_status_message = "FAILED", f"{type(error).__name__}: {error}"
@@ -382,22 +374,22 @@ def _metadata(point: RecoveryPoint, selection: RestoreTestingSelection) -> dict[
     (whose keys AWS matches without regard to case: they take the point's spelling)."""
     metadata = dict(point.restore_metadata)
     name_key = NAME_KEYS[point.resource_type]
-    metadata[name_key] = COPY_PREFIX + mock_random.get_random_hex(12)
+    metadata[name_key] = COPY_PREFIX + world.random_hex(12)
     spelled = {key.lower(): key for key in metadata}
     for key, value in selection.restore_metadata_overrides.items():
         metadata[spelled.get(key.lower(), key)] = value
     return metadata
 
 
-def _delete_resource(account_id: str, region: str, arn: str) -> None:
+def _delete_resource(account_id: str, region: str, arn: str, acting_as: str) -> None:
     kind = kind_of(arn)
     name = kind.name_in(arn) or ""
     if kind is DynamoDBTables:
-        dynamodb_backends[account_id][region].delete_table(name)
+        world.delete_table(account_id, region, name, acting_as=acting_as)
     elif kind is AuroraClusters:
         # Only the cluster AWS Backup restored: an instance someone added and did not delete makes
         # Aurora refuse (InvalidDBClusterStateFault), and the deletion fails as it does on AWS.
-        rds_backends[account_id][region].delete_db_cluster(name)
+        world.delete_cluster(account_id, region, name, acting_as=acting_as)
     else:
         raise BackupFailure(f"Restore-test copies of {kind.resource_type} are not emulated")
 
@@ -405,7 +397,7 @@ def _delete_resource(account_id: str, region: str, arn: str) -> None:
 _stores_lock = threading.Lock()
 
 
-def tests_for(backend: BackupBackend) -> RestoreTests:
+def tests_for(backend: world.BackupBackend) -> RestoreTests:
     """The restore testing store of a Backup backend, kept on it (moto's reset discards it too)."""
     with _stores_lock:
         store = backend.__dict__.get("restore_tests")
@@ -415,11 +407,10 @@ def tests_for(backend: BackupBackend) -> RestoreTests:
 
 
 def _stores() -> Iterator[RestoreTests]:
-    for regions in list(backup_backends.values()):
-        for backend in list(regions.values()):
-            store = backend.__dict__.get("restore_tests")
-            if store is not None:
-                yield store
+    for backend in world.backup_backends_all():
+        store = backend.__dict__.get("restore_tests")
+        if store is not None:
+            yield store
 
 
 def due_restore_tests(start: datetime, end: datetime) -> Iterator[Due]:

@@ -27,9 +27,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from moto.cloudwatch.models import Alarm, MetricDataQuery, cloudwatch_backends
-from moto.sns.models import sns_backends
-
+from ... import world
 from ...clock import CLOCK, Due
 from . import metrics
 
@@ -63,14 +61,12 @@ def evaluate_all() -> None:
     """Sample the metrics AWS publishes by itself, then evaluate every alarm of every account."""
     now = CLOCK.now()
     metrics.sample_queue_depths(now)
-    for account_id, regions in cloudwatch_backends.items():
-        for region, backend in regions.items():
-            for alarm in list(backend.alarms.values()):
-                if alarm.metric_name or alarm.metric_data_queries:
-                    evaluate(account_id, region, alarm, now)
+    for account_id, region, alarm in world.alarms():
+        if alarm.metric_name or alarm.metric_data_queries:
+            evaluate(account_id, region, alarm, now)
 
 
-def evaluate(account_id: str, region: str, alarm: Alarm, now: datetime) -> str:
+def evaluate(account_id: str, region: str, alarm: world.Alarm, now: datetime) -> str:
     """Evaluate one alarm at ``now``; changes its state (and runs its actions) if it moved."""
     period = timedelta(seconds=_period(alarm))
     newest = datetime.fromtimestamp(now.timestamp() // period.total_seconds() * period.total_seconds(), UTC)
@@ -116,7 +112,7 @@ def decide(points: list[bool | None], periods: int, needed: int, missing_rule: s
     return ALARM if oldest_breach_age >= needed else INSUFFICIENT
 
 
-def _namespaces(alarm: Alarm) -> set[str]:
+def _namespaces(alarm: world.Alarm) -> set[str]:
     if alarm.metric_name:
         return {str(alarm.namespace)}
     return {str(q.metric_stat.metric.namespace) for q in alarm.metric_data_queries if q.metric_stat is not None}
@@ -130,7 +126,7 @@ WORDS = {
 }
 
 
-def _reason(alarm: Alarm, state: str, starts: list[datetime], values: list[float | None], needed: int) -> str:
+def _reason(alarm: world.Alarm, state: str, starts: list[datetime], values: list[float | None], needed: int) -> str:
     """CloudWatch's reason text: the real values of the range, newest first, with their periods."""
     real = [(start, v) for start, v in zip(reversed(starts), reversed(values), strict=True) if v is not None]
     if not real:
@@ -155,7 +151,7 @@ def _reason(alarm: Alarm, state: str, starts: list[datetime], values: list[float
     )
 
 
-def _period(alarm: Alarm) -> int:
+def _period(alarm: world.Alarm) -> int:
     if alarm.period:
         return int(alarm.period)
     periods = [int(q.metric_stat.period) for q in alarm.metric_data_queries if q.metric_stat is not None]
@@ -163,7 +159,7 @@ def _period(alarm: Alarm) -> int:
     return max(periods, default=60)
 
 
-def _value(account_id: str, region: str, alarm: Alarm, start: datetime, end: datetime) -> float | None:
+def _value(account_id: str, region: str, alarm: world.Alarm, start: datetime, end: datetime) -> float | None:
     """The alarm's one value for the period ``[start, end)``; None when it has no data there."""
     if alarm.metric_name:
         points = metrics.datapoints(
@@ -186,8 +182,8 @@ def _value(account_id: str, region: str, alarm: Alarm, start: datetime, end: dat
 def _query_value(
     account_id: str,
     region: str,
-    query: MetricDataQuery,
-    series: dict[str, MetricDataQuery],
+    query: world.MetricDataQuery,
+    series: dict[str, world.MetricDataQuery],
     start: datetime,
     end: datetime,
 ) -> float | None:
@@ -241,7 +237,7 @@ def expression(text: str, lookup: Callable[[str], float | None]) -> float | None
 def _change_state(
     account_id: str,
     region: str,
-    alarm: Alarm,
+    alarm: world.Alarm,
     state: str,
     reason: str,
     starts: list[datetime],
@@ -258,7 +254,7 @@ def _change_state(
     message = json.dumps(notification(account_id, region, alarm, old_state, now))
     subject = f'{state}: "{alarm.name}" in {REGION_NAMES.get(region, region)}'[:100]
     for action in actions:
-        topic = sns_backends[account_id][region].topics.get(action)
+        topic = world.topic(account_id, region, action)
         if topic is None:
             logger.warning("alarm %s: action %s is not an existing SNS topic; skipped", alarm.name, action)
             continue
@@ -271,7 +267,7 @@ def aws_time(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
 
 
-def notification(account_id: str, region: str, alarm: Alarm, old_state: str, now: datetime) -> dict[str, Any]:
+def notification(account_id: str, region: str, alarm: world.Alarm, old_state: str, now: datetime) -> dict[str, Any]:
     """The JSON body CloudWatch publishes to an alarm's SNS topic (its documented sample's shape)."""
     return {
         "AlarmName": alarm.name,
@@ -291,7 +287,7 @@ def notification(account_id: str, region: str, alarm: Alarm, old_state: str, now
     }
 
 
-def _trigger(alarm: Alarm) -> dict[str, Any]:
+def _trigger(alarm: world.Alarm) -> dict[str, Any]:
     """What the alarm watches: a metric with its statistic, or the metric-math queries."""
     if alarm.metric_name:
         extended = alarm.extended_statistic
@@ -317,7 +313,7 @@ def _trigger(alarm: Alarm) -> dict[str, Any]:
     }
 
 
-def _query(query: MetricDataQuery) -> dict[str, Any]:
+def _query(query: world.MetricDataQuery) -> dict[str, Any]:
     shown: dict[str, Any] = {"Id": query.id, "ReturnData": str(query.return_data).lower() != "false"}
     if query.label:
         shown["Label"] = query.label

@@ -20,8 +20,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from moto.cloudwatch.models import MetricAggregatedDatum, MetricDatum, cloudwatch_backends
-
+from ... import world
 from ...clock import CLOCK
 
 logger = logging.getLogger(__name__)
@@ -38,7 +37,9 @@ def put(
     timestamp: datetime | None = None,
 ) -> None:
     """Store one data point (timestamp defaults to the emulator's now)."""
-    cloudwatch_backends[account_id][region].put_metric_data(
+    world.put_metric_data(
+        account_id,
+        region,
         namespace,
         [
             {
@@ -181,8 +182,7 @@ class _SeriesIndex:
         self._backends: dict[tuple[str, str], tuple[list[Any], int, dict[SeriesKey, list[Any]]]] = {}
 
     def of(self, account_id: str, region: str, key: SeriesKey) -> list[Any]:
-        backend = cloudwatch_backends[account_id][region]
-        data = backend.metric_data
+        data = world.metric_data(account_id, region)
         indexed, done, series = self._backends.get((account_id, region), (data, 0, {}))
         if indexed is not data or len(data) < done:
             done, series = 0, {}
@@ -191,7 +191,7 @@ class _SeriesIndex:
         self._backends[(account_id, region)] = (data, len(data), series)
         found = series.get(key, [])
         if key[0] == "AWS/S3":
-            found = found + [datum for datum in backend.aws_metric_data if _series_key(datum) == key]
+            found = found + [datum for datum in world.aws_metric_data(account_id, region) if _series_key(datum) == key]
         return found
 
 
@@ -218,9 +218,9 @@ def datapoints(
     for datum in _SERIES.of(account_id, region, (namespace, name, tuple(sorted(dimensions.items())))):
         if not (low <= datum.timestamp < high):
             continue
-        if isinstance(datum, MetricDatum):
+        if isinstance(datum, world.MetricDatum):
             values.append(float(datum.value))
-        elif isinstance(datum, MetricAggregatedDatum):
+        elif isinstance(datum, world.MetricAggregatedDatum):
             # Only the average survives aggregation; enough for the alarms this app sets.
             values.extend([datum.sum / datum.sample_count] * int(datum.sample_count))
     return values
@@ -254,22 +254,18 @@ def _naive(moment: datetime) -> datetime:
 
 def sample_queue_depths(when: datetime) -> None:
     """Publish ``AWS/SQS ApproximateNumberOfMessagesVisible`` for every queue, as SQS does each minute."""
-    from moto.sqs.models import sqs_backends
-
-    for account_id, regions in sqs_backends.items():
-        for region, backend in regions.items():
-            for queue in list(backend.queues.values()):
-                depth = float(queue.approximate_number_of_messages)
-                put(
-                    account_id,
-                    region,
-                    "AWS/SQS",
-                    "ApproximateNumberOfMessagesVisible",
-                    depth,
-                    {"QueueName": queue.name},
-                    "Count",
-                    when,
-                )
+    for account_id, region, queue in world.queues():
+        depth = float(queue.approximate_number_of_messages)
+        put(
+            account_id,
+            region,
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            depth,
+            {"QueueName": queue.name},
+            "Count",
+            when,
+        )
 
 
 def record_invocation(

@@ -27,13 +27,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from moto.core.exceptions import JsonRESTError, ServiceException
-from moto.events.models import Rule, events_backends
-from moto.moto_api._internal import mock_random
-from moto.utilities.arns import parse_arn
-
 from lib import schedules
 
+from ... import world
 from ...clock import CLOCK, Due
 from . import resource_policy
 
@@ -73,7 +69,7 @@ class DeliveryError(Exception):
 class _Delivery:
     """One event on its way to one target, with the retries made so far."""
 
-    rule: Rule
+    rule: world.Rule
     target: dict[str, Any]
     event: dict[str, Any]
     received: datetime
@@ -89,21 +85,19 @@ class _Delivery:
 
 def due_schedules(start: datetime, end: datetime) -> Iterable[Due]:
     """Timer source: every occurrence of every enabled scheduled rule in ``(start, end]``."""
-    for account_id, regions in events_backends.items():
-        for region, backend in regions.items():
-            for rule in [rule for bus in list(backend.event_buses.values()) for rule in list(bus.rules.values())]:
-                if not rule.scheduled_expression or rule.state != "ENABLED":
-                    continue
-                anchor = _anchors.setdefault(rule.arn, start)
-                for when in schedules.occurrences(rule.scheduled_expression, start, end, anchor):
-                    yield Due(when, SCHEDULE_ORDER, f"rule {rule.name}", _fire(rule, account_id, region))
+    for account_id, region, rule in list(world.rules()):
+        if not rule.scheduled_expression or rule.state != "ENABLED":
+            continue
+        anchor = _anchors.setdefault(rule.arn, start)
+        for when in schedules.occurrences(rule.scheduled_expression, start, end, anchor):
+            yield Due(when, SCHEDULE_ORDER, f"rule {rule.name}", _fire(rule, account_id, region))
 
 
-def _fire(rule: Rule, account_id: str, region: str) -> Any:
+def _fire(rule: world.Rule, account_id: str, region: str) -> Any:
     def fire() -> None:
         event = {
             "version": "0",
-            "id": str(mock_random.uuid4()),
+            "id": world.new_id(),
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": account_id,
@@ -117,7 +111,7 @@ def _fire(rule: Rule, account_id: str, region: str) -> Any:
     return fire
 
 
-def deliver(rule: Rule, event: dict[str, Any]) -> None:
+def deliver(rule: world.Rule, event: dict[str, Any]) -> None:
     """Send ``event`` to each of the rule's targets now; failures are retried on the clock or go to
     the target's dead-letter queue."""
     sent = _as_sent(event)
@@ -168,7 +162,7 @@ def _failed(delivery: _Delivery, error: DeliveryError) -> None:
     CLOCK.call_at(when, RETRY_ORDER, name, lambda: _attempt(delivery))
 
 
-def _input(rule: Rule, target: dict[str, Any], event: dict[str, Any]) -> str:
+def _input(rule: world.Rule, target: dict[str, Any], event: dict[str, Any]) -> str:
     """What the target receives: the event, a constant, a part of it, or a transformation. A
     transformation that is not the JSON its template or its target needs fails with INVALID_JSON."""
     if "Input" in target:
@@ -182,7 +176,7 @@ def _input(rule: Rule, target: dict[str, Any], event: dict[str, Any]) -> str:
     values.update(_predefined(rule, event))
     template = transformer["InputTemplate"]
     body = transform(template, values)
-    if template.lstrip().startswith(("{", "[")) or parse_arn(target["Arn"]).service == "lambda":
+    if template.lstrip().startswith(("{", "[")) or world.arn_parts(target["Arn"]).service == "lambda":
         try:
             json.loads(body)
         except ValueError as error:
@@ -190,7 +184,7 @@ def _input(rule: Rule, target: dict[str, Any], event: dict[str, Any]) -> str:
     return body
 
 
-def _predefined(rule: Rule, event: dict[str, Any]) -> dict[str, Any]:
+def _predefined(rule: world.Rule, event: dict[str, Any]) -> dict[str, Any]:
     """The variables every input template may use without an InputPathsMap entry."""
     return {
         "aws.events.rule-arn": rule.arn,
@@ -257,12 +251,8 @@ def _placeholder_at(template: str, index: int, values: dict[str, Any]) -> str | 
     return name if name in values else None
 
 
-def _send(rule: Rule, target: dict[str, Any], body: str) -> None:
-    from moto.logs.models import logs_backends
-    from moto.sns.models import sns_backends
-    from moto.sqs.models import sqs_backends
-
-    arn = parse_arn(target["Arn"])
+def _send(rule: world.Rule, target: dict[str, Any], body: str) -> None:
+    arn = world.arn_parts(target["Arn"])
     try:
         if arn.service in TARGET_ACTIONS and not _permitted(rule, target["Arn"]):
             raise DeliveryError(
@@ -275,37 +265,34 @@ def _send(rule: Rule, target: dict[str, Any], body: str) -> None:
 
             lambda_runtime.invoke_event(arn.account, arn.region, target["Arn"], body.encode())
         elif arn.service == "sns":
-            sns_backends[arn.account][arn.region].publish(message=body, arn=target["Arn"])
+            world.publish(arn.account, arn.region, target["Arn"], body)
         elif arn.service == "sqs":
             group = target.get("SqsParameters", {}).get("MessageGroupId")
-            sqs_backends[arn.account][arn.region].send_message(arn.resource_id, body, group_id=group)
+            world.send_message(arn.account, arn.region, arn.resource_id, body, group_id=group)
         elif arn.service == "logs":
-            logs = logs_backends[arn.account][arn.region]
-            stream = str(mock_random.uuid4())
+            stream = world.new_id()
             group = arn.resource_id.removesuffix(":*")
-            logs.create_log_stream(group, stream)
-            logs.put_log_events(group, stream, [{"timestamp": _millis(CLOCK.now()), "message": body}])
+            world.create_log_stream(arn.account, arn.region, group, stream)
+            world.put_log_events(
+                arn.account, arn.region, group, stream, [{"timestamp": _millis(CLOCK.now()), "message": body}]
+            )
         else:
             raise DeliveryError("UNSUPPORTED_TARGET", f"the emulator does not deliver to {arn.service} targets")
-    except (ServiceException, JsonRESTError) as error:  # moto's two shapes of an AWS error
+    except world.AWS_ERRORS as error:
         raise DeliveryError("NO_RESOURCE", f"{target['Arn']}: {error}") from error
 
 
-def _permitted(rule: Rule, arn: str) -> bool:
+def _permitted(rule: world.Rule, arn: str) -> bool:
     """Whether the resource policy of the function, topic or queue ``arn`` lets EventBridge in for
     this rule (the request carries aws:SourceArn, the rule, and aws:SourceAccount, its account)."""
-    from moto.awslambda.utils import get_backend
-    from moto.sns.models import sns_backends
-    from moto.sqs.models import sqs_backends
-
-    parsed = parse_arn(arn)
+    parsed = world.arn_parts(arn)
     policy: str | dict[str, Any] | None
     if parsed.service == "lambda":  # a function's (or a version's or an alias's) own policy
-        policy = {"Statement": get_backend(parsed.account, parsed.region).get_function(arn).policy.statements}
+        policy = world.function_policy(parsed.account, parsed.region, arn)
     elif parsed.service == "sns":
-        policy = sns_backends[parsed.account][parsed.region].get_topic(arn).policy
+        policy = world.topic_policy(parsed.account, parsed.region, arn)
     else:
-        policy = sqs_backends[parsed.account][parsed.region].get_queue(parsed.resource_id).policy
+        policy = world.queue_policy(parsed.account, parsed.region, parsed.resource_id)
     context = {"aws:SourceArn": rule.arn, "aws:SourceAccount": rule.account_id}
     resource = None if parsed.service == "lambda" else arn
     return resource_policy.allows(policy, EVENTS, TARGET_ACTIONS[parsed.service], resource, context)
@@ -318,8 +305,6 @@ def _millis(moment: datetime) -> int:
 def _dead_letter(delivery: _Delivery, error: DeliveryError, exhausted: str | None) -> None:
     """Send the event to the target's DLQ with EventBridge's attributes; ``exhausted`` names the
     RetryPolicy limit that ended the retries (None for an error that is not retried)."""
-    from moto.sqs.models import sqs_backends
-
     rule, target = delivery.rule, delivery.target
     queue = target.get("DeadLetterConfig", {}).get("Arn")
     logger.warning(
@@ -334,13 +319,13 @@ def _dead_letter(delivery: _Delivery, error: DeliveryError, exhausted: str | Non
         return
     try:
         permitted = _permitted(rule, queue)
-    except (ServiceException, JsonRESTError) as missing:
+    except world.AWS_ERRORS as missing:
         logger.warning("rule %s: dead-letter queue %s: %s; the event is lost", rule.name, queue, missing)
         return
     if not permitted:
         logger.warning("rule %s: EventBridge may not send to dead-letter queue %s; the event is lost", rule.name, queue)
         return
-    arn = parse_arn(queue)
+    arn = world.arn_parts(queue)
     attributes = {
         "RULE_ARN": rule.arn,
         "TARGET_ARN": target["Arn"],
@@ -349,7 +334,9 @@ def _dead_letter(delivery: _Delivery, error: DeliveryError, exhausted: str | Non
         "RETRY_ATTEMPTS": str(delivery.retries),
         **({"EXHAUSTED_RETRY_CONDITION": exhausted} if exhausted else {}),
     }
-    sqs_backends[arn.account][arn.region].send_message(
+    world.send_message(
+        arn.account,
+        arn.region,
         arn.resource_id,
         json.dumps(delivery.event),
         message_attributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},

@@ -28,9 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from moto.events.models import events_backends
-from moto.rds.models import DBInstanceClustered, rds_backends
-
+from ... import world
 from ...clock import CLOCK, Due
 
 logger = logging.getLogger(__name__)
@@ -61,11 +59,7 @@ _changes: dict[tuple[str, str, str], Change] = {}
 _held: set[tuple[str, str, str]] = set()  # (account, region, cluster): answers SQL only with an instance
 
 
-def _backend(account_id: str, region: str) -> Any:
-    return rds_backends[account_id][region]
-
-
-def begin_create(instance: DBInstanceClustered) -> None:
+def begin_create(instance: world.DBInstance) -> None:
     """The instance is ``creating`` for CREATE_MINUTES of emulated time."""
     backend = instance.backend
     with _lock:
@@ -80,7 +74,7 @@ def begin_create(instance: DBInstanceClustered) -> None:
         _changes[(change.account_id, change.region, change.identifier)] = change
 
 
-def begin_delete(instance: DBInstanceClustered) -> None:
+def begin_delete(instance: world.DBInstance) -> None:
     """The instance is ``deleting`` for DELETE_MINUTES of emulated time; a held cluster stops
     answering as soon as no instance of it is available."""
     backend = instance.backend
@@ -126,11 +120,7 @@ def _serve_if_usable(account_id: str, region: str, cluster: str) -> None:
         server = postgres.server_for(cluster)
     except KeyError:
         return
-    members = [
-        instance
-        for instance in _backend(account_id, region).databases.values()
-        if isinstance(instance, DBInstanceClustered) and instance.db_cluster_identifier == cluster
-    ]
+    members = world.cluster_instances(account_id, region, cluster)
     if any(instance.status == "available" for instance in members):
         server.start()
     else:
@@ -142,19 +132,18 @@ def _finish(change: Change) -> None:
         if _changes.get((change.account_id, change.region, change.identifier)) != change:
             return  # superseded or forgotten
         del _changes[(change.account_id, change.region, change.identifier)]
-        backend = _backend(change.account_id, change.region)
-        instance = backend.databases.get(change.identifier)
+        instance = world.db_instance(change.account_id, change.region, change.identifier)
         if instance is None:
             return
         if change.ends == "available":
             instance.status = "available"
         else:
-            backend.databases.pop(change.identifier)
+            world.drop_db_instance(change.account_id, change.region, change.identifier)
     _emit(instance, CREATED if change.ends == "available" else DELETED)
     _serve_if_usable(change.account_id, change.region, instance.db_cluster_identifier)
 
 
-def _emit(instance: DBInstanceClustered, what: tuple[str, str, str]) -> None:
+def _emit(instance: world.DBInstance, what: tuple[str, str, str]) -> None:
     """The "RDS DB Instance Event" RDS sends to the default bus (no event subscription needed)."""
     event_id, category, message = what
     backend = instance.backend
@@ -176,7 +165,7 @@ def _emit(instance: DBInstanceClustered, what: tuple[str, str, str]) -> None:
         "Resources": [arn],
         "Time": moment.timestamp(),
     }
-    answers = events_backends[backend.account_id][backend.region_name].put_events([entry])
+    answers = world.put_events(backend.account_id, backend.region_name, [entry])
     if any("ErrorCode" in answer for answer in answers):
         logger.warning("EventBridge refused the %s event of %s: %s", event_id, instance.db_instance_identifier, answers)
 

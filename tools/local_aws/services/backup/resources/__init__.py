@@ -4,8 +4,7 @@ creates from it. ``kind_of`` tells the kind of a resource ARN."""
 
 from __future__ import annotations
 
-from moto.backup.exceptions import InvalidParameterValueException
-
+from .... import world
 from .aurora import AuroraClusters
 from .base import BackupFailure, ResourceKind, Snapshot
 from .dynamodb import DynamoDBTables
@@ -30,6 +29,6 @@ def kind_of(arn: str) -> type[ResourceKind]:
     for kind in KINDS:
         if kind.name_in(arn) is not None:
             return kind
-    raise InvalidParameterValueException(
+    raise world.BackupInvalidParameterValue(
         msg=f"Invalid resource ARN {arn}: the emulator backs up DynamoDB tables, S3 buckets and Aurora DB clusters."
     )

@@ -8,9 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from moto.rds.models import rds_backends
-from moto.utilities.utils import get_partition
-
+from .... import world
 from .base import BackupFailure, ResourceKind, Snapshot, _required, _write_json
 
 # RestoreDBClusterFromSnapshot's parameters that a restore takes from the metadata: the DBCluster
@@ -42,16 +40,13 @@ class AuroraClusters(ResourceKind):
     resource_type = "Aurora"
     arn_pattern = re.compile(r"^arn:aws[\w-]*:rds:[^:]+:\d{12}:cluster:(?P<name>[^:/]+)$")
 
-    def _backend(self) -> Any:
-        return rds_backends[self.account_id][self.region]
-
     def recovery_point_arn(self, name: str, point_id: str) -> str:
         """An RDS cluster snapshot that AWS Backup names ``awsbackup:job-<id>``."""
-        prefix = f"arn:{get_partition(self.region)}:rds:{self.region}:{self.account_id}"
+        prefix = f"arn:{world.partition(self.region)}:rds:{self.region}:{self.account_id}"
         return f"{prefix}:cluster-snapshot:awsbackup:job-{point_id}"
 
     def unready(self, name: str) -> str | None:
-        cluster = self._backend().clusters.get(name)
+        cluster = world.cluster(self.account_id, self.region, name, acting_as=self.acting_as)
         if cluster is not None and cluster.status != "available":
             return f"DB cluster {name} is {cluster.status}; it can be backed up only when it is available."
         return None
@@ -59,7 +54,7 @@ class AuroraClusters(ResourceKind):
     def back_up(self, name: str, directory: Path) -> Snapshot:
         from ...rds import postgres
 
-        cluster = self._backend().clusters.get(name)
+        cluster = world.cluster(self.account_id, self.region, name, acting_as=self.acting_as)
         if cluster is None:
             raise BackupFailure(f"DB cluster {name} was not found.")
         try:
@@ -88,8 +83,7 @@ class AuroraClusters(ResourceKind):
         saved = json.loads((directory / "cluster.json").read_text())
         settings = {**saved["Metadata"], **metadata}
         name = _required(metadata, "DBClusterIdentifier").lower()
-        backend = self._backend()
-        if name in backend.clusters:
+        if world.cluster(self.account_id, self.region, name, acting_as=self.acting_as) is not None:
             raise BackupFailure(f"DBClusterAlreadyExistsFault: DB Cluster {name} already exists")
         arguments: dict[str, Any] = {
             "db_cluster_identifier": name,
@@ -107,6 +101,6 @@ class AuroraClusters(ResourceKind):
             elif key in AURORA_FLAGS:
                 value = value.lower() == "true"
             arguments[keyword] = value
-        cluster = backend.create_db_cluster(arguments)
+        cluster = world.create_cluster(self.account_id, self.region, arguments, acting_as=self.acting_as)
         postgres.server_for(cluster.db_cluster_identifier).load(directory / "database.dump")
         return str(cluster.db_cluster_arn)

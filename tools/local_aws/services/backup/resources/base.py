@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from moto.utilities.utils import get_partition
+from .... import world
 
 
 class BackupFailure(Exception):
@@ -30,9 +30,11 @@ class ResourceKind:
     resource_type: ClassVar[str]
     arn_pattern: ClassVar[re.Pattern[str]]
 
-    def __init__(self, account_id: str, region: str):
+    def __init__(self, account_id: str, region: str, acting_as: str | None = None):
         self.account_id = account_id
         self.region = region
+        # The role AWS Backup acts as (the job's IamRoleArn), passed on to the world.
+        self.acting_as = acting_as
 
     @classmethod
     def name_in(cls, arn: str) -> str | None:
@@ -45,7 +47,7 @@ class ResourceKind:
 
     def recovery_point_arn(self, name: str, point_id: str) -> str:
         """A recovery point's ARN: AWS Backup's own, unless the service keeps the backup itself."""
-        return f"arn:{get_partition(self.region)}:backup:{self.region}:{self.account_id}:recovery-point:{point_id}"
+        return f"arn:{world.partition(self.region)}:backup:{self.region}:{self.account_id}:recovery-point:{point_id}"
 
     def back_up(self, name: str, directory: Path) -> Snapshot:
         """Copy the resource called ``name`` into ``directory``; BackupFailure if it is missing."""

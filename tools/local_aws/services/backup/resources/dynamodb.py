@@ -6,13 +6,8 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
-from moto.dynamodb.models import dynamodb_backends
-from moto.dynamodb.models.table import Table
-from moto.dynamodb.models.utilities import dynamo_json_dump
-from moto.utilities.utils import get_partition
-
+from .... import world
 from ....clock import CLOCK
 from .base import BackupFailure, ResourceKind, Snapshot, _required, _write_json
 
@@ -23,18 +18,14 @@ class DynamoDBTables(ResourceKind):
     resource_type = "DynamoDB"
     arn_pattern = re.compile(r"^arn:aws[\w-]*:dynamodb:[^:]+:\d{12}:table/(?P<name>[^/]+)$")
 
-    def _backend(self) -> Any:
-        return dynamodb_backends[self.account_id][self.region]
-
     def recovery_point_arn(self, name: str, point_id: str) -> str:
         """A DynamoDB backup (not advanced backup): ``table/<name>/backup/<14-digit ms>-<8 hex>``."""
         backup_id = f"{int(CLOCK.now().timestamp() * 1000):014d}-{point_id.replace('-', '')[:8]}"
-        return (
-            f"arn:{get_partition(self.region)}:dynamodb:{self.region}:{self.account_id}:table/{name}/backup/{backup_id}"
-        )
+        prefix = f"arn:{world.partition(self.region)}:dynamodb:{self.region}:{self.account_id}"
+        return f"{prefix}:table/{name}/backup/{backup_id}"
 
     def back_up(self, name: str, directory: Path) -> Snapshot:
-        table: Table | None = self._backend().tables.get(name)
+        table = world.table(self.account_id, self.region, name, acting_as=self.acting_as)
         if table is None:
             raise BackupFailure(f"Table {name} was not found.")
         throughput = {key: value for key, value in table.throughput.items() if key != "NumberOfDecreasesToday"}
@@ -57,7 +48,7 @@ class DynamoDBTables(ResourceKind):
         size = _write_json(directory / "table.json", settings)
         with (directory / "items.jsonl").open("w") as items:
             for item in table.all_items():
-                line = dynamo_json_dump(item.to_json()["Attributes"]) + "\n"
+                line = world.dynamodb_json(item.to_json()["Attributes"]) + "\n"
                 items.write(line)
                 size += len(line.encode())
         return Snapshot(size, {"targetTableName": table.name})
@@ -65,11 +56,13 @@ class DynamoDBTables(ResourceKind):
     def restore(self, directory: Path, metadata: dict[str, str]) -> str:
         settings = json.loads((directory / "table.json").read_text())
         name = _required(metadata, "targetTableName")
-        backend = self._backend()
-        if name in backend.tables:
+        if world.table(self.account_id, self.region, name, acting_as=self.acting_as) is not None:
             raise BackupFailure(f"Table already exists: {name}")
-        table = backend.create_table(
+        table = world.create_table(
+            self.account_id,
+            self.region,
             name,
+            acting_as=self.acting_as,
             schema=settings["KeySchema"],
             throughput=settings["ProvisionedThroughput"] if settings["BillingMode"] != "PAY_PER_REQUEST" else None,
             attr=settings["AttributeDefinitions"],

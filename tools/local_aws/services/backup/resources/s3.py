@@ -8,9 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from moto.s3.models import FakeDeleteMarker, FakeKey, s3_backends
-from moto.utilities.utils import get_partition
-
+from .... import world
 from .base import BackupFailure, ResourceKind, Snapshot, _required, _write_json
 
 
@@ -21,11 +19,8 @@ class S3Buckets(ResourceKind):
     resource_type = "S3"
     arn_pattern = re.compile(r"^arn:aws[\w-]*:s3:::(?P<name>[^/]+)$")
 
-    def _backend(self) -> Any:
-        return s3_backends[self.account_id][get_partition(self.region)]
-
     def back_up(self, name: str, directory: Path) -> Snapshot:
-        bucket = self._backend().buckets.get(name)
+        bucket = world.bucket(self.account_id, self.region, name, acting_as=self.acting_as)
         if bucket is None:
             raise BackupFailure(f"Bucket {name} was not found.")
         versions: list[dict[str, Any]] = []
@@ -33,7 +28,7 @@ class S3Buckets(ResourceKind):
         for key_name, stack in bucket.keys.lists():
             for version in stack:
                 entry: dict[str, Any] = {"Key": key_name, "VersionId": version.version_id}
-                if isinstance(version, FakeDeleteMarker):
+                if isinstance(version, world.DeleteMarker):
                     versions.append({**entry, "DeleteMarker": True})
                     continue
                 body = f"{len(versions)}.bin"
@@ -58,18 +53,22 @@ class S3Buckets(ResourceKind):
     def restore(self, directory: Path, metadata: dict[str, str]) -> str:
         settings = json.loads((directory / "bucket.json").read_text())
         name = _required(metadata, "DestinationBucketName")
-        backend = self._backend()
         if metadata.get("NewBucket", "false").lower() == "true":
-            if name in s3_backends.bucket_accounts:
+            if world.bucket_exists(name):
                 raise BackupFailure(f"Bucket {name} already exists; restore into it with NewBucket=false.")
-            backend.create_bucket(name, self.region)
-            if settings["Versioning"]:
-                backend.put_bucket_versioning(name, settings["Versioning"])
-            if settings["Encryption"]:
-                backend.put_bucket_encryption(name, settings["Encryption"])
-        elif name not in backend.buckets:
-            raise BackupFailure(f"Bucket {name} does not exist; create it or restore with NewBucket=true.")
-        bucket = backend.buckets[name]
+            bucket = world.create_bucket(
+                self.account_id,
+                self.region,
+                name,
+                versioning=settings["Versioning"],
+                encryption=settings["Encryption"],
+                acting_as=self.acting_as,
+            )
+        else:
+            existing = world.bucket(self.account_id, self.region, name, acting_as=self.acting_as)
+            if existing is None:
+                raise BackupFailure(f"Bucket {name} does not exist; create it or restore with NewBucket=true.")
+            bucket = existing
         latest: dict[str, dict[str, Any]] = {}
         for version in settings["Versions"]:
             latest[version["Key"]] = version  # versions are listed oldest first
@@ -77,7 +76,7 @@ class S3Buckets(ResourceKind):
             if version.get("DeleteMarker") or bucket.keys.get(key_name) is not None:
                 continue
             self._put(name, key_name, version, (directory / version["Body"]).read_bytes(), metadata)
-        return f"arn:{get_partition(self.region)}:s3:::{name}"
+        return f"arn:{world.partition(self.region)}:s3:::{name}"
 
     def _put(self, bucket: str, key_name: str, version: dict[str, Any], body: bytes, metadata: dict[str, str]) -> None:
         """Write one object as AWS Backup does: S3 Standard, the original encryption unless the
@@ -88,7 +87,9 @@ class S3Buckets(ResourceKind):
             encryption, kms_key = "AES256", None
         elif requested == "SSE-KMS":
             encryption, kms_key = "aws:kms", metadata.get("KMSKey") or kms_key
-        key: FakeKey = self._backend().put_object(
+        key = world.put_object(
+            self.account_id,
+            self.region,
             bucket,
             key_name,
             body,
@@ -97,5 +98,6 @@ class S3Buckets(ResourceKind):
             kms_key_id=kms_key,
             bucket_key_enabled=version["BucketKeyEnabled"],
             disable_notification=True,
+            acting_as=self.acting_as,
         )
         key.set_metadata(dict(version["Metadata"]))
