@@ -7,7 +7,7 @@ pointed at the emulator (``AWS_ENDPOINT_URL``). As in Lambda, an environment run
 once and is then kept warm for the function's next invocations, one at a time (a concurrent
 invocation starts another environment); it is discarded after a timeout, a crash or a failed init,
 when the function is updated or deleted, when it has been idle for IDLE_SECONDS, and when the
-emulator exits. The child (``lambda_bootstrap.py``) reports on private pipes; its stdout and stderr
+emulator exits. The child (``bootstrap.py``) reports on private pipes; its stdout and stderr
 are the function's log, written to the function's log group (one stream per environment) with
 Lambda's START/END/REPORT lines. The function's Timeout is enforced by killing the process group, so
 whatever the code does -- crash, hang, flood its output, return garbage -- the emulator keeps serving.

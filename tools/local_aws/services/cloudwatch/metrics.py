@@ -84,7 +84,7 @@ def extract_emf(account_id: str, region: str, log_group: str, message: str) -> i
     that declares ``_aws`` but is not valid JSON counts as ``AWS/Logs EMFParsingErrors``, one that
     breaks the specification as ``EMFValidationErrors`` (per log group); neither publishes anything.
     The EMF timestamp is taken as written: function code reads the emulator's clock
-    (``lambda_bootstrap.follow_emulator_clock``), so it is already emulated time."""
+    (``awslambda.bootstrap.follow_emulator_clock``), so it is already emulated time."""
     start = message.find("{")
     if start < 0 or '"_aws"' not in message or (start and not message[:start].endswith(("\t", " "))):
         return 0

@@ -120,7 +120,7 @@ def evaluate_alarms_on_the_clock() -> None:
     """moto never evaluates alarms: they stay OK whatever the metrics say, and never notify.
 
     Alarms now start INSUFFICIENT_DATA (as in CloudWatch) and are evaluated at every minute of the
-    emulator's clock; a state change runs the alarm's SNS actions (``tools/local_aws/alarms.py``).
+    emulator's clock; a state change runs the alarm's SNS actions (``alarms``).
     """
     original_init = Alarm.__init__
 
