@@ -21,8 +21,8 @@ from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
 from tools.local_aws.patches import apply_all
-from tools.local_aws.postgres import stop_all
 from tools.local_aws.server import ENDPOINT_ENV, application
+from tools.local_aws.services.rds.postgres import stop_all
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -17,9 +17,9 @@ import pytest
 
 from tools.dr_drill import stores
 from tools.dr_drill.functions import package_sha256
-from tools.local_aws import backup_engine
 from tools.local_aws.clock import CLOCK
 from tools.local_aws.leftovers import find_leftovers
+from tools.local_aws.services.backup import jobs as backup_engine
 
 from .conftest import Deployment, back_up, write_outputs
 

@@ -154,8 +154,8 @@ def until(condition: Callable[[], Any], *, minutes: int, what: str) -> Any:
 
 def deliver_backup_events() -> None:
     """Let AWS Backup's next five-minute delivery of events and metrics pass."""
-    from tools.local_aws import backup_engine
     from tools.local_aws.clock import CLOCK
+    from tools.local_aws.services.backup import jobs as backup_engine
 
     CLOCK.advance(backup_engine.DELIVERY_INTERVAL)
 

@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.emulator import ACCOUNT, REGION
-from tools.local_aws import aurora_instances
 from tools.local_aws.clock import CLOCK
+from tools.local_aws.services.rds import aurora_instances
 
 from .helpers import allow_events, backup_job_done, restore_job_done, template, until
 

@@ -17,8 +17,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.emulator import ACCOUNT, REGION
-from tools.local_aws.aurora_instances import CREATE_MINUTES, DELETE_MINUTES
 from tools.local_aws.clock import CLOCK
+from tools.local_aws.services.rds.aurora_instances import CREATE_MINUTES, DELETE_MINUTES
 
 from .helpers import allow_events, ref, template
 from .test_backup_engine import ROLE

@@ -17,8 +17,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.emulator import ACCOUNT, REGION
-from tools.local_aws import backup_engine
 from tools.local_aws.clock import CLOCK
+from tools.local_aws.services.backup import jobs as backup_engine
 
 from .helpers import allow_events, backup_job_done, restore_job_done
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tools.local_aws.events import transform
+from tools.local_aws.services.events.delivery import transform
 
 from .helpers import allow_events
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from tools.local_aws import events, lambda_runtime
 from tools.local_aws.clock import CLOCK
+from tools.local_aws.services.awslambda import runtime as lambda_runtime
+from tools.local_aws.services.events import delivery as events
 
 from .helpers import TRUST_LAMBDA, allow_events
 

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from tools.local_aws import clock, lambda_runtime
+from tools.local_aws import clock
 from tools.local_aws.server import process_start_time
+from tools.local_aws.services.awslambda import runtime as lambda_runtime
 
 from .helpers import TRUST_LAMBDA
 

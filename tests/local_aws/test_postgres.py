@@ -26,9 +26,9 @@ from botocore.exceptions import ClientError
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from tests.emulator import REGION
-from tools.local_aws import postgres
 from tools.local_aws.clock import CLOCK
 from tools.local_aws.server import REPO_ROOT, answers
+from tools.local_aws.services.rds import postgres
 
 from .helpers import get_att, ref, template
 

@@ -14,9 +14,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.emulator import ACCOUNT, REGION
-from tools.local_aws import aurora_instances, backup_engine
 from tools.local_aws.clock import CLOCK, Fired
-from tools.local_aws.restore_testing import COPY_PREFIX
+from tools.local_aws.services.backup import jobs as backup_engine
+from tools.local_aws.services.backup.restore_testing import COPY_PREFIX
+from tools.local_aws.services.rds import aurora_instances
 
 from .helpers import allow_events, backup_job_done, get_att, ref, template
 from .test_backup_engine import ROLE, make_table, table_arn

@@ -14,7 +14,7 @@ from aws_cdk.assertions import Template
 from lib.app import new_app
 from lib.config import EnvironmentConfig
 from lib.constructs.backup_job_events import BackupJobEvents
-from tools.local_aws.events import transform
+from tools.local_aws.services.events.delivery import transform
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

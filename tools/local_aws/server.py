@@ -51,9 +51,9 @@ def endpoint_url(host: str, port: int) -> str:
 
 def serve(host: str, port: int, without: Iterable[str] = ()) -> None:
     """Apply the fixes, then serve moto in this process until SIGINT/SIGTERM (as ``moto_server``)."""
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import run_simple
 
+    from . import world
     from .patches import apply_all
 
     applied = apply_all(without)
@@ -62,16 +62,14 @@ def serve(host: str, port: int, without: Iterable[str] = ()) -> None:
     os.environ[ENDPOINT_ENV] = endpoint_url(host, port)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _exit_at_once)
-    run_simple(host, port, application(), threaded=True, request_handler=MotoRequestHandler)
+    run_simple(host, port, application(), threaded=True, request_handler=world.RequestHandler)
 
 
 def application() -> Callable[..., Iterable[bytes]]:
     """The emulator's WSGI app: the control API, then the request pipeline, then moto."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from . import control, pipeline, world
 
-    from . import control, pipeline
-
-    return control.wrap(pipeline.wrap(DomainDispatcherApplication(create_backend_app)))
+    return control.wrap(pipeline.wrap(world.moto_app()))
 
 
 def _exit_at_once(*_: object) -> None:

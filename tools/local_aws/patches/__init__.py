@@ -14,26 +14,30 @@ from collections.abc import Iterable
 
 from ._support import REGISTRY, Fix
 
-# Import order is apply order: the CloudFormation engine first, then one module per service.
+# Import order is apply order: the CloudFormation engine first, then one package per service
+# (``services/<service>/patches.py``). Where two fixes wrap the same attribute, ``wraps.WRAP_ORDER``
+# states which wraps which and ``install`` refuses any other order.
 MODULES = (
-    "cloudformation",
-    "ec2",
-    "s3",
-    "kms",
-    "rds",
-    "secretsmanager",
-    "backup",
-    "awslambda",
-    "iam",
-    "logs",
-    "cloudwatch",
-    "sns",
-    "sqs",
-    "dynamodb",
-    "events",
+    "services.cloudformation.patches",
+    "services.ec2.patches",
+    "services.s3.patches",
+    "services.kms.patches",
+    "services.rds.patches",
+    "services.secretsmanager.patches",
+    "services.backup.patches",
+    "services.awslambda.patches",
+    "services.iam.patches",
+    "services.logs.patches",
+    "services.cloudwatch.patches",
+    "services.sns.patches",
+    "services.sqs.patches",
+    "services.dynamodb.patches",
+    "services.events.patches",
     # Last: it replaces moto's clock in every moto module imported by then (and in later ones).
-    "clock",
+    "patches.clock",
 )
+
+PACKAGE = __name__.rpartition(".")[0]  # tools.local_aws
 
 _applied: set[str] = set()
 
@@ -41,7 +45,7 @@ _applied: set[str] = set()
 def all_fixes() -> list[Fix]:
     """Every registered fix, in apply order (importing the modules registers them)."""
     for module in MODULES:
-        importlib.import_module(f"{__name__}.{module}")
+        importlib.import_module(f"{PACKAGE}.{module}")
     return list(REGISTRY)
 
 
@@ -60,7 +64,7 @@ def apply_all(skip: Iterable[str] = ()) -> list[Fix]:
     for candidate in all_fixes():
         if candidate.code in skipped or candidate.name in _applied:
             continue
-        candidate.apply()
+        candidate.run()
         _applied.add(candidate.name)
         applied.append(candidate)
     return applied

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
+from types import ModuleType
 from typing import Any, ClassVar
 
 from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.core.common_models import CloudFormationModel
+
+from .wraps import WRAP_ORDER
 
 # A resource's template properties as parsed JSON: values of any shape, read like moto's own models do.
 Properties = Any
@@ -37,8 +40,27 @@ class Fix:
         """First paragraph of the fix's docstring (what moto lacks), on one line."""
         return " ".join((self.apply.__doc__ or "").strip().split("\n\n")[0].split())
 
+    def run(self) -> None:
+        """Apply the fix; ``install`` knows which fix wraps what while it runs."""
+        _applying.append(self.code)
+        try:
+            self.apply()
+        finally:
+            _applying.pop()
+
 
 REGISTRY: list[Fix] = []
+
+# The code of the fix being applied (a stack: a fix is applied inside ``Fix.run``).
+_applying: list[str] = []
+
+# Every attribute a fix installed, by its dotted path, with the codes of the fixes that installed it
+# in the order they did (the last one wraps the others).
+INSTALLED: dict[str, list[str]] = {}
+
+
+class WrapOrderError(RuntimeError):
+    """A fix replaced an attribute another fix had replaced, in an order ``WRAP_ORDER`` does not state."""
 
 
 def fix(code: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
@@ -51,8 +73,33 @@ def fix(code: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
     return register
 
 
+def attribute_path(owner: Any, name: str) -> str:
+    """``moto.awslambda.models.LambdaFunction.update_configuration``: a class's or module's attribute."""
+    if isinstance(owner, ModuleType):
+        return f"{owner.__name__}.{name}"
+    return f"{owner.__module__}.{owner.__qualname__}.{name}"
+
+
 def install(owner: Any, name: str, value: Any) -> None:
-    """Replace (or add) ``owner.name`` in a moto class or module: the one way fixes change moto."""
+    """Replace (or add) ``owner.name`` in a moto class or module: the one way fixes change moto.
+
+    A fix may replace an attribute that an earlier fix replaced (and so wrap that fix's version) only
+    when ``WRAP_ORDER`` lists both, the earlier one first: the order in which fixes wrap one another
+    is stated there, never left to the order the patch modules happen to be applied in.
+    """
+    code = _applying[-1] if _applying else "-"
+    path = attribute_path(owner, name)
+    earlier = INSTALLED.setdefault(path, [])
+    if earlier:
+        stated = WRAP_ORDER.get(path, ())
+        if code not in stated or any(
+            previous not in stated or stated.index(previous) >= stated.index(code) for previous in earlier
+        ):
+            raise WrapOrderError(
+                f"fix {code} replaces {path}, which {', '.join(earlier)} replaced before it; state the order "
+                f"in tools/local_aws/patches/wraps.py (stated: {', '.join(stated) or 'none'})"
+            )
+    earlier.append(code)
     setattr(owner, name, value)
 
 

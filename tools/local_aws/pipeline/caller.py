@@ -21,8 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from .. import clock
-from . import sessions
+from .. import clock, world
 from .request import Caller, Request
 
 # Lambda does not document how long an environment's credentials last; this is STS's longest role
@@ -44,9 +43,9 @@ def caller_of(access_key_id: str) -> Caller:
         known = _function_callers.get(access_key_id)
     if known is not None:
         return known
-    principal = sessions.principal_of(access_key_id)
+    principal = world.principal_of(access_key_id)
     if principal is None:
-        return Caller.root(sessions.default_account())
+        return Caller.root(world.default_account())
     account_id, principal_arn, role_arn = principal
     session_name = principal_arn.rsplit("/", 1)[-1] if role_arn else None
     return Caller(account_id, principal_arn, role_arn=role_arn, session_name=session_name)
@@ -106,7 +105,7 @@ def start_function_session(
     function, as Lambda does: GetCallerIdentity with these credentials answers
     ``arn:aws:sts::<account>:assumed-role/<role>/<function>``."""
     function_name = function_arn.split(":")[6]
-    session = sessions.assume_role(role_arn, function_name, region, FUNCTION_SESSION_SECONDS)
+    session = world.assume_role(role_arn, function_name, region, FUNCTION_SESSION_SECONDS)
     caller = Caller(
         session.account_id,
         session.arn,

@@ -1,0 +1,1 @@
+"""One package per AWS service: its fixes to moto (``patches.py``) beside the engines that run it."""

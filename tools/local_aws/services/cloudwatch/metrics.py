@@ -1,0 +1,299 @@
+"""CloudWatch metrics the emulator produces and reads: EMF extraction, service metrics, statistics.
+
+* EMF: CloudWatch Logs turns a log line in Embedded Metric Format (a JSON object with
+  ``_aws.CloudWatchMetrics``) into metric data points, and counts the lines that break the
+  specification in ``AWS/Logs``. ``extract_emf`` does that for every line written to any log group
+  (fix D20 calls it from moto's PutLogEvents), so a function's printed metrics land in CloudWatch
+  as they do in AWS.
+* Service metrics: ``put`` is how the emulator's engines publish what AWS publishes for them
+  (``AWS/Lambda`` Invocations/Errors/Duration, ``AWS/Backup`` job counts, ``AWS/SQS`` queue depth).
+* Statistics: ``datapoints`` answers one metric's values in a window, the way an alarm reads them
+  (dimensions must match exactly, as in CloudWatch).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ... import world
+from ...clock import CLOCK
+
+logger = logging.getLogger(__name__)
+
+
+def put(
+    account_id: str,
+    region: str,
+    namespace: str,
+    name: str,
+    value: float,
+    dimensions: Mapping[str, str],
+    unit: str = "None",
+    timestamp: datetime | None = None,
+) -> None:
+    """Store one data point (timestamp defaults to the emulator's now)."""
+    world.put_metric_data(
+        account_id,
+        region,
+        namespace,
+        [
+            {
+                "MetricName": name,
+                "Value": value,
+                "Unit": unit,
+                "Dimensions": [{"Name": key, "Value": str(val)} for key, val in dimensions.items()],
+                "Timestamp": _naive(timestamp or CLOCK.now()),
+            }
+        ],
+    )
+
+
+_SIZES = (
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+)
+EMF_UNITS = frozenset(
+    ("Seconds", "Microseconds", "Milliseconds", "Percent", "Count", "Count/Second", "None", *_SIZES)
+).union(f"{size}/Second" for size in _SIZES)
+EMF_MAX_METRICS, EMF_MAX_DIMENSIONS, EMF_MAX_VALUES = 100, 30, 100
+EMF_MAX_NAME, EMF_MAX_DIMENSION_KEY, EMF_MAX_DIMENSION_VALUE = 1024, 250, 1024
+
+
+class InvalidEmf(ValueError):
+    """A log line that declares EMF (``_aws``) but breaks the specification; the message says how."""
+
+
+def extract_emf(account_id: str, region: str, log_group: str, message: str) -> int:
+    """Store the metrics of one EMF log line; returns how many data points it held (0 if not EMF).
+
+    Follows the CloudWatch User Guide, "Specification: Embedded metric format": the line is one JSON
+    object, after the metadata Lambda may put in front of it (timestamp, request id, level). A line
+    that declares ``_aws`` but is not valid JSON counts as ``AWS/Logs EMFParsingErrors``, one that
+    breaks the specification as ``EMFValidationErrors`` (per log group); neither publishes anything.
+    The EMF timestamp is taken as written: function code reads the emulator's clock
+    (``awslambda.bootstrap.follow_emulator_clock``), so it is already emulated time."""
+    start = message.find("{")
+    if start < 0 or '"_aws"' not in message or (start and not message[:start].endswith(("\t", " "))):
+        return 0
+    try:
+        document = json.loads(message[start:])
+    except ValueError:
+        _count_emf_error(account_id, region, log_group, "EMFParsingErrors")
+        return 0
+    if not isinstance(document, dict) or "_aws" not in document:
+        return 0
+    try:
+        points = list(_emf_points(document))
+    except InvalidEmf as error:
+        logger.info("EMF line in %s rejected: %s", log_group, error)
+        _count_emf_error(account_id, region, log_group, "EMFValidationErrors")
+        return 0
+    stamp = datetime.fromtimestamp(document["_aws"]["Timestamp"] / 1000, UTC)
+    for namespace, name, value, dimensions, unit in points:
+        put(account_id, region, namespace, name, value, dimensions, unit, stamp)
+    return len(points)
+
+
+def _count_emf_error(account_id: str, region: str, log_group: str, name: str) -> None:
+    put(account_id, region, "AWS/Logs", name, 1, {"LogGroupName": log_group}, "Count")
+
+
+def _emf_points(document: dict[str, Any]) -> Iterable[tuple[str, str, float, dict[str, str], str]]:
+    """(namespace, metric, value, dimensions, unit) of every point; raises InvalidEmf first if any
+    part of the document breaks the specification (nothing of an invalid document is published)."""
+    metadata = document["_aws"]
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("CloudWatchMetrics"), list):
+        raise InvalidEmf("_aws.CloudWatchMetrics must be an array")
+    if not isinstance(metadata.get("Timestamp"), int) or isinstance(metadata["Timestamp"], bool):
+        raise InvalidEmf("_aws.Timestamp must be an integer (milliseconds since the epoch)")
+    points = []
+    for directive in metadata["CloudWatchMetrics"]:
+        namespace = directive.get("Namespace") if isinstance(directive, dict) else None
+        if not isinstance(namespace, str) or not 0 < len(namespace) <= EMF_MAX_NAME:
+            raise InvalidEmf("a MetricDirective needs a Namespace of 1 to 1024 characters")
+        dimension_sets, definitions = directive.get("Dimensions"), directive.get("Metrics")
+        if not isinstance(dimension_sets, list) or not dimension_sets:
+            raise InvalidEmf("a MetricDirective needs a Dimensions array of DimensionSets")
+        if not isinstance(definitions, list) or len(definitions) > EMF_MAX_METRICS:
+            raise InvalidEmf(f"a MetricDirective needs a Metrics array of at most {EMF_MAX_METRICS}")
+        resolved = [_dimension_set(document, keys) for keys in dimension_sets]
+        for definition in definitions:
+            name, unit, values = _metric(document, definition)
+            points += [(namespace, name, v, dims, unit) for v in values for dims in resolved]
+    return points
+
+
+def _dimension_set(document: dict[str, Any], keys: Any) -> dict[str, str]:
+    if not isinstance(keys, list) or len(keys) > EMF_MAX_DIMENSIONS:
+        raise InvalidEmf(f"a DimensionSet is an array of at most {EMF_MAX_DIMENSIONS} keys")
+    dimensions = {}
+    for key in keys:
+        if not isinstance(key, str) or not 0 < len(key) <= EMF_MAX_DIMENSION_KEY:
+            raise InvalidEmf(f"a dimension key must be a string of 1 to {EMF_MAX_DIMENSION_KEY} characters")
+        value = document.get(key)
+        if not isinstance(value, str) or len(value) > EMF_MAX_DIMENSION_VALUE:
+            raise InvalidEmf(f"dimension {key!r} must be a root member with a string value of at most 1024 characters")
+        dimensions[key] = value
+    return dimensions
+
+
+def _metric(document: dict[str, Any], definition: Any) -> tuple[str, str, list[float]]:
+    name = definition.get("Name") if isinstance(definition, dict) else None
+    if not isinstance(name, str) or not 0 < len(name) <= EMF_MAX_NAME:
+        raise InvalidEmf("a MetricDefinition needs a Name of 1 to 1024 characters")
+    unit = definition.get("Unit", "None")
+    if unit not in EMF_UNITS:
+        raise InvalidEmf(f"metric {name!r}: {unit!r} is not a CloudWatch unit")
+    if definition.get("StorageResolution", 60) not in (1, 60):
+        raise InvalidEmf(f"metric {name!r}: StorageResolution must be 1 or 60")
+    target = document.get(name)
+    values = target if isinstance(target, list) else [target]
+    numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(numbers) != len(values) or len(numbers) > EMF_MAX_VALUES:
+        raise InvalidEmf(f"metric {name!r} must be a root member holding a number or at most 100 numbers")
+    return name, unit, numbers
+
+
+SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]  # namespace, name, sorted dimensions
+
+
+class _SeriesIndex:
+    """moto keeps every data point in one flat, append-only list, and every alarm reads one series
+    every emulated minute: scanning the list made each evaluation slower as emulated history grew.
+    This index maps a series to its data points and takes in only what was appended since it last
+    looked (a list moto replaced, e.g. on reset, is read again from the start). moto computes S3's
+    storage metrics afresh on each read (``aws_metric_data``); those are read only for ``AWS/S3``."""
+
+    def __init__(self) -> None:
+        # (account, region) -> (the list last indexed, how much of it, the series)
+        self._backends: dict[tuple[str, str], tuple[list[Any], int, dict[SeriesKey, list[Any]]]] = {}
+
+    def of(self, account_id: str, region: str, key: SeriesKey) -> list[Any]:
+        data = world.metric_data(account_id, region)
+        indexed, done, series = self._backends.get((account_id, region), (data, 0, {}))
+        if indexed is not data or len(data) < done:
+            done, series = 0, {}
+        for datum in data[done:]:
+            series.setdefault(_series_key(datum), []).append(datum)
+        self._backends[(account_id, region)] = (data, len(data), series)
+        found = series.get(key, [])
+        if key[0] == "AWS/S3":
+            found = found + [datum for datum in world.aws_metric_data(account_id, region) if _series_key(datum) == key]
+        return found
+
+
+def _series_key(datum: Any) -> SeriesKey:
+    return datum.namespace, datum.name, tuple(sorted((d.name, d.value) for d in datum.dimensions))
+
+
+_SERIES = _SeriesIndex()
+
+
+def datapoints(
+    account_id: str,
+    region: str,
+    namespace: str,
+    name: str,
+    dimensions: Mapping[str, str],
+    start: datetime,
+    end: datetime,
+) -> list[float]:
+    """Values of the metric with exactly these dimensions and a timestamp in ``[start, end)``
+    (a period, as CloudWatch aggregates them)."""
+    low, high = _naive(start), _naive(end)
+    values: list[float] = []
+    for datum in _SERIES.of(account_id, region, (namespace, name, tuple(sorted(dimensions.items())))):
+        if not (low <= datum.timestamp < high):
+            continue
+        if isinstance(datum, world.MetricDatum):
+            values.append(float(datum.value))
+        elif isinstance(datum, world.MetricAggregatedDatum):
+            # Only the average survives aggregation; enough for the alarms this app sets.
+            values.extend([datum.sum / datum.sample_count] * int(datum.sample_count))
+    return values
+
+
+def statistic(values: Iterable[float], name: str) -> float | None:
+    """A CloudWatch statistic (Sum, Average, Minimum, Maximum, SampleCount, pNN) of the values;
+    None when there are none (missing data)."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    simple = {
+        "Sum": sum,
+        "Average": lambda v: sum(v) / len(v),
+        "Minimum": min,
+        "Maximum": max,
+        "SampleCount": len,
+    }
+    if name in simple:
+        return float(simple[name](ordered))  # type: ignore[operator]
+    if name.lower().startswith("p"):
+        rank = float(name[1:]) / 100 * len(ordered)
+        return ordered[max(0, math.ceil(rank) - 1)]
+    raise ValueError(f"statistic {name!r} is not one the emulator computes (Sum, Average, Minimum, Maximum, pNN)")
+
+
+def _naive(moment: datetime) -> datetime:
+    """moto stores metric timestamps as naive UTC datetimes."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def sample_queue_depths(when: datetime) -> None:
+    """Publish ``AWS/SQS ApproximateNumberOfMessagesVisible`` for every queue, as SQS does each minute."""
+    for account_id, region, queue in world.queues():
+        depth = float(queue.approximate_number_of_messages)
+        put(
+            account_id,
+            region,
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            depth,
+            {"QueueName": queue.name},
+            "Count",
+            when,
+        )
+
+
+def record_invocation(
+    account_id: str, region: str, function_name: str, resource: str | None, duration_ms: float, failed: bool
+) -> None:
+    """The ``AWS/Lambda`` metrics of one invocation, per function and (through an alias) per resource."""
+    dimension_sets: list[dict[str, str]] = [{"FunctionName": function_name}]
+    if resource and resource != function_name:
+        dimension_sets.append({"FunctionName": function_name, "Resource": resource})
+    for dimensions in dimension_sets:
+        put(account_id, region, "AWS/Lambda", "Invocations", 1, dimensions, "Count")
+        put(account_id, region, "AWS/Lambda", "Errors", 1 if failed else 0, dimensions, "Count")
+        put(account_id, region, "AWS/Lambda", "Duration", duration_ms, dimensions, "Milliseconds")
+
+
+# AWS Backup's job-count metric per final job state.
+BACKUP_JOB_METRICS = {
+    "COMPLETED": "NumberOfBackupJobsCompleted",
+    "FAILED": "NumberOfBackupJobsFailed",
+    "ABORTED": "NumberOfBackupJobsAborted",
+    "EXPIRED": "NumberOfBackupJobsExpired",
+}
+
+
+def record_backup_job(account_id: str, region: str, vault_name: str, resource_type: str, state: str) -> None:
+    """The ``AWS/Backup`` count of one job that reached a final state, per vault and per vault and type."""
+    name = BACKUP_JOB_METRICS.get(state)
+    if name is None:
+        return
+    for dimensions in ({"BackupVaultName": vault_name}, {"BackupVaultName": vault_name, "ResourceType": resource_type}):
+        put(account_id, region, "AWS/Backup", name, 1, dimensions, "Count")

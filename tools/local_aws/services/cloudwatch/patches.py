@@ -1,0 +1,181 @@
+"""CloudWatch: alarms in moto's CloudFormation, and alarms that are evaluated."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from moto.cloudformation import models as cfn_models
+from moto.cloudwatch.models import (
+    Alarm,
+    CloudWatchBackend,
+    Dimension,
+    Metric,
+    MetricDataQuery,
+    MetricStat,
+    cloudwatch_backends,
+)
+
+from ...clock import CLOCK
+from ...patches._support import ModelLogic, Properties, fix, install, register_model
+from . import alarms
+
+
+def _metric_data_query(query: dict[str, Any]) -> MetricDataQuery:
+    """One entry of the template's ``Metrics`` (metric math) as moto's query object."""
+    stat = query.get("MetricStat")
+    metric_stat = None
+    if stat is not None:
+        metric = stat["Metric"]
+        dimensions = [Dimension(d["Name"], d["Value"]) for d in metric.get("Dimensions", [])]
+        metric_stat = MetricStat(
+            metric=Metric(metric["MetricName"], metric["Namespace"], dimensions),
+            period=stat["Period"],
+            stat=stat["Stat"],
+            unit=stat.get("Unit"),
+        )
+    return MetricDataQuery(
+        query_id=query["Id"],
+        label=query.get("Label"),  # type: ignore[arg-type]
+        period=query.get("Period"),  # type: ignore[arg-type]
+        return_data=query.get("ReturnData"),  # type: ignore[arg-type]
+        expression=query.get("Expression"),
+        metric_stat=metric_stat,
+    )
+
+
+class AlarmModel(ModelLogic):
+    """``AWS::CloudWatch::Alarm``, created through moto's PutMetricAlarm."""
+
+    cfn_type: ClassVar[str] = "AWS::CloudWatch::Alarm"
+    cfn_name_property: ClassVar[str] = "AlarmName"
+
+    cfn_attributes: ClassVar[dict[str, str]] = {"Arn": "alarm.alarm_arn"}
+
+    def __init__(self, alarm: Alarm):
+        self.alarm = alarm
+
+    @classmethod
+    def create(cls, resource_name: str, p: Properties, account_id: str, region_name: str) -> AlarmModel:
+        queries = [_metric_data_query(query) for query in p["Metrics"]] if "Metrics" in p else None
+        alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=resource_name,
+            namespace=p.get("Namespace"),
+            metric_name=p.get("MetricName"),
+            metric_data_queries=queries,
+            comparison_operator=p["ComparisonOperator"],
+            evaluation_periods=int(p["EvaluationPeriods"]),
+            datapoints_to_alarm=p.get("DatapointsToAlarm"),
+            period=p.get("Period"),
+            threshold=float(p["Threshold"]) if "Threshold" in p else None,  # type: ignore[arg-type]
+            statistic=p.get("Statistic"),
+            extended_statistic=p.get("ExtendedStatistic"),
+            description=p.get("AlarmDescription"),
+            dimensions=p.get("Dimensions", []),
+            alarm_actions=p.get("AlarmActions", []),
+            ok_actions=p.get("OKActions", []),
+            insufficient_data_actions=p.get("InsufficientDataActions", []),
+            unit=p.get("Unit"),
+            actions_enabled=p.get("ActionsEnabled", True),
+            treat_missing_data=p.get("TreatMissingData"),
+            evaluate_low_sample_count_percentile=p.get("EvaluateLowSampleCountPercentile"),
+            threshold_metric_id=p.get("ThresholdMetricId"),
+            tags=p.get("Tags"),
+        )
+        return cls(alarm)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.alarm.name
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        cloudwatch_backends[account_id][region_name].delete_alarms([self.alarm.name])
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        """An update with the same AlarmName is a PutMetricAlarm on the existing alarm (no replacement)."""
+        if original_resource.alarm.name != new_resource_name:
+            original_resource.delete(account_id, region_name)
+        return cls.create(new_resource_name, cloudformation_json.get("Properties", {}), account_id, region_name)
+
+
+@fix("Q2")
+def add_alarm_model() -> None:
+    """``AWS::CloudWatch::Alarm`` is not supported: every alarm of the app was silently missing.
+
+    Alarms (single metric or metric math) are now created through moto's PutMetricAlarm and
+    deleted with the stack; moto does not evaluate them.
+    """
+    register_model(AlarmModel, "cloudwatch")
+
+
+@fix("D21")
+def evaluate_alarms_on_the_clock() -> None:
+    """moto never evaluates alarms: they stay OK whatever the metrics say, and never notify.
+
+    Alarms now start INSUFFICIENT_DATA (as in CloudWatch) and are evaluated at every minute of the
+    emulator's clock; a state change runs the alarm's SNS actions (``alarms``).
+    """
+    original_init = Alarm.__init__
+
+    def __init__(alarm: Alarm, *args: Any, **kwargs: Any) -> None:
+        original_init(alarm, *args, **kwargs)
+        alarm.state_value = alarms.INSUFFICIENT
+
+    install(Alarm, "__init__", __init__)
+    CLOCK.register(alarms.due_evaluations)
+
+
+STATE_FIELDS = ("state_value", "state_reason", "state_reason_data", "state_updated_timestamp", "history")
+
+
+def _alarm_states(account_id: str, region_name: str) -> dict[str, dict[str, Any]]:
+    alarms_now = cloudwatch_backends[account_id][region_name].alarms
+    return {name: {f: getattr(alarm, f) for f in STATE_FIELDS} for name, alarm in alarms_now.items()}
+
+
+def _restore_states(account_id: str, region_name: str, states: dict[str, dict[str, Any]]) -> None:
+    for name, alarm in cloudwatch_backends[account_id][region_name].alarms.items():
+        for field, value in states.get(name, {}).items():
+            setattr(alarm, field, value)
+
+
+@fix("Q10")
+def keep_alarm_state_on_update() -> None:
+    """moto's PutMetricAlarm builds a new alarm even when one of that name exists, so an update (and
+    every stack update, which moto applies to a nested stack by deleting and re-creating it) reset
+    the alarm to INSUFFICIENT_DATA: the next evaluation paged OK or ALARM again.
+
+    As the PutMetricAlarm API reference says, updating an existing alarm leaves its state unchanged;
+    the state (value, reason, history) is now kept, across nested-stack updates too.
+    """
+    original_put = CloudWatchBackend.put_metric_alarm
+    original_update = cfn_models.Stack.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def put_metric_alarm(backend: CloudWatchBackend, name: str, *args: Any, **kwargs: Any) -> Alarm:
+        states = _alarm_states(backend.account_id, backend.region_name)
+        alarm = original_put(backend, name, *args, **kwargs)
+        _restore_states(backend.account_id, backend.region_name, {name: states[name]} if name in states else {})
+        return alarm
+
+    def update_nested_stack(
+        cls: type,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        states = _alarm_states(account_id, region_name)
+        stack = original_update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
+        _restore_states(account_id, region_name, states)
+        return stack
+
+    install(CloudWatchBackend, "put_metric_alarm", put_metric_alarm)
+    install(cfn_models.Stack, "update_from_cloudformation_json", classmethod(update_nested_stack))

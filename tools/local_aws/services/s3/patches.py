@@ -1,0 +1,173 @@
+"""Fixes to moto's S3: bucket deletion with objects, bucket policies, dropped bucket properties."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from moto.s3.exceptions import BucketNotEmpty
+from moto.s3.models import FakeBucket, s3_backends
+from moto.utilities.utils import get_partition
+
+from ...patches._support import ModelLogic, Properties, after_create, fix, install, register_model
+from ..cloudformation.patches import CUSTOM_RESOURCE_HANDLERS, CustomResourceHandler
+
+
+def _backend(account_id: str, region_name: str) -> Any:
+    return s3_backends[account_id][get_partition(region_name)]
+
+
+@fix("R10")
+def refuse_to_delete_non_empty_buckets() -> None:
+    """moto's bucket delete returns quietly when the bucket holds objects; CloudFormation then
+    treats it as deleted and the bucket survives ``cdk destroy``.
+
+    The CloudFormation delete now raises BucketNotEmpty, so the delete loop retries it after the
+    auto-delete custom resource has emptied the bucket (or the stack ends DELETE_FAILED, as in AWS).
+    """
+
+    def delete_from_cloudformation_json(
+        cls: type[FakeBucket],
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        backend = _backend(account_id, region_name)
+        if resource_name in backend.buckets and backend.delete_bucket(resource_name) is None:
+            raise BucketNotEmpty(resource_name)
+
+    install(FakeBucket, "delete_from_cloudformation_json", classmethod(delete_from_cloudformation_json))
+
+
+def _empty_bucket(properties: dict[str, Any], account_id: str, region_name: str) -> None:
+    """Delete every object version and delete marker, as CDK's auto-delete provider does."""
+    backend = _backend(account_id, region_name)
+    bucket = backend.buckets.get(properties["BucketName"])
+    if bucket is None:
+        return
+    for key_name in list(bucket.keys):
+        for version in list(bucket.keys.getlist(key_name)):
+            backend.delete_object(bucket.name, key_name, version_id=version.version_id, bypass=True)
+
+
+@fix("R10")
+def empty_buckets_on_auto_delete() -> None:
+    """``Custom::S3AutoDeleteObjects`` empties its bucket in a Lambda, which cannot run here.
+
+    Deleting the custom resource now empties the bucket (all versions), so the bucket itself can
+    then be deleted.
+    """
+    CUSTOM_RESOURCE_HANDLERS["Custom::S3AutoDeleteObjects"] = CustomResourceHandler(on_delete=_empty_bucket)
+
+
+class BucketPolicyModel(ModelLogic):
+    """``AWS::S3::BucketPolicy``: the policy document of an existing bucket."""
+
+    cfn_type: ClassVar[str] = "AWS::S3::BucketPolicy"
+
+    def __init__(self, bucket_name: str):
+        self.bucket_name = bucket_name
+
+    @classmethod
+    def create(cls, resource_name: str, properties: Properties, account_id: str, region_name: str) -> BucketPolicyModel:
+        policy = json.dumps(properties["PolicyDocument"]).encode()
+        _backend(account_id, region_name).put_bucket_policy(properties["Bucket"], policy)
+        return cls(properties["Bucket"])
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.bucket_name
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        backend = _backend(account_id, region_name)
+        if self.bucket_name in backend.buckets:
+            backend.delete_bucket_policy(self.bucket_name)
+
+
+@fix("Q4")
+def store_bucket_policies() -> None:
+    """``AWS::S3::BucketPolicy`` is not supported, so no bucket policy exists after a deploy.
+
+    The policy is now stored. moto enforces bucket policies on object requests but cannot evaluate
+    conditions, so it applies CDK's "deny s3:* unless aws:SecureTransport" statement to every
+    request and asset publishing fails with 403. Statements with a ``Condition`` are therefore left
+    out of moto's evaluation (they stay in the stored policy): the local endpoint stands in for the
+    TLS endpoint, and the other conditions CDK writes only narrow down Allow statements.
+    """
+    register_model(BucketPolicyModel, "s3")
+
+    def get_permission(bucket: FakeBucket, action: str, resource: str) -> Any:
+        from moto.iam.access_control import IAMPolicy, PermissionResult
+
+        if bucket.policy is None:
+            return PermissionResult.NEUTRAL
+        document = json.loads(bucket.policy)
+        statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+        unconditional = [statement for statement in statements if "Condition" not in statement]
+        if not unconditional:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps({**document, "Statement": unconditional})).is_action_permitted(action, resource)
+
+    install(FakeBucket, "get_permission", get_permission)
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the shape of the S3 API (what moto stores)."""
+    api_rule: dict[str, Any] = {"ID": rule.get("Id"), "Status": rule["Status"]}
+    api_rule["Filter"] = {"Prefix": rule.get("Prefix", "")}
+    expiration = {}
+    if "ExpirationInDays" in rule:
+        expiration["Days"] = rule["ExpirationInDays"]
+    if "ExpiredObjectDeleteMarker" in rule:
+        expiration["ExpiredObjectDeleteMarker"] = rule["ExpiredObjectDeleteMarker"]
+    if expiration:
+        api_rule["Expiration"] = expiration
+    noncurrent = rule.get("NoncurrentVersionExpiration")
+    if noncurrent is None and "NoncurrentVersionExpirationInDays" in rule:
+        noncurrent = {"NoncurrentDays": rule["NoncurrentVersionExpirationInDays"]}
+    if noncurrent is not None:
+        api_rule["NoncurrentVersionExpiration"] = noncurrent
+    if "Transitions" in rule:
+        api_rule["Transition"] = [
+            {"Days": t.get("TransitionInDays"), "StorageClass": t["StorageClass"]} for t in rule["Transitions"]
+        ]
+    if "NoncurrentVersionTransitions" in rule:
+        api_rule["NoncurrentVersionTransition"] = [
+            {"NoncurrentDays": t["TransitionInDays"], "StorageClass": t["StorageClass"]}
+            for t in rule["NoncurrentVersionTransitions"]
+        ]
+    if "AbortIncompleteMultipartUpload" in rule:
+        api_rule["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
+    return api_rule
+
+
+def _configure_bucket(bucket: FakeBucket, properties: dict[str, Any], account_id: str, region_name: str) -> None:
+    backend = _backend(account_id, region_name)
+    if "VersioningConfiguration" in properties:
+        backend.put_bucket_versioning(bucket.name, properties["VersioningConfiguration"]["Status"])
+    if "LifecycleConfiguration" in properties:
+        rules = [_lifecycle_rule(rule) for rule in properties["LifecycleConfiguration"]["Rules"]]
+        backend.put_bucket_lifecycle_configuration(bucket.name, rules)
+    if "PublicAccessBlockConfiguration" in properties:
+        backend.put_public_access_block(bucket.name, properties["PublicAccessBlockConfiguration"])
+    if "LoggingConfiguration" in properties:
+        logging = properties["LoggingConfiguration"]
+        bucket.logging = {
+            "TargetBucket": logging["DestinationBucketName"],
+            "TargetPrefix": logging.get("LogFilePrefix", ""),
+        }
+    encryption_rules = properties.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+    if encryption_rules and "BucketKeyEnabled" in encryption_rules[0] and bucket.encryption:
+        bucket.encryption["Rule"]["BucketKeyEnabled"] = encryption_rules[0]["BucketKeyEnabled"]
+
+
+@fix("F3")
+def apply_bucket_configuration() -> None:
+    """moto's ``AWS::S3::Bucket`` reads only BucketEncryption and Tags.
+
+    Versioning, lifecycle rules, the public access block, access logging and BucketKeyEnabled were
+    dropped, so the bucket read back unversioned and unprotected. They are now applied. (The
+    logging target's permissions are not checked.)
+    """
+    after_create(FakeBucket, _configure_bucket)

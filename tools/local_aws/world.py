@@ -1,0 +1,421 @@
+"""The world as moto keeps it: the one place where the emulator's engines read and change moto's
+backends -- functions, log groups, topics, queues, alarms and metrics, event buses, tables, buckets,
+clusters and their instances, backup vaults and plans -- and where moto's server app is built.
+
+The rule: outside this module and the patch modules (``patches/`` and ``services/*/patches.py``), no
+module imports moto (``tests/local_aws/test_layout.py`` checks it), so a moto upgrade touches this
+module and the patches only. Engines get moto's model objects back, under the names below, and read
+their fields; they never index moto's backend dicts or call moto's constructors themselves.
+
+Who acts: work an engine does for a principal -- AWS Backup copying or restoring a resource with the
+job's IamRoleArn -- runs inside ``pipeline.caller.acting_as`` that principal, and
+``pipeline.caller.current()`` answers it here. It is not evaluated yet: this is where the
+least-privilege work will check that the principal may touch the resource, with no signature to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from moto.awslambda.exceptions import LambdaClientError, UnknownFunctionException
+from moto.awslambda.models import LambdaFunction
+from moto.awslambda.utils import get_backend as _lambda_backend
+from moto.awslambda.utils import make_function_arn
+from moto.backup.exceptions import (
+    AlreadyExistsException,
+    InvalidParameterValueException,
+    InvalidRequestException,
+    ResourceNotFoundException,
+)
+from moto.backup.models import BackupBackend, Plan, Vault, backup_backends
+from moto.cloudwatch.models import Alarm, MetricAggregatedDatum, MetricDataQuery, MetricDatum, cloudwatch_backends
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.exceptions import JsonRESTError, ServiceException
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.utilities import dynamo_json_dump
+from moto.events.models import Rule, events_backends
+from moto.iam.models import get_account_id_from, iam_backends
+from moto.logs.models import logs_backends
+from moto.moto_api._internal import mock_random
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.rds.models import DBCluster, DBInstanceClustered, rds_backends
+from moto.s3.models import FakeBucket, FakeDeleteMarker, FakeKey, s3_backends
+from moto.sns.models import Topic, sns_backends
+from moto.sqs.models import Queue, sqs_backends
+from moto.sts.models import sts_backends
+from moto.utilities.arns import Arn, parse_arn
+from moto.utilities.utils import get_partition
+
+__all__ = [
+    "AWS_ERRORS",
+    "Alarm",
+    "Arn",
+    "BackupAlreadyExists",
+    "BackupBackend",
+    "BackupInvalidParameterValue",
+    "BackupInvalidRequest",
+    "BackupNotFound",
+    "Bucket",
+    "DBCluster",
+    "DBInstance",
+    "DeleteMarker",
+    "Function",
+    "FunctionNotFound",
+    "LambdaError",
+    "MetricAggregatedDatum",
+    "MetricDataQuery",
+    "MetricDatum",
+    "ObjectVersion",
+    "Plan",
+    "Queue",
+    "RequestHandler",
+    "Rule",
+    "Table",
+    "Topic",
+    "Vault",
+]
+
+# moto's models and errors, under the names the engines use.
+Function = LambdaFunction
+LambdaError = LambdaClientError  # an error Lambda's API answers with (its code and message)
+FunctionNotFound = UnknownFunctionException
+Bucket = FakeBucket
+ObjectVersion = FakeKey
+DeleteMarker = FakeDeleteMarker
+DBInstance = DBInstanceClustered
+BackupAlreadyExists = AlreadyExistsException
+BackupInvalidParameterValue = InvalidParameterValueException
+BackupInvalidRequest = InvalidRequestException
+BackupNotFound = ResourceNotFoundException
+AWS_ERRORS = (ServiceException, JsonRESTError)  # moto's two shapes of an AWS error, for ``except``
+RequestHandler = MotoRequestHandler
+
+
+# --- the server and moto's ids -------------------------------------------------------------
+
+
+def moto_app() -> Any:
+    """moto's WSGI application, as ``moto_server`` serves it (every service on one port)."""
+    return DomainDispatcherApplication(create_backend_app)
+
+
+def partition(region: str) -> str:
+    return str(get_partition(region))
+
+
+def arn_parts(arn: str) -> Arn:
+    """An ARN's service, region, account and resource id."""
+    return parse_arn(arn)
+
+
+def new_id() -> str:
+    """A UUID from moto's random source (seeded by moto's reset API, as moto's own ids)."""
+    return str(mock_random.uuid4())
+
+
+def random_string(length: int) -> str:
+    return str(mock_random.get_random_string(length=length, lower_case=True))
+
+
+def random_hex(length: int) -> str:
+    return str(mock_random.get_random_hex(length))
+
+
+# --- Lambda and CloudWatch Logs ------------------------------------------------------------
+
+
+def function(account_id: str, region: str, name: str, qualifier: str | None = None) -> Function:
+    """The function, version or alias ``name`` (a name or an ARN) names; FunctionNotFound if none."""
+    return _lambda_backend(account_id, region).get_function(name, qualifier)
+
+
+def function_arn(region: str, account_id: str, name: str) -> str:
+    return str(make_function_arn(region, account_id, name))
+
+
+def function_policy(account_id: str, region: str, arn: str) -> dict[str, Any]:
+    """The resource policy of the function (version, alias) ``arn`` names."""
+    return {"Statement": function(account_id, region, arn).policy.statements}
+
+
+def ensure_log_stream(account_id: str, region: str, group: str, stream: str) -> None:
+    """Create the log group and the stream unless they exist (as Lambda does for its logs)."""
+    logs = logs_backends[account_id][region]
+    logs.ensure_log_group(group)
+    logs.ensure_log_stream(group, stream)
+
+
+def create_log_stream(account_id: str, region: str, group: str, stream: str) -> None:
+    """A new stream in an existing group (an AWS error if the group does not exist)."""
+    logs_backends[account_id][region].create_log_stream(group, stream)
+
+
+def put_log_events(account_id: str, region: str, group: str, stream: str, events: list[dict[str, Any]]) -> None:
+    """PutLogEvents, through the backend method the fixes extend (EMF metrics)."""
+    logs_backends[account_id][region].put_log_events(group, stream, events)
+
+
+# --- SNS and SQS ---------------------------------------------------------------------------
+
+
+def topic(account_id: str, region: str, arn: str) -> Topic | None:
+    return sns_backends[account_id][region].topics.get(arn)
+
+
+def topic_policy(account_id: str, region: str, arn: str) -> str | None:
+    """The topic's access policy; an AWS error if there is no such topic."""
+    return sns_backends[account_id][region].get_topic(arn).policy  # type: ignore[no-any-return]
+
+
+def publish(
+    account_id: str,
+    region: str,
+    topic_arn: str,
+    message: str,
+    message_attributes: dict[str, Any] | None = None,
+) -> None:
+    """SNS Publish to the topic ``topic_arn`` (an AWS error if there is none)."""
+    sns_backends[account_id][region].publish(message, arn=topic_arn, message_attributes=message_attributes)
+
+
+def queue_policy(account_id: str, region: str, name: str) -> str | None:
+    """The queue's access policy; an AWS error if there is no such queue."""
+    return sqs_backends[account_id][region].get_queue(name).policy  # type: ignore[no-any-return]
+
+
+def send_message(
+    account_id: str,
+    region: str,
+    queue: str,
+    body: str,
+    *,
+    message_attributes: dict[str, Any] | None = None,
+    group_id: str | None = None,
+) -> None:
+    """SQS SendMessage to the queue named ``queue`` (an AWS error if there is none)."""
+    sqs_backends[account_id][region].send_message(queue, body, message_attributes=message_attributes, group_id=group_id)
+
+
+def queues() -> Iterator[tuple[str, str, Queue]]:
+    """(account, region, queue) of every queue."""
+    for account_id, regions in list(sqs_backends.items()):
+        for region, backend in list(regions.items()):
+            for queue in list(backend.queues.values()):
+                yield account_id, region, queue
+
+
+# --- CloudWatch ----------------------------------------------------------------------------
+
+
+def alarms() -> Iterator[tuple[str, str, Alarm]]:
+    """(account, region, alarm) of every alarm."""
+    for account_id, regions in list(cloudwatch_backends.items()):
+        for region, backend in list(regions.items()):
+            for alarm in list(backend.alarms.values()):
+                yield account_id, region, alarm
+
+
+def put_metric_data(account_id: str, region: str, namespace: str, data: list[dict[str, Any]]) -> None:
+    """PutMetricData: ``data`` in the API's MetricData shape."""
+    cloudwatch_backends[account_id][region].put_metric_data(namespace, data)
+
+
+def metric_data(account_id: str, region: str) -> list[Any]:
+    """Every data point of the region, oldest first: moto's own list (it only grows, unless reset)."""
+    return cloudwatch_backends[account_id][region].metric_data  # type: ignore[no-any-return]
+
+
+def aws_metric_data(account_id: str, region: str) -> list[Any]:
+    """The metrics moto computes on request (``AWS/S3`` bucket sizes)."""
+    return cloudwatch_backends[account_id][region].aws_metric_data  # type: ignore[no-any-return]
+
+
+# --- EventBridge ---------------------------------------------------------------------------
+
+
+def rules() -> Iterator[tuple[str, str, Rule]]:
+    """(account, region, rule) of every rule on every event bus."""
+    for account_id, regions in list(events_backends.items()):
+        for region, backend in list(regions.items()):
+            for bus in list(backend.event_buses.values()):
+                for rule in list(bus.rules.values()):
+                    yield account_id, region, rule
+
+
+def put_events(account_id: str, region: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """PutEvents: one answer per entry (with ``ErrorCode`` where it was refused)."""
+    return events_backends[account_id][region].put_events(entries)  # type: ignore[no-any-return]
+
+
+# --- DynamoDB ------------------------------------------------------------------------------
+
+
+def table(account_id: str, region: str, name: str) -> Table | None:
+    return dynamodb_backends[account_id][region].tables.get(name)
+
+
+def create_table(account_id: str, region: str, name: str, **settings: Any) -> Table:
+    """CreateTable with moto's keyword arguments (schema, attr, billing_mode, ...)."""
+    return dynamodb_backends[account_id][region].create_table(name, **settings)
+
+
+def delete_table(account_id: str, region: str, name: str) -> None:
+    dynamodb_backends[account_id][region].delete_table(name)
+
+
+def dynamodb_json(attributes: dict[str, Any]) -> str:
+    """An item's attributes as DynamoDB JSON on one line."""
+    return str(dynamo_json_dump(attributes))
+
+
+# --- S3 ------------------------------------------------------------------------------------
+
+
+def bucket(account_id: str, region: str, name: str) -> Bucket | None:
+    return s3_backends[account_id][partition(region)].buckets.get(name)
+
+
+def bucket_exists(name: str) -> bool:
+    """Whether any account has a bucket of this name (bucket names are global)."""
+    return name in s3_backends.bucket_accounts
+
+
+def create_bucket(
+    account_id: str,
+    region: str,
+    name: str,
+    *,
+    versioning: str | None = None,
+    encryption: dict[str, Any] | None = None,
+) -> Bucket:
+    """CreateBucket, then PutBucketVersioning and PutBucketEncryption where given."""
+    backend = s3_backends[account_id][partition(region)]
+    created = backend.create_bucket(name, region)
+    if versioning:
+        backend.put_bucket_versioning(name, versioning)
+    if encryption:
+        backend.put_bucket_encryption(name, encryption)
+    return created  # type: ignore[no-any-return]
+
+
+def put_object(
+    account_id: str,
+    region: str,
+    bucket_name: str,
+    key: str,
+    body: bytes,
+    **options: Any,
+) -> ObjectVersion:
+    """PutObject with moto's keyword arguments (storage, encryption, kms_key_id, ...)."""
+    return s3_backends[account_id][partition(region)].put_object(bucket_name, key, body, **options)  # type: ignore[no-any-return]
+
+
+# --- RDS -----------------------------------------------------------------------------------
+
+
+def cluster(account_id: str, region: str, name: str) -> DBCluster | None:
+    return rds_backends[account_id][region].clusters.get(name)
+
+
+def create_cluster(account_id: str, region: str, arguments: dict[str, Any]) -> DBCluster:
+    """CreateDBCluster with moto's arguments (the fixes start the cluster's PostgreSQL server)."""
+    return rds_backends[account_id][region].create_db_cluster(arguments)  # type: ignore[no-any-return]
+
+
+def delete_cluster(account_id: str, region: str, name: str) -> None:
+    """DeleteDBCluster (an AWS error where RDS refuses, e.g. while the cluster has an instance)."""
+    rds_backends[account_id][region].delete_db_cluster(name)
+
+
+def db_instance(account_id: str, region: str, identifier: str) -> Any:
+    """The DB instance of that identifier, or None."""
+    return rds_backends[account_id][region].databases.get(identifier)
+
+
+def cluster_instances(account_id: str, region: str, cluster_name: str) -> list[DBInstance]:
+    """The DB instances of the Aurora cluster."""
+    return [
+        instance
+        for instance in list(rds_backends[account_id][region].databases.values())
+        if isinstance(instance, DBInstanceClustered) and instance.db_cluster_identifier == cluster_name
+    ]
+
+
+def drop_db_instance(account_id: str, region: str, identifier: str) -> None:
+    """Remove the instance from the region's store (its deletion has ended)."""
+    rds_backends[account_id][region].databases.pop(identifier, None)
+
+
+# --- AWS Backup ----------------------------------------------------------------------------
+
+
+def backup_backends_all() -> Iterator[BackupBackend]:
+    """The Backup backend of every account and region (the engines keep their state on it)."""
+    for regions in list(backup_backends.values()):
+        yield from list(regions.values())
+
+
+# --- STS: role sessions (who calls; pipeline/caller.py) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class RoleSession:
+    """Temporary credentials of a role session, and who they belong to."""
+
+    account_id: str
+    arn: str  # arn:aws:sts::<account>:assumed-role/<role>/<session>
+    role_arn: str
+    session_name: str
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: datetime  # emulated time, naive UTC (moto's)
+
+
+def assume_role(role_arn: str, session_name: str, region: str, duration_seconds: int) -> RoleSession:
+    """sts:AssumeRole as the service does it for a function (the role need not exist, as in moto)."""
+    account_id = role_arn.split(":")[4]
+    backend = sts_backends[account_id][get_partition(region)]
+    assumed = backend.assume_role(
+        region_name=region,
+        role_session_name=session_name,
+        role_arn=role_arn,
+        policy="",
+        duration=duration_seconds,
+        external_id="",
+    )
+    return RoleSession(
+        assumed.account_id,
+        assumed.arn,
+        role_arn,
+        session_name,
+        assumed.access_key_id,
+        assumed.secret_access_key,
+        assumed.session_token,
+        assumed.expiration,
+    )
+
+
+def principal_of(access_key_id: str) -> tuple[str, str, str | None] | None:
+    """(account, principal ARN, role ARN) of a key moto issued -- a role session's (AssumeRole
+    through the API) or an IAM user's -- or None for a key moto does not know."""
+    account_id = get_account_id_from(access_key_id)
+    for partition, iam in list(iam_backends[account_id].items()):  # the backends that exist (no new ones)
+        if access_key_id not in iam.access_keys:
+            continue
+        assumed = sts_backends[account_id][partition].get_assumed_role_from_access_key(access_key_id)
+        if assumed is not None:
+            return account_id, assumed.arn, assumed.role_arn
+        user = iam.get_user_from_access_key_id(access_key_id)
+        if user is not None:
+            return account_id, user.arn, None
+    return None
+
+
+def default_account() -> str:
+    """The account requests with keys moto does not know go to (moto's default)."""
+    return str(DEFAULT_ACCOUNT_ID)
