@@ -275,7 +275,7 @@ def test_d50_the_instance_answers_when_rds_says_it_was_created(aws, restored, mo
     """RDS-EVENT-0005 "DB instance created" (Aurora User Guide, USER_Events.Messages.html) means the
     instance is usable: a consumer may connect the moment it arrives (the kit's restore validator
     does). EventBridge delivers on the emulator at once, so the server must be up before the event."""
-    from tools.local_aws import aurora_instances
+    from tools.local_aws.services.rds import aurora_instances
 
     answered_at_event: list[bool] = []
     emit = aurora_instances._emit
