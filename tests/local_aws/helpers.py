@@ -204,3 +204,11 @@ def allow_events(aws: Callable[[str], Any], arn: str) -> None:
         aws("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
     else:
         aws("sns").set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=policy)
+
+
+def events_queue(aws: Callable[[str], Any], name: str) -> tuple[str, str]:
+    """A queue EventBridge may send to (as a rule's target or DLQ): its URL and ARN."""
+    url = aws("sqs").create_queue(QueueName=name)["QueueUrl"]
+    arn = aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    allow_events(aws, arn)
+    return str(url), str(arn)

@@ -20,7 +20,7 @@ from tests.emulator import ACCOUNT, REGION
 from tools.local_aws.clock import CLOCK
 from tools.local_aws.services.rds.aurora_instances import CREATE_MINUTES, DELETE_MINUTES
 
-from .helpers import allow_events, ref, template
+from .helpers import events_queue, ref, template
 from .test_backup_engine import ROLE
 
 PASSWORD = "restored-horse-battery"
@@ -116,13 +116,11 @@ def restored(aws: Callable[[str], Any], suffix: str) -> Iterator[dict[str, Any]]
 def rds_events(aws: Callable[[str], Any], suffix: str) -> Iterator[Callable[[], list[dict[str, Any]]]]:
     """Every "RDS DB Instance Event" on the default bus, through a rule into a queue."""
     sqs, events = aws("sqs"), aws("events")
-    queue = sqs.create_queue(QueueName=f"rds-events-{suffix}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue, queue_arn = events_queue(aws, f"rds-events-{suffix}")
     rule = f"rds-instance-events-{suffix}"
     events.put_rule(
         Name=rule, EventPattern=json.dumps({"source": ["aws.rds"], "detail-type": ["RDS DB Instance Event"]})
     )
-    allow_events(aws, queue_arn)
     events.put_targets(Rule=rule, Targets=[{"Id": "queue", "Arn": queue_arn}])
 
     def received() -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from tests.emulator import ACCOUNT, REGION
 from tools.local_aws.clock import CLOCK
 from tools.local_aws.services.backup import jobs as backup_engine
 
-from .helpers import allow_events, backup_job_done, restore_job_done
+from .helpers import backup_job_done, events_queue, restore_job_done
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/backup-role"
 MINUTE = timedelta(minutes=1)
@@ -201,11 +201,9 @@ def test_events_and_metrics_arrive_at_the_next_five_minute_mark(aws, vault, suff
     https://docs.aws.amazon.com/aws-backup/latest/devguide/eventbridge.html. The emulator delivers
     them, and the AWS/Backup job counts, at the next five-minute mark of its clock."""
     sqs, events, backup = aws("sqs"), aws("events"), aws("backup")
-    queue = sqs.create_queue(QueueName=f"jobs-{suffix}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue, queue_arn = events_queue(aws, f"jobs-{suffix}")
     pattern = {"source": ["aws.backup"], "detail": {"backupVaultName": [vault]}}
     events.put_rule(Name=f"jobs-{suffix}", EventPattern=json.dumps(pattern))
-    allow_events(aws, queue_arn)
     events.put_targets(Rule=f"jobs-{suffix}", Targets=[{"Id": "queue", "Arn": queue_arn}])
     mark = 300
     to_next_mark = timedelta(seconds=mark - CLOCK.now().timestamp() % mark)

@@ -17,7 +17,7 @@ import pytest
 
 from tools.local_aws.services.events.delivery import transform
 
-from .helpers import allow_events
+from .helpers import events_queue
 
 Aws = Callable[[str], Any]
 MESSAGE = 'Backup job failed because "aurora-cluster-dev" is not in a valid state'
@@ -45,13 +45,6 @@ def test_values_are_inserted_without_escaping(template: str, expected: str) -> N
     assert transform(template, VALUES) == expected
 
 
-def _queue(aws: Aws, name: str) -> tuple[str, str]:
-    url = aws("sqs").create_queue(QueueName=name)["QueueUrl"]
-    arn = aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    allow_events(aws, arn)
-    return url, arn
-
-
 def _messages(aws: Aws, url: str) -> list[dict[str, Any]]:
     received = aws("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
     return received.get("Messages", [])
@@ -59,8 +52,8 @@ def _messages(aws: Aws, url: str) -> list[dict[str, Any]]:
 
 def _deliver(aws: Aws, suffix: str, template: str, detail: dict[str, Any]) -> tuple[list[Any], list[Any]]:
     """One event through a rule whose SQS target has ``template``: (target messages, DLQ messages)."""
-    target_url, target_arn = _queue(aws, f"transformed-{suffix}")
-    dlq_url, dlq_arn = _queue(aws, f"transformed-dlq-{suffix}")
+    target_url, target_arn = events_queue(aws, f"transformed-{suffix}")
+    dlq_url, dlq_arn = events_queue(aws, f"transformed-dlq-{suffix}")
     aws("events").put_rule(Name=f"transform-{suffix}", EventPattern=json.dumps({"source": [f"transform.{suffix}"]}))
     transformer = {"InputPathsMap": {"message": "$.detail.statusMessage"}, "InputTemplate": template}
     aws("events").put_targets(

@@ -16,7 +16,7 @@ from tools.local_aws.clock import CLOCK
 from tools.local_aws.services.awslambda import runtime as lambda_runtime
 from tools.local_aws.services.events import delivery as events
 
-from .helpers import TRUST_LAMBDA, allow_events
+from .helpers import TRUST_LAMBDA, events_queue
 
 Aws = Callable[[str], Any]
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -27,13 +27,6 @@ RAISES = 'def handler(event, context):\n    raise ValueError("boom")\n'
 def role_arn(aws: Aws) -> str:
     role = aws("iam").create_role(RoleName="conformance-retries", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
     return str(role["Role"]["Arn"])
-
-
-def _queue(aws: Aws, name: str) -> tuple[str, str]:
-    url = aws("sqs").create_queue(QueueName=name)["QueueUrl"]
-    arn = aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    allow_events(aws, arn)
-    return url, arn
 
 
 def _messages(aws: Aws, url: str) -> list[dict[str, Any]]:
@@ -86,7 +79,7 @@ def test_lambda_retries_a_failed_event_twice_a_minute_then_two_minutes_later_the
     two attempts, and two minutes between the second and third attempts". Dead-letter message
     attributes (RequestID, ErrorCode, ErrorMessage): "Dead-letter queues",
     https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq."""
-    url, arn = _queue(aws, f"lambda-dlq-{suffix}")
+    url, arn = events_queue(aws, f"lambda-dlq-{suffix}")
     name = _failing_function(aws, role_arn, f"retried-{suffix}", DeadLetterConfig={"TargetArn": arn})
 
     lambda_runtime.invoke_event(ACCOUNT, REGION, name, b'{"n": 1}')
@@ -122,8 +115,8 @@ def test_lambda_discards_an_event_older_than_its_maximum_age_to_the_destination_
     asynchronous invocations", https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html:
     requestContext.condition "EventAgeExceeded" and approximateInvokeCount; destinations can be
     configured "in addition to or instead of a dead-letter queue"."""
-    dlq_url, dlq_arn = _queue(aws, f"age-dlq-{suffix}")
-    destination_url, destination_arn = _queue(aws, f"age-destination-{suffix}")
+    dlq_url, dlq_arn = events_queue(aws, f"age-dlq-{suffix}")
+    destination_url, destination_arn = events_queue(aws, f"age-destination-{suffix}")
     name = _failing_function(aws, role_arn, f"aged-{suffix}", DeadLetterConfig={"TargetArn": dlq_arn})
     aws("lambda").put_function_event_invoke_config(
         FunctionName=name,
@@ -211,7 +204,7 @@ def test_eventbridge_sends_a_missing_target_straight_to_the_dlq(aws: Aws, suffix
     result from missing permissions to a target, or a target resource that no longer exists ...
     EventBridge sends these events directly to the DLQ"; each message carries RULE_ARN, TARGET_ARN,
     ERROR_CODE, ERROR_MESSAGE, EXHAUSTED_RETRY_CONDITION and RETRY_ATTEMPTS."""
-    url, arn = _queue(aws, f"eb-dlq-missing-{suffix}")
+    url, arn = events_queue(aws, f"eb-dlq-missing-{suffix}")
     missing = f"arn:aws:sns:us-east-1:123456789012:gone-{suffix}"
     _rule_to(aws, f"missing-{suffix}", {"Arn": missing, "DeadLetterConfig": {"Arn": arn}})
 
@@ -234,7 +227,7 @@ def test_eventbridge_retries_with_exponential_backoff_up_to_maximum_retry_attemp
     https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html: retries "with an
     exponential back off and jitter"; EXHAUSTED_RETRY_CONDITION MaximumRetryAttempts and
     RETRY_ATTEMPTS when the retries run out."""
-    url, arn = _queue(aws, f"eb-dlq-retries-{suffix}")
+    url, arn = events_queue(aws, f"eb-dlq-retries-{suffix}")
     target = f"arn:aws:sqs:us-east-1:123456789012:busy-{suffix}"
     policy = {"MaximumRetryAttempts": 3}
     _rule_to(aws, f"busy-{suffix}", {"Arn": target, "DeadLetterConfig": {"Arn": arn}, "RetryPolicy": policy})
@@ -262,7 +255,7 @@ def test_eventbridge_dead_letters_an_event_when_its_maximum_age_passes(
     continue until either the maximum number of attempts is made or until the duration of the
     MaximumEventAgeInSeconds is met"; EXHAUSTED_RETRY_CONDITION MaximumEventAgeInSeconds
     (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html)."""
-    url, arn = _queue(aws, f"eb-dlq-age-{suffix}")
+    url, arn = events_queue(aws, f"eb-dlq-age-{suffix}")
     target = f"arn:aws:sqs:us-east-1:123456789012:slow-{suffix}"
     policy = {"MaximumEventAgeInSeconds": 60}
     _rule_to(aws, f"slow-{suffix}", {"Arn": target, "DeadLetterConfig": {"Arn": arn}, "RetryPolicy": policy})
@@ -282,7 +275,7 @@ def test_eventbridge_by_default_retries_185_times_within_24_hours(aws: Aws, suff
     """Amazon EventBridge User Guide, "Event retry policy and using dead-letter queues",
     https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html: "By default,
     EventBridge retries sending the event for 24 hours and up to 185 times"."""
-    url, arn = _queue(aws, f"eb-dlq-default-{suffix}")
+    url, arn = events_queue(aws, f"eb-dlq-default-{suffix}")
     _rule_to(
         aws,
         f"down-{suffix}",
@@ -308,7 +301,7 @@ def test_eventbridge_sends_to_the_dlq_what_a_target_policy_does_not_allow(aws: A
     policies for Amazon EventBridge",
     https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html: a function,
     topic or queue target must allow events.amazonaws.com in its resource policy."""
-    dlq_url, dlq_arn = _queue(aws, f"eb-dlq-denied-{suffix}")
+    dlq_url, dlq_arn = events_queue(aws, f"eb-dlq-denied-{suffix}")
     function = _failing_function(aws, role_arn, f"unpermitted-{suffix}")
     function_arn = aws("lambda").get_function(FunctionName=function)["Configuration"]["FunctionArn"]
     other_rule = f"arn:aws:events:us-east-1:123456789012:rule/other-{suffix}"
