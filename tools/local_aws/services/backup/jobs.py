@@ -19,15 +19,16 @@ five-minute mark, AWS Backup's cadence (``due_deliveries``).
 
 Payloads live on disk, one directory per recovery point under ``<state dir>/backup/``: an hourly
 plan keeps days of copies of every table and bucket, which would otherwise sit in the server's
-memory next to the originals, and Aurora dumps are files anyway. A directory is removed with its
-recovery point; the directories of a server that stopped reference nothing and can be removed.
+memory next to the originals, and Aurora dumps are files anyway. S3 object bodies are stored once by
+content, shared by every point that holds them (``storage``). A directory is removed with its
+recovery point (``storage.discard``, which also deletes the bodies no point refers to any more); the
+files of a server that stopped reference nothing and can be removed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,10 +39,10 @@ from typing import Any
 from ... import world
 from ...clock import CLOCK, Due
 from ...pipeline import caller
-from ...server import state_dir
 from ..cloudwatch import metrics
 from .recovery_points import RecoveryPoint, event_time, without_empty
 from .resources import KINDS, BackupFailure, ResourceKind, Snapshot, kind_of
+from .storage import discard, payload_root
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +76,6 @@ def backup_minutes(resource_type: str, size: int) -> int:
 
 def restore_minutes(resource_type: str, size: int) -> int:
     return RESTORE_MINUTES[resource_type] + size // GIB
-
-
-def payload_root() -> Path:
-    return state_dir() / "backup"
 
 
 def now() -> datetime:
@@ -467,7 +464,7 @@ class Engine:
             state = job.state
         kind = kind_of(job.resource_arn)(self.account_id, self.region)
         if job.complete_by is not None and moment >= job.complete_by:  # it can no longer complete in time
-            shutil.rmtree(job.directory, ignore_errors=True)
+            discard(job.directory)
             self._finish(job, "EXPIRED", "Backup job expired before completion.", moment)
         elif state == "CREATED":
             if moment >= job.start_by:
@@ -503,7 +500,7 @@ class Engine:
             with caller.acting_as(caller.service_caller(job.iam_role_arn, BACKUP_SERVICE)):
                 snapshot = kind.back_up(job.resource_name, job.directory)
         except Exception as error:
-            shutil.rmtree(job.directory, ignore_errors=True)
+            discard(job.directory)
             if not isinstance(error, BackupFailure):
                 logger.exception("backup job %s of %s failed", job.job_id, job.resource_arn)
             self._finish(job, "FAILED", str(error) if isinstance(error, BackupFailure) else repr(error), moment)
@@ -517,10 +514,10 @@ class Engine:
         with self._lock:
             vault = self.backend.vaults.get(job.vault_name)
             if job.state != "RUNNING" or job.snapshot is None:  # stopped meanwhile
-                shutil.rmtree(job.directory, ignore_errors=True)
+                discard(job.directory)
                 return
         if vault is None:
-            shutil.rmtree(job.directory, ignore_errors=True)
+            discard(job.directory)
             self._finish(
                 job, "FAILED", f"Backup job failed because backup vault {job.vault_arn} does not exist.", moment
             )
@@ -603,7 +600,7 @@ class Engine:
                 )
             if job.state not in ACTIVE_JOB_STATES:
                 raise world.BackupInvalidRequest(msg=f"Backup job {job_id} is {job.state} and cannot be stopped")
-            shutil.rmtree(job.directory, ignore_errors=True)
+            discard(job.directory)
             self._finish(job, "ABORTED", "Backup job was stopped by user.")
 
     # recovery points
@@ -638,7 +635,7 @@ class Engine:
         del self.points[point.arn]
         point.vault.num_of_recovery_points -= 1
         self.backend.tagger.delete_all_tags_for_resource(point.arn)
-        shutil.rmtree(point.directory, ignore_errors=True)
+        discard(point.directory)
 
     def deletion_dates(self) -> list[tuple[str, datetime]]:
         """(ARN, DeleteAt) of every point with a retention."""

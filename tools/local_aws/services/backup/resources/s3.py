@@ -1,20 +1,29 @@
 """S3 buckets in AWS Backup: what a backup copies (every object version and delete marker, the
-bucket's settings) and how a restore writes the latest versions back."""
+bucket's settings) and how a restore writes the latest versions back.
+
+A point's directory holds only its manifest, gzipped (``bucket.json.gz``: the settings and every
+version in version order, each body named by its SHA-256); the bodies are in the shared store
+(``storage.bodies``), so a version that did not change since the last backup costs a manifest entry,
+not a copy, as AWS Backup's incremental S3 backups do."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
 from typing import Any
 
 from .... import world
-from .base import BackupFailure, ResourceKind, Snapshot, _required, _write_json
+from ..storage import bodies
+from .base import BackupFailure, ResourceKind, Snapshot, _required
+
+MANIFEST = "bucket.json.gz"
 
 
 class S3Buckets(ResourceKind):
-    """Every version of every object (bodies as files, a manifest in version order) and the
-    bucket's versioning and default encryption."""
+    """Every version of every object (a manifest in version order, bodies in the shared store) and
+    the bucket's versioning and default encryption."""
 
     resource_type = "S3"
     arn_pattern = re.compile(r"^arn:aws[\w-]*:s3:::(?P<name>[^/]+)$")
@@ -23,6 +32,7 @@ class S3Buckets(ResourceKind):
         bucket = world.bucket(self.account_id, self.region, name)
         if bucket is None:
             raise BackupFailure(f"Bucket {name} was not found.")
+        store = bodies()
         versions: list[dict[str, Any]] = []
         size = 0
         for key_name, stack in bucket.keys.lists():
@@ -31,14 +41,12 @@ class S3Buckets(ResourceKind):
                 if isinstance(version, world.DeleteMarker):
                     versions.append({**entry, "DeleteMarker": True})
                     continue
-                body = f"{len(versions)}.bin"
                 value = version.value
-                (directory / body).write_bytes(value)
                 size += len(value)
                 versions.append(
                     {
                         **entry,
-                        "Body": body,
+                        "Body": store.add(directory, value),
                         "Metadata": dict(version.metadata),
                         "StorageClass": version.storage_class,
                         "Encryption": version.encryption,
@@ -47,11 +55,13 @@ class S3Buckets(ResourceKind):
                     }
                 )
         settings = {"Versioning": bucket.versioning_status, "Encryption": bucket.encryption, "Versions": versions}
-        size += _write_json(directory / "bucket.json", settings)
+        manifest = json.dumps(settings).encode()
+        (directory / MANIFEST).write_bytes(gzip.compress(manifest))
+        size += len(manifest)
         return Snapshot(size, {"DestinationBucketName": name, "NewBucket": "false"})
 
     def restore(self, directory: Path, metadata: dict[str, str]) -> str:
-        settings = json.loads((directory / "bucket.json").read_text())
+        settings = json.loads(gzip.decompress((directory / MANIFEST).read_bytes()))
         name = _required(metadata, "DestinationBucketName")
         if metadata.get("NewBucket", "false").lower() == "true":
             if world.bucket_exists(name):
@@ -74,7 +84,7 @@ class S3Buckets(ResourceKind):
         for key_name, version in latest.items():
             if version.get("DeleteMarker") or bucket.keys.get(key_name) is not None:
                 continue
-            self._put(name, key_name, version, (directory / version["Body"]).read_bytes(), metadata)
+            self._put(name, key_name, version, bodies().read(version["Body"]), metadata)
         return f"arn:{world.partition(self.region)}:s3:::{name}"
 
     def _put(self, bucket: str, key_name: str, version: dict[str, Any], body: bytes, metadata: dict[str, str]) -> None:
