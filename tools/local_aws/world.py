@@ -43,7 +43,8 @@ from moto.logs.models import logs_backends
 from moto.moto_api._internal import mock_random
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.rds.models import DBCluster, DBInstanceClustered, rds_backends
-from moto.s3.models import FakeBucket, FakeDeleteMarker, FakeKey, s3_backends
+from moto.s3.exceptions import AccessDeniedByLock
+from moto.s3.models import FakeBucket, FakeDeleteMarker, FakeKey, FakeMultipart, LifecycleRule, s3_backends
 from moto.sns.models import Topic, sns_backends
 from moto.sqs.models import Queue, sqs_backends
 from moto.sts.models import sts_backends
@@ -66,9 +67,11 @@ __all__ = [
     "Function",
     "FunctionNotFound",
     "LambdaError",
+    "LifecycleRule",
     "MetricAggregatedDatum",
     "MetricDataQuery",
     "MetricDatum",
+    "MultipartUpload",
     "ObjectVersion",
     "Plan",
     "Queue",
@@ -86,6 +89,7 @@ FunctionNotFound = UnknownFunctionException
 Bucket = FakeBucket
 ObjectVersion = FakeKey
 DeleteMarker = FakeDeleteMarker
+MultipartUpload = FakeMultipart
 DBInstance = DBInstanceClustered
 BackupAlreadyExists = AlreadyExistsException
 BackupInvalidParameterValue = InvalidParameterValueException
@@ -312,6 +316,36 @@ def put_object(
 ) -> ObjectVersion:
     """PutObject with moto's keyword arguments (storage, encryption, kms_key_id, ...)."""
     return s3_backends[account_id][partition(region)].put_object(bucket_name, key, body, **options)  # type: ignore[no-any-return]
+
+
+def all_buckets() -> Iterator[Bucket]:
+    """Every bucket of every account."""
+    for partitions in list(s3_backends.values()):
+        for backend in list(partitions.values()):
+            yield from list(backend.buckets.values())
+
+
+def _s3_backend_of(bucket: Bucket) -> Any:
+    return s3_backends[bucket.account_id][partition(bucket.region_name)]
+
+
+def object_tags(bucket: Bucket, version: ObjectVersion) -> dict[str, str]:
+    """The tags of one object version (GetObjectTagging)."""
+    return dict(_s3_backend_of(bucket).tagger.get_tag_dict_for_resource(version.arn))
+
+
+def delete_object(bucket: Bucket, key: str, version_id: str | None = None) -> bool:
+    """DeleteObject: of one version (permanently) or, without ``version_id``, of the current one (a
+    delete marker in a versioned bucket); False where S3 Object Lock keeps the version."""
+    try:
+        _s3_backend_of(bucket).delete_object(bucket.name, key, version_id=version_id)
+    except AccessDeniedByLock:
+        return False
+    return True
+
+
+def abort_multipart_upload(bucket: Bucket, upload_id: str) -> None:
+    _s3_backend_of(bucket).abort_multipart_upload(bucket.name, upload_id)
 
 
 # --- RDS -----------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Fixes to moto's S3: bucket deletion with objects, bucket policies, dropped bucket properties."""
+"""Fixes to moto's S3: bucket deletion with objects, bucket policies, dropped bucket properties,
+lifecycle rules applied on the clock."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import json
 from typing import Any, ClassVar
 
 from moto.s3.exceptions import BucketNotEmpty
-from moto.s3.models import FakeBucket, s3_backends
+from moto.s3.models import FakeBucket, FakeMultipart, s3_backends
 from moto.utilities.utils import get_partition
 
+from ...clock import CLOCK
 from ...patches._support import ModelLogic, Properties, after_create, fix, install, register_model
 from ..cloudformation.patches import CUSTOM_RESOURCE_HANDLERS, CustomResourceHandler
+from . import lifecycle
 
 
 def _backend(account_id: str, region_name: str) -> Any:
@@ -171,3 +174,32 @@ def apply_bucket_configuration() -> None:
     logging target's permissions are not checked.)
     """
     after_create(FakeBucket, _configure_bucket)
+
+
+@fix("D60")
+def apply_lifecycle_rules_on_the_clock() -> None:
+    """moto stores a bucket's lifecycle rules but never applies them: noncurrent versions, expired
+    objects and incomplete multipart uploads stay forever, in the server's memory.
+
+    The rules now run once a day, at midnight UTC on the emulator's clock, as S3 applies them
+    (``lifecycle``): noncurrent versions past NoncurrentDays (keeping NewerNoncurrentVersions, which
+    moto's rule drops and is now kept), current versions past Expiration Days, expired object delete
+    markers and multipart uploads past DaysAfterInitiation (an upload now records when it was
+    initiated) are deleted.
+    """
+    set_lifecycle = FakeBucket.set_lifecycle
+    create_upload = FakeMultipart.__init__
+
+    def set_lifecycle_keeping_newer_versions(bucket: FakeBucket, rules: list[dict[str, Any]]) -> None:
+        set_lifecycle(bucket, rules)
+        for stored, rule in zip(bucket.rules, rules, strict=True):
+            expiration = rule.get("NoncurrentVersionExpiration") or {}
+            stored.__dict__["newer_noncurrent_versions"] = expiration.get("NewerNoncurrentVersions")
+
+    def create_upload_with_its_date(upload: FakeMultipart, *args: Any, **kwargs: Any) -> None:
+        create_upload(upload, *args, **kwargs)
+        upload.__dict__["initiated"] = CLOCK.now_naive()
+
+    install(FakeBucket, "set_lifecycle", set_lifecycle_keeping_newer_versions)
+    install(FakeMultipart, "__init__", create_upload_with_its_date)
+    CLOCK.register(lifecycle.due_runs)
