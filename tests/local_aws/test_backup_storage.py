@@ -22,9 +22,11 @@ from typing import Any
 from tools.local_aws.clock import CLOCK
 from tools.local_aws.services.backup.storage import payload_root
 
+from . import test_backup_engine
 from .helpers import restore_job_done
-from .test_backup_engine import ROLE, back_up, bucket_arn, vault  # noqa: F401 (vault is a fixture)
+from .test_backup_engine import ROLE, back_up, bucket_arn
 
+vault = test_backup_engine.vault  # the fixture: a vault, emptied and deleted afterwards
 BODY_SIZE = 64 * 1024
 
 
