@@ -193,12 +193,14 @@ class _Series:
         self.points: list[Any] = []
         self.stamps: list[datetime] = []
 
-    def add(self, datum: Any) -> None:
-        """Insert in timestamp order (data mostly arrives in order: then it is an append)."""
+    def add(self, datum: Any) -> datetime:
+        """Insert in timestamp order (data mostly arrives in order: then it is an append); returns
+        the point's timestamp."""
         stamp = _naive(datum.timestamp)
         at = bisect.bisect_right(self.stamps, stamp)
         self.stamps.insert(at, stamp)
         self.points.insert(at, datum)
+        return stamp
 
     def drop_before(self, moment: datetime) -> bool:
         """Drop the points older than ``moment``; whether there were any."""
@@ -261,8 +263,10 @@ class _SeriesIndex:
     def __init__(self) -> None:
         # (account, region) -> (the list last indexed, how much of it, the series)
         self._backends: dict[tuple[str, str], tuple[list[Any], int, dict[SeriesKey, _Series]]] = {}
-        # (account, region) -> the cut-off of each retention step at its last pass
+        # (account, region) -> the cut-off of each retention tier at its last pass
         self._rolled: dict[tuple[str, str], list[datetime]] = {}
+        # (account, region) -> the oldest timestamp indexed since that pass
+        self._oldest_new: dict[tuple[str, str], datetime] = {}
 
     def series(self, account_id: str, region: str) -> dict[SeriesKey, _Series]:
         """Every series of the region, up to date with moto's list."""
@@ -271,8 +275,10 @@ class _SeriesIndex:
         if indexed is not data or len(data) < done:
             done, series = 0, {}
             self._rolled.pop((account_id, region), None)
+        oldest = self._oldest_new.get((account_id, region), datetime.max)
         for datum in data[done:]:
-            series.setdefault(_series_key(datum), _Series()).add(datum)
+            oldest = min(oldest, series.setdefault(_series_key(datum), _Series()).add(datum))
+        self._oldest_new[(account_id, region)] = oldest
         self._backends[(account_id, region)] = (data, len(data), series)
         return series
 
@@ -287,18 +293,20 @@ class _SeriesIndex:
 
     def apply_retention(self, account_id: str, region: str, now: datetime) -> None:
         """Aggregate and drop what CloudWatch no longer keeps at ``now`` (``TIERS``), in the index
-        and in moto's list. Each pass rolls up only what aged past a cut-off since the last one (a point
-        that arrives older than that is left as it is; CloudWatch accepts none older than two weeks)."""
+        and in moto's list. Each pass rolls up only what aged past a cut-off since the last one, and
+        back to the oldest point that arrived since then."""
         series = self.series(account_id, region)
         hour = _floor(_naive(now), timedelta(hours=1))
         cutoffs = [hour - kept for _period, kept in TIERS]
         previous = self._rolled.get((account_id, region), [datetime.min] * len(TIERS))
+        arrived = _floor(self._oldest_new.pop((account_id, region), datetime.max), timedelta(hours=1))
+        since = [min(cutoff, arrived) for cutoff in previous]
         changed = False
         for one in series.values():
             changed |= one.drop_before(cutoffs[-1])
             # Coarsest first, so that what a finer tier hands on today is not rolled up twice.
             for tier in reversed(range(len(TIERS) - 1)):
-                changed |= one.roll_up(max(previous[tier], cutoffs[tier + 1]), cutoffs[tier], TIERS[tier + 1][0])
+                changed |= one.roll_up(max(since[tier], cutoffs[tier + 1]), cutoffs[tier], TIERS[tier + 1][0])
         self._rolled[(account_id, region)] = cutoffs
         if not changed:
             return
