@@ -103,13 +103,15 @@ def test_one_minute_points_older_than_15_days_become_5_minute_statistic_sets(aws
 
 def test_list_metrics_leaves_out_metrics_with_no_data_for_two_weeks(aws: Aws, suffix: str) -> None:
     """ListMetrics doesn't return metrics that haven't reported data in the past two weeks; their
-    statistics are still there (the 5-minute points are kept for 63 days).
+    statistics are still there (the 5-minute points are kept for 63 days). A metric is listed once,
+    however many points it has (moto listed each point of a metric without dimensions).
     Amazon CloudWatch API Reference, "ListMetrics",
     https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_ListMetrics.html
     """
     quiet, active = f"Retention/{suffix}/quiet", f"Retention/{suffix}/active"
     when = CLOCK.now() - timedelta(days=15)
     _publish_at(quiet, when)
+    _publish_at(active, CLOCK.now() - timedelta(minutes=1))
     _publish_at(active, CLOCK.now())
     cloudwatch = aws("cloudwatch")
     assert cloudwatch.list_metrics(Namespace=quiet)["Metrics"] == []

@@ -17,6 +17,7 @@ import bisect
 import json
 import logging
 import math
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -261,6 +262,8 @@ class _SeriesIndex:
     (``aws_metric_data``); those are read only for ``AWS/S3``."""
 
     def __init__(self) -> None:
+        # Requests and the clock read at the same time: one of them takes in new points at a time.
+        self._lock = threading.RLock()
         # (account, region) -> (the list last indexed, how much of it, the series)
         self._backends: dict[tuple[str, str], tuple[list[Any], int, dict[SeriesKey, _Series]]] = {}
         # (account, region) -> the cut-off of each retention tier at its last pass
@@ -270,54 +273,67 @@ class _SeriesIndex:
 
     def series(self, account_id: str, region: str) -> dict[SeriesKey, _Series]:
         """Every series of the region, up to date with moto's list."""
-        data = world.metric_data(account_id, region)
-        indexed, done, series = self._backends.get((account_id, region), (data, 0, {}))
-        if indexed is not data or len(data) < done:
-            done, series = 0, {}
-            self._rolled.pop((account_id, region), None)
-        oldest = self._oldest_new.get((account_id, region), datetime.max)
-        for datum in data[done:]:
-            oldest = min(oldest, series.setdefault(_series_key(datum), _Series()).add(datum))
-        self._oldest_new[(account_id, region)] = oldest
-        self._backends[(account_id, region)] = (data, len(data), series)
-        return series
+        with self._lock:
+            data = world.metric_data(account_id, region)
+            indexed, done, series = self._backends.get((account_id, region), (data, 0, {}))
+            if indexed is not data or len(data) < done:
+                done, series = 0, {}
+                self._rolled.pop((account_id, region), None)
+            oldest = self._oldest_new.get((account_id, region), datetime.max)
+            end = len(data)
+            for datum in data[done:end]:
+                oldest = min(oldest, series.setdefault(_series_key(datum), _Series()).add(datum))
+            self._oldest_new[(account_id, region)] = oldest
+            self._backends[(account_id, region)] = (data, end, series)
+            return series
 
     def window(self, account_id: str, region: str, key: SeriesKey, low: datetime, high: datetime) -> list[Any]:
         """The series' points with a timestamp in ``[low, high)`` (naive UTC), oldest first."""
-        found = self.series(account_id, region).get(key)
-        points = found.points[found.span(low, high)] if found else []
+        with self._lock:
+            found = self.series(account_id, region).get(key)
+            points = found.points[found.span(low, high)] if found else []
         if key[0] == "AWS/S3":
             computed = world.aws_metric_data(account_id, region)
             points = points + [d for d in computed if _series_key(d) == key and low <= _naive(d.timestamp) < high]
         return points
 
+    def keys(self, account_id: str, region: str) -> list[SeriesKey]:
+        with self._lock:
+            return list(self.series(account_id, region))
+
+    def newest(self, account_id: str, region: str, since: datetime) -> list[Any]:
+        """The newest point of each series that has one at or after ``since``."""
+        with self._lock:
+            return [one.points[-1] for one in self.series(account_id, region).values() if one.stamps[-1] >= since]
+
     def apply_retention(self, account_id: str, region: str, now: datetime) -> None:
         """Aggregate and drop what CloudWatch no longer keeps at ``now`` (``TIERS``), in the index
         and in moto's list. Each pass rolls up only what aged past a cut-off since the last one, and
         back to the oldest point that arrived since then."""
-        series = self.series(account_id, region)
-        hour = _floor(_naive(now), timedelta(hours=1))
-        cutoffs = [hour - kept for _period, kept in TIERS]
-        previous = self._rolled.get((account_id, region), [datetime.min] * len(TIERS))
-        arrived = _floor(self._oldest_new.pop((account_id, region), datetime.max), timedelta(hours=1))
-        since = [min(cutoff, arrived) for cutoff in previous]
-        changed = False
-        for one in series.values():
-            changed |= one.drop_before(cutoffs[-1])
-            # Coarsest first, so that what a finer tier hands on today is not rolled up twice.
-            for tier in reversed(range(len(TIERS) - 1)):
-                changed |= one.roll_up(max(since[tier], cutoffs[tier + 1]), cutoffs[tier], TIERS[tier + 1][0])
-        self._rolled[(account_id, region)] = cutoffs
-        if not changed:
-            return
-        for key in [key for key, one in series.items() if not one.points]:
-            del series[key]
-        data, done, _series = self._backends[(account_id, region)]
-        kept = [datum for one in series.values() for datum in one.points]
-        # moto's list is the store its own code reads; what arrived since it was indexed stays at its
-        # end, to be indexed by the next read.
-        data[:] = kept + data[done:]
-        self._backends[(account_id, region)] = (data, len(kept), series)
+        with self._lock:
+            series = self.series(account_id, region)
+            hour = _floor(_naive(now), timedelta(hours=1))
+            cutoffs = [hour - kept for _period, kept in TIERS]
+            previous = self._rolled.get((account_id, region), [datetime.min] * len(TIERS))
+            arrived = _floor(self._oldest_new.pop((account_id, region), datetime.max), timedelta(hours=1))
+            since = [min(cutoff, arrived) for cutoff in previous]
+            changed = False
+            for one in series.values():
+                changed |= one.drop_before(cutoffs[-1])
+                # Coarsest first, so that what a finer tier hands on today is not rolled up twice.
+                for tier in reversed(range(len(TIERS) - 1)):
+                    changed |= one.roll_up(max(since[tier], cutoffs[tier + 1]), cutoffs[tier], TIERS[tier + 1][0])
+            self._rolled[(account_id, region)] = cutoffs
+            if not changed:
+                return
+            for key in [key for key, one in series.items() if not one.points]:
+                del series[key]
+            data, done, _series = self._backends[(account_id, region)]
+            kept = [datum for one in series.values() for datum in one.points]
+            # moto's list is the store its own code reads; what arrived since it was indexed stays at its
+            # end, to be indexed by the next read.
+            data[:] = kept + data[done:]
+            self._backends[(account_id, region)] = (data, len(kept), series)
 
 
 def _series_key(datum: Any) -> SeriesKey:
@@ -331,8 +347,7 @@ LISTED_FOR = timedelta(days=14)  # ListMetrics leaves out a metric with no data 
 def listed(account_id: str, region: str, now: datetime) -> list[Any]:
     """One data point (the newest) of each metric ListMetrics returns: those with data in the past
     two weeks (ListMetrics API reference), and the ``AWS/S3`` metrics moto computes."""
-    since = _naive(now) - LISTED_FOR
-    newest = [one.points[-1] for one in _SERIES.series(account_id, region).values() if one.stamps[-1] >= since]
+    newest = _SERIES.newest(account_id, region, _naive(now) - LISTED_FOR)
     computed = {_series_key(datum): datum for datum in world.aws_metric_data(account_id, region)}
     return newest + list(computed.values())
 
@@ -342,7 +357,7 @@ def in_window(
 ) -> list[Any]:
     """The data points in ``[low, high)`` of every series of these (namespace, name) pairs, whatever
     their dimensions (None: of every series)."""
-    keys = set(_SERIES.series(account_id, region))
+    keys = set(_SERIES.keys(account_id, region))
     if metrics is None or any(namespace == "AWS/S3" for namespace, _name in metrics):
         keys |= {_series_key(datum) for datum in world.aws_metric_data(account_id, region)}
     return [
