@@ -9,6 +9,10 @@
   (``AWS/Lambda`` Invocations/Errors/Duration, ``AWS/Backup`` job counts, ``AWS/SQS`` queue depth).
 * Statistics: ``datapoints`` answers one metric's values in a window, the way an alarm reads them
   (dimensions must match exactly, as in CloudWatch).
+* Storage: every read (alarms here; ListMetrics, GetMetricData and GetMetricStatistics through fix
+  Q16) goes through an index of moto's data points by series and time (``_SeriesIndex``), and once
+  a day CloudWatch's retention aggregates and drops old points (``TIERS``, fix D52), so an emulated
+  day costs the same in the first week as in the fourth.
 """
 
 from __future__ import annotations
