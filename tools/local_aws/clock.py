@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -216,6 +216,14 @@ class Clock:
 
 
 CLOCK = Clock()
+
+
+def midnights(start: datetime, end: datetime) -> Iterator[datetime]:
+    """Every 00:00 UTC in ``(start, end]``: when a daily pass (retention, lifecycle) falls due."""
+    moment = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    while moment <= end:
+        yield moment
+        moment += timedelta(days=1)
 
 
 def now() -> datetime:

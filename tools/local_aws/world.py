@@ -153,6 +153,24 @@ def ensure_log_stream(account_id: str, region: str, group: str, stream: str) -> 
     logs.ensure_log_stream(group, stream)
 
 
+def log_groups() -> Iterator[tuple[str, str, Any]]:
+    """(account, region, log group) of every log group; a group's ``streams`` hold its events."""
+    for account_id, regions in list(logs_backends.items()):
+        for region, backend in list(regions.items()):
+            for group in list(backend.groups.values()):
+                yield account_id, region, group
+
+
+def drop_log_events(group: Any, before_ms: int) -> None:
+    """Delete the group's events with a timestamp (milliseconds) before ``before_ms``; the streams'
+    stored bytes (moto counts message lengths) shrink with them."""
+    for stream in list(group.streams.values()):
+        kept = [event for event in stream.events if event.timestamp >= before_ms]
+        if len(kept) < len(stream.events):
+            stream.stored_bytes -= sum(len(event.message) for event in stream.events if event.timestamp < before_ms)
+            stream.events = kept
+
+
 def create_log_stream(account_id: str, region: str, group: str, stream: str) -> None:
     """A new stream in an existing group (an AWS error if the group does not exist)."""
     logs_backends[account_id][region].create_log_stream(group, stream)
@@ -228,9 +246,34 @@ def put_metric_data(account_id: str, region: str, namespace: str, data: list[dic
     cloudwatch_backends[account_id][region].put_metric_data(namespace, data)
 
 
+def metric_regions() -> Iterator[tuple[str, str]]:
+    """(account, region) of every CloudWatch backend that exists."""
+    for account_id, regions in list(cloudwatch_backends.items()):
+        for region in list(regions):
+            yield account_id, region
+
+
 def metric_data(account_id: str, region: str) -> list[Any]:
-    """Every data point of the region, oldest first: moto's own list (it only grows, unless reset)."""
+    """Every data point of the region in the order it arrived: moto's own list. It grows with each
+    PutMetricData; only metric retention (``metrics.apply_retention``) and moto's reset shrink it."""
     return cloudwatch_backends[account_id][region].metric_data  # type: ignore[no-any-return]
+
+
+def aggregated_datum(
+    template: Any, timestamp: datetime, minimum: float, maximum: float, count: float, total: float
+) -> MetricAggregatedDatum:
+    """A statistic set (as PutMetricData's StatisticValues) of ``template``'s metric and unit."""
+    return MetricAggregatedDatum(
+        namespace=template.namespace,
+        name=template.name,
+        min_stat=minimum,
+        max_stat=maximum,
+        sample_count=count,
+        sum_stat=total,
+        dimensions=[{"Name": d.name, "Value": d.value} for d in template.dimensions],
+        timestamp=timestamp,
+        unit=template.unit,
+    )
 
 
 def aws_metric_data(account_id: str, region: str) -> list[Any]:

@@ -9,19 +9,25 @@
   (``AWS/Lambda`` Invocations/Errors/Duration, ``AWS/Backup`` job counts, ``AWS/SQS`` queue depth).
 * Statistics: ``datapoints`` answers one metric's values in a window, the way an alarm reads them
   (dimensions must match exactly, as in CloudWatch).
+* Storage: every read (alarms here; ListMetrics, GetMetricData and GetMetricStatistics through fix
+  Q16) goes through an index of moto's data points by series and time (``_SeriesIndex``), and once
+  a day CloudWatch's retention aggregates and drops old points (``TIERS``, fix D52), so an emulated
+  day costs the same in the first week as in the fourth.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import math
+import threading
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ... import world
-from ...clock import CLOCK
+from ...clock import CLOCK, Due, midnights
 
 logger = logging.getLogger(__name__)
 
@@ -169,30 +175,169 @@ def _metric(document: dict[str, Any], definition: Any) -> tuple[str, str, list[f
 
 SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]  # namespace, name, sorted dimensions
 
+# How long CloudWatch keeps data points of each period (Amazon CloudWatch User Guide, "Metrics
+# concepts", metrics retention; GetMetricStatistics API reference): 1-minute points for 15 days,
+# 5-minute for 63 days, 1-hour for 455 days; points older than a tier keeps them are aggregated into
+# the next tier's period. moto does not record StorageResolution, so every point is taken as standard
+# (1-minute) resolution and the 3-hour tier of high-resolution points does not apply.
+TIERS = (
+    (timedelta(minutes=1), timedelta(days=15)),
+    (timedelta(minutes=5), timedelta(days=63)),
+    (timedelta(hours=1), timedelta(days=455)),
+)
+RETENTION_ORDER = 5  # the daily pass runs early in its minute, before alarms are evaluated
 
-class _SeriesIndex:
-    """moto keeps every data point in one flat, append-only list, and every alarm reads one series
-    every emulated minute: scanning the list made each evaluation slower as emulated history grew.
-    This index maps a series to its data points and takes in only what was appended since it last
-    looked (a list moto replaced, e.g. on reset, is read again from the start). moto computes S3's
-    storage metrics afresh on each read (``aws_metric_data``); those are read only for ``AWS/S3``."""
+
+class _Series:
+    """One metric's data points in timestamp order; ``stamps`` holds their timestamps (naive UTC) for
+    ``bisect``, so a window is found in O(log n) and read in O(points in it)."""
+
+    __slots__ = ("points", "stamps")
 
     def __init__(self) -> None:
-        # (account, region) -> (the list last indexed, how much of it, the series)
-        self._backends: dict[tuple[str, str], tuple[list[Any], int, dict[SeriesKey, list[Any]]]] = {}
+        self.points: list[Any] = []
+        self.stamps: list[datetime] = []
 
-    def of(self, account_id: str, region: str, key: SeriesKey) -> list[Any]:
-        data = world.metric_data(account_id, region)
-        indexed, done, series = self._backends.get((account_id, region), (data, 0, {}))
-        if indexed is not data or len(data) < done:
-            done, series = 0, {}
-        for datum in data[done:]:
-            series.setdefault(_series_key(datum), []).append(datum)
-        self._backends[(account_id, region)] = (data, len(data), series)
-        found = series.get(key, [])
+    def add(self, datum: Any) -> datetime:
+        """Insert in timestamp order (data mostly arrives in order: then it is an append); returns
+        the point's timestamp."""
+        stamp = _naive(datum.timestamp)
+        at = bisect.bisect_right(self.stamps, stamp)
+        self.stamps.insert(at, stamp)
+        self.points.insert(at, datum)
+        return stamp
+
+    def drop_before(self, moment: datetime) -> bool:
+        """Drop the points older than ``moment``; whether there were any."""
+        gone = self.span(datetime.min, moment).stop
+        del self.points[:gone], self.stamps[:gone]
+        return gone > 0
+
+    def span(self, low: datetime, high: datetime) -> slice:
+        """The positions of the points with a timestamp in ``[low, high)``."""
+        return slice(bisect.bisect_left(self.stamps, low), bisect.bisect_left(self.stamps, high))
+
+    def roll_up(self, low: datetime, high: datetime, period: timedelta) -> bool:
+        """Replace the points in ``[low, high)`` with one statistic set per period and unit; whether
+        there were any."""
+        span = self.span(low, high)
+        if span.start >= span.stop:
+            return False
+        buckets: dict[tuple[datetime, Any], list[Any]] = {}
+        for stamp, datum in zip(self.stamps[span], self.points[span], strict=True):
+            buckets.setdefault((_floor(stamp, period), datum.unit), []).append(datum)
+        merged = sorted(
+            ((start, _aggregate(start, points)) for (start, _unit), points in buckets.items()), key=lambda p: p[0]
+        )
+        self.stamps[span] = [start for start, _datum in merged]
+        self.points[span] = [datum for _start, datum in merged]
+        return True
+
+
+def _floor(stamp: datetime, period: timedelta) -> datetime:
+    return stamp - (stamp - datetime.min) % period
+
+
+def _aggregate(start: datetime, points: list[Any]) -> Any:
+    """One statistic set holding every value of ``points`` (single values and statistic sets)."""
+    sets = [
+        (p.min, p.max, p.sample_count, p.sum)
+        if isinstance(p, world.MetricAggregatedDatum)
+        else (p.value, p.value, 1.0, p.value)
+        for p in points
+    ]
+    return world.aggregated_datum(
+        points[0],
+        start,
+        min(s[0] for s in sets),
+        max(s[1] for s in sets),
+        sum(s[2] for s in sets),
+        sum(s[3] for s in sets),
+    )
+
+
+class _SeriesIndex:
+    """moto keeps every data point in one flat list and scans all of it on every read, and an alarm
+    reads its series every emulated minute: each read got slower as emulated history grew. This
+    index maps a series to its points in timestamp order and takes in only what was appended to
+    moto's list since it last looked (a list moto replaced, e.g. on reset, is read again from the
+    start). Reads (alarms, ListMetrics, GetMetricData, GetMetricStatistics) touch only the series
+    and the window they ask for. moto computes S3's storage metrics afresh on each read
+    (``aws_metric_data``); those are read only for ``AWS/S3``."""
+
+    def __init__(self) -> None:
+        # Requests and the clock read at the same time: one of them takes in new points at a time.
+        self._lock = threading.RLock()
+        # (account, region) -> (the list last indexed, how much of it, the series)
+        self._backends: dict[tuple[str, str], tuple[list[Any], int, dict[SeriesKey, _Series]]] = {}
+        # (account, region) -> the cut-off of each retention tier at its last pass
+        self._rolled: dict[tuple[str, str], list[datetime]] = {}
+        # (account, region) -> the oldest timestamp indexed since that pass
+        self._oldest_new: dict[tuple[str, str], datetime] = {}
+
+    def series(self, account_id: str, region: str) -> dict[SeriesKey, _Series]:
+        """Every series of the region, up to date with moto's list."""
+        with self._lock:
+            data = world.metric_data(account_id, region)
+            indexed, done, series = self._backends.get((account_id, region), (data, 0, {}))
+            if indexed is not data or len(data) < done:
+                done, series = 0, {}
+                self._rolled.pop((account_id, region), None)
+            oldest = self._oldest_new.get((account_id, region), datetime.max)
+            end = len(data)
+            for datum in data[done:end]:
+                oldest = min(oldest, series.setdefault(_series_key(datum), _Series()).add(datum))
+            self._oldest_new[(account_id, region)] = oldest
+            self._backends[(account_id, region)] = (data, end, series)
+            return series
+
+    def window(self, account_id: str, region: str, key: SeriesKey, low: datetime, high: datetime) -> list[Any]:
+        """The series' points with a timestamp in ``[low, high)`` (naive UTC), oldest first."""
+        with self._lock:
+            found = self.series(account_id, region).get(key)
+            points = found.points[found.span(low, high)] if found else []
         if key[0] == "AWS/S3":
-            found = found + [datum for datum in world.aws_metric_data(account_id, region) if _series_key(datum) == key]
-        return found
+            computed = world.aws_metric_data(account_id, region)
+            points = points + [d for d in computed if _series_key(d) == key and low <= _naive(d.timestamp) < high]
+        return points
+
+    def keys(self, account_id: str, region: str) -> list[SeriesKey]:
+        with self._lock:
+            return list(self.series(account_id, region))
+
+    def newest(self, account_id: str, region: str, since: datetime) -> list[Any]:
+        """The newest point of each series that has one at or after ``since``."""
+        with self._lock:
+            return [one.points[-1] for one in self.series(account_id, region).values() if one.stamps[-1] >= since]
+
+    def apply_retention(self, account_id: str, region: str, now: datetime) -> None:
+        """Aggregate and drop what CloudWatch no longer keeps at ``now`` (``TIERS``), in the index
+        and in moto's list. Each pass rolls up only what aged past a cut-off since the last one, and
+        back to the oldest point that arrived since then."""
+        with self._lock:
+            series = self.series(account_id, region)
+            hour = _floor(_naive(now), timedelta(hours=1))
+            cutoffs = [hour - kept for _period, kept in TIERS]
+            previous = self._rolled.get((account_id, region), [datetime.min] * len(TIERS))
+            arrived = _floor(self._oldest_new.pop((account_id, region), datetime.max), timedelta(hours=1))
+            since = [min(cutoff, arrived) for cutoff in previous]
+            changed = False
+            for one in series.values():
+                changed |= one.drop_before(cutoffs[-1])
+                # Coarsest first, so that what a finer tier hands on today is not rolled up twice.
+                for tier in reversed(range(len(TIERS) - 1)):
+                    changed |= one.roll_up(max(since[tier], cutoffs[tier + 1]), cutoffs[tier], TIERS[tier + 1][0])
+            self._rolled[(account_id, region)] = cutoffs
+            if not changed:
+                return
+            for key in [key for key, one in series.items() if not one.points]:
+                del series[key]
+            data, done, _series = self._backends[(account_id, region)]
+            kept = [datum for one in series.values() for datum in one.points]
+            # moto's list is the store its own code reads; what arrived since it was indexed stays at its
+            # end, to be indexed by the next read.
+            data[:] = kept + data[done:]
+            self._backends[(account_id, region)] = (data, len(kept), series)
 
 
 def _series_key(datum: Any) -> SeriesKey:
@@ -200,6 +345,44 @@ def _series_key(datum: Any) -> SeriesKey:
 
 
 _SERIES = _SeriesIndex()
+LISTED_FOR = timedelta(days=14)  # ListMetrics leaves out a metric with no data in the past two weeks
+
+
+def listed(account_id: str, region: str, now: datetime) -> list[Any]:
+    """One data point (the newest) of each metric ListMetrics returns: those with data in the past
+    two weeks (ListMetrics API reference), and the ``AWS/S3`` metrics moto computes."""
+    newest = _SERIES.newest(account_id, region, _naive(now) - LISTED_FOR)
+    computed = {_series_key(datum): datum for datum in world.aws_metric_data(account_id, region)}
+    return newest + list(computed.values())
+
+
+def in_window(
+    account_id: str, region: str, metrics: set[tuple[str, str]] | None, low: datetime, high: datetime
+) -> list[Any]:
+    """The data points in ``[low, high)`` of every series of these (namespace, name) pairs, whatever
+    their dimensions (None: of every series)."""
+    keys = set(_SERIES.keys(account_id, region))
+    if metrics is None or any(namespace == "AWS/S3" for namespace, _name in metrics):
+        keys |= {_series_key(datum) for datum in world.aws_metric_data(account_id, region)}
+    return [
+        datum
+        for key in keys
+        if metrics is None or key[:2] in metrics
+        for datum in _SERIES.window(account_id, region, key, _naive(low), _naive(high))
+    ]
+
+
+def due_retention(start: datetime, end: datetime) -> Iterable[Due]:
+    """Timer source: CloudWatch's metric retention, applied at every midnight (UTC) in ``(start, end]``."""
+    for moment in midnights(start, end):
+        yield Due(moment, RETENTION_ORDER, "apply CloudWatch metric retention", apply_retention)
+
+
+def apply_retention() -> None:
+    """Aggregate and drop the data points CloudWatch no longer keeps (``TIERS``), in every region."""
+    now = CLOCK.now()
+    for account_id, region in world.metric_regions():
+        _SERIES.apply_retention(account_id, region, now)
 
 
 def datapoints(
@@ -213,11 +396,9 @@ def datapoints(
 ) -> list[float]:
     """Values of the metric with exactly these dimensions and a timestamp in ``[start, end)``
     (a period, as CloudWatch aggregates them)."""
-    low, high = _naive(start), _naive(end)
+    key = (namespace, name, tuple(sorted(dimensions.items())))
     values: list[float] = []
-    for datum in _SERIES.of(account_id, region, (namespace, name, tuple(sorted(dimensions.items())))):
-        if not (low <= datum.timestamp < high):
-            continue
+    for datum in _SERIES.window(account_id, region, key, _naive(start), _naive(end)):
         if isinstance(datum, world.MetricDatum):
             values.append(float(datum.value))
         elif isinstance(datum, world.MetricAggregatedDatum):

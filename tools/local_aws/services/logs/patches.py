@@ -1,4 +1,4 @@
-"""Fixes to moto's CloudWatch Logs: its CloudFormation model, and metrics from log lines."""
+"""Fixes to moto's CloudWatch Logs: its CloudFormation model, metrics from log lines, retention."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from typing import Any
 
 from moto.logs.models import LogGroup, LogsBackend
 
+from ...clock import CLOCK
 from ...patches._support import after_create, fix, install
 from ..cloudwatch import metrics
+from . import retention
 
 
 def _set_kms_key(group: LogGroup, properties: dict[str, Any], account_id: str, region_name: str) -> None:
@@ -39,3 +41,14 @@ def extract_embedded_metrics() -> None:
         return result
 
     install(LogsBackend, "put_log_events", put_log_events)
+
+
+@fix("D53")
+def apply_log_retention() -> None:
+    """moto stores a log group's retention setting but never deletes an event, so logs grew with
+    each emulated day and a week's retention was never seen.
+
+    Once a day on the emulator's clock, the events older than their group's retention are deleted
+    (PutRetentionPolicy API reference; ``retention``).
+    """
+    CLOCK.register(retention.due_retention)

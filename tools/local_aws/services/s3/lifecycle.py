@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from ... import world
-from ...clock import Due
+from ...clock import Due, midnights
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +44,8 @@ def due_date(since: datetime, days: int) -> datetime:
 
 def due_runs(start: datetime, end: datetime) -> Iterator[Due]:
     """Timer source: the daily lifecycle run at each midnight UTC in ``(start, end]``."""
-    midnight = datetime(start.year, start.month, start.day, tzinfo=UTC) + DAY
-    while midnight <= end:
+    for midnight in midnights(start, end):
         yield Due(midnight, LIFECYCLE_ORDER, "S3 lifecycle", _run_at(midnight))
-        midnight += DAY
 
 
 def _run_at(moment: datetime) -> Callable[[], None]:
