@@ -10,11 +10,12 @@ https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CloudWatch-Logs-Monitor
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+
+from tools.local_aws.clock import CLOCK
 
 Aws = Callable[[str], Any]
 
@@ -22,7 +23,7 @@ Aws = Callable[[str], Any]
 def _document(namespace: str, metrics: list[dict[str, Any]], dimensions: list[list[str]], **members: Any) -> dict:
     return {
         "_aws": {
-            "Timestamp": int(time.time() * 1000),
+            "Timestamp": int(CLOCK.now().timestamp() * 1000),
             "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": dimensions, "Metrics": metrics}],
         },
         **members,
@@ -33,7 +34,7 @@ def _write(aws: Aws, group: str, *lines: str) -> None:
     logs = aws("logs")
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="s")
-    events = [{"timestamp": int(time.time() * 1000), "message": line} for line in lines]
+    events = [{"timestamp": int(CLOCK.now().timestamp() * 1000), "message": line} for line in lines]
     logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=events)
 
 
@@ -70,8 +71,8 @@ def test_a_valid_document_publishes_one_metric_per_dimension_set_and_value(aws: 
         Namespace=namespace,
         MetricName="Latency",
         Dimensions=[{"Name": "Service", "Value": "api"}],
-        StartTime=time.time() - 86400 * 14,
-        EndTime=time.time() + 86400 * 14,
+        StartTime=CLOCK.now().timestamp() - 86400 * 14,
+        EndTime=CLOCK.now().timestamp() + 86400 * 14,
         Period=86400 * 28,
         Statistics=["SampleCount"],
     )

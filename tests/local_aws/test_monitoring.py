@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -21,7 +20,7 @@ def _emf(namespace: str, name: str, value: float, **dimensions: str) -> str:
     return json.dumps(
         {
             "_aws": {
-                "Timestamp": int(time.time() * 1000),
+                "Timestamp": int(CLOCK.now().timestamp() * 1000),
                 "CloudWatchMetrics": [
                     {
                         "Namespace": namespace,
@@ -56,7 +55,7 @@ def test_emf_log_lines_become_metrics(aws: Aws, suffix: str) -> None:
     logs.put_log_events(
         logGroupName=f"/emf/{suffix}",
         logStreamName="s",
-        logEvents=[{"timestamp": int(time.time() * 1000), "message": line} for line in lines],
+        logEvents=[{"timestamp": int(CLOCK.now().timestamp() * 1000), "message": line} for line in lines],
     )
     listed = aws("cloudwatch").list_metrics(Namespace=f"Test/{suffix}")["Metrics"]
     assert listed == [
