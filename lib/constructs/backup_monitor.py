@@ -8,14 +8,17 @@ recovery point, or the monitor stopped): missing data is breaching.
 Why the alarm waits ``AGE_PERIODS`` five-minute periods: AWS Backup starts an hourly job within its
 start window and the job takes minutes, and a point's age counts from the job's start. So on a
 healthy hourly plan every resource's age passes the RPO for a few minutes each hour, until the new
-point completes. Three measurements above the RPO in a row mean the hour's point did not arrive.
+point completes (an Aurora job on the local target: 12 minutes). Four measurements above the RPO in
+a row -- 15 to 20 minutes -- mean the hour's point did not arrive; with three, a 12-minute job paged
+and cleared every hour whenever the monitor's schedule happened to report at :01, :06 and :11 (the
+7-day soak found it).
 
-When it pages (CloudWatch's evaluation range: for 3 periods it reads 5, User Guide "Configuring how
-CloudWatch alarms treat missing data"): when a resource's backups stop, the third measurement above
-the RPO pages, 70 to 76 minutes after its newest point was taken (RPO + 2 to 3 schedules + the
-minute the alarm waits for its evaluation). When no age arrives (the monitor stopped, or the
-resource has no completed point left), missing data counts as breaching only once the last
-measured age has left the 5-period range: 20 to 25 minutes after the last report. A resource that
+When it pages (CloudWatch's evaluation range: it reads two periods more than it evaluates, User
+Guide "Configuring how CloudWatch alarms treat missing data"): when a resource's backups stop, the
+fourth measurement above the RPO pages, 75 to 81 minutes after its newest point was taken (RPO + 3 to
+4 schedules + the minute the alarm waits for its evaluation). When no age arrives (the monitor
+stopped, or the resource has no completed point left), missing data counts as breaching only once
+the last measured age has left the 6-period range: 25 to 30 minutes after the last report. A resource that
 never had a point pages at the first evaluation.
 
 IAM facts: ``backup:ListRecoveryPointsByResource`` supports no resource-level permissions (the
@@ -50,8 +53,8 @@ from lib.lambda_bundle import bundle_function
 SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "backup_monitor"
 NAMESPACE = "DisasterRecovery/Backup"
 SCHEDULE = Duration.minutes(5)
-AGE_PERIODS = 3
-EVALUATION_RANGE = AGE_PERIODS + 2  # periods CloudWatch reads for 3 (the User Guide's example)
+AGE_PERIODS = 4
+EVALUATION_RANGE = AGE_PERIODS + 2  # periods CloudWatch reads (5 for 3 in the User Guide's example)
 UNSCOPABLE_ACTIONS = ("backup:ListRecoveryPointsByResource",)
 
 

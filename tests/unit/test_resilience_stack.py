@@ -160,10 +160,10 @@ def test_each_protected_resource_has_an_age_alarm_at_the_rpo_where_silence_breac
         assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"EnvironmentSuffix": SUFFIX, "Resource": label}
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (60, "GreaterThanThreshold")
         assert alarm["TreatMissingData"] == "breaching"
-        assert alarm["Period"] * alarm["EvaluationPeriods"] == 15 * 60
+        assert alarm["Period"] * alarm["EvaluationPeriods"] == 20 * 60
         # When it pages, under CloudWatch's evaluation range (measured in tests/local_aws/test_kit_alarm_timing.py).
-        assert "pages 70 to 76 minutes after" in alarm["AlarmDescription"]
-        assert "no age was reported for 20 to 25 minutes" in alarm["AlarmDescription"]
+        assert "pages 75 to 81 minutes after" in alarm["AlarmDescription"]
+        assert "no age was reported for 25 to 30 minutes" in alarm["AlarmDescription"]
 
 
 def test_monitor_measures_exactly_what_the_selection_backs_up(templates: Templates) -> None:
