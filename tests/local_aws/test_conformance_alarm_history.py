@@ -86,4 +86,3 @@ def test_dates_order_and_pages_filter_the_history(aws: Aws, suffix: str) -> None
     assert "NextToken" not in rest
     everything = cloudwatch.describe_alarm_history(AlarmName=name)["AlarmHistoryItems"]
     assert len(everything) == 4
-

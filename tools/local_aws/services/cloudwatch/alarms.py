@@ -20,6 +20,7 @@ actions' SNS topics with the message body CloudWatch sends.
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import logging
 import operator
@@ -341,7 +342,7 @@ def state_history(alarm: world.Alarm) -> list[dict[str, Any]]:
     states = [(entry[3], entry[1], entry[2], entry[4]) for entry in alarm.history if entry[0] == "StateUpdate"]
     states.append((alarm.state_value, alarm.state_reason, alarm.state_reason_data, alarm.state_updated_timestamp))
     items = []
-    for (old, old_reason, _, _), (new, new_reason, new_data, when) in zip(states, states[1:], strict=False):
+    for (old, old_reason, _, _), (new, new_reason, new_data, when) in itertools.pairwise(states):
         when = when if when.tzinfo else when.replace(tzinfo=UTC)  # moto's utcnow is naive UTC
         data = {
             "version": "1.0",
