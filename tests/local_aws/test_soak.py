@@ -49,10 +49,20 @@ def test_canary_breaks_when_runs_are_missing() -> None:
 
 
 def test_rpo_alarms_hold_when_ok_throughout_and_a_fresh_deployments_first_alarm_clears() -> None:
-    start = {"rpo-aurora-cluster-dev": "OK", "rpo-data-bucket-dev": "ALARM"}
-    end = {"rpo-aurora-cluster-dev": "OK", "rpo-data-bucket-dev": "OK"}
-    check = soak.check_rpo_alarms(start, end, [_change("rpo-data-bucket-dev", 0.5, "ALARM", "OK")])
+    start = {
+        "rpo-aurora-cluster-dev": "OK",
+        "rpo-data-bucket-dev": "ALARM",
+        "rpo-dynamodb-table-dev": "INSUFFICIENT_DATA",
+    }
+    end = dict.fromkeys(start, "OK")
+    fresh = [
+        _change("rpo-data-bucket-dev", 0.5, "ALARM", "OK"),
+        _change("rpo-dynamodb-table-dev", 0.1, "INSUFFICIENT_DATA", "ALARM"),
+        _change("rpo-dynamodb-table-dev", 1.2, "ALARM", "OK"),
+    ]
+    check = soak.check_rpo_alarms(start, end, fresh)
     assert check.passed, check.detail
+    assert "rpo-data-bucket-dev, rpo-dynamodb-table-dev cleared" in check.detail
 
 
 def test_rpo_alarms_break_on_a_breach_during_the_soak_even_when_ok_at_the_end() -> None:
@@ -63,7 +73,17 @@ def test_rpo_alarms_break_on_a_breach_during_the_soak_even_when_ok_at_the_end() 
     ]
     check = soak.check_rpo_alarms(states, states, breach)
     assert not check.passed
-    assert "rpo-aurora-cluster-dev went to ALARM during the soak" in check.detail
+    assert "rpo-aurora-cluster-dev went from OK to ALARM during the soak" in check.detail
+
+
+def test_rpo_alarms_break_on_a_breach_after_a_fresh_deployments_first_alarm_cleared() -> None:
+    changes = [
+        _change("rpo-x-dev", 0.1, "INSUFFICIENT_DATA", "ALARM"),
+        _change("rpo-x-dev", 1, "ALARM", "OK"),
+        _change("rpo-x-dev", 9, "OK", "ALARM"),
+        _change("rpo-x-dev", 10, "ALARM", "OK"),
+    ]
+    assert not soak.check_rpo_alarms({"rpo-x-dev": "INSUFFICIENT_DATA"}, {"rpo-x-dev": "OK"}, changes).passed
 
 
 def test_rpo_alarms_break_when_one_is_not_ok_at_the_end() -> None:

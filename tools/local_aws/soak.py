@@ -146,20 +146,29 @@ def _by_alarm(transitions: Iterable[Transition]) -> dict[str, list[Transition]]:
     return grouped
 
 
+def breached(start_state: str, transitions: Iterable[Transition]) -> bool:
+    """An alarm breached when it went to ALARM after having been OK during the soak. A new alarm's
+    first evaluation (INSUFFICIENT_DATA -> ALARM: a fresh deployment has no recovery point yet, on
+    purpose) and an alarm already in ALARM at the start that clears are not breaches."""
+    visited = alarm_states_visited(start_state, transitions)
+    return OK in visited and ALARM in visited[visited.index(OK) :]
+
+
 def check_rpo_alarms(start_states: dict[str, str], end_states: dict[str, str], transitions: list[Transition]) -> Check:
-    """Every RPO alarm (``rpo-*``) is OK at the end and never went to ALARM during the soak."""
+    """Every RPO alarm (``rpo-*``) is OK at the end and never breached (``breached``) during the soak."""
     name = "every RPO alarm OK and never breached"
     rpo = sorted(alarm for alarm in end_states if alarm.startswith("rpo-"))
     if not rpo:
         return Check(name, False, "No RPO alarm (rpo-*) of the deployment was found.")
     changes = _by_alarm(transitions)
-    breached = [alarm for alarm in rpo if any(t.new == ALARM for t in changes.get(alarm, []))]
+    start = {alarm: start_states.get(alarm, "INSUFFICIENT_DATA") for alarm in rpo}
+    broken = [alarm for alarm in rpo if breached(start[alarm], changes.get(alarm, []))]
     not_ok = [f"{alarm} is {end_states[alarm]}" for alarm in rpo if end_states[alarm] != OK]
-    if breached or not_ok:
-        parts = [f"{', '.join(breached)} went to ALARM during the soak"] if breached else []
+    if broken or not_ok:
+        parts = [f"{', '.join(broken)} went from OK to ALARM during the soak"] if broken else []
         return Check(name, False, f"RPO alarms broken: {'; '.join(parts + not_ok)}.")
-    started = [alarm for alarm in rpo if start_states.get(alarm) == ALARM]
-    note = f" ({', '.join(started)} started in ALARM: a fresh deployment with no recovery point yet)" if started else ""
+    cleared = [alarm for alarm in rpo if ALARM in alarm_states_visited(start[alarm], changes.get(alarm, []))]
+    note = f" ({', '.join(cleared)} cleared from a fresh deployment's first ALARM)" if cleared else ""
     return Check(name, True, f"{len(rpo)} RPO alarms OK, none breached{note}.")
 
 
@@ -376,15 +385,18 @@ class Deployment:
         return result
 
     def canary(self, start: datetime, end: datetime) -> tuple[float, float, int]:
-        """Invocations and errors of the canary (AWS/Lambda) during the soak, and the runs its
+        """Invocations and errors of the canary through the alias its schedule invokes (AWS/Lambda,
+        dimensions FunctionName and Resource ``function:alias``) during the soak, and the runs the
         schedule asks for."""
         function = self.outputs[keys.FUNCTION_NAME]
+        alias = self.outputs[keys.FUNCTION_ALIAS_ARN].rsplit(":", 1)[-1]
+        dimensions = [{"Name": "FunctionName", "Value": function}, {"Name": "Resource", "Value": f"{function}:{alias}"}]
         totals = []
         for metric in ("Invocations", "Errors"):
             points = self.client("cloudwatch").get_metric_statistics(
                 Namespace="AWS/Lambda",
                 MetricName=metric,
-                Dimensions=[{"Name": "FunctionName", "Value": function}],
+                Dimensions=dimensions,
                 StartTime=start,
                 EndTime=end,
                 Period=3600,
