@@ -4,6 +4,7 @@ soak and breaks, naming what broke, on data that breaks it."""
 from __future__ import annotations
 
 import itertools
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -261,3 +262,51 @@ def test_budgets_break_when_the_state_directory_grows_too_fast() -> None:
 
 def test_budgets_break_when_the_servers_memory_cannot_be_read() -> None:
     assert not soak.check_budgets([_day(1, None, 120)]).passed
+
+
+# --- exit 2: nothing to soak --------------------------------------------------------------------------
+
+OUTPUTS = {
+    "EnvironmentSuffix": "dev",
+    "AlertsTopicArn": "arn:aws:sns:us-east-1:123456789012:alerts-topic-dev",
+}
+
+
+def _main(argv: list[str]) -> int:
+    from tools.local_aws.__main__ import main
+
+    return main(argv)
+
+
+def test_no_deployment_exits_2_with_one_sentence(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def missing() -> dict[str, str]:
+        raise soak.OutputsError("cfn-outputs/flat-outputs.json does not exist; run `make deploy` first.")
+
+    monkeypatch.setattr(soak, "read_flat_outputs", missing)
+    assert _main(["soak", "--days", "1"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("No deployment to soak:") and error.count("\n") == 1
+
+
+def test_a_deployment_on_aws_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(soak, "read_flat_outputs", lambda: OUTPUTS)
+    monkeypatch.setattr(soak, "read_target", lambda: {"target": "aws"})
+    assert _main(["soak", "--days", "1"]) == 2
+    assert "needs the local emulator's clock" in capsys.readouterr().err
+
+
+def test_an_emulator_that_does_not_answer_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as bound_not_listening:  # a port nothing answers on: connections are refused
+        bound_not_listening.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{bound_not_listening.getsockname()[1]}"
+        monkeypatch.setattr(soak, "read_flat_outputs", lambda: OUTPUTS)
+        monkeypatch.setattr(soak, "read_target", lambda: {"target": "local", "endpoint_url": url})
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+        assert _main(["soak", "--days", "1"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"No emulator to soak: the local AWS emulator does not answer at {url}")
+    assert "Traceback" not in error
