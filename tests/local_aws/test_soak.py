@@ -116,7 +116,7 @@ def test_an_alarm_flapped_when_it_went_back_to_alarm_after_leaving_it(
     assert soak.flapped(start, changes) is expected
 
 
-def test_flapping_check_names_the_alarm_and_its_states() -> None:
+def test_flapping_check_names_the_alarm_and_when_it_went_to_alarm() -> None:
     changes = [
         _change("health-check-errors-dev", 1, "OK", "ALARM"),
         _change("health-check-errors-dev", 2, "ALARM", "OK"),
@@ -125,9 +125,20 @@ def test_flapping_check_names_the_alarm_and_its_states() -> None:
     ]
     check = soak.check_flapping({"health-check-errors-dev": "OK", "restore-test-failed-dev": "OK"}, changes)
     assert not check.passed
-    assert "health-check-errors-dev: OK -> ALARM -> OK -> ALARM" in check.detail
+    assert "health-check-errors-dev went to ALARM at 12-01 01:30, 12-01 03:30." in check.detail
     assert "restore-test-failed-dev" not in check.detail
     assert soak.check_flapping({"health-check-errors-dev": "OK"}, changes[:2]).passed
+
+
+def test_an_alarm_flapping_every_hour_is_named_in_one_short_sentence() -> None:
+    hourly = [
+        _change("rpo-aurora-cluster-dev", hour + offset, old, new)
+        for hour in range(48)
+        for offset, old, new in ((0.2, "OK", "ALARM"), (0.3, "ALARM", "OK"))
+    ]
+    check = soak.check_flapping({"rpo-aurora-cluster-dev": "OK"}, hourly)
+    assert not check.passed
+    assert "went to ALARM at 12-01 00:42, 12-01 01:42, 12-01 02:42, ... (48 in all)." in check.detail
 
 
 # --- recovery points ----------------------------------------------------------------------------------

@@ -131,12 +131,20 @@ def alarm_states_visited(start_state: str, transitions: Iterable[Transition]) ->
     return [start_state, *(t.new for t in sorted(transitions, key=lambda t: t.when))]
 
 
+def alarm_episodes(start_state: str, transitions: Iterable[Transition]) -> list[str]:
+    """When each separate stay in ALARM during the soak began ("start" when it was in ALARM already)."""
+    episodes, state = (["start"] if start_state == ALARM else []), start_state
+    for transition in sorted(transitions, key=lambda t: t.when):
+        if transition.new == ALARM and state != ALARM:
+            episodes.append(f"{transition.when:%m-%d %H:%M}")
+        state = transition.new
+    return episodes
+
+
 def flapped(start_state: str, transitions: Iterable[Transition]) -> bool:
     """An alarm flapped when it was in ALARM, left it, and went back to ALARM within the soak
     (ALARM -> OK -> ALARM, or through INSUFFICIENT_DATA): two separate episodes of paging."""
-    visited = alarm_states_visited(start_state, transitions)
-    episodes = sum(1 for i, state in enumerate(visited) if state == ALARM and (i == 0 or visited[i - 1] != ALARM))
-    return episodes >= 2
+    return len(alarm_episodes(start_state, transitions)) >= 2
 
 
 def _by_alarm(transitions: Iterable[Transition]) -> dict[str, list[Transition]]:
@@ -178,10 +186,12 @@ def check_flapping(start_states: dict[str, str], transitions: list[Transition]) 
     changes = _by_alarm(transitions)
     flapping = sorted(alarm for alarm, state in start_states.items() if flapped(state, changes.get(alarm, [])))
     if flapping:
-        paths = "; ".join(
-            f"{alarm}: {' -> '.join(alarm_states_visited(start_states[alarm], changes[alarm]))}" for alarm in flapping
-        )
-        return Check(name, False, f"Alarms flapped (went back to ALARM after leaving it): {paths}.")
+        shown = []
+        for alarm in flapping:
+            episodes = alarm_episodes(start_states[alarm], changes[alarm])
+            more = f", ... ({len(episodes)} in all)" if len(episodes) > 3 else ""
+            shown.append(f"{alarm} went to ALARM at {', '.join(episodes[:3])}{more}")
+        return Check(name, False, f"Alarms flapped (back to ALARM after leaving it): {'; '.join(shown)}.")
     return Check(name, True, f"{len(start_states)} alarms, {len(transitions)} state changes, none back to ALARM.")
 
 
