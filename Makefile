@@ -1,6 +1,6 @@
 # One entry point for people and CI. Every target installs what it needs first.
-#   make test      lint + unit tests + deploy to the local emulator + integration tests + drill + destroy
-#                  + the same for the prod profile, shorter (make prod-check)
+#   make test      lint + unit tests + deploy to the local emulator + integration tests + drill + soak + destroy
+#                  + a 2-day soak + the same for the prod profile, shorter (make prod-check)
 #   make deploy    deploy to the local AWS emulator; TARGET=aws deploys to the account in your environment;
 #                  PROFILE=prod ALARM_EMAIL=you@example.com deploys the production profile (default dev)
 #   make destroy   destroy what `make deploy` last deployed (the target it recorded), then check leftovers;
@@ -10,6 +10,7 @@
 #   make integration   integration tests against the recorded deployment (on-demand actions; < 45 min on AWS)
 #   make integration-long   the integration tests that wait for schedules (about a day on AWS)
 #   make prod-check    the prod profile on the local emulator: deploy, read back, blocked destroy, unprotect, destroy
+#   make soak DAYS=7   N emulated days of normal operation on the local deployment, then its invariants
 #   make bench     synth / tests / local cycle timings and ratios against an empty app (bench-results.json)
 #   make cost      estimated monthly cost per profile (dev, prod), idle and typical, against a naive build (COST=--markdown)
 #   make tick MINUTES=60 [TO_MINUTE=6]   advance the local emulator's clock (schedules, backups, alarms run)
@@ -63,7 +64,7 @@ PLACEHOLDER_EMAIL := ops@example.com
 synth_profile = rm -rf $(2) && npx --no-install cdk synth -c environmentSuffix=$(SUFFIX) -c profile=$(1) \
 	$(if $(filter prod,$(1)),-c alarmEmail=$(PLACEHOLDER_EMAIL)) --quiet -o $(2)
 
-.PHONY: install postgres synth unit lint deploy destroy unprotect prod-check integration integration-long drill test clean tick bench cost
+.PHONY: install postgres synth unit lint deploy destroy unprotect prod-check integration integration-long drill soak test clean tick bench cost
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -150,15 +151,25 @@ drill: install
 	  $(if $(filter command line,$(origin SUFFIX))$(ENVIRONMENT_SUFFIX),--suffix $(SUFFIX)) \
 	  $(if $(filter command line environment,$(origin TARGET)),--target $(TARGET))
 
+# N emulated days of normal operation on the recorded local deployment (canary, hourly backups, monitor,
+# daily restore test, alarms), per-day wall time, server RSS and state size, then the invariants; exit 1
+# names each broken one. Report in soak-reports/. README, "Soak".
+#   make soak DAYS=7   (SOAK="--report soak.json --max-rss-mb 600 --max-state-mb 300")
+DAYS ?= 7
+soak: install
+	$(PY) -m tools.local_aws soak --days $(DAYS) $(SOAK)
+
 # The whole cycle on the local emulator; destroy (and the server stop) runs even when a test fails.
 # The drill runs after an hour of normal operation (canary every 5 minutes, then the hourly backup),
 # so it restores recovery points taken after the integration tests' outages; it lands fifteen minutes
 # after an hourly backup started (its Aurora job completes twelve emulated minutes after the hour), so
 # it restores that backup and the data-loss window it measures does not depend on the time of day.
+# Then two emulated days of normal operation must keep the soak's invariants.
 test: lint unit
 	status=0; { $(MAKE) deploy TARGET=local && $(MAKE) integration integration-long && \
 	  $(MAKE) tick MINUTES=60 TO_MINUTE=15 && \
-	  $(MAKE) drill DRILL=restore; } || status=$$?; \
+	  $(MAKE) drill DRILL=restore && \
+	  $(MAKE) soak DAYS=2; } || status=$$?; \
 	  $(MAKE) destroy TARGET=local || status=$$?; $(PY) -m tools.local_aws stop >/dev/null || true; exit $$status
 	$(MAKE) prod-check
 
@@ -178,7 +189,7 @@ tick: install
 	$(PY) -m tools.local_aws tick --minutes $(or $(MINUTES),60) $(if $(TO_MINUTE),--to-minute $(TO_MINUTE))
 
 # What engineers wait for, against the floor (cases interleaved; ratios, not single times):
-#   make bench   (BENCH="--repeat 3 --cases synth,synth-cli,floor,floor-cli,unit,emulator,cycle --profile")
+#   make bench   (BENCH="--repeat 3 --cases synth,synth-cli,floor,floor-cli,unit,emulator,cycle,soak --profile")
 BENCH ?= --repeat 3 --profile
 bench: install
 	$(PY) -m tools.bench $(BENCH)

@@ -8,6 +8,10 @@ targets are stated in, and writes everything as JSON. ``--profile`` adds where o
 spends its time (import, construct tree, synth with cdk-nag, CDK validation and asset staging).
 
 The floor is the cheapest CDK app synthesized the same way: one stack, one SNS topic.
+
+The ``soak`` case deploys to the local emulator, runs a 7-day soak (``make soak``) and destroys; besides
+its whole time it records the wall time of each emulated day and the ratio of the last day to the
+first (target: at most 1.2, flat cost per emulated day), from the soak's report.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -59,6 +64,8 @@ class Case:
     what: str
     command: Callable[[Path], list[str]]
     environment: dict[str, str] | None = None
+    # What a run measured besides its time, read after it from the scratch directory.
+    details: Callable[[Path], dict[str, Any]] | None = None
 
 
 def _cdk(app: str | None = None) -> Callable[[Path], list[str]]:
@@ -67,6 +74,21 @@ def _cdk(app: str | None = None) -> Callable[[Path], list[str]]:
         return [*base, "--app", app.format(scratch=scratch)] if app else base
 
     return command
+
+
+SOAK_DAYS = 7
+DAY_RATIO_TARGET = 1.2
+
+
+def _soak_days(scratch: Path) -> dict[str, Any]:
+    """Per-day wall times of the soak's report, the last day over the first, the broken invariants."""
+    report = json.loads((scratch / "soak.json").read_text())
+    walls = [day["wall_seconds"] for day in report["per_day"]]
+    return {
+        "day_wall_s": walls,
+        "last_over_first": walls[-1] / walls[0],
+        "broken_invariants": [check["name"] for check in report["invariants"] if not check["passed"]],
+    }
 
 
 CASES = {
@@ -92,6 +114,20 @@ CASES = {
             "make destroy >/dev/null || status=1; exit $status",
         ],
     ),
+    # A broken invariant (soak exit 1) is recorded in the details, not a failed run: the times still count.
+    # The soak runs directly, not through make, whose exit status would hide the soak's own (1 or 2).
+    "soak": Case(
+        "soak",
+        f"make deploy + {SOAK_DAYS}-day soak + destroy (local)",
+        lambda s: [
+            "bash",
+            "-c",
+            f"make deploy >/dev/null && {{ {PYTHON} -m tools.local_aws soak --days {SOAK_DAYS} "
+            f"--report {s}/soak.json >/dev/null; [ $? -le 1 ]; }}; status=$?; "
+            "make destroy >/dev/null || status=1; exit $status",
+        ],
+        details=_soak_days,
+    ),
 }
 DEFAULT_CASES = ("synth", "synth-cli", "floor", "floor-cli", "unit")
 RATIOS = (
@@ -101,8 +137,11 @@ RATIOS = (
 )
 
 
-def run(cases: list[Case], repeat: int, scratch: Path) -> dict[str, list[float]]:
-    """Seconds per case, interleaved rounds; a failing command stops the benchmark with its name."""
+def run(
+    cases: list[Case], repeat: int, scratch: Path
+) -> tuple[dict[str, list[float]], dict[str, list[dict[str, Any]]]]:
+    """Seconds per case and each run's details, interleaved rounds; a failing command stops the
+    benchmark with its name."""
     (scratch / "floor.py").write_text(FLOOR_APP)
     environment = {
         **os.environ,
@@ -112,6 +151,7 @@ def run(cases: list[Case], repeat: int, scratch: Path) -> dict[str, list[float]]
         "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
     }
     timings: dict[str, list[float]] = {case.name: [] for case in cases}
+    details: dict[str, list[dict[str, Any]]] = {case.name: [] for case in cases if case.details}
     for round_number in range(1, repeat + 1):
         for case in cases:
             started = time.perf_counter()
@@ -124,7 +164,9 @@ def run(cases: list[Case], repeat: int, scratch: Path) -> dict[str, list[float]]
                 raise SystemExit(f"bench: case {case.name!r} failed (exit {done.returncode}):\n{tail}")
             timings[case.name].append(elapsed)
             print(f"round {round_number}/{repeat}  {case.name:10} {elapsed:7.2f} s", flush=True)
-    return timings
+            if case.details:
+                details[case.name].append(case.details(scratch))
+    return timings, details
 
 
 def profile(scratch: Path) -> dict[str, float]:
@@ -170,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     cases = [CASES[name] for name in args.cases.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
-        timings = run(cases, args.repeat, Path(scratch))
+        timings, details = run(cases, args.repeat, Path(scratch))
         phases = profile(Path(scratch)) if args.profile else {}
     summary = summarize(timings)
     result = {
@@ -179,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratios": ratios(summary),
         "synth_phases_s": phases,
         "raw_s": timings,
+        "details": details,
     }
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\n{'case':10} {'min':>8} {'median':>8} {'max':>8}   what")
@@ -187,6 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{case.name:10} {row['min']:8.2f} {row['median']:8.2f} {row['max']:8.2f}   {case.what}")
     for ratio in ratios(summary):
         print(f"{ratio['ratio']}: {ratio['value']:.2f} (target <= {ratio['target']})")
+    for soak in details.get("soak", []):
+        days = ", ".join(f"{wall:.1f}" for wall in soak["day_wall_s"])
+        broken = f"; broken invariants: {', '.join(soak['broken_invariants'])}" if soak["broken_invariants"] else ""
+        print(
+            f"soak: seconds per emulated day {days}; day {len(soak['day_wall_s'])} / day 1: "
+            f"{soak['last_over_first']:.2f} (target <= {DAY_RATIO_TARGET}){broken}"
+        )
     for phase, seconds in phases.items():
         print(f"synth phase  {phase}: {seconds:.2f} s")
     print(f"Results: {args.output}")

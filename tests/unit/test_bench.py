@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from tools import bench
@@ -22,3 +25,18 @@ def test_bad_arguments_are_refused_before_anything_runs(argv: list[str], capsys:
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert "unknown case(s) warp" in error or "--repeat must be at least 1" in error
+
+
+def test_the_soak_case_reads_each_days_time_and_the_last_over_the_first(tmp_path: Path) -> None:
+    report = {
+        "per_day": [{"wall_seconds": 20.0}, {"wall_seconds": 22.0}, {"wall_seconds": 25.0}],
+        "invariants": [{"name": "canary succeeded on every run", "passed": True}, {"name": "budgets", "passed": False}],
+    }
+    (tmp_path / "soak.json").write_text(json.dumps(report))
+    details = bench.CASES["soak"].details
+    assert details is not None
+    assert details(tmp_path) == {
+        "day_wall_s": [20.0, 22.0, 25.0],
+        "last_over_first": 1.25,
+        "broken_invariants": ["budgets"],
+    }

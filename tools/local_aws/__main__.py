@@ -1,4 +1,4 @@
-"""Command line: ``python -m tools.local_aws {serve,start,stop,status,leftovers,fixes}``."""
+"""Command line: ``python -m tools.local_aws {serve,start,stop,status,leftovers,fixes,tick,clock,soak}``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from datetime import datetime, timedelta
 
-from . import control, server
+from . import control, server, soak
 
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     tick.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
     clock = commands.add_parser("clock", help="print the emulator's current time")
     clock.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
+    soak.add_arguments(
+        commands.add_parser(
+            "soak", help="run N emulated days of normal operation on the deployment, then check its invariants"
+        )
+    )
     return parser
 
 
@@ -90,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             return leftovers_main(args.endpoint)
         elif args.command in ("tick", "clock"):
             return _clock_command(args)
+        elif args.command == "soak":
+            return soak.main(args)
         elif args.command == "fixes":
             from .patches import all_fixes
 

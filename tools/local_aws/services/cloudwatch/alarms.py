@@ -20,6 +20,7 @@ actions' SNS topics with the message body CloudWatch sends.
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import logging
 import operator
@@ -331,3 +332,31 @@ def _query(query: world.MetricDataQuery) -> dict[str, Any]:
             "Stat": stat.stat,
         }
     return shown
+
+
+def state_history(alarm: world.Alarm) -> list[dict[str, Any]]:
+    """The alarm's ``StateUpdate`` history items, oldest first, as DescribeAlarmHistory returns them.
+
+    moto appends the *old* state (value, reason, reason data, since when) to ``alarm.history`` at each
+    change, so change k goes from entry k to entry k+1 (the current state after the last entry)."""
+    states = [(entry[3], entry[1], entry[2], entry[4]) for entry in alarm.history if entry[0] == "StateUpdate"]
+    states.append((alarm.state_value, alarm.state_reason, alarm.state_reason_data, alarm.state_updated_timestamp))
+    items = []
+    for (old, old_reason, _, _), (new, new_reason, new_data, when) in itertools.pairwise(states):
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)  # moto's utcnow is naive UTC
+        data = {
+            "version": "1.0",
+            "oldState": {"stateValue": old, "stateReason": old_reason},
+            "newState": {"stateValue": new, "stateReason": new_reason, "stateReasonData": json.loads(new_data or "{}")},
+        }
+        items.append(
+            {
+                "AlarmName": alarm.name,
+                "AlarmType": "CompositeAlarm" if alarm.rule is not None else "MetricAlarm",
+                "Timestamp": when,
+                "HistoryItemType": "StateUpdate",
+                "HistorySummary": f"Alarm updated from {old} to {new}",
+                "HistoryData": json.dumps(data),
+            }
+        )
+    return items

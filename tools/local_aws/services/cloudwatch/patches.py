@@ -3,7 +3,7 @@ index, and metric retention."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from moto.cloudformation import models as cfn_models
@@ -16,6 +16,8 @@ from moto.cloudwatch.models import (
     MetricStat,
     cloudwatch_backends,
 )
+from moto.cloudwatch.responses import CloudWatchResponse
+from moto.core.responses import ActionResult
 
 from ...clock import CLOCK
 from ...patches._support import ModelLogic, Properties, fix, install, register_model
@@ -256,3 +258,48 @@ def apply_metric_retention() -> None:
     then 5-minute statistic sets until 63 days, 1-hour until 455 days, then nothing.
     """
     CLOCK.register(metrics.due_retention)
+
+
+def _describe_alarm_history(response: CloudWatchResponse) -> ActionResult:
+    """DescribeAlarmHistory over the state changes the alarms record (``alarms.state_history``)."""
+    name = response._get_param("AlarmName")
+    types = response._get_param("AlarmTypes") or ["MetricAlarm"]
+    item_type = response._get_param("HistoryItemType")
+    start, end = response._get_param("StartDate"), response._get_param("EndDate")
+    newest_first = response._get_param("ScanBy", "TimestampDescending") == "TimestampDescending"
+    limit = int(response._get_param("MaxRecords") or 100)
+    offset = int(response._get_param("NextToken") or 0)
+    items = [
+        item
+        for alarm in response.cloudwatch_backend.alarms.values()
+        if name in (None, alarm.name)
+        for item in alarms.state_history(alarm)
+        if item["AlarmType"] in types
+        and item_type in (None, "StateUpdate")
+        and (start is None or item["Timestamp"] >= _aware(start))
+        and (end is None or item["Timestamp"] <= _aware(end))
+    ]
+    items.sort(key=lambda item: item["Timestamp"], reverse=newest_first)
+    page: dict[str, Any] = {"AlarmHistoryItems": items[offset : offset + limit]}
+    if offset + limit < len(items):
+        page["NextToken"] = str(offset + limit)
+    return ActionResult(page)
+
+
+def _aware(moment: Any) -> datetime:
+    """A request's date parameter (parsed or ISO text) as an aware UTC datetime."""
+    value = moment if isinstance(moment, datetime) else datetime.fromisoformat(str(moment).replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@fix("Q17")
+def describe_alarm_history() -> None:
+    """moto has no DescribeAlarmHistory: nobody could see when an alarm changed state, only its state now.
+
+    As the DescribeAlarmHistory API reference says, it returns the alarms' history items (here the
+    ``StateUpdate`` items: every state change, with the old and new state in ``HistoryData``),
+    metric alarms unless ``AlarmTypes`` says otherwise, filtered by alarm name, item type and date,
+    newest first unless ``ScanBy=TimestampAscending``, at most ``MaxRecords`` (100) per page with a
+    ``NextToken``.
+    """
+    install(CloudWatchResponse, "describe_alarm_history", _describe_alarm_history)
