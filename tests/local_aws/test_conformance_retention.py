@@ -253,3 +253,35 @@ def test_a_window_read_after_a_week_touches_only_its_window(aws: Aws, week_of_po
     assert len(listed) == 2
     # moto's code reads each point of the window (both series: 120) a few times; a scan reads 20,160.
     assert _Counted.reads < 2000
+
+
+def test_get_metric_statistics_matches_dimensions_exactly(aws: Aws, suffix: str) -> None:
+    """CloudWatch API Reference, "GetMetricStatistics",
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricStatistics.html:
+    "you must specify the same dimensions that were used when the metrics were created". A series
+    with one more dimension is another metric and is not counted (Lambda publishes Invocations per
+    FunctionName and per FunctionName + Resource)."""
+    cloudwatch, namespace = aws("cloudwatch"), f"Exact/{suffix}"
+    function = {"Name": "FunctionName", "Value": "canary"}
+    cloudwatch.put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {"MetricName": "Invocations", "Dimensions": [function], "Value": 1},
+            {
+                "MetricName": "Invocations",
+                "Dimensions": [function, {"Name": "Resource", "Value": "canary:live"}],
+                "Value": 1,
+            },
+        ],
+    )
+    now = CLOCK.now()
+    answer = cloudwatch.get_metric_statistics(
+        Namespace=namespace,
+        MetricName="Invocations",
+        Dimensions=[function],
+        StartTime=now - timedelta(minutes=5),
+        EndTime=now + timedelta(minutes=1),
+        Period=3600,
+        Statistics=["Sum"],
+    )
+    assert [point["Sum"] for point in answer["Datapoints"]] == [1.0]

@@ -227,6 +227,11 @@ def read_metrics_through_the_index() -> None:
         points = metrics.in_window(
             backend.account_id, backend.region_name, {(namespace, metric_name)}, start_time, end_time
         )
+        # CloudWatch matches a statistics request's dimensions exactly; moto takes any series that
+        # has them among others (GetMetricStatistics API reference: "you must specify the same
+        # dimensions that were used when the metrics were created").
+        wanted = sorted((d["Name"], d.get("Value")) for d in kwargs.get("dimensions") or [])
+        points = [p for p in points if sorted((d.name, d.value) for d in p.dimensions) == wanted]
         return original_statistics(_Window(points), namespace, metric_name, start_time, end_time, *args, **kwargs)  # type: ignore[arg-type]
 
     def get_metric_data(
