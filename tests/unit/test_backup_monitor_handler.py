@@ -212,3 +212,21 @@ def test_bad_events_are_logged_and_counted_never_raised(
     result = monitor.handler(event, CONTEXT)
     assert reason in result["ignored"]
     assert metric_values(capsys.readouterr().out, "InvalidEvents") == {"": 1.0}
+
+
+def test_a_warm_environment_reuses_its_backup_client(monitor: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lambda keeps an execution environment warm between the 5-minute runs; the client is built once."""
+    made: list[str] = []
+    client = boto3.client("backup", region_name="us-east-1")
+
+    def build(service: str) -> Any:
+        made.append(service)
+        return client
+
+    monkeypatch.setattr(monitor.boto3, "client", build)
+    for _ in range(3):
+        stub_points(client, TABLE_ARN, [[(NOW - timedelta(minutes=5), "COMPLETED")]])
+        stub_points(client, CLUSTER_ARN, [[(NOW - timedelta(minutes=5), "COMPLETED")]])
+        with client_stubber(client):
+            monitor.handler(scheduled(), CONTEXT)
+    assert made == ["backup"]

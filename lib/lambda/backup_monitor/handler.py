@@ -25,6 +25,7 @@ the RPO, the namespace and the environment suffix come from the environment the 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -100,6 +101,13 @@ def newest_completed_point(client: Any, arn: str) -> datetime | None:
             if point.get("Status") == "COMPLETED" and isinstance(created, datetime):
                 newest = created if newest is None or created > newest else newest
     return newest
+
+
+@functools.cache
+def _backup_client() -> Any:
+    """One AWS Backup client per execution environment: the function runs every 5 minutes, and
+    building a client on every run cost more than the calls it makes."""
+    return boto3.client("backup")
 
 
 def measure(client: Any, settings: Settings, now: datetime) -> list[Age]:
@@ -190,6 +198,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {"ignored": str(problem)}
     if kind == "job":
         return count_job(parsed, settings)
-    summary = publish_ages(measure(boto3.client("backup"), settings, _event_time(parsed)), settings)
+    summary = publish_ages(measure(_backup_client(), settings, _event_time(parsed)), settings)
     logger.info("Recovery point ages", **summary)
     return summary
