@@ -61,34 +61,29 @@ _held: set[tuple[str, str, str]] = set()  # (account, region, cluster): answers 
 
 def begin_create(instance: world.DBInstance) -> None:
     """The instance is ``creating`` for CREATE_MINUTES of emulated time."""
-    backend = instance.backend
-    with _lock:
-        instance.status = "creating"
-        change = Change(
-            backend.account_id,
-            backend.region_name,
-            instance.db_instance_identifier,
-            CLOCK.now() + timedelta(minutes=CREATE_MINUTES),
-            "available",
-        )
-        _changes[(change.account_id, change.region, change.identifier)] = change
+    _begin(instance, "creating", CREATE_MINUTES, "available")
 
 
 def begin_delete(instance: world.DBInstance) -> None:
     """The instance is ``deleting`` for DELETE_MINUTES of emulated time; a held cluster stops
     answering as soon as no instance of it is available."""
+    _begin(instance, "deleting", DELETE_MINUTES, "deleted")
+    _serve_if_usable(instance.backend.account_id, instance.backend.region_name, instance.db_cluster_identifier)
+
+
+def _begin(instance: world.DBInstance, status: str, minutes: int, ends: str) -> None:
+    """Put the instance in ``status`` and schedule its change to ``ends`` ``minutes`` from now."""
     backend = instance.backend
     with _lock:
-        instance.status = "deleting"
+        instance.status = status
         change = Change(
             backend.account_id,
             backend.region_name,
             instance.db_instance_identifier,
-            CLOCK.now() + timedelta(minutes=DELETE_MINUTES),
-            "deleted",
+            CLOCK.now() + timedelta(minutes=minutes),
+            ends,
         )
         _changes[(change.account_id, change.region, change.identifier)] = change
-    _serve_if_usable(backend.account_id, backend.region_name, instance.db_cluster_identifier)
 
 
 def forget(account_id: str, region: str, identifier: str) -> None:
