@@ -149,11 +149,6 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
         "fails the stack operation visibly; a DLQ would hold nothing to act on.",
     ),
     Finding(
-        "Resilience/BackupMonitor/Policy/Resource",
-        "AwsSolutions-IAM5[Resource::*]",
-        _NO_RESOURCE_LEVEL.format(actions="backup:ListRecoveryPointsByResource"),
-    ),
-    Finding(
         "Resilience/BackupMonitor/Role/DefaultPolicy/Resource",
         "HIPAA.Security-IAMNoInlinePolicy",
         _DLQ_WIRING,

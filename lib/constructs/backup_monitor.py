@@ -21,10 +21,10 @@ stopped, or the resource has no completed point left), missing data counts as br
 the last measured age has left the 6-period range: 25 to 30 minutes after the last report. A resource that
 never had a point pages at the first evaluation.
 
-IAM facts: ``backup:ListRecoveryPointsByResource`` supports no resource-level permissions (the
-Service Authorization Reference lists no resource type for it), so it is granted on ``*``, limited to
-this region. The function runs outside the VPC: it only calls the AWS Backup API, which the isolated
-subnets cannot reach without an interface endpoint.
+IAM: it reads recovery points with ``backup:ListRecoveryPointsByBackupVault`` on the plan's vault
+only (filtered by resource and creation time), not ``ListRecoveryPointsByResource``, which takes no
+resource-level permission and lists every vault's points. The function runs outside the VPC: it
+only calls the AWS Backup API, which the isolated subnets cannot reach without an interface endpoint.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -55,7 +55,6 @@ NAMESPACE = "DisasterRecovery/Backup"
 SCHEDULE = Duration.minutes(5)
 AGE_PERIODS = 4
 EVALUATION_RANGE = AGE_PERIODS + 2  # periods CloudWatch reads (5 for 3 in the User Guide's example)
-UNSCOPABLE_ACTIONS = ("backup:ListRecoveryPointsByResource",)
 
 
 @dataclass(frozen=True)
@@ -99,9 +98,15 @@ class BackupMonitor(Construct):
             statements=[
                 iam.PolicyStatement(
                     sid="ReadRecoveryPoints",
-                    actions=list(UNSCOPABLE_ACTIONS),
-                    resources=["*"],  # no resource-level permissions for this action
-                    conditions={"StringEquals": {"aws:RequestedRegion": config.region}},
+                    actions=["backup:ListRecoveryPointsByBackupVault"],
+                    resources=[
+                        Stack.of(self).format_arn(
+                            service="backup",
+                            resource="backup-vault",
+                            resource_name=vault_name,
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    ],
                 ),
             ],
         )
@@ -125,6 +130,7 @@ class BackupMonitor(Construct):
                 "RPO_MINUTES": str(rpo),
                 "METRICS_NAMESPACE": NAMESPACE,
                 "ENVIRONMENT_SUFFIX": config.environment_suffix,
+                "BACKUP_VAULT_NAME": vault_name,
             },
         )
         target = targets.LambdaFunction(

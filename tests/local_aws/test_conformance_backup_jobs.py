@@ -237,3 +237,34 @@ def test_events_and_metrics_arrive_at_the_next_five_minute_mark(aws, vault, suff
     completion = datetime.fromisoformat(after[1]["detail"]["completionDate"].replace("Z", "+00:00"))
     assert completion.astimezone(UTC) <= CLOCK.now() - timedelta(minutes=2)  # the change, not the delivery
     assert [{"Name": "BackupVaultName", "Value": vault}] in [metric["Dimensions"] for metric in delivered_metrics]
+
+
+def test_recovery_points_of_a_vault_filter_by_resource_type_and_creation_time(aws, vault, suffix):
+    """AWS Backup API reference, 'ListRecoveryPointsByBackupVault' (ByResourceArn, ByResourceType,
+    ByCreatedAfter, ByCreatedBefore: "Returns only recovery points that were created after / before
+    the specified timestamp"), https://docs.aws.amazon.com/aws-backup/latest/devguide/API_ListRecoveryPointsByBackupVault.html."""
+    backup = aws("backup")
+    aws("s3").create_bucket(Bucket=f"filters-{suffix}")
+    arns = {"table": table(aws, f"filters-{suffix}"), "bucket": f"arn:aws:s3:::filters-{suffix}"}
+    first = backup_job_done(
+        aws, backup.start_backup_job(BackupVaultName=vault, ResourceArn=arns["table"], IamRoleArn=ROLE)["BackupJobId"]
+    )
+    CLOCK.advance(timedelta(hours=1))
+    later = {
+        key: backup_job_done(
+            aws, backup.start_backup_job(BackupVaultName=vault, ResourceArn=arn, IamRoleArn=ROLE)["BackupJobId"]
+        )
+        for key, arn in arns.items()
+    }
+
+    def listed(**filters: Any) -> list[str]:
+        pages = backup.get_paginator("list_recovery_points_by_backup_vault").paginate(BackupVaultName=vault, **filters)
+        return sorted(point["RecoveryPointArn"] for page in pages for point in page["RecoveryPoints"])
+
+    table_points = sorted([first["RecoveryPointArn"], later["table"]["RecoveryPointArn"]])
+    assert listed(ByResourceArn=arns["table"]) == table_points
+    assert listed(ByResourceType="S3") == [later["bucket"]["RecoveryPointArn"]]
+    assert listed(ByResourceArn=arns["table"], ByCreatedAfter=first["CreationDate"] + MINUTE) == [
+        later["table"]["RecoveryPointArn"]
+    ]
+    assert listed(ByCreatedBefore=first["CreationDate"] + MINUTE) == [first["RecoveryPointArn"]]

@@ -252,7 +252,8 @@ def test_budget_grows_a_seventh_of_the_way_to_the_ceiling_each_day_and_stops_at_
 
 
 def _day(day: int, rss: float | None, state: float) -> Day:
-    return Day(day, 30.0, rss, state, None if rss is None else soak.budget(460, 600, day), soak.budget(100, 300, day))
+    rss_budget = None if rss is None else soak.budget(460, 600, day)
+    return Day(day, 30.0, 20.0, rss, state, rss_budget, soak.budget(100, 300, day))
 
 
 def test_budgets_hold_inside_each_days_budget() -> None:

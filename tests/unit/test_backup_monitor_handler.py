@@ -19,8 +19,10 @@ HANDLER_PATH = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "backup_
 ACCOUNT = "123456789012"
 TABLE_ARN = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/dynamodb-table-test"
 CLUSTER_ARN = f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:aurora-cluster-test"
+VAULT = "backup-vault-test"
 PROTECTED = {"dynamodb-table": TABLE_ARN, "aurora-cluster": CLUSTER_ARN}
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+WINDOW = timedelta(hours=2)  # two RPOs: where a healthy resource's newest point always lies
 CONTEXT = SimpleNamespace(
     function_name="backup-monitor-test",
     memory_limit_in_mb=256,
@@ -36,6 +38,7 @@ def monitor(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
         "RPO_MINUTES": "60",
         "METRICS_NAMESPACE": "DisasterRecovery/Backup",
         "ENVIRONMENT_SUFFIX": "test",
+        "BACKUP_VAULT_NAME": VAULT,
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(key, value)
@@ -115,8 +118,11 @@ def test_no_recovery_point_is_a_breach_not_silence(monitor: ModuleType) -> None:
     assert age.breaches(60) is True
 
 
-def stub_points(client: Any, arn: str, pages: list[list[tuple[datetime, str]]]) -> None:
-    """ListRecoveryPointsByResource answers: ``pages`` of (creation date, status)."""
+def stub_points(
+    client: Any, arn: str, pages: list[list[tuple[datetime, str]]], created_after: datetime | None = NOW - WINDOW
+) -> None:
+    """ListRecoveryPointsByBackupVault answers for the resource: ``pages`` of (creation date,
+    status); the request filters by creation time unless ``created_after`` is None."""
     for index, page in enumerate(pages):
         response: dict[str, Any] = {
             "RecoveryPoints": [
@@ -129,12 +135,14 @@ def stub_points(client: Any, arn: str, pages: list[list[tuple[datetime, str]]]) 
                 for n, (created, status) in enumerate(page)
             ]
         }
-        expected: dict[str, Any] = {"ResourceArn": arn}
+        expected: dict[str, Any] = {"BackupVaultName": VAULT, "ByResourceArn": arn}
+        if created_after is not None:
+            expected["ByCreatedAfter"] = created_after
         if index:
             expected["NextToken"] = f"page-{index}"
         if index < len(pages) - 1:
             response["NextToken"] = f"page-{index + 1}"
-        client_stubber(client).add_response("list_recovery_points_by_resource", response, expected)
+        client_stubber(client).add_response("list_recovery_points_by_backup_vault", response, expected)
 
 
 _stubbers: dict[int, Stubber] = {}
@@ -153,9 +161,29 @@ def test_newest_completed_point_reads_every_page_and_skips_unfinished(monitor: M
             [(NOW - timedelta(hours=3), "COMPLETED"), (NOW - timedelta(minutes=5), "PARTIAL")],
             [(NOW - timedelta(minutes=45), "COMPLETED"), (NOW - timedelta(minutes=1), "EXPIRED")],
         ],
+        created_after=None,
     )
     with client_stubber(client):
-        assert monitor.newest_completed_point(client, TABLE_ARN) == NOW - timedelta(minutes=45)
+        assert monitor.newest_completed_point(client, VAULT, TABLE_ARN) == NOW - timedelta(minutes=45)
+
+
+def test_a_healthy_resource_costs_one_read_of_its_recent_points(monitor: ModuleType) -> None:
+    """Seven days of hourly points must not be read every 5 minutes: only the last two RPOs are."""
+    client = boto3.client("backup", region_name="us-east-1")
+    stub_points(client, TABLE_ARN, [[(NOW - timedelta(minutes=70), "COMPLETED")]])
+    settings = monitor.Settings.from_environ(monitor.os.environ)
+    with client_stubber(client):
+        assert monitor.newest_point(client, settings, TABLE_ARN, NOW) == NOW - timedelta(minutes=70)
+        client_stubber(client).assert_no_pending_responses()
+
+
+def test_a_breaching_resource_reports_its_true_age_from_the_whole_history(monitor: ModuleType) -> None:
+    client = boto3.client("backup", region_name="us-east-1")
+    stub_points(client, TABLE_ARN, [[(NOW - timedelta(minutes=100), "FAILED")]])
+    stub_points(client, TABLE_ARN, [[(NOW - timedelta(hours=5), "COMPLETED")]], created_after=None)
+    settings = monitor.Settings.from_environ(monitor.os.environ)
+    with client_stubber(client):
+        assert monitor.newest_point(client, settings, TABLE_ARN, NOW) == NOW - timedelta(hours=5)
 
 
 def test_scheduled_run_publishes_each_age_the_worst_and_the_missing(
@@ -164,6 +192,7 @@ def test_scheduled_run_publishes_each_age_the_worst_and_the_missing(
     client = boto3.client("backup", region_name="us-east-1")
     stub_points(client, TABLE_ARN, [[(NOW - timedelta(minutes=61), "COMPLETED")]])
     stub_points(client, CLUSTER_ARN, [[]])
+    stub_points(client, CLUSTER_ARN, [[]], created_after=None)
     monkeypatch.setattr(monitor.boto3, "client", lambda service: client)
     with client_stubber(client):
         summary = monitor.handler(scheduled(), CONTEXT)

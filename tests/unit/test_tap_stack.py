@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 
 from lib import output_keys
-from lib.constructs.backup_monitor import UNSCOPABLE_ACTIONS as MONITOR_UNSCOPABLE_ACTIONS
 from lib.constructs.restore_testing import UNSCOPABLE_ACTIONS as RESTORE_TEST_UNSCOPABLE_ACTIONS
 from lib.constructs.vault_cleanup import UNSCOPABLE_BACKUP_ACTIONS
 from lib.explicit_actions import UnknownWildcardError, expand
@@ -42,7 +41,6 @@ NAME_EXEMPT = {("AWS::Lambda::Alias", "Name"), ("AWS::IAM::Policy", "PolicyName"
 RESOURCE_STAR_ALLOWED = {
     *LAMBDA_ENI_ACTIONS,
     *UNSCOPABLE_BACKUP_ACTIONS,
-    *MONITOR_UNSCOPABLE_ACTIONS,
     *RESTORE_TEST_UNSCOPABLE_ACTIONS,
 }
 # Services that must never be sent to a stack: nothing is replicated out of the region.

@@ -103,15 +103,42 @@ def answers(url: str) -> bool:
     return True
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name: [0] is field 3 (state) of proc(5)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def process_start_time(pid: int) -> int | None:
     """When the process started (clock ticks after boot), or None if it does not run (zombies
     included). With the pid it identifies a process: a recycled pid has another start time."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _stat(pid)
+    if fields is None:
         return None
     state, start_time = fields[0], fields[19]
     return None if state in ("Z", "X") else int(start_time)
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system) used so far by ``root`` and every process under it, reaped ones
+    included: a process's own time plus its waited-for children's (proc(5): utime, stime, cutime,
+    cstime). Unlike wall time it does not grow when other work shares the machine."""
+    parents: dict[int, int] = {}
+    times: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        fields = _stat(entry.name) if entry.name.isdigit() else None
+        if fields is not None:
+            parents[int(entry.name)] = int(fields[1])
+            times[int(entry.name)] = sum(int(value) for value in fields[11:15])
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -129,6 +156,9 @@ class ServerRecord:
 
     def is_alive(self) -> bool:
         return process_start_time(self.pid) == self.started
+
+    def cpu_seconds(self) -> float:
+        return tree_cpu_seconds(self.pid)
 
     def rss_megabytes(self) -> float:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

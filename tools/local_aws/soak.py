@@ -87,6 +87,7 @@ class Day:
 
     day: int
     wall_seconds: float
+    cpu_seconds: float | None  # the server and its function processes; None: not this repo's server
     rss_mb: float | None
     state_mb: float
     rss_budget_mb: float | None
@@ -321,13 +322,14 @@ def directory_megabytes(path: Path) -> float:
     return total / 2**20
 
 
-def server_rss(endpoint: str) -> float | None:
-    """RSS of this repository's background server if it is the one at ``endpoint``."""
+def own_server(endpoint: str) -> server.ServerRecord | None:
+    """This repository's background server if it is the one at ``endpoint`` (else its process is
+    not ours to measure)."""
     record = server.running_server()
     wanted = urlsplit(endpoint)
     if record is None or (record.host, record.port) != (wanted.hostname, wanted.port):
         return None
-    return record.rss_megabytes()
+    return record
 
 
 def _aware(moment: datetime) -> datetime:
@@ -507,20 +509,25 @@ class Soak:
         d = self.deployment
         start = d.now()
         start_alarms, start_dlq = d.alarm_states(), d.dead_letter_depths()
-        rss0, state0 = server_rss(d.endpoint), directory_megabytes(self.state_dir)
+        record = own_server(d.endpoint)
+        rss0 = None if record is None else record.rss_megabytes()
+        state0 = directory_megabytes(self.state_dir)
         self.out(f"Soak of {self.days} emulated days from {start:%Y-%m-%d %H:%M} UTC on {d.suffix} ({d.endpoint})")
         self.out(f"start: server RSS {_mb(rss0)}, state directory {state0:.0f} MB ({self.state_dir})")
         days = []
         for day in range(1, self.days + 1):
-            began = time.perf_counter()
+            began, cpu_began = time.perf_counter(), None if record is None else record.cpu_seconds()
             for _ in range(24 * 60 // STEP_MINUTES):
                 answer = control.call(d.endpoint, "tick", {"minutes": STEP_MINUTES})
                 self.fired_errors += [item for item in answer["fired"] if item["error"]]
             wall = time.perf_counter() - began
-            rss, state = server_rss(d.endpoint), directory_megabytes(self.state_dir)
+            cpu = None if record is None or cpu_began is None else record.cpu_seconds() - cpu_began
+            rss = None if record is None else record.rss_megabytes()
+            state = directory_megabytes(self.state_dir)
             row = Day(
                 day,
                 round(wall, 2),
+                None if cpu is None else round(cpu, 2),
                 None if rss is None else round(rss, 1),
                 round(state, 1),
                 None if rss0 is None else round(budget(rss0, self.budgets.rss_mb, day), 1),
@@ -528,7 +535,8 @@ class Soak:
             )
             days.append(row)
             self.out(
-                f"day {day}/{self.days}: {wall:6.1f} s wall, server RSS {_mb(rss)} (budget {_mb(row.rss_budget_mb)}), "
+                f"day {day}/{self.days}: {wall:6.1f} s wall, {_seconds(cpu)} CPU, "
+                f"server RSS {_mb(rss)} (budget {_mb(row.rss_budget_mb)}), "
                 f"state {state:.0f} MB (budget {row.state_budget_mb:.0f} MB)"
             )
         end = d.now()
@@ -554,12 +562,22 @@ class Soak:
             "start": {"rss_mb": rss0, "state_mb": round(state0, 1)},
             "per_day": [asdict(row) for row in days],
             "last_day_over_first": walls[-1] / walls[0] if walls[0] else None,
+            "last_day_over_first_cpu": _ratio([row.cpu_seconds for row in days]),
             "invariants": [asdict(check) for check in checks],
             "alarm_state_changes": [
                 {"alarm": t.alarm, "when": t.when.isoformat(), "old": t.old, "new": t.new} for t in transitions
             ],
             "fired_errors": self.fired_errors,
         }
+
+
+def _ratio(values: list[float | None]) -> float | None:
+    first, last = values[0], values[-1]
+    return None if first is None or last is None or not first else round(last / first, 3)
+
+
+def _seconds(value: float | None) -> str:
+    return "?" if value is None else f"{value:.1f} s"
 
 
 def _mb(value: float | None) -> str:
@@ -630,6 +648,7 @@ def main(args: argparse.Namespace) -> int:
     print(
         f"{len(walls)} emulated days in {sum(walls):.0f} s (median {sorted(walls)[len(walls) // 2]:.1f} s a day"
         + (f", last/first {report['last_day_over_first']:.2f}" if report["last_day_over_first"] else "")
+        + (f", CPU last/first {report['last_day_over_first_cpu']:.2f}" if report["last_day_over_first_cpu"] else "")
         + f"); {len(report['fired_errors'])} scheduled tasks failed on the way."
     )
     for check in report["invariants"]:

@@ -20,7 +20,8 @@ event can never make the function fail again and again.
 
 "Now" is the scheduled event's ``time`` (when EventBridge fired the schedule), so a run measures the
 instant it stands for. The protected resources (``PROTECTED_RESOURCES``: JSON ``{label: ARN}``),
-the RPO, the namespace and the environment suffix come from the environment the stack sets.
+the vault the plan writes to, the RPO, the namespace and the environment suffix come from the
+environment the stack sets. Only the plan's vault counts: a point elsewhere is not the kit's.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -48,6 +49,8 @@ SCHEDULED_EVENT = "Scheduled Event"
 FAILED_JOB_STATES = frozenset({"FAILED", "ABORTED", "EXPIRED"})
 CHECKED_JOB_STATES = FAILED_JOB_STATES | {"CREATED", "PENDING", "RUNNING", "COMPLETED", "PARTIAL"}
 RESOURCE_DIMENSION = "Resource"
+# How far back a healthy resource's newest completed point must lie, in RPOs.
+LOOKBACK_RPOS = 2
 
 
 class InvalidEvent(ValueError):
@@ -60,6 +63,7 @@ class Settings:
     rpo_minutes: float
     namespace: str
     environment_suffix: str
+    vault: str
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -68,6 +72,7 @@ class Settings:
             rpo_minutes=float(environ["RPO_MINUTES"]),
             namespace=environ["METRICS_NAMESPACE"],
             environment_suffix=environ["ENVIRONMENT_SUFFIX"],
+            vault=environ["BACKUP_VAULT_NAME"],
         )
 
     def label_of(self, arn: str) -> str | None:
@@ -92,15 +97,32 @@ class Age:
         return self.minutes is None or self.minutes > rpo_minutes
 
 
-def newest_completed_point(client: Any, arn: str) -> datetime | None:
-    """Creation time of the resource's newest COMPLETED recovery point (every page read), or None."""
+def newest_completed_point(client: Any, vault: str, arn: str, created_after: datetime | None = None) -> datetime | None:
+    """Creation time of the resource's newest COMPLETED recovery point in the vault (every page
+    read), or None; only points created after ``created_after`` when it is given."""
+    filters: dict[str, Any] = {"BackupVaultName": vault, "ByResourceArn": arn}
+    if created_after is not None:
+        filters["ByCreatedAfter"] = created_after
     newest: datetime | None = None
-    for page in client.get_paginator("list_recovery_points_by_resource").paginate(ResourceArn=arn):
+    for page in client.get_paginator("list_recovery_points_by_backup_vault").paginate(**filters):
         for point in page.get("RecoveryPoints", []):
             created = point.get("CreationDate")
             if point.get("Status") == "COMPLETED" and isinstance(created, datetime):
                 newest = created if newest is None or created > newest else newest
     return newest
+
+
+def newest_point(client: Any, settings: Settings, arn: str, now: datetime) -> datetime | None:
+    """The newest completed point, reading only the recent ones while backups are healthy.
+
+    A resource keeps every hourly point for the whole retention (168 at 7 days, far more in prod),
+    and this runs every 5 minutes: reading them all would cost more each day. Two RPOs back always
+    holds the newest point of a healthy resource; only a resource already breaching pays for the
+    whole history, to report its true age."""
+    recent = newest_completed_point(
+        client, settings.vault, arn, now - timedelta(minutes=LOOKBACK_RPOS * settings.rpo_minutes)
+    )
+    return recent if recent is not None else newest_completed_point(client, settings.vault, arn)
 
 
 @functools.cache
@@ -111,7 +133,7 @@ def _backup_client() -> Any:
 
 
 def measure(client: Any, settings: Settings, now: datetime) -> list[Age]:
-    return [Age(label, arn, newest_completed_point(client, arn), now) for label, arn in settings.protected.items()]
+    return [Age(label, arn, newest_point(client, settings, arn, now), now) for label, arn in settings.protected.items()]
 
 
 def publish_ages(ages: Iterable[Age], settings: Settings) -> dict[str, Any]:

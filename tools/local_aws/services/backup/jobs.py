@@ -605,16 +605,31 @@ class Engine:
 
     # recovery points
 
-    def recovery_points(self, vault_name: str, resource_arn: str | None = None) -> list[RecoveryPoint]:
-        """ListRecoveryPointsByBackupVault (optionally ByResourceArn), oldest first."""
+    def recovery_points(
+        self,
+        vault_name: str,
+        resource_arn: str | None = None,
+        *,
+        resource_type: str | None = None,
+        plan_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> list[RecoveryPoint]:
+        """ListRecoveryPointsByBackupVault's filters (ByResourceArn, ByResourceType, ByBackupPlanId,
+        ByCreatedAfter/Before), oldest first."""
         self.catch_up()
         vault = self.vault(vault_name)
         with self._lock:
-            return [
-                point
-                for point in self.points.values()
-                if point.vault is vault and (resource_arn is None or point.resource_arn == resource_arn)
-            ]
+            points = [point for point in self.points.values() if point.vault is vault]
+        return [
+            point
+            for point in points
+            if (resource_arn is None or point.resource_arn == resource_arn)
+            and (resource_type is None or point.resource_type == resource_type)
+            and (plan_id is None or (point.created_by or {}).get("BackupPlanId") == plan_id)
+            and (created_after is None or point.creation_date > created_after)
+            and (created_before is None or point.creation_date < created_before)
+        ]
 
     def recovery_points_of(self, resource_arn: str) -> list[RecoveryPoint]:
         self.catch_up()

@@ -365,7 +365,12 @@ def _stop_backup_job(response: BackupResponse) -> EmptyResult:
 
 def _list_recovery_points_by_backup_vault(response: BackupResponse) -> str:
     points = _engine(response).recovery_points(
-        unquote(response.uri_match["backupVaultName"]), _query(response, "resourceArn")
+        unquote(response.uri_match["backupVaultName"]),
+        _query(response, "resourceArn"),
+        resource_type=_query(response, "resourceType"),
+        plan_id=_query(response, "backupPlanId"),
+        created_after=_query_time(response, "createdAfter"),
+        created_before=_query_time(response, "createdBefore"),
     )
     return _page(response, points, "RecoveryPoints", RecoveryPoint.describe)
 
