@@ -33,6 +33,7 @@ MODULES = (
     "services.sqs.patches",
     "services.dynamodb.patches",
     "services.events.patches",
+    "services.fis.patches",
     # Last: it replaces moto's clock in every moto module imported by then (and in later ones).
     "patches.clock",
 )
