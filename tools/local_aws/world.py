@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from moto.awslambda.exceptions import LambdaClientError, UnknownFunctionException
 from moto.awslambda.models import LambdaFunction
@@ -530,7 +530,7 @@ def drop_db_instance(account_id: str, region: str, identifier: str) -> None:
 class FisError(JsonRESTError):
     """An error FIS answers with (rest-json ``__type`` and ``message``), its HTTP status by code."""
 
-    STATUS = {"ValidationException": 400, "ResourceNotFoundException": 404, "ConflictException": 409}
+    STATUS: ClassVar[dict[str, int]] = {"ValidationException": 400, "ResourceNotFoundException": 404}
 
     def __init__(self, error_type: str, message: str):
         super().__init__(error_type, message)

@@ -78,4 +78,3 @@ def _disrupt(subnet_arns: list[str], account_id: str, region: str) -> Lift:
             world.delete_network_acl(account_id, region, acls.popitem()[1])
 
     return lift
-

@@ -272,8 +272,9 @@ def _start_action(experiment: Experiment, run: ActionRun) -> None:
     _log(experiment, "action-start", {"action_name": run.name, "action_id": run.spec["actionId"]})
     try:
         with caller.acting_as(caller.service_caller(experiment.role_arn, FIS_SERVICE)):
+            parameters = run.spec.get("parameters") or {}
             run.lift = actions.inject(
-                run.spec["actionId"], run.spec.get("parameters") or {}, resolved, experiment.account_id, experiment.region
+                run.spec["actionId"], parameters, resolved, experiment.account_id, experiment.region
             )
     except actions.ActionFailed as error:
         run.status, run.reason, run.end_time = "failed", str(error), CLOCK.now()

@@ -7,7 +7,7 @@ manager, whatever its actions say). The engine is ``experiments.py`` (with ``tar
 from __future__ import annotations
 
 from contextlib import suppress
-from typing import Any
+from typing import Any, ClassVar, cast
 
 from moto.fis.exceptions import ResourceNotFoundException
 from moto.fis.models import ExperimentTemplate, FISBackend, fis_backends
@@ -66,7 +66,7 @@ class ExperimentTemplateModel(ModelLogic):
     ``Ref`` and ``Fn::GetAtt Id`` give the template's id."""
 
     cfn_type = "AWS::FIS::ExperimentTemplate"
-    cfn_attributes = {"Id": "template.id"}
+    cfn_attributes: ClassVar[dict[str, str]] = {"Id": "template.id"}
 
     def __init__(self, template: ExperimentTemplate):
         self.template = template
@@ -108,7 +108,10 @@ def _api_arguments(p: Properties) -> dict[str, Any]:
     return {
         "description": p.get("Description", ""),
         "role_arn": p.get("RoleArn"),
-        "stop_conditions": [_compact(source=c.get("Source"), value=c.get("Value")) for c in p.get("StopConditions", [])],
+        "stop_conditions": [
+            _compact(source=condition.get("Source"), value=condition.get("Value"))
+            for condition in p.get("StopConditions", [])
+        ],
         "targets": {
             name: _compact(
                 resourceType=t.get("ResourceType"),
@@ -181,14 +184,15 @@ def run_experiments_on_the_clock() -> None:
         experiment_options: dict[str, Any] | None = None,
         tags: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        stored = _stored(backend)
         known = backend._client_token_to_experiment_id.get(client_token) if client_token else None
-        if known in backend.experiments:
-            return _answer(backend, backend.experiments[known])
+        if known in stored:
+            return _answer(backend, stored[known])
         template = backend.experiment_templates.get(experiment_template_id)
         if template is None:
             raise ResourceNotFoundException(f"Experiment template {experiment_template_id} does not exist")
         experiment = experiments.start(template, backend.account_id, backend.region_name)
-        backend.experiments[experiment.id] = experiment
+        stored[experiment.id] = experiment
         if client_token:
             backend._client_token_to_experiment_id[client_token] = experiment.id
         if tags:
@@ -208,10 +212,15 @@ def run_experiments_on_the_clock() -> None:
     CLOCK.register(experiments.due_stop_conditions)
 
 
+def _stored(backend: FISBackend) -> dict[str, experiments.Experiment]:
+    """moto's store of experiments, which holds the engine's (moto's List operations read it)."""
+    return cast(dict[str, experiments.Experiment], backend.experiments)
+
+
 def _experiment(backend: FISBackend, id: str) -> experiments.Experiment:
-    if id not in backend.experiments:
+    if id not in _stored(backend):
         raise ResourceNotFoundException(f"Experiment {id} does not exist")
-    return backend.experiments[id]  # type: ignore[no-any-return]
+    return _stored(backend)[id]
 
 
 def _answer(backend: FISBackend, experiment: experiments.Experiment) -> dict[str, Any]:

@@ -29,7 +29,8 @@ class Candidate:
 
 def resolve(target: Mapping[str, Any], account_id: str, region: str) -> list[str]:
     """The ARNs the target resolves to now (possibly none)."""
-    found = [candidate for candidate in candidates(target["resourceType"], account_id, region) if _matches(target, candidate)]
+    every = candidates(target["resourceType"], account_id, region)
+    found = [candidate for candidate in every if _matches(target, candidate)]
     return sorted(candidate.arn for candidate in _select(found, str(target.get("selectionMode", "ALL"))))
 
 
@@ -73,7 +74,8 @@ def _matches(target: Mapping[str, Any], candidate: Candidate) -> bool:
     wanted_tags = target.get("resourceTags") or {}
     if any(candidate.tags.get(key) != value for key, value in wanted_tags.items()):
         return False
-    return all(candidate.fields.get(condition["path"]) in condition["values"] for condition in target.get("filters") or ())
+    filters = target.get("filters") or ()
+    return all(candidate.fields.get(condition["path"]) in condition["values"] for condition in filters)
 
 
 def _select(found: list[Candidate], mode: str) -> list[Candidate]:

@@ -17,6 +17,8 @@ from ... import world
 from .catalog import ACTIONS, DISRUPT_SCOPES, MAX_DURATION, MIN_DURATION, SUPPORTED_SCOPES, parse_duration
 
 _SELECTION = re.compile(r"ALL|COUNT\((?P<count>\d+)\)|PERCENT\((?P<percent>\d+)\)")
+# (service, resource kind) of an ARN -> the FIS resource type.
+_ARN_TYPES = {("ec2", "subnet"): "aws:ec2:subnet", ("rds", "cluster"): "aws:rds:cluster", ("rds", "db"): "aws:rds:db"}
 RESOURCE_TYPES = frozenset(action.resource_type for action in ACTIONS.values() if action.resource_type)
 
 
@@ -71,14 +73,10 @@ def _resource_type_of(arn: str) -> str | None:
         return None
     service, resource = parts[2], parts[5]
     kind = resource.split("/", 1)[0] if "/" in resource else resource
-    return {("ec2", "subnet"): "aws:ec2:subnet", ("rds", "cluster"): "aws:rds:cluster", ("rds", "db"): "aws:rds:db"}.get(
-        (service, kind)
-    )
+    return _ARN_TYPES.get((service, kind))
 
 
-def _check_action(
-    name: str, action: Mapping[str, Any], actions: Mapping[str, Any], targets: Mapping[str, Any]
-) -> None:
+def _check_action(name: str, action: Mapping[str, Any], actions: Mapping[str, Any], targets: Mapping[str, Any]) -> None:
     action_id = action.get("actionId")
     kind = ACTIONS.get(str(action_id))
     if kind is None:
