@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from moto.awslambda.exceptions import LambdaClientError, UnknownFunctionException
 from moto.awslambda.models import LambdaFunction
@@ -37,7 +37,9 @@ from moto.core.exceptions import JsonRESTError, ServiceException
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import dynamo_json_dump
+from moto.ec2.models import ec2_backends
 from moto.events.models import Rule, events_backends
+from moto.fis.models import ExperimentTemplate
 from moto.iam.models import get_account_id_from, iam_backends
 from moto.logs.models import logs_backends
 from moto.moto_api._internal import mock_random
@@ -64,6 +66,8 @@ __all__ = [
     "DBCluster",
     "DBInstance",
     "DeleteMarker",
+    "ExperimentTemplate",
+    "FisError",
     "Function",
     "FunctionNotFound",
     "LambdaError",
@@ -391,6 +395,78 @@ def abort_multipart_upload(bucket: Bucket, upload_id: str) -> None:
     _s3_backend_of(bucket).abort_multipart_upload(bucket.name, upload_id)
 
 
+# --- EC2: subnets and network ACLs ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subnet:
+    """A subnet as DescribeSubnets describes it (the fields FIS target filters name), with its tags."""
+
+    arn: str
+    fields: dict[str, str]  # SubnetId, VpcId, AvailabilityZone, AvailabilityZoneId, CidrBlock, State
+    tags: dict[str, str]
+
+    @property
+    def id(self) -> str:
+        return self.fields["SubnetId"]
+
+    @property
+    def vpc_id(self) -> str:
+        return self.fields["VpcId"]
+
+
+def subnets(account_id: str, region: str) -> list[Subnet]:
+    """Every subnet of the region."""
+    backend = ec2_backends[account_id][region]
+    return [
+        Subnet(
+            f"arn:{partition(region)}:ec2:{region}:{account_id}:subnet/{subnet.id}",
+            {
+                "SubnetId": subnet.id,
+                "VpcId": subnet.vpc_id,
+                "AvailabilityZone": subnet.availability_zone,
+                "AvailabilityZoneId": subnet.availability_zone_id,
+                "CidrBlock": subnet.cidr_block,
+                "State": subnet.state,
+            },
+            dict(backend.tags.get(subnet.id, {})),
+        )
+        for subnet in backend.describe_subnets()
+    ]
+
+
+def network_acl_association(account_id: str, region: str, subnet_id: str) -> tuple[str, str]:
+    """(association id, network ACL id) of the subnet's network ACL association."""
+    for acl in list(ec2_backends[account_id][region].network_acls.values()):
+        for association in acl.associations:
+            if association.subnet_id == subnet_id:
+                return association.id, acl.id
+    raise LookupError(f"subnet {subnet_id} has no network ACL association")
+
+
+def create_deny_all_network_acl(account_id: str, region: str, vpc_id: str, tags: dict[str, str]) -> str:
+    """CreateNetworkAcl in the VPC with ``tags``: a custom network ACL, which denies all traffic both
+    ways (its entries are the two rule-32767 denies DescribeNetworkAcls shows for one)."""
+    backend = ec2_backends[account_id][region]
+    acl = backend.create_network_acl(vpc_id, tags=[{"Key": key, "Value": value} for key, value in tags.items()])
+    for egress in (False, True):
+        backend.create_network_acl_entry(acl.id, 32767, "-1", "deny", egress, "0.0.0.0/0", None, None, None, None, None)
+    return str(acl.id)
+
+
+def replace_network_acl_association(account_id: str, region: str, association_id: str, acl_id: str) -> str:
+    """ReplaceNetworkAclAssociation; the new association's id."""
+    return str(ec2_backends[account_id][region].replace_network_acl_association(association_id, acl_id).id)
+
+
+def delete_network_acl(account_id: str, region: str, acl_id: str) -> None:
+    ec2_backends[account_id][region].delete_network_acl(acl_id)
+
+
+def network_acl_tags(account_id: str, region: str, acl_id: str) -> dict[str, str]:
+    return dict(ec2_backends[account_id][region].tags.get(acl_id, {}))
+
+
 # --- RDS -----------------------------------------------------------------------------------
 
 
@@ -422,9 +498,43 @@ def cluster_instances(account_id: str, region: str, cluster_name: str) -> list[D
     ]
 
 
+def clusters(account_id: str, region: str) -> list[DBCluster]:
+    """Every DB cluster of the region."""
+    return list(rds_backends[account_id][region].clusters.values())
+
+
+def db_instances(account_id: str, region: str) -> list[Any]:
+    """Every DB instance of the region."""
+    return list(rds_backends[account_id][region].databases.values())
+
+
+def failover_cluster(account_id: str, region: str, name: str) -> None:
+    """FailoverDBCluster (with the fixes: the writer moves, the cluster's server restarts); an AWS
+    error where RDS refuses."""
+    rds_backends[account_id][region].failover_db_cluster(name)
+
+
+def reboot_db_instance(account_id: str, region: str, identifier: str) -> None:
+    """RebootDBInstance (with the fixes: a cluster member restarts the cluster's server)."""
+    rds_backends[account_id][region].reboot_db_instance(identifier)
+
+
 def drop_db_instance(account_id: str, region: str, identifier: str) -> None:
     """Remove the instance from the region's store (its deletion has ended)."""
     rds_backends[account_id][region].databases.pop(identifier, None)
+
+
+# --- AWS FIS ------------------------------------------------------------------------------
+
+
+class FisError(JsonRESTError):
+    """An error FIS answers with (rest-json ``__type`` and ``message``), its HTTP status by code."""
+
+    STATUS: ClassVar[dict[str, int]] = {"ValidationException": 400, "ResourceNotFoundException": 404}
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(error_type, message)
+        self.code = self.STATUS[error_type]
 
 
 # --- AWS Backup ----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 ``apply_all()`` must run in the server process before the first request. Each fix is a small named
 function in the module of the service it changes. Codes: R = required for deploy/destroy,
 V = failure visibility, Q = fidelity, N = resource types moto lacks, F = properties moto drops,
-D = data plane (what runs: functions, databases, backups, events, alarms, the clock).
+D = data plane (what runs: functions, databases, backups, events, alarms, the clock), X = AWS FIS.
 ``python -m tools.local_aws fixes`` lists them with what each one repairs.
 """
 
@@ -33,6 +33,7 @@ MODULES = (
     "services.sqs.patches",
     "services.dynamodb.patches",
     "services.events.patches",
+    "services.fis.patches",
     # Last: it replaces moto's clock in every moto module imported by then (and in later ones).
     "patches.clock",
 )
