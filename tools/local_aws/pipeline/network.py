@@ -128,8 +128,7 @@ def _has_nat_route(table: Any) -> bool:
     if table is None:
         return False
     return any(
-        route.destination_cidr_block == "0.0.0.0/0" and route.nat_gateway is not None
-        for route in list(table.routes)
+        route.destination_cidr_block == "0.0.0.0/0" and route.nat_gateway is not None for route in list(table.routes)
     )
 
 
