@@ -42,7 +42,7 @@ import pytest
 from tests.emulator import ACCOUNT
 from tools.local_aws.services.awslambda import runtime
 
-from .helpers import TRUST_LAMBDA, VPC_ACCESS_POLICY, until
+from .helpers import TRUST_LAMBDA, VPC_ACCESS_POLICY, function, get_att, ref, role, subnet, template, until, vpc
 
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 
@@ -361,9 +361,9 @@ def database(aws: Callable[[str], Any], network: Network) -> Iterator[dict[str, 
         DBSubnetGroupName=f"db-{tag}",
         VpcSecurityGroupIds=[group],
     )["DBCluster"]
-    for role, zone in (("writer", "us-east-1a"), ("reader", "us-east-1b")):
+    for member, zone in (("writer", "us-east-1a"), ("reader", "us-east-1b")):
         rds.create_db_instance(
-            DBInstanceIdentifier=f"net-{tag}-{role}",
+            DBInstanceIdentifier=f"net-{tag}-{member}",
             DBClusterIdentifier=f"net-{tag}",
             Engine="aurora-postgresql",
             DBInstanceClass="db.serverless",
@@ -376,8 +376,8 @@ def database(aws: Callable[[str], Any], network: Network) -> Iterator[dict[str, 
 
     until(available, minutes=30, what="the cluster's instances")
     yield {"cluster": f"net-{tag}", "group": group, "host": cluster["Endpoint"], "port": cluster["Port"]}
-    for role in ("writer", "reader"):
-        rds.delete_db_instance(DBInstanceIdentifier=f"net-{tag}-{role}")
+    for member in ("writer", "reader"):
+        rds.delete_db_instance(DBInstanceIdentifier=f"net-{tag}-{member}")
     until(
         lambda: not rds.describe_db_clusters(DBClusterIdentifier=f"net-{tag}")["DBClusters"][0]["DBClusterMembers"],
         minutes=30,
@@ -416,3 +416,78 @@ def test_a_writer_in_a_cut_off_zone_is_unreachable_until_a_failover_moves_it(aws
 
     assert during["outcome"].startswith(CONNECT_TIMED_OUT), during
     assert after["outcome"] == "1", after
+
+
+# --- the VPC as CloudFormation creates it ---------------------------------------------------
+
+
+def test_endpoints_cloudformation_creates_keep_their_subnets_groups_and_route_tables(cfn, aws):
+    """AWS CloudFormation User Guide, "AWS::EC2::VPCEndpoint",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpcendpoint.html:
+    SubnetIds and SecurityGroupIds (interface), RouteTableIds (gateway), PrivateDnsEnabled."""
+    https_from_functions = {
+        "IpProtocol": "tcp",
+        "FromPort": 443,
+        "ToPort": 443,
+        "SourceSecurityGroupId": get_att("FunctionGroup", "GroupId"),
+    }
+    resources = {
+        "Vpc": vpc("10.61.0.0/16", EnableDnsSupport=True, EnableDnsHostnames=True),
+        "Subnet": subnet("Vpc", "10.61.1.0/24"),
+        "Table": {"Type": "AWS::EC2::RouteTable", "Properties": {"VpcId": ref("Vpc")}},
+        "Association": {
+            "Type": "AWS::EC2::SubnetRouteTableAssociation",
+            "Properties": {"RouteTableId": ref("Table"), "SubnetId": ref("Subnet")},
+        },
+        "FunctionGroup": {
+            "Type": "AWS::EC2::SecurityGroup",
+            "Properties": {"GroupDescription": "fn", "VpcId": ref("Vpc")},
+        },
+        "EndpointGroup": {
+            "Type": "AWS::EC2::SecurityGroup",
+            "Properties": {
+                "GroupDescription": "vpce",
+                "VpcId": ref("Vpc"),
+                "SecurityGroupIngress": [https_from_functions],
+            },
+        },
+        "Sts": {
+            "Type": "AWS::EC2::VPCEndpoint",
+            "Properties": {
+                "VpcId": ref("Vpc"),
+                "VpcEndpointType": "Interface",
+                "ServiceName": "com.amazonaws.us-east-1.sts",
+                "SubnetIds": [ref("Subnet")],
+                "SecurityGroupIds": [get_att("EndpointGroup", "GroupId")],
+                "PrivateDnsEnabled": True,
+            },
+        },
+        "DynamoDb": {
+            "Type": "AWS::EC2::VPCEndpoint",
+            "Properties": {
+                "VpcId": ref("Vpc"),
+                "ServiceName": "com.amazonaws.us-east-1.dynamodb",
+                "RouteTableIds": [ref("Table")],
+            },
+        },
+        "Role": role(Policies=[VPC_ACCESS_POLICY]),
+        "Function": function(
+            "Role",
+            Code={"ZipFile": CALL_SERVICE},
+            Timeout=30,
+            VpcConfig={"SubnetIds": [ref("Subnet")], "SecurityGroupIds": [get_att("FunctionGroup", "GroupId")]},
+        ),
+    }
+
+    stack = cfn.deploy(template(resources, {"Function": ref("Function")}))
+
+    assert stack.status == "CREATE_COMPLETE", cfn.events(stack)
+    name = stack.outputs["Function"]
+    assert invoke(aws, name, STS)[0]["outcome"] == "reached"
+    assert (
+        invoke(aws, name, {"service": "dynamodb", "call": "list_tables", "connect_timeout": 5})[0]["outcome"]
+        == "reached"
+    )
+    assert invoke(aws, name, {"service": "secretsmanager", "call": "list_secrets", "connect_timeout": 5})[0][
+        "outcome"
+    ].startswith(TIMED_OUT)
