@@ -297,7 +297,7 @@ def run_a_postgresql_server_per_cluster() -> None:
             del backend.clusters[kwargs["db_cluster_identifier"]]
             _remove_automated_snapshots(backend, cluster.db_cluster_identifier)
             raise RDSClientError("InternalFailure", str(error)) from error
-        cluster.declared_port = cluster.port  # the port security group rules name (pipeline/network.py)
+        cluster.declared_port = cluster.port  # type: ignore[attr-defined]  # what SG rules name (network.py)
         cluster.port = server.port
         cluster.earliest_restorable_time = CLOCK.now_naive()  # the base backup is taken
         return cluster
