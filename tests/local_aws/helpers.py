@@ -138,6 +138,26 @@ def subnet(vpc_id: str, cidr: str, zone: str = "us-east-1a", **properties: Any) 
     }
 
 
+def interface_endpoint(aws: Callable[[str], Any], service: str, subnet_id: str, group_id: str) -> str:
+    """An interface endpoint for ``service`` with private DNS, its ENI in ``subnet_id``, and the
+    security group ``group_id`` admitting itself on 443: what a VPC function in that group needs to
+    call the service (the VPC gets DNS hostnames, which private DNS needs)."""
+    ec2 = aws("ec2")
+    vpc_id = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    permission = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "UserIdGroupPairs": [{"GroupId": group_id}]}
+    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[permission])
+    endpoint = ec2.create_vpc_endpoint(
+        VpcId=vpc_id,
+        VpcEndpointType="Interface",
+        ServiceName=f"com.amazonaws.us-east-1.{service}",
+        SubnetIds=[subnet_id],
+        SecurityGroupIds=[group_id],
+        PrivateDnsEnabled=True,
+    )
+    return str(endpoint["VpcEndpoint"]["VpcEndpointId"])
+
+
 def until(condition: Callable[[], Any], *, minutes: int, what: str) -> Any:
     """Advance the emulator's clock a minute at a time until ``condition()`` is truthy (its value)."""
     from datetime import timedelta

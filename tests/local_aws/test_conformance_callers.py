@@ -36,7 +36,16 @@ from tools.local_aws import clock
 from tools.local_aws.pipeline import caller, network
 from tools.local_aws.pipeline.request import Caller, Denial, Request
 
-from .helpers import TRUST_LAMBDA, VPC_ACCESS_POLICY, backup_job_done, get_att, ref, role, template
+from .helpers import (
+    TRUST_LAMBDA,
+    VPC_ACCESS_POLICY,
+    backup_job_done,
+    get_att,
+    interface_endpoint,
+    ref,
+    role,
+    template,
+)
 
 WHO_AM_I = """
 import os
@@ -113,6 +122,7 @@ def test_a_vpc_functions_credentials_identify_the_function_its_subnets_and_secur
     vpc_id = ec2.create_vpc(CidrBlock="10.43.0.0/16")["Vpc"]["VpcId"]
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.43.1.0/24")["Subnet"]["SubnetId"]
     group_id = ec2.create_security_group(GroupName=f"who-{suffix}", Description="fn", VpcId=vpc_id)["GroupId"]
+    interface_endpoint(aws, "sts", subnet_id, group_id)  # a VPC function reaches STS through one
     name = _function(
         aws, execution_role["Arn"], suffix, VpcConfig={"SubnetIds": [subnet_id], "SecurityGroupIds": [group_id]}
     )
@@ -128,6 +138,7 @@ def test_a_vpc_functions_credentials_identify_the_function_its_subnets_and_secur
         function_arn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}",
         subnet_ids=(subnet_id,),
         security_group_ids=(group_id,),
+        subnet_id=subnet_id,
     )
 
 

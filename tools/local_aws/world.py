@@ -546,6 +546,65 @@ def backup_backends_all() -> Iterator[BackupBackend]:
         yield from list(regions.values())
 
 
+# --- EC2: the network a VPC function calls from (pipeline/network.py) ---------------------------
+
+
+def subnet(account_id: str, region: str, subnet_id: str) -> Any:
+    """The subnet (``availability_zone``, ``cidr_block``, ``vpc_id``), or None."""
+    try:
+        return ec2_backends[account_id][region].get_subnet(subnet_id)
+    except ServiceException:
+        return None
+
+
+def vpc(account_id: str, region: str, vpc_id: str) -> Any:
+    """The VPC (``enable_dns_support``, ``enable_dns_hostnames``), or None."""
+    try:
+        return ec2_backends[account_id][region].get_vpc(vpc_id)
+    except ServiceException:
+        return None
+
+
+def network_acl_of(account_id: str, region: str, subnet_id: str) -> Any:
+    """The network ACL the subnet is associated with (every subnet has exactly one), or None."""
+    for acl in list(ec2_backends[account_id][region].network_acls.values()):
+        if any(association.subnet_id == subnet_id for association in list(acl._associations.values())):
+            return acl
+    return None
+
+
+def route_table_of(account_id: str, region: str, subnet_id: str, vpc_id: str) -> Any:
+    """The route table the subnet uses: its explicit association, else the VPC's main table."""
+    tables = list(ec2_backends[account_id][region].route_tables.values())
+    for table in tables:
+        if subnet_id in table._associations.values():
+            return table
+    return next((t for t in tables if t.vpc_id == vpc_id and t.main_association_id is not None), None)
+
+
+def vpc_endpoints(account_id: str, region: str, vpc_id: str) -> list[Any]:
+    """The VPC's endpoints (``vpc_endpoint_type``, ``service_name``, ``state``, ``route_table_ids``,
+    ``network_interface_ids``, ``security_group_ids``, ``private_dns_enabled``)."""
+    endpoints = ec2_backends[account_id][region].vpc_end_points.values()
+    return [endpoint for endpoint in list(endpoints) if endpoint.vpc_id == vpc_id]
+
+
+def network_interface(account_id: str, region: str, interface_id: str) -> Any:
+    """The network interface (``subnet``), or None."""
+    return ec2_backends[account_id][region].enis.get(interface_id)
+
+
+def security_group(account_id: str, region: str, group_id: str) -> Any:
+    """The security group (``ingress_rules``, ``egress_rules``), or None."""
+    return ec2_backends[account_id][region].get_security_group_from_id(group_id)
+
+
+def db_subnet_group_subnets(account_id: str, region: str, name: str) -> list[Any]:
+    """The EC2 subnets of the DB subnet group ``name`` (none if there is no such group)."""
+    group = rds_backends[account_id][region].subnet_groups.get(name)
+    return list(group._subnets) if group is not None else []
+
+
 # --- STS: role sessions (who calls; pipeline/caller.py) ---------------------------------------
 
 

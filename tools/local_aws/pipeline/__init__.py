@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from . import authorization, caller, faults, network
-from .request import Denial, Request, parse
+from .request import UNREACHABLE_HEADER, Denial, Request, parse
 
 Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -70,6 +70,8 @@ def respond(denial: Denial, request: Request, start_response: Callable[..., Any]
     ]
     if request.protocol == "smithy-rpc-v2-cbor":
         headers.append(("smithy-protocol", "rpc-v2-cbor"))
+    if denial.unreachable:
+        headers.append((UNREACHABLE_HEADER, "connect-timeout"))
     start_response(status, headers)
     return [body]
 

@@ -4,7 +4,8 @@ someone's behalf (AWS Backup with the role it was given) runs ``acting_as`` that
 Callers, as on AWS:
 - a Lambda execution environment: its own role session, started when the environment starts
   (``start_function_session``), named after the function, with the function's subnets and
-  security groups;
+  security groups and the subnet the environment was placed in: its access key tells the
+  environment apart from the function's other environments;
 - a role session or IAM user moto issued (sts:AssumeRole, iam:CreateAccessKey through the API);
 - AWS Backup's jobs and restores: the role given to StartBackupJob / StartRestoreJob or the plan's
   selection, acting for ``backup.amazonaws.com`` (``service_caller``);
@@ -100,10 +101,11 @@ def start_function_session(
     region: str,
     subnet_ids: tuple[str, ...] = (),
     security_group_ids: tuple[str, ...] = (),
+    subnet_id: str | None = None,
 ) -> FunctionSession:
-    """The function's role assumed for one execution environment, the session named after the
-    function, as Lambda does: GetCallerIdentity with these credentials answers
-    ``arn:aws:sts::<account>:assumed-role/<role>/<function>``."""
+    """The function's role assumed for one execution environment placed in ``subnet_id`` (None
+    outside a VPC), the session named after the function, as Lambda does: GetCallerIdentity with
+    these credentials answers ``arn:aws:sts::<account>:assumed-role/<role>/<function>``."""
     function_name = function_arn.split(":")[6]
     session = world.assume_role(role_arn, function_name, region, FUNCTION_SESSION_SECONDS)
     caller = Caller(
@@ -114,6 +116,7 @@ def start_function_session(
         function_arn=function_arn,
         subnet_ids=subnet_ids,
         security_group_ids=security_group_ids,
+        subnet_id=subnet_id,
     )
     with _registry_lock:
         _function_callers[session.access_key_id] = caller

@@ -35,7 +35,8 @@ class Caller:
     ``principal_arn`` is what GetCallerIdentity names (``arn:aws:sts::<account>:assumed-role/<role>/
     <session>`` for a role session, ``arn:aws:iam::<account>:root`` for the account's root).
     ``function_arn``, ``subnet_ids`` and ``security_group_ids`` are set for a Lambda execution
-    environment (the subnets and groups of the function's VpcConfig; empty outside a VPC).
+    environment (the subnets and groups of the function's VpcConfig; empty outside a VPC), and
+    ``subnet_id``: the one of them the environment was placed in (``network.place``).
     ``service`` is set when an AWS service acts with a role it was given (``backup.amazonaws.com``
     for AWS Backup's jobs); such a caller works on AWS's own infrastructure, not in the customer's
     network.
@@ -49,6 +50,7 @@ class Caller:
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
     service: str | None = None
+    subnet_id: str | None = None
 
     @classmethod
     def root(cls, account_id: str) -> Caller:
@@ -93,11 +95,18 @@ class Request:
 
 @dataclass(frozen=True)
 class Denial:
-    """A step's answer instead of moto's: an AWS error (HTTP status, error code, message)."""
+    """A step's answer instead of moto's: an AWS error (HTTP status, error code, message).
+    ``unreachable``: on AWS no answer would come at all (the network step); the answer carries
+    ``UNREACHABLE_HEADER`` so that the function's bootstrap raises the SDK's connect timeout."""
 
     status: int
     code: str
     message: str
+    unreachable: bool = False
+
+
+# The header that marks an answer AWS would not give: the endpoint was not reachable.
+UNREACHABLE_HEADER = "x-local-aws-unreachable"
 
 
 def parse(environ: dict[str, Any]) -> Request:

@@ -12,26 +12,44 @@ control pipe: a ``ready`` line once the handler's module is imported (the functi
 then, as Lambda's does after the init phase), then one JSON result line per invocation. After each
 invocation a marker line on stdout tells the parent that the invocation's output is complete. The
 process then waits for the next invocation: module state persists, as in a warm Lambda sandbox.
+
+The network (the emulator's ``pipeline/network.py``) reaches in here twice. An API request the
+emulator answers with the unreachable marker raises botocore's ConnectTimeoutError after the
+client's connect timeout, and a connection to a database the parent does not admit raises
+TimeoutError after the socket's: both waits pass at once on the environment's emulated time
+(``Parent.wait``), so the function's timeout still applies without waiting real minutes.
 """
 
 from __future__ import annotations
 
 import datetime
+import errno
 import importlib
+import importlib.abc
+import importlib.machinery
 import json
 import logging
+import math
 import os
 import resource
 import signal
+import socket
 import sys
 import threading
 import time
 import traceback
 from contextlib import suppress
+from types import ModuleType
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 # Lambda rejects larger responses (RequestResponse) with Function.ResponseSizeTooLarge.
 MAX_RESPONSE_BYTES = 6291556
+# The emulator's marker on the answer to a request whose endpoint is unreachable (pipeline/request.py).
+UNREACHABLE_HEADER = "x-local-aws-unreachable"
+# How long a blocking connect to an address that never answers takes on Linux (6 SYN retries).
+TCP_CONNECT_TIMEOUT_SECONDS = 127.0
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 class LambdaContext:
@@ -125,9 +143,43 @@ def read_invocation(requests: BinaryIO) -> dict[str, Any] | None:
     return invocation
 
 
-def serve(requests: BinaryIO, control: BinaryIO, emulated: EmulatorClock) -> None:
+class Parent:
+    """The pipes to the emulator's runtime, shared by the serving loop and the function's threads."""
+
+    def __init__(self, control: BinaryIO, requests: BinaryIO, emulated: EmulatorClock):
+        self.control = control
+        self.requests = requests
+        self.emulated = emulated
+        self.deadline = math.inf  # the running invocation's end on the emulated time
+        self._lock = threading.Lock()
+        self._asking = threading.Lock()
+
+    def send(self, line: bytes) -> None:
+        with self._lock:
+            self.control.write(line + b"\n")
+            self.control.flush()
+
+    def wait(self, seconds: float) -> None:
+        """The function waits ``seconds`` at once: the emulated time moves on and the parent's
+        deadline with it. Past the invocation's deadline the function never goes on: the parent
+        ends the environment with Lambda's timeout."""
+        past_deadline = time.time() + seconds >= self.deadline
+        self.send(f"waited {seconds}".encode())
+        if past_deadline:
+            threading.Event().wait()
+        self.emulated.offset_seconds += seconds
+
+    def admitted(self, port: int) -> bool:
+        """Whether a connection to ``port`` on this host gets through the emulated network."""
+        with self._asking:
+            self.send(f"connect {port}".encode())
+            return self.requests.readline().strip() == b"1"
+
+
+def serve(parent: Parent) -> None:
     """Init (import the handler) with the first invocation, report ready, then run invocations until
     the parent closes the request pipe. A failed init reports its error and ends the process."""
+    requests, emulated = parent.requests, parent.emulated
     invocation = read_invocation(requests)
     if invocation is None:
         return
@@ -140,28 +192,27 @@ def serve(requests: BinaryIO, control: BinaryIO, emulated: EmulatorClock) -> Non
     except LoadError as error:
         sys.stdout.write(f"[ERROR] {error.error_type}: {error}\n")
         payload = error_payload(error.error_type, str(error), invocation["request_id"], [])
-        report(control, invocation, {"payload": payload})
+        report(parent, invocation, {"payload": payload})
         return
     except Exception as error:  # the module's own import-time code raised
-        report(control, invocation, {"payload": handler_error(error, invocation["request_id"])})
+        report(parent, invocation, {"payload": handler_error(error, invocation["request_id"])})
         return
     init = {"init_ms": (time.time() - started) * 1000}  # reported once: the REPORT of a cold start
-    control.write(b"ready\n")
-    control.flush()
+    parent.send(b"ready")
     while invocation is not None:
         log_handler.request_id = invocation["request_id"]
-        report(control, invocation, {**init, **run(handler, invocation)})
+        report(parent, invocation, {**init, **run(handler, invocation, parent)})
         init = {}
         invocation = read_invocation(requests)
         if invocation is not None:
             emulated.offset_seconds = invocation["clock_offset"]
 
 
-def run(handler: Any, invocation: dict[str, Any]) -> dict[str, Any]:
+def run(handler: Any, invocation: dict[str, Any], parent: Parent) -> dict[str, Any]:
     """Run the handler once; the result says what to answer. Only ``Exception`` is the function's
     error: ``SystemExit`` and the like end the process, as they end Lambda's runtime."""
     request_id = invocation["request_id"]
-    deadline = time.time() + float(invocation["timeout"])
+    deadline = parent.deadline = time.time() + float(invocation["timeout"])
     event = json.loads(invocation["event"] or b"{}")
     handler_started = time.time()
     try:
@@ -181,7 +232,7 @@ def run(handler: Any, invocation: dict[str, Any]) -> dict[str, Any]:
     return {**result, "payload_json": encoded}
 
 
-def report(control: BinaryIO, invocation: dict[str, Any], result: dict[str, Any]) -> None:
+def report(parent: Parent, invocation: dict[str, Any], result: dict[str, Any]) -> None:
     """End the invocation's output with its marker line, then send the result on one line."""
     with suppress(Exception):  # the function may have closed or replaced its streams
         sys.stdout.flush()
@@ -189,8 +240,8 @@ def report(control: BinaryIO, invocation: dict[str, Any], result: dict[str, Any]
     with suppress(OSError):
         os.write(1, invocation["log_marker"].encode() + b"\n")
     result["max_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    control.write(json.dumps(result).encode() + b"\n")
-    control.flush()
+    parent.deadline = math.inf
+    parent.send(json.dumps(result).encode())
 
 
 def watch_emulator(emulator_pid: int) -> None:
@@ -243,6 +294,76 @@ def follow_emulator_clock() -> EmulatorClock:
     return emulated
 
 
+def follow_emulator_network(parent: Parent) -> None:
+    """Connections the emulated network does not let through time out as they would on AWS:
+    an API request the emulator marks unreachable (botocore, patched when the function imports
+    it), and a connection to another port of this host (a DB cluster's server) the parent does not
+    admit. The emulator's own endpoint is not asked about: its requests pass the pipeline."""
+    endpoint_port = urlsplit(os.environ.get("AWS_ENDPOINT_URL", "")).port
+    connect = socket.socket.connect
+
+    def connect_or_time_out(sock: socket.socket, address: Any) -> None:
+        if (
+            isinstance(address, tuple)
+            and address[0] in LOOPBACK
+            and address[1] != endpoint_port
+            and not parent.admitted(int(address[1]))
+        ):
+            timeout = sock.gettimeout()
+            parent.wait(TCP_CONNECT_TIMEOUT_SECONDS if timeout is None else timeout)
+            if timeout is None:
+                raise TimeoutError(errno.ETIMEDOUT, os.strerror(errno.ETIMEDOUT))
+            raise TimeoutError("timed out")
+        connect(sock, address)
+
+    socket.socket.connect = connect_or_time_out  # type: ignore[method-assign,assignment]
+    sys.meta_path.insert(0, BotocoreNetwork(parent))
+
+
+class BotocoreNetwork(importlib.abc.MetaPathFinder):
+    """Patches ``botocore.httpsession`` when the function imports it (importing botocore up front
+    would add a tenth of a second to every cold start): a marked answer becomes the
+    ConnectTimeoutError botocore raises when a connection attempt times out, after the client's
+    connect timeout (botocore's retries then try again, each waiting as long)."""
+
+    def __init__(self, parent: Parent):
+        self.parent = parent
+
+    def find_spec(
+        self, name: str, path: Any, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if name != "botocore.httpsession":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return None
+        loader: Any = spec.loader
+        execute = loader.exec_module
+
+        def execute_and_patch(module: ModuleType) -> None:
+            execute(module)
+            self.patch(module)
+
+        loader.exec_module = execute_and_patch
+        return spec
+
+    def patch(self, httpsession: ModuleType) -> None:
+        send = httpsession.URLLib3Session.send
+        parent = self.parent
+
+        def send_or_time_out(session: Any, request: Any) -> Any:
+            response = send(session, request)
+            if UNREACHABLE_HEADER not in response.headers:
+                return response
+            timeout = session._timeout
+            parent.wait(float(getattr(timeout, "connect_timeout", timeout)))
+            from botocore.exceptions import ConnectTimeoutError
+
+            raise ConnectTimeoutError(endpoint_url=request.url)
+
+        httpsession.URLLib3Session.send = send_or_time_out
+
+
 def main() -> None:
     control_fd, request_fd, emulator_pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     emulated = follow_emulator_clock()
@@ -251,7 +372,9 @@ def main() -> None:
     threading.Thread(target=watch_emulator, args=(emulator_pid,), name="emulator-watch", daemon=True).start()
     sys.path[0] = os.environ["LAMBDA_TASK_ROOT"]
     with os.fdopen(request_fd, "rb") as requests, os.fdopen(control_fd, "wb") as control:
-        serve(requests, control, emulated)
+        parent = Parent(control, requests, emulated)
+        follow_emulator_network(parent)
+        serve(parent)
     # The parent closed the request pipe (or init failed): the environment ends. Non-daemon threads
     # the function left running must not keep the process alive.
     os._exit(0)

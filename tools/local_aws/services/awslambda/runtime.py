@@ -42,10 +42,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from ... import clock, world
-from ...pipeline import caller
+from ... import clock, pipeline, world
+from ...pipeline import caller, network
 from ...server import ENDPOINT_ENV, state_dir
 from ..cloudwatch import metrics
+from ..rds import postgres
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,8 @@ class InvocationResult:
     request_id: str
     log_group: str = ""
     log_stream: str = ""
+    subnet_id: str | None = None  # where the execution environment ran (a VPC function's)
+    availability_zone: str | None = None
 
 
 def runnable_function(account_id: str, region: str, function: str, qualifier: str | None = None) -> world.Function:
@@ -511,33 +514,59 @@ class _Environment:
 
     def _supervise(self, timeout: float) -> tuple[dict[str, Any] | None, bool, float]:
         """Read the control pipe until the child reports or its time is up: the report, whether the
-        time ran out, and the milliseconds the invocation ran (after init, on a cold start)."""
+        time ran out, and the milliseconds the invocation ran (after init, on a cold start).
+
+        Before its report the child may send ``waited <seconds>`` (it waited that long at once on
+        its emulated time: the connect timeout of an unreachable endpoint; the deadline comes that
+        much closer) and ``connect <port>`` (it opens a connection to a port on this host: the
+        answer, ``1`` admitted or ``0`` not, goes back on the request pipe)."""
         started = time.monotonic()
         deadline = started + (timeout if self.initialized else INIT_TIMEOUT_SECONDS)
+        waited = 0.0
         data = bytearray()
         poller = select.poll()  # not select.select: the emulator may hold more than 1024 descriptors
         poller.register(self.control, select.POLLIN)
-        while b"\n" not in data:
+        while True:
+            while b"\n" in data:
+                line, _, rest = bytes(data).partition(b"\n")
+                if line.startswith(b"waited "):
+                    waited += float(line.split()[1])
+                    deadline -= float(line.split()[1])
+                elif line.startswith(b"connect "):
+                    self._answer_connect(int(line.split()[1]))
+                elif line == b"ready" and not self.initialized:
+                    self.initialized = True
+                    started = time.monotonic()
+                    deadline, waited = started + timeout, 0.0
+                else:
+                    elapsed_ms = (time.monotonic() - started + waited) * 1000
+                    try:
+                        report = json.loads(line)
+                    except ValueError:
+                        report = None
+                    return (report if isinstance(report, dict) else None), False, elapsed_ms
+                data[:] = rest
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None, True, (time.monotonic() - started) * 1000
+            if remaining <= 0:  # the whole time it had, however much of it passed emulated
+                return None, True, (deadline - started + waited) * 1000
             if not poller.poll(math.ceil(remaining * 1000)):
                 continue
             chunk = os.read(self.control, 1 << 16)
             if not chunk or len(data) > MAX_REPORT_BYTES:
-                return None, False, (time.monotonic() - started) * 1000
+                return None, False, (time.monotonic() - started + waited) * 1000
             data += chunk
-            if not self.initialized and data[:6] == b"ready\n":
-                self.initialized = True
-                del data[:6]
-                started = time.monotonic()
-                deadline = started + timeout
-        elapsed_ms = (time.monotonic() - started) * 1000
-        try:
-            report = json.loads(bytes(data[: data.index(b"\n")]))
-        except ValueError:
-            report = None
-        return (report if isinstance(report, dict) else None), False, elapsed_ms
+
+    def _answer_connect(self, port: int) -> None:
+        """Whether the environment's connection to ``port`` on this host gets through: a DB
+        cluster's server passes the pipeline's network and fault steps (``admit_connection``)."""
+        cluster = postgres.cluster_on_port(port)
+        admitted = True
+        if cluster is not None:
+            with caller.acting_as(self.session.caller):
+                admitted = pipeline.admit_connection(cluster, port) is None
+        with suppress(OSError):
+            self.requests.write(b"1\n" if admitted else b"0\n")
+            self.requests.flush()
 
     def _read_output(self, stream: IO[bytes]) -> None:
         """Turn the child's output into log events, one per line (carriage returns mark the line
@@ -752,14 +781,16 @@ def _environment(fn: world.Function, root: Path, log_group: str) -> dict[str, st
 
 def _session(fn: world.Function) -> caller.FunctionSession:
     """Credentials for a new execution environment: the function's role in a session named after
-    the function, with the subnets and security groups it runs in."""
+    the function, with the subnets and security groups it runs in and the subnet it is placed in."""
     vpc = fn.get_configuration().get("VpcConfig") or {}
+    subnet_ids = tuple(vpc.get("SubnetIds") or ())
     return caller.start_function_session(
         fn.function_arn,
         fn.role,
         fn.region,
-        tuple(vpc.get("SubnetIds") or ()),
+        subnet_ids,
         tuple(vpc.get("SecurityGroupIds") or ()),
+        network.place(fn.function_arn, subnet_ids),
     )
 
 
@@ -775,6 +806,10 @@ def _run(fn: world.Function, payload: bytes, invoked_arn: str, request_id: str) 
     sandbox = _POOL.acquire(key, environment, lambda: _session(fn))
     log = _Log()
     log.add(f"START RequestId: {request_id} Version: {version}", always=True)
+    subnet_id = sandbox.session.caller.subnet_id
+    zone = network.availability_zone(sandbox.session.caller)
+    if subnet_id:
+        log.add(f"[local AWS] RequestId: {request_id} placement {subnet_id} {zone}", always=True)
     invocation = {
         "request_id": request_id,
         "invoked_function_arn": invoked_arn,
@@ -790,7 +825,9 @@ def _run(fn: world.Function, payload: bytes, invoked_arn: str, request_id: str) 
     log.add(_report_line(fn, request_id, outcome), always=True)
     _write_log(fn, log_group, sandbox.log_stream, log)
     _record_metrics(fn, invoked_arn, _duration_ms(outcome), function_error is not None)
-    return InvocationResult(payload_out, function_error, log.tail(), version, request_id, log_group, sandbox.log_stream)
+    return InvocationResult(
+        payload_out, function_error, log.tail(), version, request_id, log_group, sandbox.log_stream, subnet_id, zone
+    )
 
 
 def _record_metrics(fn: world.Function, invoked_arn: str, duration_ms: float, failed: bool) -> None:

@@ -275,7 +275,8 @@ def run_a_postgresql_server_per_cluster() -> None:
     PostgreSQL server (``postgres``): TLS only unless the parameter group sets
     ``rds.force_ssl`` to 0, the master user and password, the database. Endpoint and reader
     endpoint are 127.0.0.1 and the port is the server's, so GetAtt, the attached secret and
-    DescribeDBClusters lead to it. DeleteDBCluster stops the server, removes its files and the
+    DescribeDBClusters lead to it (the port the cluster was created with stays ``declared_port``:
+    the one its security groups admit). DeleteDBCluster stops the server, removes its files and the
     automated snapshots (moto kept them, so they outlived every destroy); an
     identifier in use gives DBClusterAlreadyExistsFault (moto replaced the cluster silently).
     """
@@ -296,6 +297,7 @@ def run_a_postgresql_server_per_cluster() -> None:
             del backend.clusters[kwargs["db_cluster_identifier"]]
             _remove_automated_snapshots(backend, cluster.db_cluster_identifier)
             raise RDSClientError("InternalFailure", str(error)) from error
+        cluster.declared_port = cluster.port  # type: ignore[attr-defined]  # what SG rules name (network.py)
         cluster.port = server.port
         cluster.earliest_restorable_time = CLOCK.now_naive()  # the base backup is taken
         return cluster

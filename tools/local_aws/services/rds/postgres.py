@@ -507,6 +507,11 @@ def server_for(identifier: str) -> DatabaseServer:
     return _servers[identifier]
 
 
+def cluster_on_port(port: int) -> str | None:
+    """The cluster whose server listens on ``port`` of ``HOST`` (what a client's connection names)."""
+    return next((name for name, server in list(_servers.items()) if server.port == port), None)
+
+
 def start_server(
     identifier: str, username: str, password: str, database: str, *, force_ssl: bool = True
 ) -> DatabaseServer:
