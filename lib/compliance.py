@@ -39,6 +39,10 @@ _SPLIT_STACK = (
 )
 _NO_RESOURCE_LEVEL = "{actions} support no resource-level permissions; '*' is the only valid resource."
 _DLQ_WIRING = "Written by CDK's dead-letter-queue wiring: sqs:SendMessage and friends on the one DLQ only."
+_ENI = "the Lambda VPC ENI actions (ec2:CreateNetworkInterface et al.; every function runs in the VPC)"
+# CDK's own Node.js custom-resource providers (S3 auto-delete objects, restricting the default security
+# group) run outside the VPC: they are CDK's singletons and offer no VPC option. cdk-nag's
+# LambdaInsideVPC rule looks only at lambda.CfnFunction, which they are not, so nothing is acknowledged.
 
 ACKNOWLEDGED: tuple[Finding, ...] = (
     # --- Network
@@ -127,7 +131,7 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
     Finding(
         "Resilience/VaultCleanup/Policy/Resource",
         "AwsSolutions-IAM5[Resource::*]",
-        _NO_RESOURCE_LEVEL.format(actions="backup:ListBackupJobs, StopBackupJob and ListBackupVaults"),
+        _NO_RESOURCE_LEVEL.format(actions=f"backup:ListBackupJobs, StopBackupJob, ListBackupVaults and {_ENI}"),
     ),
     *(
         Finding(
@@ -151,33 +155,14 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
     Finding(
         "Resilience/BackupMonitor/Policy/Resource",
         "AwsSolutions-IAM5[Resource::*]",
-        _NO_RESOURCE_LEVEL.format(actions="backup:ListRecoveryPointsByResource"),
+        _NO_RESOURCE_LEVEL.format(actions=f"backup:ListRecoveryPointsByResource and {_ENI}"),
     ),
     Finding(
         "Resilience/BackupMonitor/Role/DefaultPolicy/Resource",
         "HIPAA.Security-IAMNoInlinePolicy",
         _DLQ_WIRING,
     ),
-    Finding(
-        "Resilience/BackupMonitor/Function/Resource",
-        "HIPAA.Security-LambdaInsideVPC",
-        "Touches no data: it only reads recovery-point metadata from the AWS Backup API, a public "
-        "endpoint the isolated subnets cannot reach without an interface endpoint.",
-    ),
-    Finding(
-        "Resilience/VaultCleanup/Function/Resource",
-        "HIPAA.Security-LambdaInsideVPC",
-        "Touches no data: it calls only the AWS Backup API and CloudFormation's pre-signed response URL, "
-        "both public endpoints the isolated subnets cannot reach.",
-    ),
     # --- Resilience: function export (lib/constructs/function_export.py)
-    Finding(
-        "Resilience/FunctionExport/Function/Resource",
-        "HIPAA.Security-LambdaInsideVPC",
-        "Calls the Lambda API (GetFunction) and downloads the pre-signed package URL it returns, neither of "
-        "which the isolated subnets can reach (no NAT, no Lambda interface endpoint); it writes only to the "
-        "data bucket, over TLS, with the bucket's CMK.",
-    ),
     Finding(
         "Resilience/FunctionExport/Function/Resource",
         "HIPAA.Security-LambdaConcurrency",
@@ -185,29 +170,26 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
         "(new accounts). This function runs once an hour and once per deploy that changes code.",
     ),
     Finding("Resilience/FunctionExport/Role/DefaultPolicy/Resource", "HIPAA.Security-IAMNoInlinePolicy", _DLQ_WIRING),
+    Finding(
+        "Resilience/FunctionExport/Policy/Resource",
+        "AwsSolutions-IAM5[Resource::*]",
+        _NO_RESOURCE_LEVEL.format(actions=_ENI[0].upper() + _ENI[1:]),
+    ),
     # --- Resilience: restore testing (lib/constructs/restore_testing.py)
-    *(
-        Finding(
-            f"Resilience/RestoreTesting/{function}/Resource",
-            "HIPAA.Security-LambdaConcurrency",
-            "Reserved concurrency fails to deploy on accounts whose concurrency quota is at the minimum of "
-            "10 (new accounts). Restore tests run once a day, one restore job per protected resource.",
-        )
-        for function in ("Function", "Probe")
+    Finding(
+        "Resilience/RestoreTesting/Function/Resource",
+        "HIPAA.Security-LambdaConcurrency",
+        "Reserved concurrency fails to deploy on accounts whose concurrency quota is at the minimum of "
+        "10 (new accounts). Restore tests run once a day, one restore job per protected resource.",
     ),
-    *(
-        Finding(
-            f"Resilience/RestoreTesting/{role}/DefaultPolicy/Resource", "HIPAA.Security-IAMNoInlinePolicy", _DLQ_WIRING
-        )
-        for role in ("Role", "ProbeRole")
-    ),
+    Finding("Resilience/RestoreTesting/Role/DefaultPolicy/Resource", "HIPAA.Security-IAMNoInlinePolicy", _DLQ_WIRING),
     Finding(
         "Resilience/RestoreTesting/Policy/Resource",
         "AwsSolutions-IAM5[Resource::*]",
         _NO_RESOURCE_LEVEL.format(
-            actions="backup:PutRestoreValidationResult, backup:DescribeRestoreJob and backup:ListRestoreJobs"
+            actions="backup:PutRestoreValidationResult, backup:DescribeRestoreJob, backup:ListRestoreJobs and " + _ENI
         )
-        + " Limited to this region by aws:RequestedRegion.",
+        + " The backup actions are limited to this region by aws:RequestedRegion.",
     ),
     *(
         Finding(
@@ -225,18 +207,6 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
             "arn:aws:rds:us-east-1:<AWS::AccountId>:cluster:awsbackup-restore-test-*",
             "arn:aws:rds:us-east-1:<AWS::AccountId>:db:awsbackup-restore-test-*",
         )
-    ),
-    Finding(
-        "Resilience/RestoreTesting/ProbePolicy/Resource",
-        "AwsSolutions-IAM5[Resource::*]",
-        _NO_RESOURCE_LEVEL.format(actions="The Lambda VPC ENI actions (ec2:DescribeNetworkInterfaces et al.)"),
-    ),
-    Finding(
-        "Resilience/RestoreTesting/Function/Resource",
-        "HIPAA.Security-LambdaInsideVPC",
-        "Calls AWS Backup, RDS and Lambda APIs that the isolated subnets cannot reach (no NAT, no interface "
-        "endpoints for them); the part that touches data -- the SQL query of the restored Aurora copy -- "
-        "runs in the VPC as the RestoreTesting/Probe function.",
     ),
 )
 

@@ -24,6 +24,7 @@ from constructs import Construct
 from lib.config import EnvironmentConfig
 from lib.constructs.backup_job_events import BackupJobEvents
 from lib.constructs.backup_monitor import BackupMonitor, ProtectedResource
+from lib.constructs.execution_role import FunctionNetwork
 from lib.constructs.function_export import FunctionExport
 from lib.constructs.restore_testing import RestoreTesting
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
@@ -49,7 +50,7 @@ class ResilienceStackProps:
     function: lambda_.IFunction
     dead_letter_queue: sqs.IQueue
     metrics_namespace: str
-    # restore testing: the Aurora copy's network and the credentials the validation uses
+    # where the functions run; restore testing: the Aurora copy's network and the validation's credentials
     vpc: ec2.IVpc
     function_security_group: ec2.ISecurityGroup
     database_security_group: ec2.ISecurityGroup
@@ -67,6 +68,7 @@ class ResilienceStack(NestedStack):
     def __init__(self, scope: Construct, construct_id: str, *, props: ResilienceStackProps) -> None:
         super().__init__(scope, construct_id, description="Resilience layer: AWS Backup, alerting, dashboard")
         config = props.config
+        network = FunctionNetwork(props.vpc, props.function_security_group)
 
         self.topic = sns.Topic(
             self,
@@ -106,7 +108,7 @@ class ResilienceStack(NestedStack):
         )
         # AWS Backup keeps filling the vault; it must be emptied before CloudFormation can delete it.
         cleanup = BackupVaultCleanup(
-            self, "VaultCleanup", config=config, vault=self.vault, log_key=props.monitoring_key
+            self, "VaultCleanup", config=config, vault=self.vault, log_key=props.monitoring_key, network=network
         )
 
         self.plan = backup.BackupPlan(
@@ -170,6 +172,7 @@ class ResilienceStack(NestedStack):
             key=props.monitoring_key,
             dead_letter_queue=self.undelivered,
             alarms=alarms,
+            network=network,
         )
         restore_testing = RestoreTesting(
             self,
@@ -180,8 +183,7 @@ class ResilienceStack(NestedStack):
             cluster=props.cluster,
             table=props.table,
             secret=props.secret,
-            vpc=props.vpc,
-            function_security_group=props.function_security_group,
+            network=network,
             database_security_group=props.database_security_group,
             database_subnet_group_name=props.database_subnet_group_name,
             aurora_key=props.aurora_key,
@@ -200,11 +202,11 @@ class ResilienceStack(NestedStack):
                 cleanup.function,
                 monitor.function,
                 restore_testing.function,
-                restore_testing.probe,
             ],
             bucket=props.bucket,
             log_key=props.monitoring_key,
             dead_letter_queue=self.undelivered,
+            network=network,
         )
         metrics = _Metrics(props, self.vault.backup_vault_name, self.undelivered)
         _add_alarms(alarms, metrics)

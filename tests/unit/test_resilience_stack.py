@@ -176,7 +176,7 @@ def test_monitor_measures_exactly_what_the_selection_backs_up(templates: Templat
     assert environment["RPO_MINUTES"] == "60"
     assert _refs(environment["PROTECTED_RESOURCES"]) == _refs(selection["Resources"])
     assert len(_refs(selection["Resources"])) == 3
-    assert "VpcConfig" not in function["Properties"]
+    assert len(function["Properties"]["VpcConfig"]["SubnetIds"]) == 3
     assert function["Properties"]["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0].startswith("UndeliveredAlerts")
 
 

@@ -8,10 +8,10 @@ import pytest
 
 from lib import output_keys
 from lib.constructs.backup_monitor import UNSCOPABLE_ACTIONS as MONITOR_UNSCOPABLE_ACTIONS
+from lib.constructs.execution_role import LAMBDA_ENI_ACTIONS
 from lib.constructs.restore_testing import UNSCOPABLE_ACTIONS as RESTORE_TEST_UNSCOPABLE_ACTIONS
 from lib.constructs.vault_cleanup import UNSCOPABLE_BACKUP_ACTIONS
 from lib.explicit_actions import UnknownWildcardError, expand
-from lib.stacks.security_stack import LAMBDA_ENI_ACTIONS
 from tests.unit.conftest import SUFFIX, Templates
 
 # Physical-name properties; each literal value must carry the suffix.
