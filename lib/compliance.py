@@ -208,6 +208,29 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
             "arn:aws:rds:us-east-1:<AWS::AccountId>:db:awsbackup-restore-test-*",
         )
     ),
+    # --- Resilience: AWS FIS experiments (lib/constructs/az_experiments.py)
+    Finding(
+        "Resilience/AzExperiments/Policy/Resource",
+        "AwsSolutions-IAM5[Resource::*]",
+        _NO_RESOURCE_LEVEL.format(
+            actions="ec2:DescribeNetworkAcls, ec2:DescribeSubnets, ec2:DescribeVpcs and logs:CreateLogDelivery"
+        )
+        + " Limited to this region by aws:RequestedRegion.",
+    ),
+    Finding(
+        "Resilience/AzExperiments/Policy/Resource",
+        "AwsSolutions-IAM5[Resource::arn:aws:ec2:us-east-1:<AWS::AccountId>:network-acl/*]",
+        "FIS creates the deny-all network ACL during the experiment, so its id is unknown at deploy time, "
+        "and the subnets' original ACL is CDK's VPC default: creation requires the tag managedByFIS=true, "
+        "entries and deletion only ACLs carrying it, and every ACL action is limited to this VPC (ec2:Vpc).",
+    ),
+    Finding(
+        "Resilience/AzExperiments/Policy/Resource",
+        "AwsSolutions-IAM5[Resource::arn:aws:logs:us-east-1:<AWS::AccountId>:log-group:*]",
+        "Experiment log delivery to CloudWatch Logs: the CloudWatch Logs User Guide ('Logs sent to "
+        "CloudWatch Logs') asks for the log-group:* wildcard on logs:PutResourcePolicy, "
+        "DescribeResourcePolicies and DescribeLogGroups (the resource policy is the account's).",
+    ),
 )
 
 

@@ -22,6 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
+from lib.constructs.az_experiments import AzExperiments
 from lib.constructs.backup_job_events import BackupJobEvents
 from lib.constructs.backup_monitor import BackupMonitor, ProtectedResource
 from lib.constructs.execution_role import FunctionNetwork
@@ -62,7 +63,7 @@ class ResilienceStackProps:
 class ResilienceStack(NestedStack):
     """Backs up every stateful store hourly, and tells a human when backups or the data plane fail.
 
-    Exposes: vault, plan, topic, dashboard.
+    Exposes: vault, plan, topic, dashboard, experiments (the AWS FIS templates of the AZ-loss drill).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: ResilienceStackProps) -> None:
@@ -209,7 +210,19 @@ class ResilienceStack(NestedStack):
             network=network,
         )
         metrics = _Metrics(props, self.vault.backup_vault_name, self.undelivered)
-        _add_alarms(alarms, metrics)
+        paging = _add_alarms(alarms, metrics)
+        # Stop an experiment on harm beyond it: a dead-lettered alert or DR signal, or an RPO breach.
+        self.experiments = AzExperiments(
+            self,
+            "AzExperiments",
+            config=config,
+            vpc=props.vpc,
+            cluster=props.cluster,
+            stop_alarms=[paging["undelivered-alerts"], *monitor.alarms.values()],
+            log_key=props.monitoring_key,
+            topic=self.topic,
+            dead_letter_queue=self.undelivered,
+        )
         self.dashboard = _dashboard(self, config, metrics, monitor, alarms.alarms)
 
 
@@ -329,9 +342,10 @@ _ALARMS: tuple[_AlarmRow, ...] = (
 # fmt: on
 
 
-def _add_alarms(alarms: TopicAlarms, metrics: _Metrics) -> None:
-    for name, description, metric, threshold, comparison, (datapoints, periods), missing in _ALARMS:
-        alarms.add(
+def _add_alarms(alarms: TopicAlarms, metrics: _Metrics) -> dict[str, cloudwatch.Alarm]:
+    """The alarms of ``_ALARMS``, by name."""
+    return {
+        name: alarms.add(
             name,
             description=description,
             metric=getattr(metrics, metric),
@@ -341,6 +355,8 @@ def _add_alarms(alarms: TopicAlarms, metrics: _Metrics) -> None:
             datapoints=datapoints,
             missing=missing,
         )
+        for name, description, metric, threshold, comparison, (datapoints, periods), missing in _ALARMS
+    }
 
 
 def _dashboard(
