@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from lib import output_keys
+from lib.constructs.az_experiments import UNSCOPABLE_EC2_ACTIONS as FIS_UNSCOPABLE_EC2_ACTIONS
 from lib.constructs.backup_monitor import UNSCOPABLE_ACTIONS as MONITOR_UNSCOPABLE_ACTIONS
 from lib.constructs.execution_role import LAMBDA_ENI_ACTIONS
 from lib.constructs.restore_testing import UNSCOPABLE_ACTIONS as RESTORE_TEST_UNSCOPABLE_ACTIONS
@@ -44,6 +45,8 @@ RESOURCE_STAR_ALLOWED = {
     *UNSCOPABLE_BACKUP_ACTIONS,
     *MONITOR_UNSCOPABLE_ACTIONS,
     *RESTORE_TEST_UNSCOPABLE_ACTIONS,
+    *FIS_UNSCOPABLE_EC2_ACTIONS,
+    "logs:CreateLogDelivery",
 }
 # Services that must never be sent to a stack: nothing is replicated out of the region.
 FORBIDDEN_TYPES = {"AWS::DynamoDB::GlobalTable", "AWS::RDS::GlobalCluster", "AWS::EC2::NatGateway"}
