@@ -1,4 +1,5 @@
-"""Builds the whole CDK app: validated configuration, the TapStack, its compliance checks and DR gate.
+"""Builds the whole CDK app: validated configuration, the TapStack, its compliance checks, DR gate and
+reachability check.
 
 Shared by bin/app.py (the CLI entry point) and the unit tests, so both synthesize the same thing.
 """
@@ -17,6 +18,7 @@ from lib.cfn_validation import add_builtin_validation
 from lib.compliance import acknowledge_findings, add_compliance_checks
 from lib.config import CONTEXT_KEYS, load_config
 from lib.dr_gate import DisasterRecoveryGate
+from lib.network_reachability import ReachabilityCheck
 from lib.tap_stack import TapStack, TapStackProps
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
@@ -48,5 +50,6 @@ def build_app(app: cdk.App, env: Mapping[str, str] = os.environ) -> TapStack:
     stack = TapStack(app, config.stack_name, props=TapStackProps(config=config))
     add_compliance_checks(app)
     stack.node.add_validation(DisasterRecoveryGate(stack, config.objectives))
+    stack.node.add_validation(ReachabilityCheck(stack, config.environment_suffix))
     acknowledge_findings(stack, config)
     return stack

@@ -39,6 +39,10 @@ _SPLIT_STACK = (
 )
 _NO_RESOURCE_LEVEL = "{actions} support no resource-level permissions; '*' is the only valid resource."
 _DLQ_WIRING = "Written by CDK's dead-letter-queue wiring: sqs:SendMessage and friends on the one DLQ only."
+_ENI = "the Lambda VPC ENI actions (ec2:CreateNetworkInterface et al.; every function runs in the VPC)"
+# CDK's own Node.js custom-resource providers (S3 auto-delete objects, restricting the default security
+# group) run outside the VPC: they are CDK's singletons and offer no VPC option. cdk-nag's
+# LambdaInsideVPC rule looks only at lambda.CfnFunction, which they are not, so nothing is acknowledged.
 
 ACKNOWLEDGED: tuple[Finding, ...] = (
     # --- Network
@@ -127,7 +131,7 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
     Finding(
         "Resilience/VaultCleanup/Policy/Resource",
         "AwsSolutions-IAM5[Resource::*]",
-        _NO_RESOURCE_LEVEL.format(actions="backup:ListBackupJobs, StopBackupJob and ListBackupVaults"),
+        _NO_RESOURCE_LEVEL.format(actions=f"backup:ListBackupJobs, StopBackupJob, ListBackupVaults and {_ENI}"),
     ),
     *(
         Finding(
@@ -149,30 +153,16 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
         "fails the stack operation visibly; a DLQ would hold nothing to act on.",
     ),
     Finding(
+        "Resilience/BackupMonitor/Policy/Resource",
+        "AwsSolutions-IAM5[Resource::*]",
+        _NO_RESOURCE_LEVEL.format(actions=_ENI[0].upper() + _ENI[1:]),
+    ),
+    Finding(
         "Resilience/BackupMonitor/Role/DefaultPolicy/Resource",
         "HIPAA.Security-IAMNoInlinePolicy",
         _DLQ_WIRING,
     ),
-    Finding(
-        "Resilience/BackupMonitor/Function/Resource",
-        "HIPAA.Security-LambdaInsideVPC",
-        "Touches no data: it only reads recovery-point metadata from the AWS Backup API, a public "
-        "endpoint the isolated subnets cannot reach without an interface endpoint.",
-    ),
-    Finding(
-        "Resilience/VaultCleanup/Function/Resource",
-        "HIPAA.Security-LambdaInsideVPC",
-        "Touches no data: it calls only the AWS Backup API and CloudFormation's pre-signed response URL, "
-        "both public endpoints the isolated subnets cannot reach.",
-    ),
     # --- Resilience: function export (lib/constructs/function_export.py)
-    Finding(
-        "Resilience/FunctionExport/Function/Resource",
-        "HIPAA.Security-LambdaInsideVPC",
-        "Calls the Lambda API (GetFunction) and downloads the pre-signed package URL it returns, neither of "
-        "which the isolated subnets can reach (no NAT, no Lambda interface endpoint); it writes only to the "
-        "data bucket, over TLS, with the bucket's CMK.",
-    ),
     Finding(
         "Resilience/FunctionExport/Function/Resource",
         "HIPAA.Security-LambdaConcurrency",
@@ -180,29 +170,26 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
         "(new accounts). This function runs once an hour and once per deploy that changes code.",
     ),
     Finding("Resilience/FunctionExport/Role/DefaultPolicy/Resource", "HIPAA.Security-IAMNoInlinePolicy", _DLQ_WIRING),
+    Finding(
+        "Resilience/FunctionExport/Policy/Resource",
+        "AwsSolutions-IAM5[Resource::*]",
+        _NO_RESOURCE_LEVEL.format(actions=_ENI[0].upper() + _ENI[1:]),
+    ),
     # --- Resilience: restore testing (lib/constructs/restore_testing.py)
-    *(
-        Finding(
-            f"Resilience/RestoreTesting/{function}/Resource",
-            "HIPAA.Security-LambdaConcurrency",
-            "Reserved concurrency fails to deploy on accounts whose concurrency quota is at the minimum of "
-            "10 (new accounts). Restore tests run once a day, one restore job per protected resource.",
-        )
-        for function in ("Function", "Probe")
+    Finding(
+        "Resilience/RestoreTesting/Function/Resource",
+        "HIPAA.Security-LambdaConcurrency",
+        "Reserved concurrency fails to deploy on accounts whose concurrency quota is at the minimum of "
+        "10 (new accounts). Restore tests run once a day, one restore job per protected resource.",
     ),
-    *(
-        Finding(
-            f"Resilience/RestoreTesting/{role}/DefaultPolicy/Resource", "HIPAA.Security-IAMNoInlinePolicy", _DLQ_WIRING
-        )
-        for role in ("Role", "ProbeRole")
-    ),
+    Finding("Resilience/RestoreTesting/Role/DefaultPolicy/Resource", "HIPAA.Security-IAMNoInlinePolicy", _DLQ_WIRING),
     Finding(
         "Resilience/RestoreTesting/Policy/Resource",
         "AwsSolutions-IAM5[Resource::*]",
         _NO_RESOURCE_LEVEL.format(
-            actions="backup:PutRestoreValidationResult, backup:DescribeRestoreJob and backup:ListRestoreJobs"
+            actions="backup:PutRestoreValidationResult, backup:DescribeRestoreJob, backup:ListRestoreJobs and " + _ENI
         )
-        + " Limited to this region by aws:RequestedRegion.",
+        + " The backup actions are limited to this region by aws:RequestedRegion.",
     ),
     *(
         Finding(
@@ -221,17 +208,28 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
             "arn:aws:rds:us-east-1:<AWS::AccountId>:db:awsbackup-restore-test-*",
         )
     ),
+    # --- Resilience: AWS FIS experiments (lib/constructs/az_experiments.py)
     Finding(
-        "Resilience/RestoreTesting/ProbePolicy/Resource",
+        "Resilience/AzExperiments/Policy/Resource",
         "AwsSolutions-IAM5[Resource::*]",
-        _NO_RESOURCE_LEVEL.format(actions="The Lambda VPC ENI actions (ec2:DescribeNetworkInterfaces et al.)"),
+        _NO_RESOURCE_LEVEL.format(
+            actions="ec2:DescribeNetworkAcls, ec2:DescribeSubnets, ec2:DescribeVpcs and logs:CreateLogDelivery"
+        )
+        + " Limited to this region by aws:RequestedRegion.",
     ),
     Finding(
-        "Resilience/RestoreTesting/Function/Resource",
-        "HIPAA.Security-LambdaInsideVPC",
-        "Calls AWS Backup, RDS and Lambda APIs that the isolated subnets cannot reach (no NAT, no interface "
-        "endpoints for them); the part that touches data -- the SQL query of the restored Aurora copy -- "
-        "runs in the VPC as the RestoreTesting/Probe function.",
+        "Resilience/AzExperiments/Policy/Resource",
+        "AwsSolutions-IAM5[Resource::arn:aws:ec2:us-east-1:<AWS::AccountId>:network-acl/*]",
+        "FIS creates the deny-all network ACL during the experiment, so its id is unknown at deploy time, "
+        "and the subnets' original ACL is CDK's VPC default: creation requires the tag managedByFIS=true, "
+        "entries and deletion only ACLs carrying it, and every ACL action is limited to this VPC (ec2:Vpc).",
+    ),
+    Finding(
+        "Resilience/AzExperiments/Policy/Resource",
+        "AwsSolutions-IAM5[Resource::arn:aws:logs:us-east-1:<AWS::AccountId>:log-group:*]",
+        "Experiment log delivery to CloudWatch Logs: the CloudWatch Logs User Guide ('Logs sent to "
+        "CloudWatch Logs') asks for the log-group:* wildcard on logs:PutResourcePolicy, "
+        "DescribeResourcePolicies and DescribeLogGroups (the resource policy is the account's).",
     ),
 )
 

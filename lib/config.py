@@ -28,6 +28,7 @@ MAX_SUFFIX_LENGTH = 24
 CONTEXT_KEYS = ("environmentSuffix", "alarmEmail", "profile")
 _SUFFIX_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MIN_INTERFACE_ENDPOINT_AZS = 2
 
 
 class ConfigError(ValueError):
@@ -79,6 +80,15 @@ class Profile:
     vault_lock_min_retention_days: int | None
     log_retention: logs.RetentionDays
     alarm_email_required: bool
+    interface_endpoint_azs: int
+
+    def __post_init__(self) -> None:
+        if self.interface_endpoint_azs < MIN_INTERFACE_ENDPOINT_AZS:
+            raise ConfigError(
+                f"Profile {self.name!r} puts interface endpoints in {self.interface_endpoint_azs} AZ(s): at least "
+                f"{MIN_INTERFACE_ENDPOINT_AZS} are needed, or losing one AZ cuts every function off the AWS APIs "
+                "it calls through them."
+            )
 
 
 # dev: pauses to 0 ACU when idle and destroys completely. Its pause delay is longer than the canary's
@@ -93,6 +103,7 @@ DEV = Profile(
     vault_lock_min_retention_days=None,
     log_retention=logs.RetentionDays.ONE_WEEK,
     alarm_email_required=False,
+    interface_endpoint_azs=3,
 )
 # prod: a warm floor, a reader in each of the other two AZs, data that an operator must unprotect
 # before it can be deleted, a year of logs and someone to page.
@@ -106,6 +117,7 @@ PROD = Profile(
     vault_lock_min_retention_days=7,
     log_retention=logs.RetentionDays.ONE_YEAR,
     alarm_email_required=True,
+    interface_endpoint_azs=3,
 )
 PROFILES: Mapping[str, Profile] = {profile.name: profile for profile in (DEV, PROD)}
 DEFAULT_PROFILE = DEV.name
@@ -124,10 +136,17 @@ class EnvironmentConfig:
     profile: Profile = DEV
     objectives: RecoveryObjectives = field(default_factory=RecoveryObjectives)
     health_check_schedule_minutes: int = 5
+    # How long an AZ-loss experiment cuts the AZ's isolated subnets off (ISO-8601, as FIS takes it).
+    az_loss_duration: str = "PT10M"
     alarm_email: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.profile.interface_endpoint_azs > len(self.availability_zones):
+            raise ConfigError(
+                f"Profile {self.profile.name!r} puts interface endpoints in {self.profile.interface_endpoint_azs} "
+                f"AZs, but the VPC spans only {len(self.availability_zones)}."
+            )
         lock_days = self.profile.vault_lock_min_retention_days
         if lock_days is not None and lock_days > self.objectives.retention_days:
             raise ConfigError(

@@ -68,7 +68,8 @@ class _ReferenceCollector(cdk.DefaultTokenResolver):
         return super().resolve_token(token, context, post_processor)
 
 
-def _referenced(value: object, scope: IConstruct) -> list[IConstruct]:
+def referenced(value: object, scope: IConstruct) -> list[IConstruct]:
+    """Every resource that a CDK reference in ``value`` points at, across nested stacks."""
     collector = _ReferenceCollector()
     cdk.Tokenization.resolve(value, scope=scope, resolver=collector)
     return collector.targets
@@ -140,12 +141,12 @@ class DisasterRecoveryGate:
                 continue
             meets = any(
                 rule_meets(rule, self._objectives)
-                for plan in _referenced(selection.backup_plan_id, selection)
+                for plan in referenced(selection.backup_plan_id, selection)
                 if isinstance(plan, backup.CfnBackupPlan)
                 for rule in _rules(plan)
             )
             named = getattr(selection.backup_selection, "resources", None) or []
-            for target in _referenced(named, selection):
+            for target in referenced(named, selection):
                 covered.setdefault(target.node.path, []).append(Coverage(selection.node.path, meets))
         return covered
 

@@ -32,3 +32,8 @@ BACKUP_VAULT_NAME = "BackupVaultName"
 BACKUP_PLAN_ID = "BackupPlanId"
 ALERTS_TOPIC_ARN = "AlertsTopicArn"
 DASHBOARD_NAME = "DashboardName"
+# AWS FIS (the AZ-loss drill): JSON maps AZ -> id, and the writer failover template's id.
+ISOLATED_SUBNET_IDS_BY_AZ = "IsolatedSubnetIdsByAz"
+AZ_LOSS_TEMPLATE_IDS = "AzLossTemplateIds"
+WRITER_FAILOVER_TEMPLATE_ID = "WriterFailoverTemplateId"
+FIS_LOG_GROUP_NAME = "FisLogGroupName"

@@ -136,6 +136,12 @@ class TapStack(Stack):
             keys.BACKUP_PLAN_ID: resilience.plan.backup_plan_id,
             keys.ALERTS_TOPIC_ARN: resilience.topic.topic_arn,
             keys.DASHBOARD_NAME: resilience.dashboard.dashboard_name,
+            keys.ISOLATED_SUBNET_IDS_BY_AZ: self.to_json_string(
+                {s.availability_zone: s.subnet_id for s in network.vpc.isolated_subnets}
+            ),
+            keys.AZ_LOSS_TEMPLATE_IDS: self.to_json_string(resilience.experiments.template_ids()),
+            keys.WRITER_FAILOVER_TEMPLATE_ID: resilience.experiments.writer_failover.attr_id,
+            keys.FIS_LOG_GROUP_NAME: resilience.experiments.log_group.log_group_name,
         }
         for key, value in values.items():
             CfnOutput(self, key, key=key, value=value)

@@ -18,7 +18,7 @@ RETRY_ATTEMPTS = 8
 MAX_EVENT_AGE = Duration.hours(2)
 
 
-def _message(headline: str) -> events.RuleTargetInput:
+def alert_message(headline: str) -> events.RuleTargetInput:
     """A JSON document: the headline, when, and the job's whole event detail (job id, resource,
     vault, state, statusMessage, ...).
 
@@ -91,7 +91,7 @@ class BackupJobEvents(Construct):
             targets=[
                 targets.SnsTopic(
                     topic,
-                    message=_message(headline),
+                    message=alert_message(headline),
                     dead_letter_queue=self._dead_letter_queue,
                     retry_attempts=RETRY_ATTEMPTS,
                     max_event_age=MAX_EVENT_AGE,

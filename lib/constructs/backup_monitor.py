@@ -23,15 +23,14 @@ never had a point pages at the first evaluation.
 
 IAM: it reads recovery points with ``backup:ListRecoveryPointsByBackupVault`` on the plan's vault
 only (filtered by resource and creation time), not ``ListRecoveryPointsByResource``, which takes no
-resource-level permission and lists every vault's points. The function runs outside the VPC: it
-only calls the AWS Backup API, which the isolated subnets cannot reach without an interface endpoint.
+resource-level permission and lists every vault's points. The function runs in the isolated subnets
+and reaches AWS Backup through its interface endpoint (lib/network_reachability.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -45,12 +44,13 @@ from constructs import Construct
 
 from lib.config import EnvironmentConfig
 from lib.constructs.backup_job_events import BACKUP_JOB_DETAIL_TYPE
-from lib.constructs.execution_role import execution_role
+from lib.constructs.execution_role import FunctionNetwork, execution_role
 from lib.constructs.log_group import encrypted_log_group
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
 from lib.lambda_bundle import bundle_function
+from lib.network_reachability import FUNCTION_PACKAGES
 
-SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "backup_monitor"
+SOURCE = FUNCTION_PACKAGES["backup-monitor"]
 NAMESPACE = "DisasterRecovery/Backup"
 SCHEDULE = Duration.minutes(5)
 AGE_PERIODS = 4
@@ -83,12 +83,13 @@ class BackupMonitor(Construct):
         key: kms.IKey,
         dead_letter_queue: sqs.IQueue,
         alarms: TopicAlarms,
+        network: FunctionNetwork,
     ) -> None:
         super().__init__(scope, construct_id)
         function_name = config.name("backup-monitor")
         rpo = config.objectives.rpo_minutes
         log_group = encrypted_log_group(self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=key)
-        role, _ = execution_role(
+        role, policy = execution_role(
             self,
             config=config,
             name="backup-monitor",
@@ -121,6 +122,7 @@ class BackupMonitor(Construct):
             role=role,
             memory_size=256,
             timeout=Duration.seconds(60),
+            **network.placement(),
             log_group=log_group,
             dead_letter_queue=dead_letter_queue,
             retry_attempts=2,
@@ -133,6 +135,7 @@ class BackupMonitor(Construct):
                 "BACKUP_VAULT_NAME": vault_name,
             },
         )
+        self.function.node.add_dependency(policy)  # Lambda creates a VPC function only once its role may manage ENIs
         target = targets.LambdaFunction(
             self.function, dead_letter_queue=dead_letter_queue, retry_attempts=2, max_event_age=SCHEDULE
         )

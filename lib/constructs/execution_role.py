@@ -1,7 +1,12 @@
-"""The one way this app makes a function's execution role: exactly the calls it makes, and its logs.
+"""The one way this app makes a function's execution role and places the function in the VPC.
 
 Each function gets a role of its own and a customer-managed policy (not inline: HIPAA
-IAMNoInlinePolicy) holding the statements its code needs plus writing its own, pre-created log group.
+IAMNoInlinePolicy) holding the statements its code needs, writing its own, pre-created log group,
+and the network-interface actions Lambda needs to attach it to the VPC (``vpc_access_statement``,
+the same statement the canary's role gets in the security layer). Every function of the kit runs in
+the isolated subnets of all AZs with the functions' security group (``FunctionNetwork``), and must
+be created after its policy: Lambda refuses to create a VPC function whose role cannot manage ENIs
+(each construct adds that dependency).
 
 A function with a dead-letter queue also needs the queue's KMS key: Lambda sends a failed async event
 to the DLQ with the function's execution role, and SQS encrypts it with that role's permission on the
@@ -13,13 +18,56 @@ failed event would be dropped.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypedDict
 
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
+
+# Lambda creates and removes the function's ENIs with the execution role. These EC2 actions are
+# not scoped by resource for this use (DescribeNetworkInterfaces has no resource-level
+# permissions at all), so AWS documents them with Resource "*".
+LAMBDA_ENI_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+)
+
+
+class Placement(TypedDict):
+    """``lambda_.Function`` keyword arguments of a function in the VPC."""
+
+    vpc: ec2.IVpc
+    vpc_subnets: ec2.SubnetSelection
+    security_groups: list[ec2.ISecurityGroup]
+
+
+@dataclass(frozen=True)
+class FunctionNetwork:
+    """Where every function of the kit runs: the VPC's isolated subnets (all AZs), the functions' group."""
+
+    vpc: ec2.IVpc
+    security_group: ec2.ISecurityGroup
+
+    def placement(self) -> Placement:
+        """The keyword arguments of ``lambda_.Function`` that put it in the isolated subnets."""
+        return Placement(
+            vpc=self.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            security_groups=[self.security_group],
+        )
+
+
+def vpc_access_statement() -> iam.PolicyStatement:
+    """What Lambda needs of a VPC function's role to attach it to the VPC."""
+    return iam.PolicyStatement(sid="ManageVpcNetworkInterfaces", actions=list(LAMBDA_ENI_ACTIONS), resources=["*"])
 
 
 def execution_role(
@@ -34,7 +82,8 @@ def execution_role(
     id_prefix: str = "",
 ) -> tuple[iam.Role, iam.ManagedPolicy]:
     """``{name}-role-<suffix>`` with ``{name}-policy-<suffix>``; construct ids ``{id_prefix}Role`` and
-    ``{id_prefix}Policy`` under ``scope``. Give ``dead_letter_queue`` when the function has one."""
+    ``{id_prefix}Policy`` under ``scope``. Give ``dead_letter_queue`` when the function has one. The
+    policy lets Lambda attach the function to the VPC: every function of the kit runs there."""
     role = iam.Role(
         scope,
         f"{id_prefix}Role",
@@ -49,6 +98,7 @@ def execution_role(
         roles=[role],
         statements=[
             *statements,
+            vpc_access_statement(),
             *([dead_letter_key_statement(config, dead_letter_queue)] if dead_letter_queue else []),
             iam.PolicyStatement(
                 sid="WriteOwnLogs",

@@ -7,7 +7,9 @@ handler's docstring): hourly, just before the backup plan runs, and on every dep
 function's code, through a custom resource whose properties carry each function's code hash. Every
 recovery point of the bucket then holds the functions as they were.
 
-The function runs outside the VPC: the Lambda API has no endpoint in the isolated subnets.
+The function runs in the isolated subnets: the Lambda API through its interface endpoint, the
+package download (GetFunction's ``Code.Location``, a pre-signed S3 URL in this region), the bucket
+and the answer to CloudFormation through the S3 gateway endpoint.
 
 IAM facts behind the policy (Service Authorization Reference for Lambda, S3, KMS):
 
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from pathlib import Path
 
 from aws_cdk import CustomResource, Duration, Stack, Token
 from aws_cdk import aws_events as events
@@ -40,11 +41,12 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
-from lib.constructs.execution_role import execution_role
+from lib.constructs.execution_role import FunctionNetwork, execution_role
 from lib.constructs.log_group import encrypted_log_group
 from lib.lambda_bundle import bundle_function
+from lib.network_reachability import FUNCTION_PACKAGES
 
-SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "function_export"
+SOURCE = FUNCTION_PACKAGES["function-export"]
 RESOURCE_TYPE = "Custom::FunctionExport"
 EXPORT_PREFIX = "lambda-exports/"  # handler.EXPORT_PREFIX
 EXPORT_OBJECTS = ("code.zip", "configuration.json")  # handler.CODE_OBJECT, handler.CONFIGURATION_OBJECT
@@ -76,6 +78,7 @@ class FunctionExport(Construct):
         bucket: s3.IBucket,
         log_key: kms.IKey,
         dead_letter_queue: sqs.IQueue,
+        network: FunctionNetwork,
         bucket_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -108,6 +111,15 @@ class FunctionExport(Construct):
                     ],
                 ),
                 iam.PolicyStatement(
+                    sid="ReadExportedFunctions",
+                    actions=["lambda:GetFunction"],
+                    # Its own ARN as a literal: the function waits for this policy (a reference would be a cycle).
+                    resources=[
+                        *(fn.function_arn for fn in functions),
+                        f"arn:aws:lambda:{region}:{config.account}:function:{function_name}",
+                    ],
+                ),
+                iam.PolicyStatement(
                     sid="EncryptExports",
                     actions=["kms:GenerateDataKey", "kms:Decrypt"],
                     resources=[bucket_key.key_arn],
@@ -126,6 +138,7 @@ class FunctionExport(Construct):
             role=self.role,
             memory_size=256,
             timeout=FUNCTION_TIMEOUT,
+            **network.placement(),
             log_group=self.log_group,
             dead_letter_queue=dead_letter_queue,
             retry_attempts=2,
@@ -136,15 +149,10 @@ class FunctionExport(Construct):
                 "FUNCTION_NAMES": Stack.of(self).to_json_string(exported_names),
             },
         )
+        self.function.node.add_dependency(
+            self.policy
+        )  # Lambda creates a VPC function only once its role may manage ENIs
         exported = [*functions, self.function]
-        # Its own ARN exists only now (the function needs the role first).
-        self.policy.add_statements(
-            iam.PolicyStatement(
-                sid="ReadExportedFunctions",
-                actions=["lambda:GetFunction"],
-                resources=[fn.function_arn for fn in exported],
-            )
-        )
         keys = environment_keys(exported)
         if keys:
             self.policy.add_statements(

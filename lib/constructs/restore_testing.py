@@ -7,7 +7,7 @@ Pieces:
   point of the last day from this stack's vault.
 * One ``AWS::Backup::RestoreTestingSelection`` per resource (Aurora cluster, DynamoDB table), restored
   with the backup role and kept one hour for validation; the Aurora copy goes into the database
-  subnet group with the database security group, so the probe can reach it on 5432.
+  subnet group with the database security group, so the validator can reach it on 5432.
 * The validation function (``lib/lambda/restore_validation``), driven by events, never waiting:
   AWS Backup's "Restore Job State Change" events of this plan (COMPLETED and FAILED/ABORTED); RDS's
   "DB instance created" (RDS-EVENT-0005) of a copy's writer -- AWS Backup restores an Aurora cluster
@@ -23,13 +23,10 @@ Timing: the validation window (``VALIDATION_WINDOW_HOURS``) must hold the writer
 deadline, one more sweep and the writer's deletion, or AWS Backup would try to delete a cluster that
 still has an instance (Aurora refuses) when the window closes.
 
-VPC or not: the isolated subnets have no NAT and interface endpoints only for Secrets Manager, so a
-function inside cannot call AWS Backup (PutRestoreValidationResult), RDS (the copy's endpoint) or
-the Lambda API. So the validator runs outside the VPC and makes every API call (DynamoDB is a public
-API too), and a small probe -- the same code package, another handler -- runs in the isolated
-subnets with the functions' security group (allowed to the database on 5432), reads the database
-secret through the Secrets Manager endpoint and runs the one SQL query. No new endpoint (an
-interface endpoint in three AZs costs more than the drill) and no path from the VPC to the internet.
+Network: the validator runs in the isolated subnets with the functions' security group (allowed to
+the database group on 5432), like every function of the kit. It reaches AWS Backup, RDS and Secrets
+Manager through their interface endpoints and DynamoDB through its gateway endpoint, and the Aurora
+copy directly (restored into the database subnet group with the database security group).
 
 Names: restore testing plan and selection names allow only letters, digits and underscores (AWS's
 rule, unlike every other resource here), so ``{resource-type}-{suffix}`` is written with
@@ -45,8 +42,6 @@ on the cluster it joins; tags given at creation need ``rds:AddTagsToResource``).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_backup as backup
@@ -64,13 +59,13 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
-from lib.constructs.execution_role import execution_role
+from lib.constructs.execution_role import FunctionNetwork, execution_role
 from lib.constructs.log_group import encrypted_log_group
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
 from lib.lambda_bundle import bundle_function
-from lib.stacks.security_stack import LAMBDA_ENI_ACTIONS
+from lib.network_reachability import FUNCTION_PACKAGES
 
-SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "restore_validation"
+SOURCE = FUNCTION_PACKAGES["restore-validation"]
 NAMESPACE = "DisasterRecovery/RestoreTesting"
 SCHEDULE = "cron(0 5 ? * * *)"  # daily at 05:00 UTC, between the hourly backups' busy minutes
 START_WINDOW_HOURS = 1
@@ -96,9 +91,9 @@ def restore_testing_name(config: EnvironmentConfig, resource_type: str) -> str:
 
 
 class RestoreTesting(Construct):
-    """Restore testing plan, its selections, the validator + probe, the rule and the two alarms.
+    """Restore testing plan, its selections, the validator, the rules and the two alarms.
 
-    Exposes: plan, selections (label -> selection), function, probe, the rules (rule: restore jobs,
+    Exposes: plan, selections (label -> selection), function, the rules (rule: restore jobs,
     writer_rule: writers created, sweep_rule: the schedule), alarms (name -> alarm).
     """
 
@@ -113,8 +108,7 @@ class RestoreTesting(Construct):
         cluster: rds.IDatabaseCluster,
         table: dynamodb.ITable,
         secret: secretsmanager.ISecret,
-        vpc: ec2.IVpc,
-        function_security_group: ec2.ISecurityGroup,
+        network: FunctionNetwork,
         database_security_group: ec2.ISecurityGroup,
         database_subnet_group_name: str,
         aurora_key: kms.IKey,
@@ -143,7 +137,7 @@ class RestoreTesting(Construct):
         # Restore metadata is string -> string; list values are JSON (AWS Backup's inferred metadata format).
         overrides = {
             "aurora": {
-                # Into the isolated subnets with the database security group, where the probe reaches it.
+                # Into the isolated subnets with the database security group, where the validator reaches it.
                 "DBSubnetGroupName": database_subnet_group_name,
                 "VpcSecurityGroupIds": Stack.of(self).to_json_string([database_security_group.security_group_id]),
             },
@@ -157,64 +151,11 @@ class RestoreTesting(Construct):
             )
         }
 
-        # --- the probe: in the VPC, only the secret and SQL
-        probe_name = config.name("restore-validation-probe")
-        probe_logs = encrypted_log_group(
-            self, "ProbeLogGroup", config=config, name=f"/aws/lambda/{probe_name}", key=key
-        )
-        probe_role, probe_policy = execution_role(
-            self,
-            config=config,
-            name="restore-validation-probe",
-            description="Execution role of the in-VPC probe that queries restored Aurora copies",
-            log_group=probe_logs,
-            dead_letter_queue=dead_letter_queue,
-            id_prefix="Probe",
-            statements=[
-                iam.PolicyStatement(
-                    sid="ManageVpcNetworkInterfaces", actions=list(LAMBDA_ENI_ACTIONS), resources=["*"]
-                ),
-                iam.PolicyStatement(
-                    sid="ReadDatabaseSecret", actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]
-                ),
-                iam.PolicyStatement(
-                    sid="DecryptDatabaseSecret",
-                    actions=["kms:Decrypt"],
-                    resources=[aurora_key.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
-                ),
-            ],
-        )
-        code = lambda_.Code.from_asset(str(bundle_function(SOURCE)))
-        self.probe = lambda_.Function(
-            self,
-            "Probe",
-            function_name=probe_name,
-            description="Reads the newest heartbeat of a restored Aurora copy over TLS (invoked by the validator)",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="handler.probe",
-            code=code,
-            role=probe_role,
-            memory_size=256,
-            timeout=Duration.seconds(30),
-            vpc=vpc,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-            security_groups=[function_security_group],
-            log_group=probe_logs,
-            dead_letter_queue=dead_letter_queue,
-            retry_attempts=0,  # invoked synchronously only; the validator reports its failure
-            environment_encryption=key,
-            environment={"DB_SECRET_ARN": secret.secret_arn},
-        )
-        # Lambda refuses to create a VPC function whose role cannot manage ENIs yet: policy first.
-        self.probe.node.add_dependency(probe_policy)
-
-        # --- the validator: outside the VPC, every API call
         function_name = config.name("restore-validation")
         copy_clusters = f"arn:aws:rds:{region}:{account}:cluster:{COPY_PREFIX}*"
         copy_instances = f"arn:aws:rds:{region}:{account}:db:{COPY_PREFIX}*"
         log_group = encrypted_log_group(self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=key)
-        role, _ = execution_role(
+        role, policy = execution_role(
             self,
             config=config,
             name="restore-validation",
@@ -247,7 +188,13 @@ class RestoreTesting(Construct):
                     resources=[copy_instances],
                 ),
                 iam.PolicyStatement(
-                    sid="InvokeProbe", actions=["lambda:InvokeFunction"], resources=[self.probe.function_arn]
+                    sid="ReadDatabaseSecret", actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]
+                ),
+                iam.PolicyStatement(
+                    sid="DecryptDatabaseSecret",
+                    actions=["kms:Decrypt"],
+                    resources=[aurora_key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
                 ),
             ],
         )
@@ -258,17 +205,18 @@ class RestoreTesting(Construct):
             description="Validates restore-test copies (heartbeat present), reports to AWS Backup, times them",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="handler.handler",
-            code=code,
+            code=lambda_.Code.from_asset(str(bundle_function(SOURCE))),
             role=role,
             memory_size=256,
             timeout=Duration.seconds(90),
+            **network.placement(),
             log_group=log_group,
             dead_letter_queue=dead_letter_queue,
             retry_attempts=RETRY_ATTEMPTS,
             environment_encryption=key,
             environment={
                 "RESTORE_TESTING_PLAN_ARN": plan_arn,
-                "PROBE_FUNCTION_NAME": probe_name,
+                "DB_SECRET_ARN": secret.secret_arn,
                 "DB_NAME": config.database_name,
                 "RTO_MINUTES": str(config.objectives.rto_minutes),
                 "INSTANCE_DEADLINE_MINUTES": str(INSTANCE_DEADLINE_MINUTES),
@@ -276,7 +224,7 @@ class RestoreTesting(Construct):
                 "ENVIRONMENT_SUFFIX": config.environment_suffix,
             },
         )
-        self.function.node.add_dependency(self.probe)
+        self.function.node.add_dependency(policy)  # Lambda creates a VPC function only once its role may manage ENIs
         target = targets.LambdaFunction(
             self.function,
             dead_letter_queue=dead_letter_queue,

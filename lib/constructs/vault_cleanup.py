@@ -4,7 +4,10 @@ CloudFormation cannot delete a vault that still holds recovery points (aws/aws-c
 backup plan adds one per protected resource every hour. This construct adds a custom resource that
 depends on the vault: CloudFormation deletes the custom resource first, and its function
 (``lib/lambda/vault_cleanup``) stops the vault's running backup jobs and deletes every recovery
-point before answering, after which the vault is empty and deletable.
+point before answering, after which the vault is empty and deletable. It runs in the isolated
+subnets: AWS Backup through its interface endpoint, the answer to CloudFormation (a pre-signed S3
+URL) through the S3 gateway endpoint. The network layer is deleted after this one, so both are
+still there when the stack's deletion invokes it.
 
 IAM facts behind the policy (Service Authorization Reference for AWS Backup, RDS, DynamoDB, IAM;
 AWS managed policies AWSBackupFullAccess and AWSBackupServiceRolePolicyForBackup):
@@ -28,8 +31,6 @@ AWS managed policies AWSBackupFullAccess and AWSBackupServiceRolePolicyForBackup
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import CustomResource, Duration
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_iam as iam
@@ -38,10 +39,11 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
-from lib.constructs.execution_role import execution_role
+from lib.constructs.execution_role import FunctionNetwork, execution_role
 from lib.constructs.log_group import encrypted_log_group
+from lib.network_reachability import FUNCTION_PACKAGES
 
-HANDLER_DIR = Path(__file__).resolve().parent.parent / "lambda" / "vault_cleanup"
+HANDLER_DIR = FUNCTION_PACKAGES["vault-cleanup"]
 RESOURCE_TYPE = "Custom::BackupVaultCleanup"
 # The Lambda maximum: emptying a vault waits for Aurora snapshot deletions and unstoppable jobs.
 FUNCTION_TIMEOUT = Duration.minutes(15)
@@ -68,6 +70,7 @@ class BackupVaultCleanup(Construct):
         config: EnvironmentConfig,
         vault: backup.IBackupVault,
         log_key: kms.IKey,
+        network: FunctionNetwork,
     ) -> None:
         super().__init__(scope, construct_id)
         function_name = config.name("vault-cleanup")
@@ -94,8 +97,10 @@ class BackupVaultCleanup(Construct):
             timeout=FUNCTION_TIMEOUT,
             memory_size=256,
             role=self.role,
+            **network.placement(),
             log_group=self.log_group,
         )
+        self.function.node.add_dependency(policy)  # Lambda creates a VPC function only once its role may manage ENIs
         self.resource = CustomResource(
             self,
             "Resource",

@@ -21,7 +21,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
-from lib.constructs.execution_role import dead_letter_key_statement
+from lib.constructs.execution_role import FunctionNetwork, dead_letter_key_statement
 from lib.constructs.log_group import encrypted_log_group
 from lib.lambda_bundle import bundle_function
 
@@ -92,9 +92,7 @@ class ComputeStack(NestedStack):
             role=role,
             memory_size=256,
             timeout=Duration.seconds(30),
-            vpc=props.vpc,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-            security_groups=[props.function_security_group],
+            **FunctionNetwork(props.vpc, props.function_security_group).placement(),
             log_group=log_group,
             dead_letter_queue=self.dead_letter_queue,
             environment_encryption=props.aurora_key,

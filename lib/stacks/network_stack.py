@@ -9,9 +9,13 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
+from lib.network_reachability import interface_services
 
 POSTGRES_PORT = 5432
 HTTPS_PORT = 443
+# Construct ids of interface endpoints whose id predates the table: a new logical id would replace a
+# deployed endpoint, and the replacement's private DNS name would clash with the old one's.
+_ENDPOINT_IDS = {"secretsmanager": "SecretsManagerEndpoint"}
 
 
 @dataclass(frozen=True)
@@ -22,10 +26,14 @@ class NetworkStackProps:
 class NetworkStack(NestedStack):
     """VPC with public subnets (for future load balancers) and isolated subnets for data and compute.
 
-    Isolated subnets have no NAT: workloads reach S3 and DynamoDB through gateway endpoints and
-    Secrets Manager through an interface endpoint, so no traffic leaves for the internet.
+    Isolated subnets have no NAT: workloads reach S3 and DynamoDB through gateway endpoints and every
+    other AWS API their code calls through an interface endpoint (lib/network_reachability.py lists
+    them from the functions' code), so no traffic leaves for the internet. Each interface endpoint has
+    an ENI in the profile's first ``interface_endpoint_azs`` AZs (at least two): with private DNS the
+    service name resolves to all of them, so losing one AZ leaves the others answering.
 
-    Exposes: vpc, function_security_group, database_security_group, endpoint_security_group.
+    Exposes: vpc, function_security_group, database_security_group, endpoint_security_group,
+    interface_endpoints (service -> endpoint).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: NetworkStackProps) -> None:
@@ -75,14 +83,21 @@ class NetworkStack(NestedStack):
             self.function_security_group, ec2.Port.tcp(HTTPS_PORT), "Functions to interface endpoints"
         )
 
-        self.vpc.add_interface_endpoint(
-            "SecretsManagerEndpoint",
-            service=ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-            security_groups=[self.endpoint_security_group],
-            private_dns_enabled=True,
-            open=False,
+        endpoint_subnets = ec2.SubnetSelection(
+            subnet_type=ec2.SubnetType.PRIVATE_ISOLATED,
+            availability_zones=list(config.availability_zones[: config.profile.interface_endpoint_azs]),
         )
+        self.interface_endpoints = {
+            service: self.vpc.add_interface_endpoint(
+                _ENDPOINT_IDS.get(service, f"{service.capitalize()}Endpoint"),
+                service=ec2.InterfaceVpcEndpointAwsService(service),
+                subnets=endpoint_subnets,
+                security_groups=[self.endpoint_security_group],
+                private_dns_enabled=True,
+                open=False,
+            )
+            for service in interface_services()
+        }
 
     def _security_group(self, construct_id: str, name: str, purpose: str) -> ec2.SecurityGroup:
         return ec2.SecurityGroup(

@@ -22,8 +22,10 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
+from lib.constructs.az_experiments import AzExperiments
 from lib.constructs.backup_job_events import BackupJobEvents
 from lib.constructs.backup_monitor import BackupMonitor, ProtectedResource
+from lib.constructs.execution_role import FunctionNetwork
 from lib.constructs.function_export import FunctionExport
 from lib.constructs.restore_testing import RestoreTesting
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
@@ -49,7 +51,7 @@ class ResilienceStackProps:
     function: lambda_.IFunction
     dead_letter_queue: sqs.IQueue
     metrics_namespace: str
-    # restore testing: the Aurora copy's network and the credentials the validation uses
+    # where the functions run; restore testing: the Aurora copy's network and the validation's credentials
     vpc: ec2.IVpc
     function_security_group: ec2.ISecurityGroup
     database_security_group: ec2.ISecurityGroup
@@ -61,12 +63,13 @@ class ResilienceStackProps:
 class ResilienceStack(NestedStack):
     """Backs up every stateful store hourly, and tells a human when backups or the data plane fail.
 
-    Exposes: vault, plan, topic, dashboard.
+    Exposes: vault, plan, topic, dashboard, experiments (the AWS FIS templates of the AZ-loss drill).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: ResilienceStackProps) -> None:
         super().__init__(scope, construct_id, description="Resilience layer: AWS Backup, alerting, dashboard")
         config = props.config
+        network = FunctionNetwork(props.vpc, props.function_security_group)
 
         self.topic = sns.Topic(
             self,
@@ -106,7 +109,7 @@ class ResilienceStack(NestedStack):
         )
         # AWS Backup keeps filling the vault; it must be emptied before CloudFormation can delete it.
         cleanup = BackupVaultCleanup(
-            self, "VaultCleanup", config=config, vault=self.vault, log_key=props.monitoring_key
+            self, "VaultCleanup", config=config, vault=self.vault, log_key=props.monitoring_key, network=network
         )
 
         self.plan = backup.BackupPlan(
@@ -170,6 +173,7 @@ class ResilienceStack(NestedStack):
             key=props.monitoring_key,
             dead_letter_queue=self.undelivered,
             alarms=alarms,
+            network=network,
         )
         restore_testing = RestoreTesting(
             self,
@@ -180,8 +184,7 @@ class ResilienceStack(NestedStack):
             cluster=props.cluster,
             table=props.table,
             secret=props.secret,
-            vpc=props.vpc,
-            function_security_group=props.function_security_group,
+            network=network,
             database_security_group=props.database_security_group,
             database_subnet_group_name=props.database_subnet_group_name,
             aurora_key=props.aurora_key,
@@ -200,14 +203,26 @@ class ResilienceStack(NestedStack):
                 cleanup.function,
                 monitor.function,
                 restore_testing.function,
-                restore_testing.probe,
             ],
             bucket=props.bucket,
             log_key=props.monitoring_key,
             dead_letter_queue=self.undelivered,
+            network=network,
         )
         metrics = _Metrics(props, self.vault.backup_vault_name, self.undelivered)
-        _add_alarms(alarms, metrics)
+        paging = _add_alarms(alarms, metrics)
+        # Stop an experiment on harm beyond it: a dead-lettered alert or DR signal, or an RPO breach.
+        self.experiments = AzExperiments(
+            self,
+            "AzExperiments",
+            config=config,
+            vpc=props.vpc,
+            cluster=props.cluster,
+            stop_alarms=[paging["undelivered-alerts"], *monitor.alarms.values()],
+            log_key=props.monitoring_key,
+            topic=self.topic,
+            dead_letter_queue=self.undelivered,
+        )
         self.dashboard = _dashboard(self, config, metrics, monitor, alarms.alarms)
 
 
@@ -327,9 +342,10 @@ _ALARMS: tuple[_AlarmRow, ...] = (
 # fmt: on
 
 
-def _add_alarms(alarms: TopicAlarms, metrics: _Metrics) -> None:
-    for name, description, metric, threshold, comparison, (datapoints, periods), missing in _ALARMS:
-        alarms.add(
+def _add_alarms(alarms: TopicAlarms, metrics: _Metrics) -> dict[str, cloudwatch.Alarm]:
+    """The alarms of ``_ALARMS``, by name."""
+    return {
+        name: alarms.add(
             name,
             description=description,
             metric=getattr(metrics, metric),
@@ -339,6 +355,8 @@ def _add_alarms(alarms: TopicAlarms, metrics: _Metrics) -> None:
             datapoints=datapoints,
             missing=missing,
         )
+        for name, description, metric, threshold, comparison, (datapoints, periods), missing in _ALARMS
+    }
 
 
 def _dashboard(

@@ -11,6 +11,7 @@ from constructs import Construct
 
 from lib.config import EnvironmentConfig
 from lib.constructs.customer_key import CustomerManagedKey
+from lib.constructs.execution_role import vpc_access_statement
 from lib.constructs.log_group import encrypted_log_group
 
 # AWS-maintained policies for the AWS Backup service role. AWS keeps them in step with the
@@ -20,17 +21,6 @@ BACKUP_MANAGED_POLICIES = (
     "service-role/AWSBackupServiceRolePolicyForRestores",
     "AWSBackupServiceRolePolicyForS3Backup",
     "AWSBackupServiceRolePolicyForS3Restore",
-)
-
-# Lambda creates and removes the function's ENIs with the execution role. These EC2 actions are
-# not scoped by resource for this use (DescribeNetworkInterfaces has no resource-level
-# permissions at all), so AWS documents them with Resource "*".
-LAMBDA_ENI_ACTIONS = (
-    "ec2:CreateNetworkInterface",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:DeleteNetworkInterface",
-    "ec2:AssignPrivateIpAddresses",
-    "ec2:UnassignPrivateIpAddresses",
 )
 
 
@@ -93,9 +83,7 @@ class SecurityStack(NestedStack):
             managed_policy_name=config.name("lambda-vpc-access"),
             description="Lets Lambda attach the function to the VPC",
             roles=[self.function_role],
-            statements=[
-                iam.PolicyStatement(sid="ManageVpcNetworkInterfaces", actions=list(LAMBDA_ENI_ACTIONS), resources=["*"])
-            ],
+            statements=[vpc_access_statement()],
         )
 
         self.backup_role = iam.Role(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lib import output_keys as keys
+from lib.config import select_profile
+from lib.network_reachability import FUNCTION_PACKAGES, interface_services
 
 pytestmark = pytest.mark.aws_minutes(0.5)
 
@@ -25,20 +27,32 @@ def test_private_and_public_subnets_span_three_azs(client, outputs) -> None:
 
 
 def test_gateway_and_interface_endpoints(client, outputs) -> None:
+    """Gateway endpoints for S3 and DynamoDB; an interface endpoint (private DNS) for every other service
+    the functions' code calls (lib/network_reachability.py), with an ENI in the profile's AZs."""
     endpoints = client("ec2").describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [outputs[keys.VPC_ID]]}])[
         "VpcEndpoints"
     ]
     by_service = {e["ServiceName"]: e for e in endpoints}
-    assert set(by_service) == {
-        "com.amazonaws.us-east-1.s3",
-        "com.amazonaws.us-east-1.dynamodb",
-        "com.amazonaws.us-east-1.secretsmanager",
-    }
+    interface = {f"com.amazonaws.us-east-1.{service}" for service in interface_services()}
+    assert set(by_service) == {"com.amazonaws.us-east-1.s3", "com.amazonaws.us-east-1.dynamodb", *interface}
     assert by_service["com.amazonaws.us-east-1.s3"]["VpcEndpointType"] == "Gateway"
-    assert by_service["com.amazonaws.us-east-1.secretsmanager"]["VpcEndpointType"] == "Interface"
     assert len(by_service["com.amazonaws.us-east-1.s3"]["RouteTableIds"]) == 6
     private = set(outputs[keys.PRIVATE_SUBNET_IDS].split(","))
-    assert set(by_service["com.amazonaws.us-east-1.secretsmanager"]["SubnetIds"]) == private
+    azs = select_profile(outputs[keys.PROFILE]).interface_endpoint_azs
+    for service in interface:
+        assert by_service[service]["VpcEndpointType"] == "Interface"
+        assert by_service[service]["PrivateDnsEnabled"] is True
+        subnets = set(by_service[service]["SubnetIds"])
+        assert subnets <= private and len(subnets) == azs
+
+
+def test_every_function_of_the_kit_runs_in_the_isolated_subnets(client, outputs, suffix) -> None:
+    functions = [f"{kind}-{suffix}" for kind in FUNCTION_PACKAGES]
+    private = set(outputs[keys.PRIVATE_SUBNET_IDS].split(","))
+    for name in functions:
+        config = client("lambda").get_function_configuration(FunctionName=name)
+        assert set(config["VpcConfig"]["SubnetIds"]) == private, name
+        assert config["VpcConfig"]["SecurityGroupIds"] == [outputs[keys.FUNCTION_SECURITY_GROUP_ID]], name
 
 
 def test_database_accepts_postgres_only_from_the_function_group(client, outputs) -> None:

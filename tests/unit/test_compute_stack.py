@@ -17,7 +17,7 @@ def _function(templates: Templates) -> dict:
 def test_every_function_runs_the_python_the_bundler_targets(templates: Templates) -> None:
     functions = [f for t in templates.all().values() for f in t.find_resources("AWS::Lambda::Function").values()]
     ours = [f for f in functions if "FunctionName" in f["Properties"]]
-    assert len(ours) == 6  # canary, vault cleanup, backup monitor, restore validation + its probe, export
+    assert len(ours) == 5  # canary, vault cleanup, backup monitor, restore validation, export
     for function in ours:
         assert function["Properties"]["Runtime"] == f"python{RUNTIME_PYTHON_VERSION}"
 

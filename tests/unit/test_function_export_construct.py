@@ -23,7 +23,6 @@ EXPORTED = {
         "VaultCleanupFunction",
         "BackupMonitorFunction",
         "RestoreTestingFunction",
-        "RestoreTestingProbe",
         "FunctionExportFunction",
     ),
 }
@@ -74,11 +73,14 @@ def _parameter_for(templates: Templates, layer: str, construct_id: str, attribut
 
 
 def _exported_arns(templates: Templates) -> list[Any]:
+    """Each exported function's ARN as the policy writes it: a reference, or its own ARN as a literal
+    (the export function waits for its policy, so a reference to itself would be a cycle)."""
     arns: list[Any] = [{"Ref": _parameter_for(templates, "compute", "Function", "Arn")}]
-    for prefix in EXPORTED["resilience"]:
+    for prefix in EXPORTED["resilience"][:-1]:
         logical_id = _logical_id(templates, "resilience", "AWS::Lambda::Function", prefix)
         arns.append({"Fn::GetAtt": [logical_id, "Arn"]})
-    return arns
+    own = f"arn:aws:lambda:us-east-1:123456789012:function:{NAME}"
+    return [*arns, own]
 
 
 def _exported_names(templates: Templates) -> list[Any]:
@@ -93,12 +95,12 @@ def _sorted(values: list[Any]) -> list[Any]:
     return sorted(values, key=json.dumps)
 
 
-def test_the_function_runs_outside_the_vpc_with_its_own_encrypted_logs_and_the_undelivered_dlq(
+def test_the_function_runs_in_the_vpc_with_its_own_encrypted_logs_and_the_undelivered_dlq(
     templates: Templates,
 ) -> None:
     _, function = _function(templates)
     assert (function["Runtime"], function["Handler"], function["Timeout"]) == ("python3.14", "handler.handler", 300)
-    assert "VpcConfig" not in function
+    assert len(function["VpcConfig"]["SubnetIds"]) == 3 and len(function["VpcConfig"]["SecurityGroupIds"]) == 1
     assert function["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0].startswith("UndeliveredAlerts")
     assert "MonitoringKey" in function["KmsKeyArn"]["Ref"]
     log_group_id = function["LoggingConfig"]["LogGroup"]["Ref"]
@@ -129,6 +131,7 @@ def test_the_policy_grants_exactly_what_the_handler_calls(templates: Templates) 
         "EncryptExports",
         "WriteOwnLogs",
         "EncryptDeadLetters",  # the undelivered-alerts queue's key (tests/unit/test_function_wiring.py)
+        "ManageVpcNetworkInterfaces",  # Lambda attaches the function to the VPC with its role
     }
     for statement in statements.values():
         assert statement["Effect"] == "Allow"

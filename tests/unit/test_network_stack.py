@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk.assertions import Match
-
+from lib.config import DEV
+from lib.network_reachability import interface_services
 from tests.unit.conftest import SUFFIX, Templates, only
 
 
@@ -46,17 +46,30 @@ def test_gateway_endpoints_for_s3_and_dynamodb_on_every_route_table(templates: T
         assert len(endpoint["Properties"]["RouteTableIds"]) == 6
 
 
-def test_interface_endpoint_only_for_secrets_manager(templates: Templates) -> None:
-    templates.network.resource_properties_count_is("AWS::EC2::VPCEndpoint", {"VpcEndpointType": "Interface"}, 1)
-    templates.network.has_resource_properties(
-        "AWS::EC2::VPCEndpoint",
-        {
-            "VpcEndpointType": "Interface",
-            "ServiceName": "com.amazonaws.us-east-1.secretsmanager",
-            "PrivateDnsEnabled": True,
-            "SubnetIds": Match.any_value(),
-        },
+def test_interface_endpoints_exactly_for_the_services_the_functions_call(templates: Templates) -> None:
+    """One per service some function's code calls that no gateway endpoint serves, private DNS on,
+    behind the endpoint security group, with an ENI in each AZ the profile names."""
+    endpoints = templates.network.find_resources(
+        "AWS::EC2::VPCEndpoint", {"Properties": {"VpcEndpointType": "Interface"}}
     )
+    services = sorted(e["Properties"]["ServiceName"] for e in endpoints.values())
+    assert services == [f"com.amazonaws.us-east-1.{s}" for s in ("backup", "lambda", "rds", "secretsmanager")]
+    assert services == [f"com.amazonaws.us-east-1.{s}" for s in interface_services()]
+    for endpoint in endpoints.values():
+        properties = endpoint["Properties"]
+        assert properties["PrivateDnsEnabled"] is True
+        assert len(properties["SubnetIds"]) == DEV.interface_endpoint_azs == 3
+        assert [g["Fn::GetAtt"][0] for g in properties["SecurityGroupIds"]] == [
+            next(
+                iter(
+                    templates.network.find_resources(
+                        "AWS::EC2::SecurityGroup", {"Properties": {"GroupName": f"endpoint-sg-{SUFFIX}"}}
+                    )
+                )
+            )
+        ]
+    # the deployed Secrets Manager endpoint keeps its logical id (a replacement's private DNS would clash)
+    assert any(logical_id.startswith("VpcSecretsManagerEndpoint") for logical_id in endpoints)
 
 
 def test_security_groups_named_and_closed_by_default(templates: Templates) -> None:

@@ -176,7 +176,7 @@ def test_monitor_measures_exactly_what_the_selection_backs_up(templates: Templat
     assert environment["RPO_MINUTES"] == "60"
     assert _refs(environment["PROTECTED_RESOURCES"]) == _refs(selection["Resources"])
     assert len(_refs(selection["Resources"])) == 3
-    assert "VpcConfig" not in function["Properties"]
+    assert len(function["Properties"]["VpcConfig"]["SubnetIds"]) == 3
     assert function["Properties"]["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0].startswith("UndeliveredAlerts")
 
 
@@ -193,8 +193,8 @@ def test_every_alert_rule_target_has_a_dead_letter_queue_and_retries(templates: 
     rules = templates.resilience.find_resources("AWS::Events::Rule")
     # backup job failed / completed -> topic; monitor schedule / job events -> monitor;
     # restore test jobs, restore-test writers created and the restore-test sweep -> restore
-    # validation; hourly function export
-    assert len(rules) == 8
+    # validation; hourly function export; FIS experiment state changes -> topic
+    assert len(rules) == 9
     for rule in rules.values():
         for target in rule["Properties"]["Targets"]:
             assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith("UndeliveredAlerts")

@@ -60,20 +60,21 @@ def test_selections_test_aurora_and_dynamodb_with_the_backup_role(templates: Tem
     assert selections[f"restore_test_dynamodb_{SUFFIX}"]["Properties"]["ProtectedResourceType"] == "DynamoDB"
 
 
-def test_validator_runs_outside_the_vpc_and_the_probe_inside(templates: Templates) -> None:
+def test_validator_runs_in_the_vpc_and_reads_the_database_secret(templates: Templates) -> None:
+    """One function: it reaches the AWS APIs through VPC endpoints and the restored copy on 5432
+    (there is no probe function any more: a split that existed only because it ran outside the VPC)."""
     validator = _function(templates, f"restore-validation-{SUFFIX}")["Properties"]
-    probe = _function(templates, f"restore-validation-probe-{SUFFIX}")["Properties"]
-    assert validator["Handler"] == "handler.handler" and "VpcConfig" not in validator
-    assert probe["Handler"] == "handler.probe"
-    assert len(probe["VpcConfig"]["SubnetIds"]) == 3 and len(probe["VpcConfig"]["SecurityGroupIds"]) == 1
+    assert validator["Handler"] == "handler.handler"
+    assert len(validator["VpcConfig"]["SubnetIds"]) == 3 and len(validator["VpcConfig"]["SecurityGroupIds"]) == 1
+    assert f"restore-validation-probe-{SUFFIX}" not in _by_name(templates, "AWS::Lambda::Function", "FunctionName")
     env = validator["Environment"]["Variables"]
     assert env["RTO_MINUTES"] == str(RecoveryObjectives().rto_minutes)
     assert env["INSTANCE_DEADLINE_MINUTES"] == str(INSTANCE_DEADLINE_MINUTES)
-    assert (env["METRICS_NAMESPACE"], env["PROBE_FUNCTION_NAME"]) == (NAMESPACE, f"restore-validation-probe-{SUFFIX}")
+    assert env["METRICS_NAMESPACE"] == NAMESPACE and "PROBE_FUNCTION_NAME" not in env
+    assert "DB_SECRET_ARN" in env
     plan_id = next(iter(templates.resilience.find_resources("AWS::Backup::RestoreTestingPlan")))
     assert env["RESTORE_TESTING_PLAN_ARN"] == {"Fn::GetAtt": [plan_id, "RestoreTestingPlanArn"]}
-    for function in (validator, probe):
-        assert "DeadLetterConfig" in function and "KmsKeyArn" in function
+    assert "DeadLetterConfig" in validator and "KmsKeyArn" in validator
 
 
 def test_rule_sends_this_plans_finished_restore_jobs_to_the_validator_with_dlq(templates: Templates) -> None:
@@ -148,13 +149,10 @@ def test_validator_policy_is_exact(templates: Templates) -> None:
         "rds:DeleteDBInstance",
     }
     assert not any("*" in action for s in statements.values() for action in _actions(s))
-    assert statements["InvokeProbe"]["Action"] == "lambda:InvokeFunction"
-    probe = {
-        s["Sid"]: s
-        for s in policies[f"restore-validation-probe-policy-{SUFFIX}"]["Properties"]["PolicyDocument"]["Statement"]
-    }
-    assert probe["ReadDatabaseSecret"]["Action"] == "secretsmanager:GetSecretValue"
-    assert "kms:ViaService" in probe["DecryptDatabaseSecret"]["Condition"]["StringEquals"]
+    assert "InvokeProbe" not in statements
+    assert statements["ReadDatabaseSecret"]["Action"] == "secretsmanager:GetSecretValue"
+    assert "kms:ViaService" in statements["DecryptDatabaseSecret"]["Condition"]["StringEquals"]
+    assert "ec2:CreateNetworkInterface" in statements["ManageVpcNetworkInterfaces"]["Action"]
 
 
 def _actions(statement: dict[str, Any]) -> list[str]:
@@ -164,5 +162,6 @@ def _actions(statement: dict[str, Any]) -> list[str]:
 
 def test_restore_testing_log_groups_are_encrypted_and_destroyed(templates: Templates) -> None:
     groups = _by_name(templates, "AWS::Logs::LogGroup", "LogGroupName")
-    for name in (f"/aws/lambda/restore-validation-{SUFFIX}", f"/aws/lambda/restore-validation-probe-{SUFFIX}"):
+    assert f"/aws/lambda/restore-validation-probe-{SUFFIX}" not in groups
+    for name in (f"/aws/lambda/restore-validation-{SUFFIX}",):
         assert "KmsKeyId" in groups[name]["Properties"] and groups[name]["DeletionPolicy"] == "Delete"

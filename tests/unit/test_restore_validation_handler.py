@@ -1,9 +1,8 @@
-"""Unit tests of the restore-test validator and its probe: real AWS Backup event shapes, stubbed APIs."""
+"""Unit tests of the restore-test validator: real AWS Backup event shapes, stubbed APIs, a fake database."""
 
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import sys
 from collections.abc import Iterator
@@ -14,7 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 HANDLER_PATH = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "restore_validation" / "handler.py"
@@ -26,6 +24,7 @@ COPY_CLUSTER = "awsbackup-restore-test-5f4e3d2c1b0a"
 COPY_WRITER = f"{COPY_CLUSTER}-writer"
 COPY_PREFIX = "awsbackup-restore-test-"
 PROBED_HEARTBEAT = "2026-11-28T04:55:00+00:00"
+SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:aurora-credentials-test"
 JOB_ID = "A1B2C3D4-0000-1111-2222-333344445555"
 SWEEP_TIME = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 HEARTBEAT = "2026-11-28T04:55:00.000000+00:00"
@@ -44,10 +43,9 @@ def validator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
         "METRICS_NAMESPACE": "DisasterRecovery/RestoreTesting",
         "ENVIRONMENT_SUFFIX": "test",
         "RTO_MINUTES": "240",
-        "PROBE_FUNCTION_NAME": "restore-validation-probe-test",
         "DB_NAME": "appdb",
         "INSTANCE_DEADLINE_MINUTES": "60",
-        "DB_SECRET_ARN": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:aurora-credentials-test",
+        "DB_SECRET_ARN": SECRET_ARN,
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -262,7 +260,7 @@ def test_completed_aurora_copy_gets_a_writer_and_is_not_reported_yet(validator, 
         },
     )
     stubbed.stub("backup")  # no response queued: a PutRestoreValidationResult now would fail the test
-    stubbed.stub("lambda")  # nor may the copy be probed yet
+    stubbed.stub("secretsmanager")  # nor may the copy be queried yet
 
     result = validator.handler(restore_event(resource_type="Aurora"), CONTEXT, clients=stubbed.clients)
 
@@ -324,7 +322,11 @@ def _writer_found(stubbed: StubbedClients, *, plan: str = PLAN_ARN) -> None:
     )
 
 
-def _probe_answers(stubbed: StubbedClients, answer: dict[str, Any]) -> None:
+def _copy_answers(
+    stubbed: StubbedClients, monkeypatch: pytest.MonkeyPatch, validator: ModuleType, rows: list[Any] | Exception
+) -> dict[str, Any]:
+    """DescribeDBClusters of the copy, the source secret, and a database connection answering ``rows``;
+    returns what ``connect`` was called with."""
     stubbed.stub("rds").add_response(
         "describe_db_clusters",
         {
@@ -334,24 +336,21 @@ def _probe_answers(stubbed: StubbedClients, answer: dict[str, Any]) -> None:
         },
         {"DBClusterIdentifier": COPY_CLUSTER},
     )
-    payload = json.dumps(answer).encode()
-    stubbed.stub("lambda").add_response(
-        "invoke",
-        {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(payload), len(payload))},
-        {
-            "FunctionName": "restore-validation-probe-test",
-            "InvocationType": "RequestResponse",
-            "Payload": json.dumps(
-                {"host": "copy.cluster-x.rds.amazonaws.com", "port": 5432, "database": "appdb"}
-            ).encode(),
-        },
-    )
+    _secret_stub(stubbed)
+    seen: dict[str, Any] = {}
+
+    def connect(host, port, database, username, password, context):
+        seen.update(host=host, port=port, database=database, username=username, tls=context is not None)
+        return FakeConnection(rows)
+
+    monkeypatch.setattr(validator, "connect", connect)
+    return seen
 
 
-def test_writer_created_event_validates_deletes_the_writer_then_reports(validator, capsys):
+def test_writer_created_event_validates_deletes_the_writer_then_reports(validator, capsys, monkeypatch):
     stubbed = StubbedClients(validator)
     _writer_found(stubbed)
-    _probe_answers(stubbed, {"newestHeartbeat": "2026-11-28T04:55:00+00:00"})
+    seen = _copy_answers(stubbed, monkeypatch, validator, [[datetime(2026, 11, 28, 4, 55, tzinfo=UTC)]])
     # The writer goes first: a final result makes AWS Backup delete the cluster, refused with an instance.
     stubbed.stub("rds").add_response(
         "delete_db_instance",
@@ -372,6 +371,14 @@ def test_writer_created_event_validates_deletes_the_writer_then_reports(validato
 
     stubbed.verify()
     assert result["validation"] == "SUCCESSFUL", result["validationMessage"]
+    # The copy's endpoint, over TLS, with the source database secret's user.
+    assert seen == {
+        "host": "copy.cluster-x.rds.amazonaws.com",
+        "port": 5432,
+        "database": "appdb",
+        "username": "dbadmin",
+        "tls": True,
+    }
     # The restore took until the writer was available (05:00:12 -> 05:58:12), not until the job ended (05:42:12).
     assert result["durationMinutes"] == 58.0
     lines = emf(capsys)
@@ -379,10 +386,10 @@ def test_writer_created_event_validates_deletes_the_writer_then_reports(validato
     assert metric_values(lines, "RestoreDurationMinutes") == {"Aurora": 58.0, None: 58.0}
 
 
-def test_a_failed_probe_deletes_the_writer_and_reports_failed(validator, capsys):
+def test_a_failed_query_deletes_the_writer_and_reports_failed(validator, capsys, monkeypatch):
     stubbed = StubbedClients(validator)
     _writer_found(stubbed)
-    _probe_answers(stubbed, {"error": "OperationalError: connection refused"})
+    _copy_answers(stubbed, monkeypatch, validator, RuntimeError("connection refused"))
     stubbed.stub("rds").add_response("delete_db_instance", {"DBInstance": {}}, {"DBInstanceIdentifier": COPY_WRITER})
     stubbed.stub("backup").add_response(
         "put_restore_validation_result",
@@ -390,7 +397,7 @@ def test_a_failed_probe_deletes_the_writer_and_reports_failed(validator, capsys)
         {
             "RestoreJobId": JOB_ID,
             "ValidationStatus": "FAILED",
-            "ValidationStatusMessage": f"restored cluster {COPY_CLUSTER}: OperationalError: connection refused",
+            "ValidationStatusMessage": f"restored cluster {COPY_CLUSTER}: RuntimeError: connection refused",
         },
     )
 
@@ -649,39 +656,26 @@ def _secret_stub(stubbed: StubbedClients, password: str = "pa55-word") -> None:
     stubbed.stub("secretsmanager").add_response(
         "get_secret_value",
         {"SecretString": json.dumps({"username": "dbadmin", "password": password})},
-        {"SecretId": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:aurora-credentials-test"},
+        {"SecretId": SECRET_ARN},
     )
 
 
-def test_probe_reads_the_newest_heartbeat_over_tls(validator, monkeypatch):
+def test_the_heartbeat_query_runs_over_tls_and_closes_the_connection(validator, monkeypatch):
     stubbed = StubbedClients(validator)
     _secret_stub(stubbed)
     connection = FakeConnection([[datetime(2026, 11, 28, 4, 55, tzinfo=UTC)]])
-    seen: dict[str, Any] = {}
+    monkeypatch.setattr(validator, "connect", lambda *args: connection)
 
-    def connect(host, port, database, username, password, context):
-        seen.update(host=host, port=port, database=database, username=username, tls=context is not None)
-        return connection
+    newest = validator.newest_heartbeat("copy.example", 5432, "appdb", SECRET_ARN, stubbed.clients)
 
-    monkeypatch.setattr(validator, "connect", connect)
-
-    answer = validator.probe(
-        {"host": "copy.example", "port": 5432, "database": "appdb"}, CONTEXT, clients=stubbed.clients
-    )
-
-    assert answer == {"newestHeartbeat": "2026-11-28T04:55:00+00:00"}
-    assert seen == {"host": "copy.example", "port": 5432, "database": "appdb", "username": "dbadmin", "tls": True}
+    assert newest == "2026-11-28T04:55:00+00:00"
     assert connection.statements == ["SELECT max(checked_at) FROM dr_heartbeat"] and connection.closed
 
 
-def test_probe_errors_are_answered_and_never_carry_the_password(validator, monkeypatch):
+def test_query_errors_never_carry_the_password(validator, monkeypatch):
     stubbed = StubbedClients(validator)
     _secret_stub(stubbed, password="pa55-word")
     monkeypatch.setattr(validator, "connect", lambda *args: FakeConnection(RuntimeError("auth failed for pa55-word")))
 
-    answer = validator.probe({"host": "h", "port": 5432, "database": "appdb"}, CONTEXT, clients=stubbed.clients)
-
-    assert answer == {"error": "RuntimeError: auth failed for ***"}
-    assert validator.probe({"host": "h"}, CONTEXT, clients=stubbed.clients) == {
-        "error": "the probe needs host, port and database"
-    }
+    with pytest.raises(validator.ValidationError, match=r"^RuntimeError: auth failed for \*\*\*$"):
+        validator.newest_heartbeat("h", 5432, "appdb", SECRET_ARN, stubbed.clients)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lib.constructs.customer_key import ACCOUNT_KEY_ACTIONS
-from lib.stacks.security_stack import LAMBDA_ENI_ACTIONS
+from lib.constructs.execution_role import LAMBDA_ENI_ACTIONS
 from tests.unit.conftest import SUFFIX, Templates, only
 
 KEY_PURPOSES = ("aurora", "s3", "backup", "monitoring")

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 import pytest
 
 from lib import output_keys
+from lib.constructs.az_experiments import UNSCOPABLE_EC2_ACTIONS as FIS_UNSCOPABLE_EC2_ACTIONS
+from lib.constructs.execution_role import LAMBDA_ENI_ACTIONS
 from lib.constructs.restore_testing import UNSCOPABLE_ACTIONS as RESTORE_TEST_UNSCOPABLE_ACTIONS
 from lib.constructs.vault_cleanup import UNSCOPABLE_BACKUP_ACTIONS
 from lib.explicit_actions import UnknownWildcardError, expand
-from lib.stacks.security_stack import LAMBDA_ENI_ACTIONS
 from tests.unit.conftest import SUFFIX, Templates
 
 # Physical-name properties; each literal value must carry the suffix.
@@ -42,6 +43,8 @@ RESOURCE_STAR_ALLOWED = {
     *LAMBDA_ENI_ACTIONS,
     *UNSCOPABLE_BACKUP_ACTIONS,
     *RESTORE_TEST_UNSCOPABLE_ACTIONS,
+    *FIS_UNSCOPABLE_EC2_ACTIONS,
+    "logs:CreateLogDelivery",
 }
 # Services that must never be sent to a stack: nothing is replicated out of the region.
 FORBIDDEN_TYPES = {"AWS::DynamoDB::GlobalTable", "AWS::RDS::GlobalCluster", "AWS::EC2::NatGateway"}

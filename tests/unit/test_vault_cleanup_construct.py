@@ -9,18 +9,26 @@ from typing import Any
 import pytest
 from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk import aws_backup as backup
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
 from lib.app import new_app
 from lib.config import EnvironmentConfig
+from lib.constructs.execution_role import LAMBDA_ENI_ACTIONS, FunctionNetwork
 from lib.constructs.vault_cleanup import HANDLER_DIR, BackupVaultCleanup
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 SUFFIX = "test"
-# Actions the Service Authorization Reference lists without resource types: only these may use "*".
-DOCUMENTED_STAR_ACTIONS = {"backup:ListBackupJobs", "backup:StopBackupJob", "backup:ListBackupVaults"}
+# Actions the Service Authorization Reference lists without resource types: only these may use "*"
+# (and Lambda's VPC network-interface actions, which AWS documents with "*").
+DOCUMENTED_STAR_ACTIONS = {
+    "backup:ListBackupJobs",
+    "backup:StopBackupJob",
+    "backup:ListBackupVaults",
+    *LAMBDA_ENI_ACTIONS,
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +42,16 @@ def synthesized() -> tuple[Template, dict[str, str]]:
     vault = backup.BackupVault(
         stack, "Vault", backup_vault_name=config.name("backup-vault"), removal_policy=RemovalPolicy.DESTROY
     )
-    cleanup = BackupVaultCleanup(stack, "VaultCleanup", config=config, vault=vault, log_key=key)
+    vpc = ec2.Vpc(
+        stack,
+        "Vpc",
+        restrict_default_security_group=False,  # its CDK provider would be a second function
+        subnet_configuration=[ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)],
+    )
+    group = ec2.SecurityGroup(stack, "Group", vpc=vpc)
+    cleanup = BackupVaultCleanup(
+        stack, "VaultCleanup", config=config, vault=vault, log_key=key, network=FunctionNetwork(vpc, group)
+    )
     ids = {
         name: stack.get_logical_id(construct.node.default_child)  # type: ignore[arg-type]
         for name, construct in {
@@ -87,7 +104,7 @@ def test_function_properties(synthesized: tuple[Template, dict[str, str]]) -> No
             "Timeout": 900,
             "Role": {"Fn::GetAtt": [ids["role"], "Arn"]},
             "LoggingConfig": {"LogGroup": {"Ref": ids["log_group"]}},
-            "VpcConfig": Match.absent(),
+            "VpcConfig": {"SubnetIds": Match.any_value(), "SecurityGroupIds": [Match.any_value()]},
             "Layers": Match.absent(),
         },
     )

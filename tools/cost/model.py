@@ -181,6 +181,8 @@ FREE: Mapping[str, str] = {
     "AWS::Backup::BackupSelection": "AWS Backup vaults, plans and selections: storage is priced on each "
     "protected resource",
     "AWS::Backup::RestoreTestingPlan": "restore testing plans: priced per job on their selections",
+    "AWS::FIS::ExperimentTemplate": "AWS FIS experiment templates: billed per action-minute only while an "
+    "experiment runs (docs/RUNBOOK.md, Availability Zone loss)",
 }
 FREE_PREFIXES: Mapping[str, str] = {
     "AWS::IAM::": "IAM: no charge",

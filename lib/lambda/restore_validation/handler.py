@@ -29,12 +29,10 @@ takes, against the RTO) and ``RestoreValidationFailed`` (1/0); each also without
 dimension, which is what the alarms watch. Events of other plans, other sources or a broken shape
 are logged and counted as ``InvalidEvents``, never raised (a raise would only retry).
 
-Why two entry points. The Aurora copy lives in the VPC's isolated subnets, which have no NAT and no
-interface endpoint for AWS Backup or RDS; the validator needs both APIs (and DynamoDB, the Lambda
-API). So ``handler`` runs outside the VPC and does every AWS API call, and ``probe`` -- the same
-package, deployed as a second function in the isolated subnets with the functions' security group,
-which may reach the database on 5432 -- only reads the secret (Secrets Manager has an interface
-endpoint) and runs the SQL; ``handler`` invokes it synchronously with the copy's endpoint.
+Network: the function runs in the VPC's isolated subnets with the functions' security group, which
+may reach the database group on 5432; the Aurora copy is restored into the database subnet group with
+that group. AWS Backup, RDS and Secrets Manager answer through their interface endpoints, DynamoDB
+through its gateway endpoint. The SQL query uses the source database secret's credentials.
 
 TLS: as the canary, the connection is always encrypted; the server certificate is verified only
 when ``DB_CA_BUNDLE`` names a PEM file packaged with the function (see the canary's docstring).
@@ -106,7 +104,7 @@ class Settings:
     namespace: str
     environment_suffix: str
     rto_minutes: float
-    probe_function: str
+    secret_arn: str
     database_name: str
     instance_deadline_minutes: float
 
@@ -117,7 +115,7 @@ class Settings:
             namespace=environ["METRICS_NAMESPACE"],
             environment_suffix=environ["ENVIRONMENT_SUFFIX"],
             rto_minutes=float(environ["RTO_MINUTES"]),
-            probe_function=environ["PROBE_FUNCTION_NAME"],
+            secret_arn=environ["DB_SECRET_ARN"],
             database_name=environ["DB_NAME"],
             instance_deadline_minutes=float(environ["INSTANCE_DEADLINE_MINUTES"]),
         )
@@ -274,21 +272,16 @@ def validate_aurora(job: RestoreJob, settings: Settings, clients: Clients) -> st
     if not clusters or not clusters[0].get("Endpoint"):
         raise ValidationError(f"the restored cluster {identifier} has no endpoint")
     cluster = clusters[0]
-    request = {
-        "host": cluster["Endpoint"],
-        "port": int(cluster.get("Port") or 5432),
-        "database": cluster.get("DatabaseName") or settings.database_name,
-    }
-    answer = clients("lambda").invoke(
-        FunctionName=settings.probe_function, InvocationType="RequestResponse", Payload=json.dumps(request).encode()
-    )
-    payload = json.loads(answer["Payload"].read() or b"null")
-    if answer.get("FunctionError") or not isinstance(payload, Mapping):
-        reason = payload.get("errorMessage") if isinstance(payload, Mapping) else payload
-        raise ValidationError(f"the probe of the restored cluster {identifier} failed: {reason}")
-    if payload.get("error"):
-        raise ValidationError(f"restored cluster {identifier}: {payload['error']}")
-    newest = payload.get("newestHeartbeat")
+    try:
+        newest = newest_heartbeat(
+            cluster["Endpoint"],
+            int(cluster.get("Port") or 5432),
+            cluster.get("DatabaseName") or settings.database_name,
+            settings.secret_arn,
+            clients,
+        )
+    except ValidationError as problem:
+        raise ValidationError(f"restored cluster {identifier}: {problem}") from None
     if not newest:
         raise ValidationError(f"the restored cluster {identifier} holds no heartbeat row")
     return f"restored cluster {identifier} holds heartbeats up to {newest}"
@@ -521,7 +514,7 @@ def handler(event: Any, context: LambdaContext, clients: Clients | None = None) 
         return {"ignored": str(problem)}
 
 
-# --- the probe: runs in the VPC, reaches the restored cluster ------------------------------------
+# --- the SQL check of a restored Aurora copy ------------------------------------------------------
 
 
 def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
@@ -551,33 +544,22 @@ def connect(host: str, port: int, database: str, username: str, password: str, c
     )
 
 
-@logger.inject_lambda_context(clear_state=True)
-def probe(event: Any, context: LambdaContext, clients: Clients | None = None) -> dict[str, Any]:
-    """Invoked by ``handler`` with ``{host, port, database}``: the newest heartbeat in that database,
-    or ``{"error": ...}`` (never the password). Credentials: the source cluster's secret."""
-    clients = clients or Clients()
-    if not isinstance(event, Mapping) or not all(event.get(key) for key in ("host", "port", "database")):
-        return {"error": "the probe needs host, port and database"}
-    secret = clients("secretsmanager").get_secret_value(SecretId=os.environ["DB_SECRET_ARN"])
+def newest_heartbeat(host: str, port: int, database: str, secret_arn: str, clients: Clients) -> str | None:
+    """The newest heartbeat in that database (ISO 8601), with the secret's credentials over TLS;
+    ValidationError saying why not (never with the password)."""
+    secret = clients("secretsmanager").get_secret_value(SecretId=secret_arn)
     try:
         credentials = json.loads(secret["SecretString"])
         username, password = str(credentials["username"]), str(credentials["password"])
     except (ValueError, KeyError, TypeError):
-        return {"error": "the database secret is not JSON with username and password"}
+        raise ValidationError("the database secret is not JSON with username and password") from None
     try:
-        connection = connect(
-            str(event["host"]),
-            int(event["port"]),
-            str(event["database"]),
-            username,
-            password,
-            _ssl_context(os.environ.get("DB_CA_BUNDLE")),
-        )
+        connection = connect(host, port, database, username, password, _ssl_context(os.environ.get("DB_CA_BUNDLE")))
         try:
             rows = connection.run(SELECT_NEWEST_HEARTBEAT_SQL)
         finally:
             connection.close()
-    except Exception as error:  # reported to the validator, redacted
-        return {"error": f"{type(error).__name__}: {error}".replace(password, "***")}
+    except Exception as error:  # reported as the validation's result, redacted
+        raise ValidationError(f"{type(error).__name__}: {error}".replace(password, "***")) from None
     newest = rows[0][0] if rows else None
-    return {"newestHeartbeat": newest.isoformat() if isinstance(newest, datetime) else newest}
+    return newest.isoformat() if isinstance(newest, datetime) else newest
