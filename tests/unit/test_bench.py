@@ -29,7 +29,12 @@ def test_bad_arguments_are_refused_before_anything_runs(argv: list[str], capsys:
 
 def test_the_soak_case_reads_each_days_time_and_the_last_over_the_first(tmp_path: Path) -> None:
     report = {
-        "per_day": [{"wall_seconds": 20.0}, {"wall_seconds": 22.0}, {"wall_seconds": 25.0}],
+        "per_day": [
+            {"wall_seconds": 20.0, "cpu_seconds": 15.0},
+            {"wall_seconds": 22.0, "cpu_seconds": 15.5},
+            {"wall_seconds": 25.0, "cpu_seconds": 16.5},
+        ],
+        "last_day_over_first_cpu": 1.1,
         "invariants": [{"name": "canary succeeded on every run", "passed": True}, {"name": "budgets", "passed": False}],
     }
     (tmp_path / "soak.json").write_text(json.dumps(report))
@@ -37,6 +42,8 @@ def test_the_soak_case_reads_each_days_time_and_the_last_over_the_first(tmp_path
     assert details is not None
     assert details(tmp_path) == {
         "day_wall_s": [20.0, 22.0, 25.0],
+        "day_cpu_s": [15.0, 15.5, 16.5],
         "last_over_first": 1.25,
+        "last_over_first_cpu": 1.1,
         "broken_invariants": ["budgets"],
     }
