@@ -99,7 +99,8 @@ def restored(aws: Callable[[str], Any], suffix: str) -> Iterator[dict[str, Any]]
             RecoveryPointArn=point, IamRoleArn=ROLE, Metadata={**metadata, "DBClusterIdentifier": copy}
         )["RestoreJobId"]
         _until(lambda: backup.describe_restore_job(RestoreJobId=restore_id)["Status"] == "COMPLETED", "the restore job")
-        yield rds.describe_db_clusters(DBClusterIdentifier=copy)["DBClusters"][0]
+        # The copy's description, and the point's restore metadata it was restored from.
+        yield {**rds.describe_db_clusters(DBClusterIdentifier=copy)["DBClusters"][0], "RestoreMetadata": metadata}
     finally:
         for instance in rds.describe_db_instances()["DBInstances"]:
             if instance.get("DBClusterIdentifier") == copy and instance["DBInstanceStatus"] != "deleting":
@@ -144,6 +145,16 @@ def _writer(aws: Callable[[str], Any], cluster: str) -> dict[str, Any]:
 
 def _status(aws: Callable[[str], Any], instance: str) -> str:
     return str(aws("rds").describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"][0]["DBInstanceStatus"])
+
+
+def test_the_restore_metadata_names_the_port_the_cluster_was_created_with(restored):
+    """AWS Backup Developer Guide, "Restoring an Amazon Aurora cluster" (the restore metadata holds
+    the source cluster's settings, Port among them, as RestoreDBClusterFromSnapshot takes them),
+    https://docs.aws.amazon.com/aws-backup/latest/devguide/restoring-aur.html. The emulator serves
+    each cluster from a local port of its own; the metadata, and so the copy's security group rules,
+    must name the port the cluster was created with (5432), or a copy restored from it is
+    unreachable through the database security group."""
+    assert restored["RestoreMetadata"]["Port"] == "5432"
 
 
 def test_d51_a_cluster_aws_backup_restored_has_no_instance_and_answers_no_sql(restored):

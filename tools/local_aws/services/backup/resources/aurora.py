@@ -17,7 +17,8 @@ AURORA_SETTINGS = {
     "Engine": ("engine", "engine"),
     "EngineVersion": ("engine_version", "engine_version"),
     "EngineMode": ("engine_mode", "engine_mode"),
-    "Port": ("port", "port"),
+    # The port the cluster was created with (D3 serves it from a local one; SG rules name this one).
+    "Port": ("declared_port", "port"),
     "DatabaseName": ("database_name", "database_name"),
     "DBSubnetGroupName": ("db_subnet_group_name", "db_subnet_group_name"),
     "VpcSecurityGroupIds": ("vpc_security_group_ids", "vpc_security_group_ids"),
