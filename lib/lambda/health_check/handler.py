@@ -37,6 +37,7 @@ import functools
 import json
 import logging
 import os
+import socket
 import ssl
 import threading
 import time
@@ -249,11 +250,26 @@ def connect(settings: Settings, credentials: DbCredentials, ssl_context: ssl.SSL
         password=credentials.password,
         host=settings.db_host,
         port=settings.db_port,
+        sock=no_delay_socket(settings.db_host, settings.db_port, DB_TIMEOUT_SECONDS),
         database=settings.db_name,
         ssl_context=ssl_context,
         timeout=DB_TIMEOUT_SECONDS,
         application_name="dr-health-check",
     )
+
+
+def no_delay_socket(host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection with Nagle's algorithm off, as libpq opens it. pg8000 leaves it on, and each
+    round trip of the TLS and SCRAM login then waits for the server's delayed ACK: about 50 ms per
+    connection instead of under 10. The error on failure is pg8000's own."""
+    try:
+        connection = socket.create_connection((host, port), timeout)
+    except OSError as error:
+        raise pg8000.native.InterfaceError(
+            f"Can't create a connection to host {host} and port {port} (timeout is {timeout}): {error}"
+        ) from None
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return connection
 
 
 def _expect(store: str, found: object, expected: object) -> None:
