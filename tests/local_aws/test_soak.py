@@ -4,12 +4,15 @@ soak and breaks, naming what broke, on data that breaks it."""
 from __future__ import annotations
 
 import itertools
+import os
 import socket
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tools.local_aws import soak
+from tools.local_aws import server, soak
 from tools.local_aws.soak import BackupRule, Day, RecoveryPoint, RestoreJob, Transition
 
 START = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
@@ -322,3 +325,11 @@ def test_an_emulator_that_does_not_answer_exits_2(
     error = capsys.readouterr().err
     assert error.startswith(f"No emulator to soak: the local AWS emulator does not answer at {url}")
     assert "Traceback" not in error
+
+
+def test_the_cpu_of_a_tree_counts_the_children_that_already_ended() -> None:
+    """The soak's CPU figure covers the server and its function processes, which come and go:
+    a child's time must still count after it exits (proc(5): cutime, cstime)."""
+    before = server.tree_cpu_seconds(os.getpid())
+    subprocess.run([sys.executable, "-c", "sum(i * i for i in range(3_000_000))"], check=True)
+    assert server.tree_cpu_seconds(os.getpid()) - before >= 0.05
