@@ -56,6 +56,7 @@ from constructs import Construct
 
 from lib.config import EnvironmentConfig
 from lib.constructs.backup_job_events import MAX_EVENT_AGE, RETRY_ATTEMPTS, alert_message
+from lib.constructs.execution_role import unscopable_statement
 from lib.constructs.log_group import encrypted_log_group
 
 MAX_STOP_CONDITIONS = 5  # FIS quota per experiment template
@@ -239,23 +240,13 @@ def _statements(
             resources=[*subnet_arns, acls],
             conditions=in_vpc,
         ),
-        iam.PolicyStatement(
-            sid="DescribeNetwork",
-            actions=list(UNSCOPABLE_EC2_ACTIONS),
-            resources=["*"],  # no resource-level permissions for these actions
-            conditions={"StringEquals": {"aws:RequestedRegion": region}},
-        ),
+        unscopable_statement("DescribeNetwork", UNSCOPABLE_EC2_ACTIONS, region),
         iam.PolicyStatement(
             sid="FailOverTheCluster",
             actions=["rds:FailoverDBCluster", "rds:DescribeDBClusters"],
             resources=[cluster_arn],
         ),
-        iam.PolicyStatement(
-            sid="DeliverExperimentLogs",
-            actions=["logs:CreateLogDelivery"],
-            resources=["*"],  # no resource-level permissions for this action
-            conditions={"StringEquals": {"aws:RequestedRegion": region}},
-        ),
+        unscopable_statement("DeliverExperimentLogs", ["logs:CreateLogDelivery"], region),
         iam.PolicyStatement(
             sid="AllowLogDeliveryIntoLogGroups",
             actions=list(LOG_DELIVERY_ACTIONS),

@@ -65,6 +65,14 @@ class FunctionNetwork:
         )
 
 
+def unscopable_statement(sid: str, actions: Sequence[str], region: str) -> iam.PolicyStatement:
+    """``actions`` that support no resource-level permissions (the Service Authorization Reference
+    lists no resource type for them): granted on ``*``, limited to this region."""
+    return iam.PolicyStatement(
+        sid=sid, actions=list(actions), resources=["*"], conditions={"StringEquals": {"aws:RequestedRegion": region}}
+    )
+
+
 def vpc_access_statement() -> iam.PolicyStatement:
     """What Lambda needs of a VPC function's role to attach it to the VPC."""
     return iam.PolicyStatement(sid="ManageVpcNetworkInterfaces", actions=list(LAMBDA_ENI_ACTIONS), resources=["*"])

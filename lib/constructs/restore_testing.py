@@ -59,7 +59,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
-from lib.constructs.execution_role import FunctionNetwork, execution_role
+from lib.constructs.execution_role import FunctionNetwork, execution_role, unscopable_statement
 from lib.constructs.log_group import encrypted_log_group
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
 from lib.lambda_bundle import bundle_function
@@ -163,12 +163,7 @@ class RestoreTesting(Construct):
             log_group=log_group,
             dead_letter_queue=dead_letter_queue,
             statements=[
-                iam.PolicyStatement(
-                    sid="ReportValidation",
-                    actions=list(UNSCOPABLE_ACTIONS),
-                    resources=["*"],  # no resource-level permissions for these actions
-                    conditions={"StringEquals": {"aws:RequestedRegion": region}},
-                ),
+                unscopable_statement("ReportValidation", UNSCOPABLE_ACTIONS, region),
                 iam.PolicyStatement(
                     sid="ReadRestoredTables",
                     actions=["dynamodb:Query"],

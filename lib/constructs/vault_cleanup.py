@@ -39,7 +39,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
-from lib.constructs.execution_role import FunctionNetwork, execution_role
+from lib.constructs.execution_role import FunctionNetwork, execution_role, unscopable_statement
 from lib.constructs.log_group import encrypted_log_group
 from lib.network_reachability import FUNCTION_PACKAGES
 
@@ -121,12 +121,7 @@ def _statements(config: EnvironmentConfig, vault: backup.IBackupVault) -> list[i
     aurora_snapshots = f"arn:aws:rds:{region}:{account}:cluster-snapshot:awsbackup:*"
     dynamodb_backups = f"arn:aws:dynamodb:{region}:{account}:table/*/backup/*"
     return [
-        iam.PolicyStatement(
-            sid="FindAndStopBackupJobs",
-            actions=list(UNSCOPABLE_BACKUP_ACTIONS),
-            resources=["*"],  # these actions support no resource-level permissions
-            conditions={"StringEquals": {"aws:RequestedRegion": region}},
-        ),
+        unscopable_statement("FindAndStopBackupJobs", UNSCOPABLE_BACKUP_ACTIONS, region),
         iam.PolicyStatement(
             sid="ListRecoveryPointsOfTheVault",
             actions=["backup:ListRecoveryPointsByBackupVault"],
