@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from botocore.exceptions import ClientError
+from moto.sns.models import Topic
 
 from .helpers import get_att, ref, template, vpc
 
@@ -189,3 +191,28 @@ def test_r14_termination_protection_refuses_delete_stack_until_lifted(cfn, aws, 
     assert cfn.describe(stack.id).status == "CREATE_COMPLETE"  # nothing was deleted
     cfn.client.update_termination_protection(StackName=stack.id, EnableTerminationProtection=False)
     assert cfn.delete(stack).status == "DELETE_COMPLETE"
+
+
+def test_q18_a_resource_is_deleted_after_everything_that_depends_on_it(cfn, monkeypatch):
+    """AWS CloudFormation User Guide, "DependsOn attribute": a resource that depends on another is
+    created after it and deleted before it,
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-dependson.html.
+    moto walked a set (another order each run): the network layer's nested stack went before the
+    resilience layer's, whose VPC function then could not run. Fails without Q18 (a chain of ten in
+    set order is the exact reverse once in 3.6 million runs)."""
+    deleted: list[int] = []
+    original = Topic.delete
+
+    def recording(topic: Topic, account_id: str, region_name: str) -> None:
+        deleted.append(int(re.search(r"Topic(\d)", topic.name).group(1)))  # type: ignore[union-attr]
+        original(topic, account_id, region_name)
+
+    monkeypatch.setattr(Topic, "delete", recording)
+    chain = {
+        f"Topic{i}": {"Type": "AWS::SNS::Topic", "Properties": {}, **({"DependsOn": f"Topic{i - 1}"} if i else {})}
+        for i in range(10)
+    }
+    stack = cfn.deploy(template(chain))
+
+    assert cfn.delete(stack).status == "DELETE_COMPLETE"
+    assert deleted == list(reversed(range(10)))

@@ -15,6 +15,8 @@ WRAP_ORDER: dict[str, tuple[str, ...]] = {
     "moto.cloudformation.parsing.resource_class_from_type": ("R4", "V3"),
     # R4 sorts the removals (custom resources first), Q9 the additions (dependency order).
     "moto.cloudformation.parsing.ResourceMap.build_resource_diff": ("R4", "Q9"),
+    # R4 deletes the custom resources first, then the rest in Q18's order.
+    "moto.cloudformation.parsing.ResourceMap.delete": ("Q18", "R4"),
     # Termination protection (R14) refuses before V2 runs and reports the deletion.
     "moto.cloudformation.responses.CloudFormationResponse.delete_stack": ("V2", "R14"),
     # KMS: F5 gives moto's create the tags in its shape, Q1 stores the created key's policy as JSON.

@@ -268,6 +268,43 @@ def _store_answer(resource: Any, answer: dict[str, Any]) -> None:
     resource.set_data(answer.get("Data") or {})
 
 
+@fix("Q18")
+def delete_resources_in_reverse_dependency_order() -> None:
+    """moto deletes a stack's resources walking a set, so the order changes from run to run, and
+    retries what failed. CloudFormation deletes a resource only after everything that depends on it
+    (the reverse of the creation order). With moto's order the parent stack deleted the network
+    layer's nested stack before the resilience layer's, now and then: the vault cleanup, a VPC
+    function, could then not run ("InvalidSubnetID.NotFound") and the destroy failed. Resources are
+    now deleted in the reverse of ``creation_order``; a failure still gets a second pass (moto's
+    retry), after the others.
+    """
+
+    def delete_in_reverse_dependency_order(resource_map: parsing.ResourceMap) -> None:
+        templates = resource_map._resource_json_map
+        remaining = [
+            name for name in reversed(creation_order(templates)) if templates[name].get("DeletionPolicy") != "Retain"
+        ]
+        failure: Exception | None = None
+        while remaining:
+            failed = []
+            for logical_id in remaining:
+                resource = resource_map._parsed_resources.get(logical_id)
+                if resource is None or isinstance(resource, str):
+                    continue
+                try:
+                    resource_map._delete_resource(resource, templates[logical_id])
+                except Exception as error:  # moto retries what failed after the others
+                    failed.append(logical_id)
+                    failure = error
+                else:
+                    resource_map._parsed_resources.pop(logical_id)
+            if len(failed) == len(remaining) and failure is not None:
+                raise failure
+            remaining = failed
+
+    install(parsing.ResourceMap, "delete", delete_in_reverse_dependency_order)
+
+
 @fix("R4")
 def run_custom_resource_providers() -> None:
     """moto runs a ``Custom::`` resource's provider Lambda in Docker and waits for its answer.
@@ -278,7 +315,7 @@ def run_custom_resource_providers() -> None:
     the answer at the ResponseURL, served by the emulator: SUCCESS stores PhysicalResourceId and
     Data (for ``Fn::GetAtt``); FAILED, or no answer when the run ends or ServiceTimeout passes,
     fails the resource with the reason. Custom resources are deleted before the rest of their
-    stack, so the provider still exists (moto's delete order is arbitrary), and
+    stack, so the provider still exists, and
     ``AWS::CloudFormation::CustomResource`` is one too. Types in ``CUSTOM_RESOURCE_HANDLERS`` (Node.js
     providers, which the emulator cannot run) get their emulated effect instead; any other provider
     that is not a python function fails the resource, naming its runtime.
