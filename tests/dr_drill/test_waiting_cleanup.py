@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from tools.dr_drill.cleanup import Created, Ledger, shielded, sigterm_as_interrupt
+from tools.dr_drill.cleanup import Created, Ledger, shielded, interrupt_signals
 from tools.dr_drill.errors import Busy, StepFailed
 from tools.dr_drill.waiting import Progress, Steps, Wait, drive
 
@@ -152,7 +152,7 @@ def test_an_interrupted_cleanup_lists_everything_it_did_not_delete():
 def test_sigterm_becomes_keyboard_interrupt_and_the_handler_is_restored():
     before = signal.getsignal(signal.SIGTERM)
 
-    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
+    with pytest.raises(KeyboardInterrupt), interrupt_signals():
         os.kill(os.getpid(), signal.SIGTERM)
 
     assert signal.getsignal(signal.SIGTERM) == before
