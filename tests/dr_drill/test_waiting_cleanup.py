@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from tools.dr_drill.cleanup import Created, Ledger, shielded, interrupt_signals
+from tools.dr_drill.cleanup import Created, Ledger, interrupt_signals, shielded
 from tools.dr_drill.errors import Busy, StepFailed
 from tools.dr_drill.waiting import Progress, Steps, Wait, drive
 
