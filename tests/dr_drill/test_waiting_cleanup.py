@@ -167,3 +167,14 @@ def test_the_cleanup_ignores_the_first_interrupt_and_obeys_the_second():
         os.kill(os.getpid(), signal.SIGTERM)
 
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sigint_interrupts_even_when_the_shell_started_the_drill_with_it_ignored():
+    """A background job starts with SIGINT ignored; the drill installs its own handler."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with pytest.raises(KeyboardInterrupt), interrupt_signals():
+            os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

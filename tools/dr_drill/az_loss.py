@@ -139,6 +139,8 @@ def plan(target: Target, availability_zone: str | None, minutes: float | None) -
         templates = json.loads(target.output(keys.AZ_LOSS_TEMPLATE_IDS))
     except ValueError:
         raise SetupError(f"The output {keys.AZ_LOSS_TEMPLATE_IDS} is not JSON; run `make deploy` again.") from None
+    if availability_zone is not None and availability_zone not in templates:
+        raise SetupError(_unknown_zone(availability_zone, templates))
     writer = failover.plan(target)
     writer_az = str(
         target.client("rds").describe_db_instances(DBInstanceIdentifier=writer.writer)["DBInstances"][0][
@@ -147,9 +149,7 @@ def plan(target: Target, availability_zone: str | None, minutes: float | None) -
     )
     zone = availability_zone or writer_az
     if zone not in templates:
-        raise SetupError(
-            f"{zone} is not an AZ of this deployment; its AZ-loss templates cover {', '.join(sorted(templates))}."
-        )
+        raise SetupError(_unknown_zone(zone, templates))
     template = target.client("fis").get_experiment_template(id=templates[zone])["experimentTemplate"]
     durations = [
         parse_duration(str(action.get("parameters", {}).get("duration", "")))
@@ -195,6 +195,10 @@ def plan(target: Target, availability_zone: str | None, minutes: float | None) -
             "and the drill could not tell what the loss did; let it return to OK first."
         )
     return chosen_plan
+
+
+def _unknown_zone(zone: str, templates: dict[str, str]) -> str:
+    return f"{zone} is not an AZ of this deployment; its AZ-loss templates cover {', '.join(sorted(templates))}."
 
 
 def _alarm_states(target: Target, chosen: AzLossPlan) -> dict[str, str]:

@@ -55,6 +55,16 @@ def _time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _minutes(text: str) -> float:
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = 0.0
+    if minutes <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of minutes")
+    return minutes
+
+
 def parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--dry-run", action="store_true", help="print exactly what would be done; change nothing")
@@ -96,7 +106,7 @@ def parser() -> argparse.ArgumentParser:
     )
     az_parser.add_argument("--az", metavar="AZ", help="the AZ to lose (default: the Aurora writer's)")
     az_parser.add_argument(
-        "--minutes", type=float, metavar="N", help="the disruption window judged (default: the template's duration)"
+        "--minutes", type=_minutes, metavar="N", help="the disruption window judged (default: the template's duration)"
     )
     return main_parser
 
