@@ -144,7 +144,7 @@ integration-long: install
 
 # Rehearse a recovery on the recorded deployment: restore each store into a temporary copy, validate
 # it, time it against the RTO/RPO, clean up; reports in drill-reports/ (JSON + HTML timeline).
-#   make drill   (DRILL=status, DRILL=failover, DRILL="restore --store aurora --keep", DRILL="restore --dry-run")
+#   make drill   (DRILL=status, DRILL=failover, DRILL=az-loss, DRILL="restore --store aurora --keep", DRILL="restore --dry-run")
 DRILL ?= restore
 drill: install
 	$(PY) -m tools.dr_drill $(DRILL) \
@@ -169,6 +169,7 @@ test: lint unit
 	status=0; { $(MAKE) deploy TARGET=local && $(MAKE) integration integration-long && \
 	  $(MAKE) tick MINUTES=60 TO_MINUTE=15 && \
 	  $(MAKE) drill DRILL=restore && \
+	  $(MAKE) drill DRILL="az-loss --minutes 2" && \
 	  $(MAKE) soak DAYS=2; } || status=$$?; \
 	  $(MAKE) destroy TARGET=local || status=$$?; $(PY) -m tools.local_aws stop >/dev/null || true; exit $$status
 	$(MAKE) prod-check

@@ -39,9 +39,14 @@ def quiet(client: Callable[[str], Any], clock: Clock, names: list[str]) -> None:
     )
 
 
-def test_the_az_loss_drill_keeps_the_steady_state(client, clock, suffix, tmp_path: Path) -> None:
+def watched_alarms(client: Callable[[str], Any], suffix: str) -> list[str]:
+    """The alarms the drill refuses to start with in ALARM: the canary's and the templates' stop conditions."""
     rpo = [a["AlarmName"] for a in client("cloudwatch").describe_alarms(AlarmNamePrefix="rpo-")["MetricAlarms"]]
-    quiet(client, clock, [f"health-check-errors-{suffix}", f"undelivered-alerts-{suffix}", *rpo])
+    return [f"health-check-errors-{suffix}", f"undelivered-alerts-{suffix}", *rpo]
+
+
+def test_the_az_loss_drill_keeps_the_steady_state(client, clock, suffix, tmp_path: Path) -> None:
+    quiet(client, clock, watched_alarms(client, suffix))
     out, err = io.StringIO(), io.StringIO()
 
     code = cli.main(["az-loss", "--minutes", "2", "--report-dir", str(tmp_path)], out=out, err=err)
@@ -57,9 +62,10 @@ def test_the_az_loss_drill_keeps_the_steady_state(client, clock, suffix, tmp_pat
     assert "<svg" in (tmp_path / "latest-az-loss.html").read_text()
 
 
-def test_an_interrupted_drill_stops_the_experiment_and_lifts_the_disruption(client, clock, outputs, tmp_path):
+def test_an_interrupted_drill_stops_the_experiment_and_lifts_the_disruption(client, clock, outputs, suffix, tmp_path):
     """Ctrl-C while the zone is gone (the drill's wait raises KeyboardInterrupt, as the SIGINT handler
     does): the experiment is stopped, the subnets have their own network ACL back, exit 130."""
+    quiet(client, clock, watched_alarms(client, suffix))
     waits = []
 
     def interrupt_once_running(seconds: float) -> None:
@@ -103,9 +109,10 @@ def vpc_endpoints(client: Callable[[str], Any], vpc_id: str, service: str) -> li
 
 
 @pytest.fixture
-def backup_endpoint(client, outputs, suffix) -> Iterator[dict[str, Any]]:
+def backup_endpoint(client, clock, outputs, suffix) -> Iterator[dict[str, Any]]:
     """The backup monitor's interface endpoint for AWS Backup; afterwards recreated as it was, with
-    the monitor's dead letters drained, so the deployment works again for what runs next."""
+    the monitor's dead letters drained and their alarm back to OK, so the deployment works again for
+    what runs next (the drill and the soak of `make test`)."""
     (endpoint,) = vpc_endpoints(client, outputs[keys.VPC_ID], "com.amazonaws.us-east-1.backup")
     yield endpoint
     if not vpc_endpoints(client, outputs[keys.VPC_ID], endpoint["ServiceName"]):
@@ -121,6 +128,7 @@ def backup_endpoint(client, outputs, suffix) -> Iterator[dict[str, Any]]:
         )
     sqs = client("sqs")
     sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName=f"undelivered-alerts-{suffix}")["QueueUrl"])
+    quiet(client, clock, [f"undelivered-alerts-{suffix}"])
 
 
 def test_a_function_without_its_interface_endpoint_fails_with_the_connect_error_and_pages(
