@@ -33,7 +33,7 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.mark.parametrize("command", ["restore", "failover", "status"])
+@pytest.mark.parametrize("command", ["restore", "failover", "status", "az-loss"])
 def test_missing_outputs_say_to_deploy_first(tmp_path, command):
     code, out, err = run(command, "--outputs-dir", str(tmp_path), "--report-dir", str(tmp_path / "reports"))
 
@@ -138,3 +138,44 @@ def test_a_point_in_time_in_the_future_is_refused(tmp_path):
 def test_help_exits_0(capsys):
     assert run("restore", "--help")[0] == 0
     assert "--point-in-time ISO" in capsys.readouterr().out
+
+
+AZ_OUTPUTS = {**OUTPUTS, "AzLossTemplateIds": json.dumps({"us-east-1a": "t-a", "us-east-1b": "t-b"})}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "outputs", "message"),
+    [
+        (
+            ["--az", "us-west-2a"],
+            AZ_OUTPUTS,
+            "Error: us-west-2a is not an AZ of this deployment; its AZ-loss templates cover us-east-1a, us-east-1b.\n",
+        ),
+        (
+            [],
+            OUTPUTS,
+            "Error: The deployment outputs have no AzLossTemplateIds; run `make deploy` again to refresh them.\n",
+        ),
+        (
+            ["--az", "us-east-1a"],
+            {**OUTPUTS, "AzLossTemplateIds": "{not json"},
+            "Error: The output AzLossTemplateIds is not JSON; run `make deploy` again.\n",
+        ),
+    ],
+)
+def test_the_az_loss_drill_refuses_before_starting_anything(tmp_path, arguments, outputs, message):
+    """Checked before any AWS request (an AWS deployment with no credentials would fail on the first)."""
+    directory = deployed(tmp_path, {"target": "aws"}, outputs)
+
+    code, out, err = run("az-loss", *arguments, "--outputs-dir", directory, "--report-dir", str(tmp_path / "r"))
+
+    assert (code, out, err) == (2, "", message)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("minutes", ["0", "-3", "ten"])
+def test_the_az_loss_window_must_be_positive_minutes(minutes, capsys):
+    code, _, _ = run("az-loss", "--minutes", minutes)
+    err = capsys.readouterr().err
+
+    assert code == 2 and "is not a positive number of minutes" in err and err.count("\n") == 1

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from tools.dr_drill.cleanup import Created, Ledger, shielded, sigterm_as_interrupt
+from tools.dr_drill.cleanup import Created, Ledger, interrupt_signals, shielded
 from tools.dr_drill.errors import Busy, StepFailed
 from tools.dr_drill.waiting import Progress, Steps, Wait, drive
 
@@ -152,7 +152,7 @@ def test_an_interrupted_cleanup_lists_everything_it_did_not_delete():
 def test_sigterm_becomes_keyboard_interrupt_and_the_handler_is_restored():
     before = signal.getsignal(signal.SIGTERM)
 
-    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
+    with pytest.raises(KeyboardInterrupt), interrupt_signals():
         os.kill(os.getpid(), signal.SIGTERM)
 
     assert signal.getsignal(signal.SIGTERM) == before
@@ -167,3 +167,14 @@ def test_the_cleanup_ignores_the_first_interrupt_and_obeys_the_second():
         os.kill(os.getpid(), signal.SIGTERM)
 
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sigint_interrupts_even_when_the_shell_started_the_drill_with_it_ignored():
+    """A background job starts with SIGINT ignored; the drill installs its own handler."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with pytest.raises(KeyboardInterrupt), interrupt_signals():
+            os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -193,7 +193,7 @@ def test_scheduled_run_publishes_each_age_the_worst_and_the_missing(
     stub_points(client, TABLE_ARN, [[(NOW - timedelta(minutes=61), "COMPLETED")]])
     stub_points(client, CLUSTER_ARN, [[]])
     stub_points(client, CLUSTER_ARN, [[]], created_after=None)
-    monkeypatch.setattr(monitor.boto3, "client", lambda service: client)
+    monkeypatch.setattr(monitor.boto3, "client", lambda service, **options: client)
     with client_stubber(client):
         summary = monitor.handler(scheduled(), CONTEXT)
 
@@ -248,7 +248,7 @@ def test_a_warm_environment_reuses_its_backup_client(monitor: ModuleType, monkey
     made: list[str] = []
     client = boto3.client("backup", region_name="us-east-1")
 
-    def build(service: str) -> Any:
+    def build(service: str, **options: Any) -> Any:
         made.append(service)
         return client
 

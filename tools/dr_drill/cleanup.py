@@ -107,17 +107,20 @@ def _in_main_thread() -> bool:
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``kill``, a cancelled CI job) ends the drill like Ctrl-C: through ``finally``, so the
-    cleanup runs. Signal handlers can only be set in the main thread; elsewhere this does nothing."""
+def interrupt_signals() -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM (``kill``, a cancelled CI job) end the drill through ``finally``,
+    so the cleanup runs. SIGINT is installed explicitly: a shell starts a background job with SIGINT
+    ignored, and Python then never raises KeyboardInterrupt. Signal handlers can only be set in the
+    main thread; elsewhere this does nothing."""
     if not _in_main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = {number: signal.signal(number, _interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @contextmanager

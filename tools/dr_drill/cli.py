@@ -1,7 +1,8 @@
-"""Command line of the recovery drill: ``python -m tools.dr_drill {restore,failover,status}``.
+"""Command line of the recovery drill: ``python -m tools.dr_drill {restore,failover,status,az-loss}``.
 
-Exit codes: 0 every store met the RTO and the RPO (status: every resource within the RPO); 1 a drill
-ran but a store failed its validation or an objective, or something could not be cleaned up;
+Exit codes: 0 every store met the RTO and the RPO (status: every resource within the RPO; az-loss:
+the steady-state hypothesis held); 1 a drill ran but a store failed its validation or an objective,
+or something could not be cleaned up (az-loss: a clause of the hypothesis, named, did not hold);
 2 a usage or setup error (nothing was changed); 130 interrupted (after the cleanup). Errors are one
 sentence on stderr, never a traceback.
 """
@@ -16,10 +17,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from . import failover, render, restore, status
-from .cleanup import Ledger, sigterm_as_interrupt
+from . import az_loss, failover, render, restore, status
+from .cleanup import Ledger, interrupt_signals
 from .errors import FAILURES, SetupError, describe
-from .report import DEFAULT_REPORT_DIR, FAILED, INTERRUPTED, PASSED, FailoverReport, RestoreReport, StatusReport, write
+from .report import (
+    DEFAULT_REPORT_DIR,
+    FAILED,
+    INTERRUPTED,
+    PASSED,
+    AzLossReport,
+    FailoverReport,
+    RestoreReport,
+    StatusReport,
+    write,
+)
 from .stores import STORES
 from .target import AWS, DEFAULT_OUTPUTS_DIR, LOCAL, Target, load_target
 from .waiting import Progress
@@ -42,6 +53,16 @@ def _time(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time such as 2030-01-31T12:00:00Z") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _minutes(text: str) -> float:
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = 0.0
+    if minutes <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of minutes")
+    return minutes
 
 
 def parser() -> argparse.ArgumentParser:
@@ -76,6 +97,17 @@ def parser() -> argparse.ArgumentParser:
         "failover", parents=[common], help="fail Aurora over to the reader; measure the writer's unavailability"
     )
     commands.add_parser("status", parents=[common], help="newest recovery point per resource vs the RPO, last drill")
+    az_parser = commands.add_parser(
+        "az-loss",
+        parents=[common],
+        help="take an AZ away with AWS FIS; judge the steady-state hypothesis",
+        description=az_loss.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    az_parser.add_argument("--az", metavar="AZ", help="the AZ to lose (default: the Aurora writer's)")
+    az_parser.add_argument(
+        "--minutes", type=_minutes, metavar="N", help="the disruption window judged (default: the template's duration)"
+    )
     return main_parser
 
 
@@ -110,6 +142,16 @@ def _run_failover(
     return failover.execute(target, chosen, run_id, progress=progress, sleep=sleep)
 
 
+def _run_az_loss(
+    target: Target, args: argparse.Namespace, run_id: str, progress: Progress, sleep: Callable[[float], None]
+) -> AzLossReport | None:
+    chosen = az_loss.plan(target, args.az, args.minutes)
+    if args.dry_run:
+        _print(progress.out, chosen.describe(target))
+        return None
+    return az_loss.execute(target, chosen, run_id, progress=progress, sleep=sleep)
+
+
 def _run_status(
     target: Target, args: argparse.Namespace, run_id: str, progress: Progress, sleep: Callable[[float], None]
 ) -> StatusReport | None:
@@ -119,12 +161,17 @@ def _run_status(
     return status.collect(target, args.report_dir, run_id)
 
 
-def _publish(report: RestoreReport | FailoverReport | StatusReport, report_dir: Path, out: TextIO) -> int:
+Report = RestoreReport | FailoverReport | StatusReport | AzLossReport
+
+
+def _publish(report: Report, report_dir: Path, out: TextIO) -> int:
     """Print the summary, write the JSON and HTML reports; the exit code follows the outcome."""
     if isinstance(report, RestoreReport):
         lines, page = restore.summary(report), render.restore_page(report)
     elif isinstance(report, FailoverReport):
         lines, page = failover.summary(report), render.failover_page(report)
+    elif isinstance(report, AzLossReport):
+        lines, page = az_loss.summary(report), render.az_loss_page(report)
     else:
         lines, page = status.summary(report), render.status_page(report)
     _print(out, lines)
@@ -138,7 +185,7 @@ def _print(out: TextIO, lines: list[str]) -> None:
         print(line, file=out, flush=True)
 
 
-COMMANDS = {"restore": _run_restore, "failover": _run_failover, "status": _run_status}
+COMMANDS = {"restore": _run_restore, "failover": _run_failover, "status": _run_status, "az-loss": _run_az_loss}
 
 
 def main(
@@ -156,7 +203,7 @@ def main(
     except SystemExit as stop:  # --help, or a usage error argparse has printed as one sentence
         return stop.code if isinstance(stop.code, int) else EXIT_SETUP
     try:
-        with sigterm_as_interrupt():
+        with interrupt_signals():
             target = load_target(args.outputs_dir, env, suffix=args.suffix, kind=args.target)
             progress = Progress(out, target.seconds)
             wait = sleep or target.wait

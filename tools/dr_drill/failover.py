@@ -51,7 +51,7 @@ class FailoverPlan:
         ]
 
 
-def _members(target: Target, cluster: str) -> tuple[dict[str, Any], str | None, list[str]]:
+def members(target: Target, cluster: str) -> tuple[dict[str, Any], str | None, list[str]]:
     """The cluster's description, its writer and its readers."""
     description = target.client("rds").describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0]
     members = description.get("DBClusterMembers", [])
@@ -61,7 +61,7 @@ def _members(target: Target, cluster: str) -> tuple[dict[str, Any], str | None, 
 
 def plan(target: Target) -> FailoverPlan:
     cluster = target.output(keys.AURORA_CLUSTER_IDENTIFIER)
-    description, writer, readers = _members(target, cluster)
+    description, writer, readers = members(target, cluster)
     if writer is None or not readers:
         raise SetupError(
             f"Cluster {cluster} needs a writer and a reader to fail over; it has {len(readers)} reader(s)."
@@ -103,7 +103,7 @@ def execute(
     shown: bool | None = None  # whether the last probe printed answered
     try:
         while True:
-            probe = _probe(chosen, login, stopwatch())
+            probe = probe_writer(chosen, login, stopwatch())
             report.probes.append(probe)
             if probe.ok != shown:
                 state = "answers as writer" if probe.ok else f"does not answer as writer ({probe.error})"
@@ -114,7 +114,7 @@ def execute(
                     report.error = f"FailoverDBCluster failed: {failures[0]}"
                     break
                 if report.switched_s is None:
-                    _, writer, _ = _members(target, chosen.cluster)
+                    _, writer, _ = members(target, chosen.cluster)
                     if writer is not None and writer != chosen.writer:
                         report.new_writer, report.switched_s = writer, stopwatch()
                         progress.say("failover", f"the cluster reports {writer} as writer")
@@ -132,7 +132,8 @@ def execute(
     return report
 
 
-def _probe(chosen: FailoverPlan, login: database.Login, at_s: float) -> Probe:
+def probe_writer(chosen: FailoverPlan, login: database.Login, at_s: float) -> Probe:
+    """One probe of the writer endpoint: a new TLS connection that must reach a writer."""
     try:
         rows = database.run(chosen.host, chosen.port, login, PROBE_SQL, PROBE_TIMEOUT_SECONDS)
     except StepFailed as error:

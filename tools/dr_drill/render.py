@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from .report import FailoverReport, Recovery, RestoreReport, StatusReport, format_duration
+from .report import (
+    AlarmTrack,
+    AzLossReport,
+    FailoverReport,
+    Recovery,
+    RestoreReport,
+    StatusReport,
+    format_duration,
+)
 
 PASS, PASS_LIGHT = "#2e7d32", "#a5d6a7"
 FAIL, FAIL_LIGHT = "#c62828", "#ef9a9a"
@@ -266,7 +274,7 @@ def _verdict(ok: bool | None) -> tuple[str, str]:
     return ("met", "ok") if ok else ("MISSED", "bad")
 
 
-def _header(report: RestoreReport | FailoverReport | StatusReport) -> str:
+def _header(report: RestoreReport | FailoverReport | StatusReport | AzLossReport) -> str:
     objectives = report.objectives
     return escape(
         f"Run {report.run_id} against {report.target}, suffix {report.suffix}; now {report.now.isoformat()} "
@@ -372,3 +380,73 @@ def status_page(report: StatusReport) -> str:
     when = f"Last drill: {report.last_drill_at}." if report.last_drill_at else "No drill report yet."
     body = [status_chart(report), table, f'<p class="muted">Vault {escape(report.vault)}. {escape(when)}</p>']
     return _page("Recovery status", report.outcome, _header(report), body)
+
+
+STATE_COLOURS = {"OK": PASS, "ALARM": FAIL}
+
+
+def _alarm_row(alarm: AlarmTrack, end: float) -> Row:
+    """The alarm's state from each change to the next; before its first change in the drill, OK."""
+    changes = [(0.0, "OK"), *alarm.changes]
+    segments = [
+        Segment(at, changes[index + 1][0] if index + 1 < len(changes) else end, STATE_COLOURS.get(state, MUTED), state)
+        for index, (at, state) in enumerate(changes)
+    ]
+    role = "pages" if alarm.pages else "must not fire"
+    return Row(_shorten(alarm.name, 24), segments, f"{role}; now {alarm.final_state}", alarm.final_state == "OK")
+
+
+def az_loss_chart(report: AzLossReport) -> str:
+    """The disruption, the failover window, each canary invocation (green or red) and each alarm's state."""
+    end = max([i.at_s + i.duration_s for i in report.invocations] + [report.loss_end_s or 0.0, 1.0])
+    rows = []
+    if report.started_s is not None:
+        lifted = report.loss_end_s if report.loss_end_s is not None else end
+        what = f"{report.availability_zone} disrupted"
+        rows.append(Row("AZ loss", [Segment(report.started_s, lifted, FAIL_LIGHT, what)], what, True))
+    if report.failover and report.started_s is not None:
+        answered = report.writer_answered_s
+        took = "no writer" if answered is None else f"writer back after {format_duration(answered - report.started_s)}"
+        window = Segment(report.started_s, answered if answered is not None else end, FAIL_LIGHT, took)
+        rows.append(Row("writer failover", [window], took, answered is not None))
+    invocations = [
+        Segment(
+            i.at_s,
+            i.at_s + i.duration_s,
+            PASS if i.ok else FAIL,
+            f"{i.phase} {'ok' if i.ok else 'FAILED ' + (i.error or '')} {i.availability_zone or ''}".strip(),
+        )
+        for i in report.invocations
+    ]
+    failed = sum(not i.ok for i in report.invocations)
+    rows.append(Row("canary", invocations, f"{failed} of {len(report.invocations)} failed", True))
+    rows += [_alarm_row(alarm, end) for alarm in report.alarms]
+    markers = []
+    if report.started_s is not None:
+        markers.append(Marker(report.started_s, "experiment running"))
+    if report.loss_end_s is not None:
+        markers.append(Marker(report.loss_end_s, "disruption lifted"))
+    return chart("AZ loss: the disruption, the canary and the alarms", rows, markers, end * 1.05)
+
+
+def az_loss_page(report: AzLossReport) -> str:
+    clauses = _table(
+        ["clause of the steady-state hypothesis", "kept", "what the drill saw"],
+        [[(c.name, ""), ("kept", "ok") if c.held else ("BROKEN", "bad"), (c.detail, "")] for c in report.clauses],
+    )
+    invocations = _table(
+        ["at", "phase", "placement", "result"],
+        [
+            [
+                (format_duration(i.at_s), ""),
+                (i.phase, ""),
+                (f"{i.subnet_id} {i.availability_zone}" if i.subnet_id else "not reported (AWS)", ""),
+                ("succeeded", "ok") if i.ok else (f"FAILED {i.error or ''}", "bad"),
+            ]
+            for i in report.invocations
+        ],
+    )
+    experiments = "".join(f"<li>{escape(e)}: {escape(state)}</li>" for e, state in report.experiments.items())
+    error = f'<p class="failed">{escape(report.error)}</p>' if report.error else ""
+    body = [az_loss_chart(report), error, clauses, "<h2>Experiments</h2>", f"<ul>{experiments}</ul>", invocations]
+    return _page(f"AZ-loss drill ({report.availability_zone})", report.outcome, _header(report), body)

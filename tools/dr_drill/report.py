@@ -314,3 +314,113 @@ def read_latest(report_dir: Path, command: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return document if isinstance(document, dict) else None
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One invocation of the canary during the AZ-loss drill: when, where it ran, what it reported."""
+
+    at_s: float
+    phase: str  # BEFORE, LOSS or AFTER the disruption
+    ok: bool
+    duration_s: float
+    request_id: str | None = None
+    subnet_id: str | None = None  # where its execution environment ran (locally; AWS does not say)
+    availability_zone: str | None = None
+    heartbeat_id: str | None = None  # the heartbeat it reported as committed in every store
+    checked_at: str | None = None
+    error: str | None = None
+
+
+BEFORE, LOSS, AFTER = "before", "loss", "after"
+
+
+@dataclass(frozen=True)
+class AlarmTrack:
+    """An alarm the drill watches: its state changes during the drill and its state at the end.
+
+    ``pages``: it should page when the canary fails (and return to OK); otherwise it means harm beyond
+    the experiment (the templates' stop conditions: an RPO breach, undelivered alerts) and must not fire.
+    """
+
+    name: str
+    pages: bool
+    changes: tuple[tuple[float, str], ...]  # (at_s, new state), oldest first
+    final_state: str
+
+    @property
+    def fired(self) -> bool:
+        return any(state == "ALARM" for _, state in self.changes) or self.final_state == "ALARM"
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One clause of the steady-state hypothesis and whether this run kept it."""
+
+    name: str
+    held: bool
+    detail: str
+
+
+@dataclass
+class AzLossReport:
+    run_id: str
+    target: str
+    suffix: str
+    now: datetime
+    objectives: RecoveryObjectives
+    availability_zone: str  # the AZ taken away
+    writer_availability_zone: str | None
+    subnet_count: int  # the canary's subnets, for the share of failures the lost AZ can explain
+    minutes: float  # the disruption window judged
+    experiments: dict[str, str] = field(default_factory=dict)  # experiment id -> its final state and reason
+    started_s: float | None = None  # the experiments were running
+    loss_end_s: float | None = None  # the disruption was lifted (the experiment ended)
+    failover: bool = False  # the writer was in the lost AZ, so the writer failover ran too
+    writer_switched_s: float | None = None
+    writer_answered_s: float | None = None  # the cluster endpoint first answered as the new writer
+    probes: list[Probe] = field(default_factory=list)
+    invocations: list[Invocation] = field(default_factory=list)
+    missing_heartbeats: dict[str, list[str]] = field(default_factory=dict)  # store -> heartbeat ids not found
+    alarms: list[AlarmTrack] = field(default_factory=list)
+    clauses: list[Clause] = field(default_factory=list)
+    error: str | None = None
+    interrupted: bool = False
+    command = "az-loss"
+
+    @property
+    def outcome(self) -> str:
+        if self.interrupted:
+            return INTERRUPTED
+        kept = bool(self.clauses) and all(clause.held for clause in self.clauses)
+        return PASSED if kept and self.error is None else FAILED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **_header(self.command, self.run_id, self.target, self.suffix, self.now, self.objectives),
+            "outcome": self.outcome,
+            "availability_zone": self.availability_zone,
+            "writer_availability_zone": self.writer_availability_zone,
+            "subnet_count": self.subnet_count,
+            "minutes": self.minutes,
+            "experiments": self.experiments,
+            "started_s": self.started_s,
+            "loss_end_s": self.loss_end_s,
+            "failover": self.failover,
+            "writer_switched_s": self.writer_switched_s,
+            "writer_answered_s": self.writer_answered_s,
+            "probe_log": [vars(probe) for probe in self.probes],
+            "invocations": [vars(invocation) for invocation in self.invocations],
+            "missing_heartbeats": self.missing_heartbeats,
+            "alarms": [
+                {
+                    "name": a.name,
+                    "pages": a.pages,
+                    "changes": [list(change) for change in a.changes],
+                    "final_state": a.final_state,
+                }
+                for a in self.alarms
+            ],
+            "hypothesis": [vars(clause) for clause in self.clauses],
+            "error": self.error,
+        }

@@ -39,6 +39,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 
 # The service is named here, not in POWERTOOLS_SERVICE_NAME: that variable would also add a "service"
 # dimension to every metric, and the alarms match dimensions exactly.
@@ -51,6 +52,8 @@ CHECKED_JOB_STATES = FAILED_JOB_STATES | {"CREATED", "PENDING", "RUNNING", "COMP
 RESOURCE_DIMENSION = "Resource"
 # How far back a healthy resource's newest completed point must lie, in RPOs.
 LOOKBACK_RPOS = 2
+# Worst case for an unreachable endpoint: 2 attempts x 5 s, well inside the function's 60-s timeout.
+BOTO_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 2, "mode": "standard"})
 
 
 class InvalidEvent(ValueError):
@@ -128,8 +131,13 @@ def newest_point(client: Any, settings: Settings, arn: str, now: datetime) -> da
 @functools.cache
 def _backup_client() -> Any:
     """One AWS Backup client per execution environment: the function runs every 5 minutes, and
-    building a client on every run cost more than the calls it makes."""
-    return boto3.client("backup")
+    building a client on every run cost more than the calls it makes.
+
+    Short connect timeouts: with botocore's default (60 s, retried) an unreachable endpoint (its
+    interface endpoint gone, its AZ lost) ran into the function's own 60-s timeout, so the run ended
+    as a bare timeout instead of the SDK's connect error naming the endpoint (the AZ-loss
+    integration test found it)."""
+    return boto3.client("backup", config=BOTO_CONFIG)
 
 
 def measure(client: Any, settings: Settings, now: datetime) -> list[Age]:
