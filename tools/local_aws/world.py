@@ -15,6 +15,7 @@ reads the policies it needs through ``role_policies`` and ``resource_policy``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -681,12 +682,17 @@ def role_policies(role_arn: str) -> list[str] | None:
         for role in list(iam.roles.values()):
             if role.arn == role_arn:
                 managed = [_default_document(policy) for policy in list(role.managed_policies.values())]
-                return [*role.policies.values(), *managed]
+                return [_json_text(document) for document in [*role.policies.values(), *managed]]
     return None
 
 
-def _default_document(policy: ManagedPolicy) -> str:
-    return next(str(version.document) for version in policy.versions if version.is_default)
+def _default_document(policy: ManagedPolicy) -> Any:
+    return next(version.document for version in policy.versions if version.is_default)
+
+
+def _json_text(document: Any) -> str:
+    """moto keeps a document as the text it was given, or as a dict (CloudFormation's inline policies)."""
+    return document if isinstance(document, str) else json.dumps(document)
 
 
 def resource_policy(arn: str, account_id: str) -> str | dict[str, Any] | None:

@@ -1,7 +1,9 @@
 """Step 3: is the caller allowed to do this? IAM's answer for the app's principals.
 
-The operator (the account's root: the CDK CLI, the tests, the drill) and unsigned requests are not
-evaluated. For every other caller the request becomes an IAM action, ``<prefix>:<operation>`` (the
+Only the app's own principals are evaluated (``policy.enforced``: a function's execution
+environment, a service acting with its role); the operator's requests (the CDK CLI, the tests, the
+drill, with the root's keys or the CDK bootstrap roles' sessions) and unsigned ones are not. For
+such a caller the request becomes an IAM action, ``<prefix>:<operation>`` (the
 signing name's IAM prefix: ``monitoring`` -> ``cloudwatch``), and the resource(s) the Service
 Authorization Reference gives that action, built from the request's parameters (REST path, query
 or form, JSON body): ``ACTIONS``. ``policy.authorize`` decides on each (identity policies, the
@@ -15,6 +17,7 @@ Database connections are not authorized here: PostgreSQL checks the password its
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +26,8 @@ from typing import Any
 from .. import world
 from . import policy
 from .request import Denial, Request
+
+logger = logging.getLogger(__name__)
 
 # Signing names whose IAM prefix differs (Service Authorization Reference).
 PREFIXES = {"monitoring": "cloudwatch"}
@@ -152,6 +157,7 @@ def decide(request: Request) -> Denial | None:
             f"The local target does not know which IAM action and resource {name} needs, so it refuses it; "
             "add the operation to ACTIONS in tools/local_aws/pipeline/authorization.py"
         )
+        logger.error("IAM: %s (caller %s)", message, caller.principal_arn)  # S3 answers only "Access Denied"
         return policy.answer(Denial(400, "AccessDeniedException", message), request.protocol, prefix)
     action, target = mapped
     params = _parameters(request)

@@ -98,8 +98,11 @@ def enforcing() -> bool:
 
 
 def enforced(caller: Caller | None) -> bool:
-    """Whether IAM evaluates ``caller``: the app's principals, not the operator (root, no caller)."""
-    return caller is not None and not caller.is_root and enforcing()
+    """Whether IAM evaluates ``caller``: the app's own principals -- a function's execution
+    environment, a service acting with a role it was given (AWS Backup) -- and not the operator's:
+    the root (the CLIs, tests, the drill), the role sessions the CDK CLI assumes (its bootstrap
+    roles), keys of IAM users or role sessions a test makes through the API."""
+    return caller is not None and bool(caller.function_arn or caller.service) and enforcing()
 
 
 def authorize(
@@ -108,8 +111,8 @@ def authorize(
     """None if ``caller`` may perform ``action`` (``s3:PutObject``) on ``resource`` (an ARN, or
     ``*`` for actions without a resource type) with the request ``context`` (condition keys such as
     ``aws:SourceArn``, ``kms:ViaService``); else the AccessDenied answer AWS gives (JSON protocol
-    form: ``answer`` gives another protocol's). Callers that are not enforced (no caller, the
-    account's root: the operator) are always allowed."""
+    form: ``answer`` gives another protocol's). Callers that are not enforced (``enforced``: the
+    operator's) are always allowed."""
     if caller is None or not enforced(caller):
         return None
     keys = _context(caller, action, context or {})

@@ -136,7 +136,7 @@ def parse(environ: dict[str, Any]) -> Request:
     if routes is None:
         return request
     protocol, table = routes
-    operation, parameters = _route(table, method, path, query)
+    operation, parameters = _route(table, method, path, query, environ)
     return _with(request, operation=operation, protocol=protocol, parameters=parameters)
 
 
@@ -177,9 +177,10 @@ def _body(environ: dict[str, Any]) -> bytes:
     return body
 
 
-# A REST route: method, path pattern, required query parameters (name, value or None), the number
-# of literal characters in its path, operation.
-_Route = tuple[str, re.Pattern[str], tuple[tuple[str, str | None], ...], int, str]
+# A REST route: method, path pattern, required query parameters (name, value or None), required
+# headers (WSGI names: S3's CopyObject is a PutObject with ``x-amz-copy-source``), the number of
+# literal characters in its path, operation.
+_Route = tuple[str, re.Pattern[str], tuple[tuple[str, str | None], ...], tuple[str, ...], int, str]
 
 
 @functools.cache
@@ -202,7 +203,9 @@ def _routes(service: str) -> tuple[str, tuple[_Route, ...]] | None:
             if key != "x-id"  # a marker some SDKs send, others not
         )
         literal = len(re.sub(r"\{\w+\+?\}", "", path))
-        routes.append((str(http["method"]), _path_pattern(path), required, literal, name))
+        routes.append(
+            (str(http["method"]), _path_pattern(path), required, _required_headers(model, name), literal, name)
+        )
     return model.protocol, tuple(routes)
 
 
@@ -219,13 +222,24 @@ def _path_pattern(template: str) -> re.Pattern[str]:
     return re.compile(pattern.rstrip("/") + "/?")
 
 
+def _required_headers(model: Any, operation: str) -> tuple[str, ...]:
+    shape = model.operation_model(operation).input_shape
+    if shape is None:
+        return ()
+    return tuple(
+        "HTTP_" + str(shape.members[name].serialization["name"]).upper().replace("-", "_")
+        for name in shape.required_members
+        if shape.members[name].serialization.get("location") == "header"
+    )
+
+
 def _route(
-    routes: tuple[_Route, ...], method: str, path: str, query: dict[str, list[str]]
+    routes: tuple[_Route, ...], method: str, path: str, query: dict[str, list[str]], environ: dict[str, Any]
 ) -> tuple[str | None, dict[str, str]]:
-    """The most specific route that matches: most required query parameters, then the longest
-    literal path."""
+    """The most specific route that matches: most required query parameters and headers, then the
+    longest literal path."""
     best: tuple[tuple[int, int], str, dict[str, str]] | None = None
-    for route_method, pattern, required, literal, operation in routes:
+    for route_method, pattern, required, headers, literal, operation in routes:
         if route_method != method:
             continue
         matched = pattern.fullmatch(path)
@@ -233,7 +247,9 @@ def _route(
             continue
         if not all(key in query and (value is None or value in query[key]) for key, value in required):
             continue
-        score = (len(required), literal)
+        if not all(header in environ for header in headers):
+            continue
+        score = (len(required) + len(headers), literal)
         if best is None or score > best[0]:
             best = (score, operation, {key: value for key, value in matched.groupdict().items() if value})
     return (best[1], best[2]) if best else (None, {})
