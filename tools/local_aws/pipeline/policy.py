@@ -43,7 +43,8 @@ ContextValue = str | bool | list[str]
 SWITCH = "LOCAL_AWS_IAM"
 
 # Keys the request context carries whenever AWS would set them: absent here means absent on AWS.
-# (``aws:SecureTransport`` and the principal's keys are filled in by ``authorize`` itself.)
+# (``aws:SecureTransport`` and the principal's keys are filled in by ``authorize`` itself.) A key
+# the context carries is evaluated whatever it is; an absent key outside this list fails closed.
 SUPPORTED_KEYS = frozenset(
     {
         "aws:securetransport",
@@ -59,6 +60,9 @@ SUPPORTED_KEYS = frozenset(
         "aws:viaawsservice",
         "kms:viaservice",
         "kms:calleraccount",
+        "kms:encryptioncontextkeys",
+        "kms:grantisforawsresource",
+        "iam:passedtoservice",
         "s3:tlsversion",
         "s3:prefix",
         "s3:delimiter",
