@@ -137,6 +137,10 @@ ACTIONS: dict[str, tuple[str, Target]] = {
     ),
     "logs:PutLogEvents": ("logs:PutLogEvents", Target((_LOG_STREAM,))),
     "cloudwatch:PutMetricData": ("cloudwatch:PutMetricData", Target()),
+    # Listing calls without resource types (the emulator's network tests probe endpoints with them)
+    "s3:ListBuckets": ("s3:ListAllMyBuckets", Target()),
+    "dynamodb:ListTables": ("dynamodb:ListTables", Target()),
+    "secretsmanager:ListSecrets": ("secretsmanager:ListSecrets", Target()),
 }
 
 
