@@ -113,6 +113,15 @@ def role(name: str | None = None, **properties: Any) -> dict[str, Any]:
     return {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": TRUST_LAMBDA, **named, **properties}}
 
 
+def grants(*actions: str, resource: Any = "*") -> dict[str, Any]:
+    """Role properties with an inline policy that allows ``actions`` on ``resource`` (the local
+    target enforces IAM for a function's role, as AWS does)."""
+    statement = {"Effect": "Allow", "Action": list(actions), "Resource": resource}
+    return {
+        "Policies": [{"PolicyName": "grants", "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement]}}]
+    }
+
+
 def function(role_id: str, **properties: Any) -> dict[str, Any]:
     """A small Python Lambda function (inline code) run by the role ``role_id``."""
     return {

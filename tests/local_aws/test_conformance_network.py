@@ -172,11 +172,10 @@ def network(aws: Callable[[str], Any]) -> Iterator[Network]:
     _admit(aws, endpoint_group, function_group, 443)
     role_name = f"net-{tag}"
     role_arn = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))["Role"]["Arn"]
-    iam.put_role_policy(
-        RoleName=role_name,
-        PolicyName=VPC_ACCESS_POLICY["PolicyName"],
-        PolicyDocument=json.dumps(VPC_ACCESS_POLICY["PolicyDocument"]),
-    )
+    for policy in (VPC_ACCESS_POLICY, PROBE_POLICY):
+        iam.put_role_policy(
+            RoleName=role_name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+        )
     yield Network(aws, vpc_id, subnets, function_group, endpoint_group, role_arn)
 
 
@@ -196,6 +195,20 @@ def _placement(log: str) -> tuple[str, str]:
     return subnet, zone
 
 
+# What the probing functions call (IAM is enforced for them): list actions without resource types.
+PROBE_POLICY = {
+    "PolicyName": "probe",
+    "PolicyDocument": {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:ListAllMyBuckets", "dynamodb:ListTables", "secretsmanager:ListSecrets"],
+                "Resource": "*",
+            }
+        ],
+    },
+}
 STS = {"service": "sts", "call": "get_caller_identity", "connect_timeout": 5}
 TIMED_OUT = 'ConnectTimeoutError: Connect timeout on endpoint URL: "'
 
@@ -470,7 +483,7 @@ def test_endpoints_cloudformation_creates_keep_their_subnets_groups_and_route_ta
                 "RouteTableIds": [ref("Table")],
             },
         },
-        "Role": role(Policies=[VPC_ACCESS_POLICY]),
+        "Role": role(Policies=[VPC_ACCESS_POLICY, PROBE_POLICY]),
         "Function": function(
             "Role",
             Code={"ZipFile": CALL_SERVICE},

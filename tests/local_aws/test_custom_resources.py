@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .helpers import CloudFormation, Stack, get_att, ref, role, template
+from .helpers import CloudFormation, Stack, get_att, grants, ref, role, template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -196,7 +196,9 @@ def _vault_cleanup_code(aws: Callable[[str], Any], bucket: str) -> dict[str, str
 def test_r4_the_apps_vault_cleanup_provider_answers_create_and_delete(cfn, aws, suffix):
     resources = {
         "Vault": {"Type": "AWS::Backup::BackupVault", "Properties": {"BackupVaultName": f"vault-{suffix}"}},
-        "ProviderRole": role(),
+        "ProviderRole": role(
+            **grants("backup:ListBackupJobs", "backup:ListRecoveryPointsByBackupVault", "backup:ListBackupVaults")
+        ),
         "Provider": _provider(Handler="handler.handler", Timeout=60, Code=_vault_cleanup_code(aws, f"assets-{suffix}")),
         "Cleanup": {
             "Type": "Custom::BackupVaultCleanup",

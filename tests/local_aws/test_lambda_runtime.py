@@ -58,9 +58,20 @@ def _zip(files: dict[str, str]) -> bytes:
 
 @pytest.fixture(scope="module")
 def role_arn(aws: Callable[[str], Any]) -> str:
-    return aws("iam").create_role(RoleName="lambda-runtime-tests", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))[
-        "Role"
-    ]["Arn"]
+    """The functions' role, allowed what their handlers call (IAM is enforced for them)."""
+    iam = aws("iam")
+    name = "lambda-runtime-tests"
+    arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))["Role"]["Arn"]
+    statements = [
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:us-east-1:*:*"},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::*/*"},
+    ]
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="handlers",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+    )
+    return arn
 
 
 @pytest.fixture

@@ -65,6 +65,29 @@ def test_an_s3_request_is_routed_by_method_path_and_query(method, path, query, o
     assert (request.operation, request.protocol, dict(request.parameters)) == (operation, "rest-xml", parameters)
 
 
+def test_an_s3_put_is_a_copy_only_with_the_copy_source_header():
+    """Amazon S3 API Reference, "CopyObject" (PUT /Key+ with the required x-amz-copy-source header)
+    and "PutObject" (the same route without it): https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html"""
+    put = parse(_environ("PUT", "/orders/k.json", service="s3"))
+    copy = parse(_environ("PUT", "/orders/k.json", service="s3", HTTP_X_AMZ_COPY_SOURCE="/orders/old.json"))
+
+    assert (put.operation, copy.operation) == ("PutObject", "CopyObject")
+
+
+def test_a_json_requests_body_and_a_query_requests_parameters_are_kept_for_authorization():
+    body = b'{"TableName": "orders"}'
+    json_request = parse(
+        _environ("POST", "/", service="dynamodb", body=body, HTTP_X_AMZ_TARGET="DynamoDB_20120810.GetItem")
+    )
+    form = b"Action=DescribeDBClusters&DBClusterIdentifier=orders"
+    query_request = parse(
+        _environ("POST", "/", service="rds", body=form, CONTENT_TYPE="application/x-www-form-urlencoded")
+    )
+
+    assert json_request.body == body
+    assert query_request.query["DBClusterIdentifier"] == "orders"
+
+
 def test_a_lambda_invoke_and_a_cloudwatch_request_name_their_operation():
     invoke = parse(_environ("POST", "/2015-03-31/functions/health-check/invocations", service="lambda"))
     path = "/service/GraniteServiceVersion20100801/operation/PutMetricData"

@@ -72,7 +72,9 @@ class Request:
     (``monitoring`` for CloudWatch), ``operation`` the API operation (``PutItem``), ``protocol`` the
     wire protocol an error must be answered in (``json``, ``query``, ``ec2``, ``rest-json``,
     ``rest-xml``, ``smithy-rpc-v2-cbor``), ``parameters`` what a REST path names (``Bucket``,
-    ``FunctionName``). A database connection is a request too (``Request.connection``):
+    ``FunctionName``), ``query`` the query string's and a form body's parameters (first values),
+    ``body`` a JSON protocol's request body (the authorization step reads its parameters).
+    A database connection is a request too (``Request.connection``):
     service ``rds-db``, operation ``connect``, the cluster in ``resource`` and the ``port``."""
 
     method: str
@@ -83,6 +85,8 @@ class Request:
     access_key: str | None = None
     protocol: str | None = None
     parameters: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
     resource: str | None = None
     port: int | None = None
     caller: Caller | None = None
@@ -119,8 +123,10 @@ def parse(environ: dict[str, Any]) -> Request:
     target = environ.get("HTTP_X_AMZ_TARGET")
     request = Request(method, path, service, region=region, access_key=access_key)
     if target:
-        return _with(request, operation=target.rsplit(".", 1)[-1], protocol="json")
-    action = next(iter(query.get("Action") or _form(environ).get("Action") or ()), None)
+        return _with(request, operation=target.rsplit(".", 1)[-1], protocol="json", body=_body(environ))
+    form = _form(environ)
+    request = _with(request, query={key: values[0] for key, values in {**query, **form}.items() if values})
+    action = request.query.get("Action")
     if action:
         return _with(request, operation=action, protocol="ec2" if service == "ec2" else "query")
     rpc = _RPC_V2_PATH.match(path)
@@ -130,7 +136,7 @@ def parse(environ: dict[str, Any]) -> Request:
     if routes is None:
         return request
     protocol, table = routes
-    operation, parameters = _route(table, method, path, query)
+    operation, parameters = _route(table, method, path, query, environ)
     return _with(request, operation=operation, protocol=protocol, parameters=parameters)
 
 
@@ -152,23 +158,29 @@ def _credential(authorization: str, query: dict[str, list[str]]) -> tuple[str | 
 
 
 def _form(environ: dict[str, Any]) -> dict[str, list[str]]:
-    """The parameters of a form-encoded body; the body is replaced by a copy moto can read."""
+    """The parameters of a form-encoded body."""
     if not str(environ.get("CONTENT_TYPE", "")).startswith("application/x-www-form-urlencoded"):
         return {}
+    return parse_qs(_body(environ).decode("utf-8", "replace"), keep_blank_values=True)
+
+
+def _body(environ: dict[str, Any]) -> bytes:
+    """The request body (empty above ``MAX_FORM_BYTES``); it is replaced by a copy moto can read."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return {}
+        return b""
     if not 0 < length <= MAX_FORM_BYTES:
-        return {}
-    body = environ["wsgi.input"].read(length)
+        return b""
+    body: bytes = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = io.BytesIO(body)
-    return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return body
 
 
-# A REST route: method, path pattern, required query parameters (name, value or None), the number
-# of literal characters in its path, operation.
-_Route = tuple[str, re.Pattern[str], tuple[tuple[str, str | None], ...], int, str]
+# A REST route: method, path pattern, required query parameters (name, value or None), required
+# headers (WSGI names: S3's CopyObject is a PutObject with ``x-amz-copy-source``), the number of
+# literal characters in its path, operation.
+_Route = tuple[str, re.Pattern[str], tuple[tuple[str, str | None], ...], tuple[str, ...], int, str]
 
 
 @functools.cache
@@ -191,7 +203,9 @@ def _routes(service: str) -> tuple[str, tuple[_Route, ...]] | None:
             if key != "x-id"  # a marker some SDKs send, others not
         )
         literal = len(re.sub(r"\{\w+\+?\}", "", path))
-        routes.append((str(http["method"]), _path_pattern(path), required, literal, name))
+        routes.append(
+            (str(http["method"]), _path_pattern(path), required, _required_headers(model, name), literal, name)
+        )
     return model.protocol, tuple(routes)
 
 
@@ -208,13 +222,24 @@ def _path_pattern(template: str) -> re.Pattern[str]:
     return re.compile(pattern.rstrip("/") + "/?")
 
 
+def _required_headers(model: Any, operation: str) -> tuple[str, ...]:
+    shape = model.operation_model(operation).input_shape
+    if shape is None:
+        return ()
+    return tuple(
+        "HTTP_" + str(shape.members[name].serialization["name"]).upper().replace("-", "_")
+        for name in shape.required_members
+        if shape.members[name].serialization.get("location") == "header"
+    )
+
+
 def _route(
-    routes: tuple[_Route, ...], method: str, path: str, query: dict[str, list[str]]
+    routes: tuple[_Route, ...], method: str, path: str, query: dict[str, list[str]], environ: dict[str, Any]
 ) -> tuple[str | None, dict[str, str]]:
-    """The most specific route that matches: most required query parameters, then the longest
-    literal path."""
+    """The most specific route that matches: most required query parameters and headers, then the
+    longest literal path."""
     best: tuple[tuple[int, int], str, dict[str, str]] | None = None
-    for route_method, pattern, required, literal, operation in routes:
+    for route_method, pattern, required, headers, literal, operation in routes:
         if route_method != method:
             continue
         matched = pattern.fullmatch(path)
@@ -222,7 +247,9 @@ def _route(
             continue
         if not all(key in query and (value is None or value in query[key]) for key, value in required):
             continue
-        score = (len(required), literal)
+        if not all(header in environ for header in headers):
+            continue
+        score = (len(required) + len(headers), literal)
         if best is None or score > best[0]:
             best = (score, operation, {key: value for key, value in matched.groupdict().items() if value})
     return (best[1], best[2]) if best else (None, {})
