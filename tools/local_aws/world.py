@@ -41,6 +41,8 @@ from moto.ec2.models import ec2_backends
 from moto.events.models import Rule, events_backends
 from moto.fis.models import ExperimentTemplate
 from moto.iam.models import get_account_id_from, iam_backends
+from moto.kms.models import Key as KmsKey
+from moto.kms.models import kms_backends
 from moto.logs.models import logs_backends
 from moto.moto_api._internal import mock_random
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -70,6 +72,7 @@ __all__ = [
     "FisError",
     "Function",
     "FunctionNotFound",
+    "KmsKey",
     "LambdaError",
     "LifecycleRule",
     "MetricAggregatedDatum",
@@ -183,6 +186,21 @@ def create_log_stream(account_id: str, region: str, group: str, stream: str) -> 
 def put_log_events(account_id: str, region: str, group: str, stream: str, events: list[dict[str, Any]]) -> None:
     """PutLogEvents, through the backend method the fixes extend (EMF metrics)."""
     logs_backends[account_id][region].put_log_events(group, stream, events)
+
+
+# --- KMS: the keys services encrypt with for a caller ---------------------------------------
+
+
+def kms_key(account_id: str, region: str, key_id: str) -> KmsKey | None:
+    """The key a key id, key ARN, alias name or alias ARN names (its ``arn``, ``policy`` and
+    ``key_manager``: ``AWS`` for an AWS managed key); None if there is none."""
+    if key_id.startswith("arn:"):
+        account_id, region = key_id.split(":")[4], key_id.split(":")[3]
+    backend = kms_backends[account_id][region]
+    try:
+        return backend.keys.get(backend.any_id_to_key_id(key_id))  # type: ignore[no-any-return]
+    except (KeyError, TypeError, AttributeError):
+        return None
 
 
 # --- SNS and SQS ---------------------------------------------------------------------------
