@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime, timedelta
 
@@ -17,6 +18,11 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
         default="",
         metavar="CODES",
         help="comma-separated fix codes not to apply (to see what a fix is for), e.g. R5,R6",
+    )
+    parser.add_argument(
+        "--iam",
+        choices=("on", "off"),
+        help="IAM enforcement for the app's principals (default on; off only for debugging: $LOCAL_AWS_IAM)",
     )
 
 
@@ -74,6 +80,8 @@ def _clock_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "iam", None):
+        os.environ["LOCAL_AWS_IAM"] = args.iam  # read by pipeline/policy.py (the server inherits it)
     try:
         if args.command == "serve":
             server.serve(args.host, args.port, _codes(args.without))

@@ -57,7 +57,9 @@ def serve(host: str, port: int, without: Iterable[str] = ()) -> None:
     from .patches import apply_all
 
     applied = apply_all(without)
-    print(f"local AWS: {len(applied)} fixes applied, serving {endpoint_url(host, port)}", flush=True)
+    off = os.environ.get("LOCAL_AWS_IAM", "on").lower() == "off"
+    iam = "IAM NOT enforced (LOCAL_AWS_IAM=off)" if off else "IAM enforced"
+    print(f"local AWS: {len(applied)} fixes applied, {iam}, serving {endpoint_url(host, port)}", flush=True)
     os.environ.setdefault("MOTO_PORT", str(port))
     os.environ[ENDPOINT_ENV] = endpoint_url(host, port)
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -9,8 +9,8 @@ their fields; they never index moto's backend dicts or call moto's constructors 
 
 Who acts: work an engine does for a principal -- AWS Backup copying or restoring a resource with the
 job's IamRoleArn -- runs inside ``pipeline.caller.acting_as`` that principal, and
-``pipeline.caller.current()`` answers it here. It is not evaluated yet: this is where the
-least-privilege work will check that the principal may touch the resource, with no signature to change.
+``pipeline.caller.current()`` answers it here. IAM's policy evaluation (``pipeline/policy.py``)
+reads the policies it needs through ``role_policies`` and ``resource_policy``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from moto.dynamodb.models.utilities import dynamo_json_dump
 from moto.ec2.models import ec2_backends
 from moto.events.models import Rule, events_backends
 from moto.fis.models import ExperimentTemplate
-from moto.iam.models import get_account_id_from, iam_backends
+from moto.iam.models import ManagedPolicy, get_account_id_from, iam_backends
 from moto.kms.models import Key as KmsKey
 from moto.kms.models import kms_backends
 from moto.logs.models import logs_backends
@@ -49,6 +49,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.rds.models import DBCluster, DBInstanceClustered, rds_backends
 from moto.s3.exceptions import AccessDeniedByLock
 from moto.s3.models import FakeBucket, FakeDeleteMarker, FakeKey, FakeMultipart, LifecycleRule, s3_backends
+from moto.secretsmanager.models import secretsmanager_backends
 from moto.sns.models import Topic, sns_backends
 from moto.sqs.models import Queue, sqs_backends
 from moto.sts.models import sts_backends
@@ -683,3 +684,70 @@ def principal_of(access_key_id: str) -> tuple[str, str, str | None] | None:
 def default_account() -> str:
     """The account requests with keys moto does not know go to (moto's default)."""
     return str(DEFAULT_ACCOUNT_ID)
+
+
+# --- IAM policy evaluation: the policies it reads (pipeline/policy.py) ------------------------
+
+
+def role_policies(role_arn: str) -> list[str] | None:
+    """The identity policies of the role ``role_arn`` as JSON documents: its inline policies and the
+    default version of each attached managed policy (customer or AWS managed); None if there is no
+    such role."""
+    account_id = role_arn.split(":")[4]
+    for iam in list(iam_backends[account_id].values()):
+        for role in list(iam.roles.values()):
+            if role.arn == role_arn:
+                managed = [_default_document(policy) for policy in list(role.managed_policies.values())]
+                return [*role.policies.values(), *managed]
+    return None
+
+
+def _default_document(policy: ManagedPolicy) -> str:
+    return next(str(version.document) for version in policy.versions if version.is_default)
+
+
+def resource_policy(arn: str, account_id: str) -> str | dict[str, Any] | None:
+    """The resource-based policy of the resource ``arn`` names where its service has one (S3 bucket
+    -- also for an object ARN --, KMS key, secret, SNS topic, SQS queue, Lambda function); None if it
+    has none or does not exist. ``account_id``: the caller's (S3 ARNs name no account)."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        return None
+    service, region, resource = parts[2], parts[3], parts[5]
+    account_id = parts[4] or account_id
+    if service == "s3":
+        found = s3_backends[account_id][partition("us-east-1")].buckets.get(resource.split("/", 1)[0])
+        return found.policy.decode() if found is not None and found.policy else None
+    if service == "kms" and resource.startswith("key/"):
+        key = kms_backends[account_id][region].keys.get(resource.removeprefix("key/"))
+        return key.policy if key is not None else None
+    if service == "secretsmanager":
+        secret = secretsmanager_backends[account_id][region].secrets.get(arn)
+        return getattr(secret, "policy", None)  # a replica has none of its own
+    if service == "sns":
+        found_topic = topic(account_id, region, arn)
+        return found_topic.policy if found_topic is not None else None
+    if service == "sqs":
+        queue = sqs_backends[account_id][region].queues.get(resource)
+        return queue.policy if queue is not None else None
+    if service == "lambda":
+        try:
+            return function_policy(account_id, region, arn)
+        except (LambdaClientError, *AWS_ERRORS):
+            return None
+    return None
+
+
+def secret_arn(account_id: str, region: str, secret_id: str) -> str | None:
+    """The ARN of the secret ``secret_id`` (a name or an ARN) names; None if there is none."""
+    secret = secretsmanager_backends[account_id][region].secrets.get(secret_id)
+    return str(secret.arn) if secret is not None else None
+
+
+def kms_key_arn(account_id: str, region: str, key_id: str) -> str | None:
+    """The ARN of the KMS key ``key_id`` (id, ARN, alias name or alias ARN) names; None if none."""
+    backend = kms_backends[account_id][region]
+    try:
+        return str(backend.keys[backend.any_id_to_key_id(key_id)].arn)
+    except KeyError:
+        return None

@@ -83,7 +83,9 @@ class Request:
     (``monitoring`` for CloudWatch), ``operation`` the API operation (``PutItem``), ``protocol`` the
     wire protocol an error must be answered in (``json``, ``query``, ``ec2``, ``rest-json``,
     ``rest-xml``, ``smithy-rpc-v2-cbor``), ``parameters`` what a REST path names (``Bucket``,
-    ``FunctionName``). A database connection is a request too (``Request.connection``):
+    ``FunctionName``), ``query`` the query string's and a form body's parameters (first values),
+    ``body`` a JSON protocol's request body (the authorization step reads its parameters).
+    A database connection is a request too (``Request.connection``):
     service ``rds-db``, operation ``connect``, the cluster in ``resource`` and the ``port``."""
 
     method: str
@@ -94,6 +96,8 @@ class Request:
     access_key: str | None = None
     protocol: str | None = None
     parameters: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
     resource: str | None = None
     port: int | None = None
     caller: Caller | None = None
@@ -130,8 +134,10 @@ def parse(environ: dict[str, Any]) -> Request:
     target = environ.get("HTTP_X_AMZ_TARGET")
     request = Request(method, path, service, region=region, access_key=access_key)
     if target:
-        return _with(request, operation=target.rsplit(".", 1)[-1], protocol="json")
-    action = next(iter(query.get("Action") or _form(environ).get("Action") or ()), None)
+        return _with(request, operation=target.rsplit(".", 1)[-1], protocol="json", body=_body(environ))
+    form = _form(environ)
+    request = _with(request, query={key: values[0] for key, values in {**query, **form}.items() if values})
+    action = request.query.get("Action")
     if action:
         return _with(request, operation=action, protocol="ec2" if service == "ec2" else "query")
     rpc = _RPC_V2_PATH.match(path)
@@ -163,18 +169,23 @@ def _credential(authorization: str, query: dict[str, list[str]]) -> tuple[str | 
 
 
 def _form(environ: dict[str, Any]) -> dict[str, list[str]]:
-    """The parameters of a form-encoded body; the body is replaced by a copy moto can read."""
+    """The parameters of a form-encoded body."""
     if not str(environ.get("CONTENT_TYPE", "")).startswith("application/x-www-form-urlencoded"):
         return {}
+    return parse_qs(_body(environ).decode("utf-8", "replace"), keep_blank_values=True)
+
+
+def _body(environ: dict[str, Any]) -> bytes:
+    """The request body (empty above ``MAX_FORM_BYTES``); it is replaced by a copy moto can read."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return {}
+        return b""
     if not 0 < length <= MAX_FORM_BYTES:
-        return {}
-    body = environ["wsgi.input"].read(length)
+        return b""
+    body: bytes = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = io.BytesIO(body)
-    return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return body
 
 
 # A REST route: method, path pattern, required query parameters (name, value or None), the number
