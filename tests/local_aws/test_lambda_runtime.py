@@ -58,9 +58,13 @@ def _zip(files: dict[str, str]) -> bytes:
 
 @pytest.fixture(scope="module")
 def role_arn(aws: Callable[[str], Any]) -> str:
-    return aws("iam").create_role(RoleName="lambda-runtime-tests", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))[
-        "Role"
-    ]["Arn"]
+    """The functions' role; it may send failed events to the tests' queues (Lambda uses the role)."""
+    iam = aws("iam")
+    role = iam.create_role(RoleName="lambda-runtime-tests", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    sends = {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:us-east-1:123456789012:*"}
+    document = json.dumps({"Version": "2012-10-17", "Statement": [sends]})
+    iam.put_role_policy(RoleName="lambda-runtime-tests", PolicyName="dead-letters", PolicyDocument=document)
+    return str(role["Role"]["Arn"])
 
 
 @pytest.fixture

@@ -147,7 +147,8 @@ def parse(environ: dict[str, Any]) -> Request:
     if routes is None:
         return request
     protocol, table = routes
-    operation, parameters = _route(table, method, path, query)
+    headers = {key[5:].replace("_", "-").lower() for key in environ if key.startswith("HTTP_")}
+    operation, parameters = _route(table, method, path, query, headers)
     return _with(request, operation=operation, protocol=protocol, parameters=parameters)
 
 
@@ -188,9 +189,10 @@ def _body(environ: dict[str, Any]) -> bytes:
     return body
 
 
-# A REST route: method, path pattern, required query parameters (name, value or None), the number
+# A REST route: method, path pattern, required query parameters (name, value or None), required
+# headers (lower case: S3's CopyObject is PutObject's route with ``x-amz-copy-source``), the number
 # of literal characters in its path, operation.
-_Route = tuple[str, re.Pattern[str], tuple[tuple[str, str | None], ...], int, str]
+_Route = tuple[str, re.Pattern[str], tuple[tuple[str, str | None], ...], frozenset[str], int, str]
 
 
 @functools.cache
@@ -213,7 +215,13 @@ def _routes(service: str) -> tuple[str, tuple[_Route, ...]] | None:
             if key != "x-id"  # a marker some SDKs send, others not
         )
         literal = len(re.sub(r"\{\w+\+?\}", "", path))
-        routes.append((str(http["method"]), _path_pattern(path), required, literal, name))
+        shape = model.operation_model(name).input_shape
+        headers = frozenset(
+            str(shape.members[member].serialization["name"]).lower()
+            for member in (shape.required_members if shape is not None else ())
+            if shape.members[member].serialization.get("location") == "header"
+        )
+        routes.append((str(http["method"]), _path_pattern(path), required, headers, literal, name))
     return model.protocol, tuple(routes)
 
 
@@ -231,12 +239,12 @@ def _path_pattern(template: str) -> re.Pattern[str]:
 
 
 def _route(
-    routes: tuple[_Route, ...], method: str, path: str, query: dict[str, list[str]]
+    routes: tuple[_Route, ...], method: str, path: str, query: dict[str, list[str]], headers: set[str]
 ) -> tuple[str | None, dict[str, str]]:
-    """The most specific route that matches: most required query parameters, then the longest
-    literal path."""
+    """The most specific route that matches: most required query parameters and headers, then the
+    longest literal path."""
     best: tuple[tuple[int, int], str, dict[str, str]] | None = None
-    for route_method, pattern, required, literal, operation in routes:
+    for route_method, pattern, required, required_headers, literal, operation in routes:
         if route_method != method:
             continue
         matched = pattern.fullmatch(path)
@@ -244,7 +252,9 @@ def _route(
             continue
         if not all(key in query and (value is None or value in query[key]) for key, value in required):
             continue
-        score = (len(required), literal)
+        if not required_headers <= headers:
+            continue
+        score = (len(required) + len(required_headers), literal)
         if best is None or score > best[0]:
             best = (score, operation, {key: value for key, value in matched.groupdict().items() if value})
     return (best[1], best[2]) if best else (None, {})

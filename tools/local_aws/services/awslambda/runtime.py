@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ... import clock, pipeline, world
-from ...pipeline import caller, network
+from ...pipeline import caller, network, policy
 from ...server import ENDPOINT_ENV, state_dir
 from ..cloudwatch import metrics
 from ..rds import postgres
@@ -81,6 +81,8 @@ DLQ_ERROR_MESSAGE_CHARS = 1024
 LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
 DEAD_LETTER_ERRORS = "DeadLetterErrors"
 DESTINATION_FAILURES = "DestinationDeliveryFailures"
+# The permission the function's role needs on each kind of destination or DLQ.
+DELIVERY_ACTIONS = {"sqs": "sqs:SendMessage", "sns": "sns:Publish", "lambda": "lambda:InvokeFunction"}
 # Attribute of a function's $LATEST where the Q15 fix keeps its EventInvokeConfigs, by qualifier.
 EVENT_INVOKE_CONFIGS = "event_invoke_configs"
 
@@ -333,8 +335,12 @@ def _deliver(
     destinations for asynchronous invocation", "Dead-letter queues"). A delivery that fails (the role
     may not send, or use the queue's key) loses the event and counts ``failure_metric``
     (``DeadLetterErrors``, ``DestinationDeliveryFailures``) in AWS/Lambda."""
+    role = caller.service_caller(fn.role, LAMBDA_PRINCIPAL)
     try:
-        with caller.acting_as(caller.service_caller(fn.role, LAMBDA_PRINCIPAL)):
+        with caller.acting_as(role):
+            denied = policy.authorize(role, DELIVERY_ACTIONS.get(target_arn.split(":")[2], "*"), target_arn)
+            if denied is not None:
+                raise world.LambdaError("AccessDeniedException", denied.message)
             _send(target_arn, body, attributes)
     except world.AWS_ERRORS as error:
         logger.warning("function %s: delivery to %s failed, the event is lost: %s", fn.function_name, target_arn, error)
