@@ -3,7 +3,7 @@ key use of S3, Secrets Manager and SQS, the DLQ delivery Lambda makes with the f
 the permissions AWS Backup needs of the job's role -- through the one evaluator
 (``pipeline.policy.authorize``).
 
-Each test names the AWS page it follows. Fixes: S1 (S3), S2 (Secrets Manager), S3 (SQS); the DLQ
+Each test names the AWS page it follows. Fixes: S1 (S3), S2 (Secrets Manager), S3 (SQS), S4 (SNS); the DLQ
 delivery and the backup check are engine behaviour (``services/awslambda/runtime.py``,
 ``services/backup/jobs.py``). Run one without its fix: ``LOCAL_AWS_WITHOUT=S1 pytest ...``.
 """
@@ -22,8 +22,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.emulator import ACCOUNT, REGION
+from tools.local_aws import world
 from tools.local_aws.clock import CLOCK
+from tools.local_aws.pipeline import caller
 from tools.local_aws.services.awslambda import runtime as lambda_runtime
+from tools.local_aws.services.cloudwatch import alarms
 
 from .helpers import TRUST_LAMBDA, backup_job_done
 
@@ -299,3 +302,42 @@ def test_aws_backup_needs_kms_decrypt_through_s3_for_a_bucket_encrypted_with_a_c
     assert failed["State"] == "FAILED"
     assert f"is not authorized to perform: kms:Decrypt on resource: {key}" in failed["StatusMessage"]
     aws("backup").delete_backup_vault(BackupVaultName=vault)
+
+
+def test_s4_publishing_to_an_encrypted_topic_needs_the_key_through_sns_for_a_role_and_the_key_policy_for_cloudwatch(
+    aws: Aws, endpoint: str, suffix: str
+) -> None:
+    """Amazon SNS Developer Guide, "Securing Amazon SNS data with server-side encryption",
+    https://docs.aws.amazon.com/sns/latest/dg/sns-server-side-encryption.html: a publisher needs
+    kms:GenerateDataKey and kms:Decrypt on the topic's customer managed key; an AWS service that
+    publishes (CloudWatch alarms) needs them in the key policy for its service principal
+    ("Enable compatibility between event sources from AWS services and encrypted topics"). Publish
+    API reference: KMSAccessDenied."""
+    key = _key(aws)
+    topic = aws("sns").create_topic(Name=f"lp-topic-{suffix}", Attributes={"KmsMasterKeyId": key})["TopicArn"]
+    publishes = _allow(["sns:Publish"], topic)
+    without = _role(aws, f"lp-publisher-{suffix}", publishes)
+    with_key = _role(
+        aws, f"lp-publisher-key-{suffix}", publishes, _allow(["kms:GenerateDataKey", "kms:Decrypt"], key, via="sns")
+    )
+
+    with pytest.raises(ClientError) as refused:
+        _as_role(aws, without, endpoint)("sns").publish(TopicArn=topic, Message="m")
+    assert refused.value.response["Error"]["Code"] == "KMSAccessDenied"
+    assert "kms:GenerateDataKey" in refused.value.response["Error"]["Message"]
+    assert _as_role(aws, with_key, endpoint)("sns").publish(TopicArn=topic, Message="m")["MessageId"]
+
+    aws_topic = world.topic(ACCOUNT, REGION, topic)
+    assert aws_topic is not None
+    cloudwatch = caller.Caller.service_principal(ACCOUNT, alarms.CLOUDWATCH)
+    with caller.acting_as(cloudwatch), pytest.raises(world.AWS_ERRORS):
+        aws_topic.publish("alarm")  # the key policy names only the account
+    service = {
+        "Effect": "Allow",
+        "Principal": {"Service": alarms.CLOUDWATCH},
+        "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+        "Resource": "*",
+    }
+    aws("kms").put_key_policy(KeyId=key, PolicyName="default", Policy=_document(ACCOUNT_DELEGATES, service))
+    with caller.acting_as(cloudwatch):
+        assert aws_topic.publish("alarm")
