@@ -7,6 +7,7 @@ request pipeline in front, as ``python -m tools.local_aws serve`` runs it. Set
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -76,3 +77,30 @@ def client_factory(endpoint: str) -> Callable[[str], Any]:
         return clients[service]
 
     return client
+
+
+# The AWS managed policies the kit gives its AWS Backup role (lib/stacks/security_stack.py).
+BACKUP_MANAGED_POLICIES = (
+    "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+    "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
+    "arn:aws:iam::aws:policy/AWSBackupServiceRolePolicyForS3Backup",
+    "arn:aws:iam::aws:policy/AWSBackupServiceRolePolicyForS3Restore",
+)
+TRUST_BACKUP = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+def backup_service_role(client: Callable[[str], Any], name: str) -> str:
+    """The ARN of ``name``, a role AWS Backup assumes with the kit's managed policies (created once):
+    AWS Backup's jobs act with it and IAM is enforced for them."""
+    iam = client("iam")
+    try:
+        return str(iam.get_role(RoleName=name)["Role"]["Arn"])
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST_BACKUP))["Role"]["Arn"])
+    for policy_arn in BACKUP_MANAGED_POLICIES:
+        iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+    return arn

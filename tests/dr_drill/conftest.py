@@ -21,7 +21,7 @@ from typing import Any
 import pg8000.native
 import pytest
 
-from tests.emulator import ACCOUNT, REGION, client_factory, running_emulator
+from tests.emulator import ACCOUNT, REGION, backup_service_role, client_factory, running_emulator
 from tools.dr_drill import cli
 from tools.local_aws.clock import CLOCK
 
@@ -39,7 +39,9 @@ def endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def aws(endpoint: str) -> Callable[[str], Any]:
-    return client_factory(endpoint)
+    client = client_factory(endpoint)
+    backup_service_role(client, "backup-role")  # BACKUP_ROLE: IAM is enforced for AWS Backup's jobs
+    return client
 
 
 def tls() -> ssl.SSLContext:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.emulator import client_factory, running_emulator
+from tests.emulator import backup_service_role, client_factory, running_emulator
 
 from .helpers import CloudFormation
 
@@ -24,6 +24,12 @@ def endpoint() -> Iterator[str]:
 def aws(endpoint: str) -> Callable[[str], Any]:
     """``aws("s3")`` is a boto3 client for the test server."""
     return client_factory(endpoint)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def backup_role(aws: Callable[[str], Any]) -> str:
+    """``backup-role``, the role the tests give AWS Backup's jobs (IAM is enforced for them)."""
+    return backup_service_role(aws, "backup-role")
 
 
 @pytest.fixture

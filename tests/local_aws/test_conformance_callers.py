@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.emulator import ACCOUNT
+from tests.emulator import ACCOUNT, backup_service_role
 from tools.local_aws import clock
 from tools.local_aws.pipeline import caller, network
 from tools.local_aws.pipeline.request import Caller, Denial, Request
@@ -212,7 +212,7 @@ def test_the_local_dummy_credentials_are_the_accounts_root():
 def test_aws_backup_connects_to_an_aurora_cluster_as_the_jobs_role(aws, monkeypatch, suffix):
     """The pg_dump of a backup job passes the pipeline's network step as AWS Backup with the job's
     role; a connection the step refuses fails the job with the reason."""
-    role_arn = f"arn:aws:iam::{ACCOUNT}:role/backup-role-{suffix}"
+    role_arn = backup_service_role(aws, f"backup-role-{suffix}")
     rds, backup = aws("rds"), aws("backup")
     vault = f"vault-{suffix}"
     backup.create_backup_vault(BackupVaultName=vault)

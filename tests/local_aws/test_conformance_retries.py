@@ -25,7 +25,13 @@ RAISES = 'def handler(event, context):\n    raise ValueError("boom")\n'
 
 @pytest.fixture(scope="module")
 def role_arn(aws: Aws) -> str:
-    role = aws("iam").create_role(RoleName="conformance-retries", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    """A function role that may send its failed events to any queue of the tests (Lambda sends them
+    with the function's role)."""
+    iam = aws("iam")
+    role = iam.create_role(RoleName="conformance-retries", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    sends = {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": f"arn:aws:sqs:{REGION}:{ACCOUNT}:*"}
+    document = json.dumps({"Version": "2012-10-17", "Statement": [sends]})
+    iam.put_role_policy(RoleName="conformance-retries", PolicyName="dead-letters", PolicyDocument=document)
     return str(role["Role"]["Arn"])
 
 

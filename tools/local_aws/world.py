@@ -42,6 +42,7 @@ from moto.ec2.models import ec2_backends
 from moto.events.models import Rule, events_backends
 from moto.fis.models import ExperimentTemplate
 from moto.iam.models import ManagedPolicy, get_account_id_from, iam_backends
+from moto.kms.models import Key as KmsKey
 from moto.kms.models import kms_backends
 from moto.logs.models import logs_backends
 from moto.moto_api._internal import mock_random
@@ -73,6 +74,7 @@ __all__ = [
     "FisError",
     "Function",
     "FunctionNotFound",
+    "KmsKey",
     "LambdaError",
     "LifecycleRule",
     "MetricAggregatedDatum",
@@ -186,6 +188,21 @@ def create_log_stream(account_id: str, region: str, group: str, stream: str) -> 
 def put_log_events(account_id: str, region: str, group: str, stream: str, events: list[dict[str, Any]]) -> None:
     """PutLogEvents, through the backend method the fixes extend (EMF metrics)."""
     logs_backends[account_id][region].put_log_events(group, stream, events)
+
+
+# --- KMS: the keys services encrypt with for a caller ---------------------------------------
+
+
+def kms_key(account_id: str, region: str, key_id: str) -> KmsKey | None:
+    """The key a key id, key ARN, alias name or alias ARN names (its ``arn``, ``policy`` and
+    ``key_manager``: ``AWS`` for an AWS managed key); None if there is none."""
+    if key_id.startswith("arn:"):
+        account_id, region = key_id.split(":")[4], key_id.split(":")[3]
+    backend = kms_backends[account_id][region]
+    try:
+        return backend.keys.get(backend.any_id_to_key_id(key_id))  # type: ignore[no-any-return]
+    except (KeyError, TypeError, AttributeError):
+        return None
 
 
 # --- SNS and SQS ---------------------------------------------------------------------------

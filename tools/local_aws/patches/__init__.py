@@ -3,7 +3,8 @@
 ``apply_all()`` must run in the server process before the first request. Each fix is a small named
 function in the module of the service it changes. Codes: R = required for deploy/destroy,
 V = failure visibility, Q = fidelity, N = resource types moto lacks, F = properties moto drops,
-D = data plane (what runs: functions, databases, backups, events, alarms, the clock), X = AWS FIS.
+D = data plane (what runs: functions, databases, backups, events, alarms, the clock), X = AWS FIS,
+S = a service acting for its caller (the KMS key use and permissions AWS derives from a request).
 ``python -m tools.local_aws fixes`` lists them with what each one repairs.
 """
 

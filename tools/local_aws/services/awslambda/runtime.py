@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ... import clock, pipeline, world
-from ...pipeline import caller, network
+from ...pipeline import caller, network, policy
 from ...server import ENDPOINT_ENV, state_dir
 from ..cloudwatch import metrics
 from ..rds import postgres
@@ -77,6 +77,12 @@ DEFAULT_MAX_EVENT_AGE_SECONDS = 6 * 3600
 RETRY_ORDER = 15  # a retry due at the same instant runs after scheduled rules (10), before backups (20)
 # Lambda puts the first 1 KB of the error message on a dead-lettered event.
 DLQ_ERROR_MESSAGE_CHARS = 1024
+# Lambda sends to destinations and DLQs as itself with the function's role; a failed send counts here.
+LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
+DEAD_LETTER_ERRORS = "DeadLetterErrors"
+DESTINATION_FAILURES = "DestinationDeliveryFailures"
+# The permission the function's role needs on each kind of destination or DLQ.
+DELIVERY_ACTIONS = {"sqs": "sqs:SendMessage", "sns": "sns:Publish", "lambda": "lambda:InvokeFunction"}
 # Attribute of a function's $LATEST where the Q15 fix keeps its EventInvokeConfigs, by qualifier.
 EVENT_INVOKE_CONFIGS = "event_invoke_configs"
 
@@ -204,7 +210,7 @@ def _attempt(event: _AsyncEvent) -> None:
     if event.last.function_error is None:
         target = ((config.get("DestinationConfig") or {}).get("OnSuccess") or {}).get("Destination")
         if target:
-            _deliver(target, _destination_record(event, "Success"), {})
+            _deliver(event.fn, target, _destination_record(event, "Success"), {}, DESTINATION_FAILURES)
         return
     if event.attempts > int(config.get("MaximumRetryAttempts", DEFAULT_RETRY_ATTEMPTS)):
         _discard(event, config, "RetriesExhausted")
@@ -217,7 +223,7 @@ def _discard(event: _AsyncEvent, config: dict[str, Any], condition: str) -> None
     """The event leaves the queue unprocessed: to the on-failure destination and the DLQ, if any."""
     target = ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
     if target:
-        _deliver(target, _destination_record(event, condition), {})
+        _deliver(event.fn, target, _destination_record(event, condition), {}, DESTINATION_FAILURES)
     dead_letter_target = (event.fn.get_configuration().get("DeadLetterConfig") or {}).get("TargetArn")
     if dead_letter_target:
         error = _json_or_text(event.last.payload if event.last else b"").get("errorMessage", "")
@@ -226,7 +232,7 @@ def _discard(event: _AsyncEvent, config: dict[str, Any], condition: str) -> None
             "ErrorCode": ("Number", "200"),
             "ErrorMessage": ("String", str(error)[:DLQ_ERROR_MESSAGE_CHARS] or condition),
         }
-        _deliver(dead_letter_target, event.payload.decode("utf-8", "replace"), attributes)
+        _deliver(event.fn, dead_letter_target, event.payload.decode("utf-8", "replace"), attributes, DEAD_LETTER_ERRORS)
     if not (target or dead_letter_target):
         logger.warning(
             "async invocation %s of %s discarded (%s after %d attempts); no destination",
@@ -321,8 +327,28 @@ def _destination_record(event: _AsyncEvent, condition: str) -> str:
     return json.dumps(record)
 
 
-def _deliver(target_arn: str, body: str, attributes: dict[str, tuple[str, str]]) -> None:
-    """Send an async invocation's record or event to an SQS queue, SNS topic or Lambda function."""
+def _deliver(
+    fn: world.Function, target_arn: str, body: str, attributes: dict[str, tuple[str, str]], failure_metric: str
+) -> None:
+    """Send an async invocation's record or event to an SQS queue, SNS topic or Lambda function, as
+    Lambda does: with the function's execution role (Lambda Developer Guide, "Configuring
+    destinations for asynchronous invocation", "Dead-letter queues"). A delivery that fails (the role
+    may not send, or use the queue's key) loses the event and counts ``failure_metric``
+    (``DeadLetterErrors``, ``DestinationDeliveryFailures``) in AWS/Lambda."""
+    role = caller.service_caller(fn.role, LAMBDA_PRINCIPAL)
+    try:
+        with caller.acting_as(role):
+            denied = policy.authorize(role, DELIVERY_ACTIONS.get(target_arn.split(":")[2], "*"), target_arn)
+            if denied is not None:
+                raise world.LambdaError("AccessDeniedException", denied.message)
+            _send(target_arn, body, attributes)
+    except world.AWS_ERRORS as error:
+        logger.warning("function %s: delivery to %s failed, the event is lost: %s", fn.function_name, target_arn, error)
+        dimensions = {"FunctionName": fn.function_name}
+        metrics.put(fn.account_id, fn.region, "AWS/Lambda", failure_metric, 1, dimensions, "Count")
+
+
+def _send(target_arn: str, body: str, attributes: dict[str, tuple[str, str]]) -> None:
     parts = target_arn.split(":")
     service, region, account_id = parts[2], parts[3], parts[4]
     if service == "sqs":

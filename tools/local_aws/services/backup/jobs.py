@@ -38,8 +38,9 @@ from typing import Any
 
 from ... import world
 from ...clock import CLOCK, Due
-from ...pipeline import caller
+from ...pipeline import caller, policy
 from ..cloudwatch import metrics
+from ..kms import usage as key_usage
 from .recovery_points import RecoveryPoint, event_time, without_empty
 from .resources import KINDS, BackupFailure, ResourceKind, Snapshot, kind_of
 from .storage import discard, payload_root
@@ -498,6 +499,7 @@ class Engine:
                 raise BackupFailure(f"Backup job failed because backup vault {job.vault_arn} does not exist.")
             job.directory.mkdir(parents=True, exist_ok=False)
             with caller.acting_as(caller.service_caller(job.iam_role_arn, BACKUP_SERVICE)):
+                _authorize_backup(kind, job)
                 snapshot = kind.back_up(job.resource_name, job.directory)
         except Exception as error:
             discard(job.directory)
@@ -831,3 +833,21 @@ def due_deliveries(start: datetime, end: datetime) -> Iterator[Due]:
         when = current.delivery_date()
         if when is not None and when <= end:
             yield Due(max(when, start), DELIVERY_ORDER, "AWS Backup events and metrics", current.deliver)
+
+
+def _authorize_backup(kind: ResourceKind, job: BackupJob) -> None:
+    """BackupFailure with IAM's AccessDenied message (it names the action) unless the job's role may
+    do what AWS Backup does to this resource type, and decrypt it where a customer managed key
+    encrypts it (AWS Backup Developer Guide, "Access control": the role passed to the job acts on
+    the resource; "Encryption for backups in AWS Backup")."""
+    who = caller.current()
+    for action, resource in kind.backup_permissions(job.resource_name):
+        denied = policy.authorize(who, action, resource)
+        if denied is not None:
+            raise BackupFailure(denied.message)
+    key = kind.backup_key(job.resource_name)
+    if key is not None:
+        service, key_id = key
+        denied = key_usage.denial("kms:Decrypt", key_id, service, kind.account_id, kind.region)
+        if denied is not None:
+            raise BackupFailure(denied.message)

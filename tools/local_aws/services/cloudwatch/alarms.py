@@ -30,6 +30,7 @@ from typing import Any
 
 from ... import world
 from ...clock import CLOCK, Due
+from ...pipeline import caller
 from . import metrics
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,9 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
 }
 BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 REGION_NAMES = {"us-east-1": "US East (N. Virginia)"}
+# CloudWatch publishes an alarm's notifications as its service principal (an encrypted topic's key
+# policy must name it).
+CLOUDWATCH = "cloudwatch.amazonaws.com"
 EVALUATE_ORDER = 90  # after whatever else falls due in the same minute (schedules, backups)
 # How many periods the evaluation range reaches beyond EvaluationPeriods. AWS does not publish the
 # rule ("depends on the length of the alarm period"); its worked example reads 5 periods for 3.
@@ -259,7 +263,11 @@ def _change_state(
         if topic is None:
             logger.warning("alarm %s: action %s is not an existing SNS topic; skipped", alarm.name, action)
             continue
-        topic.publish(message, subject=subject)
+        try:
+            with caller.acting_as(caller.Caller.service_principal(account_id, CLOUDWATCH)):
+                topic.publish(message, subject=subject)
+        except world.AWS_ERRORS as refused:  # e.g. the topic's key policy does not let CloudWatch in
+            logger.warning("alarm %s: publishing to %s failed: %s", alarm.name, action, refused)
 
 
 def aws_time(moment: datetime) -> str:

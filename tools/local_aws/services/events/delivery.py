@@ -31,6 +31,7 @@ from lib import schedules
 
 from ... import world
 from ...clock import CLOCK, Due
+from ...pipeline import caller
 from . import resource_policy
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ MAX_BACKOFF = timedelta(minutes=8)
 RETRIABLE_CODES = frozenset({"THROTTLING", "TIMEOUT"})
 # What EventBridge asks of a target's resource policy, by target service (its DLQ is a queue).
 EVENTS = "events.amazonaws.com"
+# The errors of SNS (KMSAccessDenied) and SQS (KmsAccessDenied) when the sender may not use the key.
+KMS_DENIALS = ("KMSAccessDenied", "KmsAccessDenied")
 TARGET_ACTIONS = {"lambda": "lambda:InvokeFunction", "sns": "sns:Publish", "sqs": "sqs:SendMessage"}
 # When each scheduled rule was first seen: rate() schedules count their periods from it.
 _anchors: dict[str, datetime] = {}
@@ -129,13 +132,16 @@ def _as_sent(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _attempt(delivery: _Delivery) -> None:
-    try:
-        _send(delivery.rule, delivery.target, _input(delivery.rule, delivery.target, delivery.event))
-    except DeliveryError as error:
-        _failed(delivery, error)
-    except Exception as error:  # an emulator fault: dead-letter it, never fail the sender
-        logger.exception("rule %s: delivering to %s failed", delivery.rule.name, delivery.target["Arn"])
-        _dead_letter(delivery, DeliveryError("INTERNAL_ERROR", f"{type(error).__name__}: {error}"), None)
+    """One delivery attempt, made as EventBridge's service principal (what an encrypted topic's or
+    queue's key policy must name)."""
+    with caller.acting_as(caller.Caller.service_principal(delivery.rule.account_id, EVENTS)):
+        try:
+            _send(delivery.rule, delivery.target, _input(delivery.rule, delivery.target, delivery.event))
+        except DeliveryError as error:
+            _failed(delivery, error)
+        except Exception as error:  # an emulator fault: dead-letter it, never fail the sender
+            logger.exception("rule %s: delivering to %s failed", delivery.rule.name, delivery.target["Arn"])
+            _dead_letter(delivery, DeliveryError("INTERNAL_ERROR", f"{type(error).__name__}: {error}"), None)
 
 
 def _failed(delivery: _Delivery, error: DeliveryError) -> None:
@@ -279,6 +285,8 @@ def _send(rule: world.Rule, target: dict[str, Any], body: str) -> None:
         else:
             raise DeliveryError("UNSUPPORTED_TARGET", f"the emulator does not deliver to {arn.service} targets")
     except world.AWS_ERRORS as error:
+        if getattr(error, "code", None) in KMS_DENIALS:  # the key policy does not let EventBridge in
+            raise DeliveryError("NO_PERMISSIONS", f"{target['Arn']}: {error}") from error
         raise DeliveryError("NO_RESOURCE", f"{target['Arn']}: {error}") from error
 
 
@@ -334,10 +342,13 @@ def _dead_letter(delivery: _Delivery, error: DeliveryError, exhausted: str | Non
         "RETRY_ATTEMPTS": str(delivery.retries),
         **({"EXHAUSTED_RETRY_CONDITION": exhausted} if exhausted else {}),
     }
-    world.send_message(
-        arn.account,
-        arn.region,
-        arn.resource_id,
-        json.dumps(delivery.event),
-        message_attributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
-    )
+    try:
+        world.send_message(
+            arn.account,
+            arn.region,
+            arn.resource_id,
+            json.dumps(delivery.event),
+            message_attributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+        )
+    except world.AWS_ERRORS as refused:  # e.g. the queue's key policy does not let EventBridge in
+        logger.warning("rule %s: dead-letter queue %s refused the event, it is lost: %s", rule.name, queue, refused)

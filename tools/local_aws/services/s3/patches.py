@@ -3,17 +3,20 @@ lifecycle rules applied on the clock, versions stored in linear time."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any, ClassVar
 
-from moto.s3.exceptions import BucketNotEmpty
-from moto.s3.models import FakeBucket, FakeMultipart, s3_backends
+from moto.s3.exceptions import BucketNotEmpty, S3ClientError
+from moto.s3.models import FakeBucket, FakeKey, FakeMultipart, S3Backend, s3_backends
+from moto.s3.responses import S3Response
 from moto.s3.utils import _VersionedKeyStore
 from moto.utilities.utils import get_partition
 
 from ...clock import CLOCK
 from ...patches._support import ModelLogic, Properties, after_create, fix, install, register_model
 from ..cloudformation.patches import CUSTOM_RESOURCE_HANDLERS, CustomResourceHandler
+from ..kms import usage as key_usage
 from . import lifecycle
 
 
@@ -226,3 +229,90 @@ def put_versions_in_linear_time() -> None:
         dict.__setitem__(store, key, versions)
 
     install(_VersionedKeyStore, "setlist", setlist)
+
+
+class KmsAccessDenied(S3ClientError):
+    """S3's answer when the caller may not use the object's KMS key: 403 AccessDenied with KMS's
+    message (S3 User Guide, "Troubleshoot Access Denied (403 Forbidden) errors in Amazon S3")."""
+
+    code = "AccessDenied"
+
+
+SSE_KMS = ("aws:kms", "aws:kms:dsse")
+
+
+def _object_key(bucket: FakeBucket, encryption: str | None, kms_key_id: str | None) -> str | None:
+    """The KMS key an object written with these settings (or the bucket's default encryption) is
+    encrypted with; None when it is not SSE-KMS. SSE-KMS without a key id is the AWS managed
+    ``aws/s3`` key."""
+    default = ((bucket.encryption or {}).get("Rule") or {}).get("ApplyServerSideEncryptionByDefault") or {}
+    if (encryption or default.get("SSEAlgorithm")) not in SSE_KMS:
+        return None
+    return kms_key_id or default.get("KMSMasterKeyID") or "alias/aws/s3"
+
+
+def _use_key(bucket: FakeBucket, action: str, key_id: str | None) -> None:
+    """Raise S3's AccessDenied if the caller may not have S3 perform ``action`` with the key."""
+    denied = key_usage.denial(action, key_id, "s3", bucket.account_id, bucket.region_name)
+    if denied is not None:
+        raise KmsAccessDenied(denied.message)
+
+
+@fix("S1")
+def s3_uses_kms_keys_as_the_caller() -> None:
+    """moto encrypts nothing, so an SSE-KMS object could be written and read by a caller that may
+    not use its key, which fails on AWS (S3 User Guide, "Using server-side encryption with AWS KMS
+    keys (SSE-KMS)": PutObject needs kms:GenerateDataKey, GetObject kms:Decrypt, a multipart upload
+    both; "Reducing the cost of SSE-KMS with Amazon S3 Bucket Keys": S3 still checks the caller's
+    permission with a bucket key).
+
+    S3 now asks, as the caller and through S3 (``kms.usage``): kms:GenerateDataKey for PutObject,
+    the destination of CopyObject and CreateMultipartUpload (and CompleteMultipartUpload), kms:Decrypt
+    for GetObject, the source of CopyObject and CompleteMultipartUpload; a refusal is a 403
+    AccessDenied with KMS's message.
+    """
+    put_object = S3Backend.put_object
+    put_signature = inspect.signature(put_object)
+    create_upload = S3Backend.create_multipart_upload
+    complete_upload = S3Backend.complete_multipart_upload
+    copy_object = S3Backend.copy_object
+    get_object = S3Response.get_object
+
+    def put_object_as_caller(backend: S3Backend, *args: Any, **kwargs: Any) -> Any:
+        named = put_signature.bind(backend, *args, **kwargs).arguments
+        bucket = backend.get_bucket(named["bucket_name"])
+        key_id = _object_key(bucket, named.get("encryption"), named.get("kms_key_id"))
+        _use_key(bucket, "kms:GenerateDataKey", key_id)
+        return put_object(backend, *args, **kwargs)
+
+    def create_upload_as_caller(backend: S3Backend, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
+        named = inspect.signature(create_upload).bind(backend, bucket_name, key_name, *args, **kwargs).arguments
+        bucket = backend.get_bucket(bucket_name)
+        _use_key(bucket, "kms:GenerateDataKey", _object_key(bucket, named["sse_encryption"], named["kms_key_id"]))
+        return create_upload(backend, bucket_name, key_name, *args, **kwargs)
+
+    def complete_upload_as_caller(backend: S3Backend, bucket_name: str, multipart_id: str, body: Any) -> Any:
+        bucket = backend.get_bucket(bucket_name)
+        upload = bucket.multiparts.get(multipart_id)
+        if upload is not None:
+            _use_key(bucket, "kms:Decrypt", _object_key(bucket, upload.sse_encryption, upload.kms_key_id))
+        return complete_upload(backend, bucket_name, multipart_id, body)
+
+    def copy_object_as_caller(backend: S3Backend, src_key: FakeKey, *args: Any, **kwargs: Any) -> Any:
+        if src_key.encryption in SSE_KMS:
+            source = backend.get_bucket(str(src_key.bucket_name))
+            _use_key(source, "kms:Decrypt", src_key.kms_key_id or "alias/aws/s3")
+        return copy_object(backend, src_key, *args, **kwargs)
+
+    def get_object_as_caller(response: S3Response) -> Any:
+        key, _ = response._get_key()
+        if key.encryption in SSE_KMS:
+            bucket = response.backend.get_bucket(response.bucket_name)
+            _use_key(bucket, "kms:Decrypt", key.kms_key_id or "alias/aws/s3")
+        return get_object(response)
+
+    install(S3Backend, "put_object", put_object_as_caller)
+    install(S3Backend, "create_multipart_upload", create_upload_as_caller)
+    install(S3Backend, "complete_multipart_upload", complete_upload_as_caller)
+    install(S3Backend, "copy_object", copy_object_as_caller)
+    install(S3Response, "get_object", get_object_as_caller)

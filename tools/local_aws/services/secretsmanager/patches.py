@@ -8,9 +8,11 @@ import time
 from typing import Any, ClassVar
 
 from moto.rds.models import rds_backends
-from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
+from moto.secretsmanager.exceptions import SecretsManagerClientError
+from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend, secretsmanager_backends
 
-from ...patches._support import ModelLogic, Properties, fix, register_model
+from ...patches._support import ModelLogic, Properties, fix, install, register_model
+from ..kms import usage as key_usage
 
 
 def _backend(account_id: str, region_name: str) -> Any:
@@ -245,3 +247,41 @@ def add_secret_resource_policy_model() -> None:
     """``AWS::SecretsManager::ResourcePolicy`` (CDK adds one to the attached DB secret) has no moto
     model; the policy is now stored (GetResourcePolicy)."""
     register_model(SecretResourcePolicyModel, "secretsmanager")
+
+
+# Secrets Manager's answer when the caller may not use the secret's key (AWS Secrets Manager User
+# Guide, "Troubleshoot AWS Secrets Manager": "Access to KMS is not allowed").
+KMS_NOT_ALLOWED = "Access to KMS is not allowed"
+
+
+def _use_secret_key(backend: SecretsManagerBackend, secret_id: str, action: str) -> None:
+    """Raise AccessDeniedException if the secret has a customer managed key the caller may not have
+    Secrets Manager use for ``action``."""
+    secret = _secret(backend.account_id, backend.region_name, secret_id)
+    key_id = getattr(secret, "kms_key_id", None)
+    if key_usage.denial(action, key_id, "secretsmanager", backend.account_id, backend.region_name) is not None:
+        raise SecretsManagerClientError("AccessDeniedException", KMS_NOT_ALLOWED)
+
+
+@fix("S2")
+def secrets_manager_uses_kms_keys_as_the_caller() -> None:
+    """moto returns a secret's value to any caller, whatever key encrypts it; on AWS the caller
+    needs kms:Decrypt on the secret's customer managed key through Secrets Manager to read it and
+    kms:GenerateDataKey to write a new value (AWS Secrets Manager User Guide, "Secret encryption and
+    decryption in AWS Secrets Manager"). GetSecretValue now asks for kms:Decrypt and PutSecretValue
+    for kms:GenerateDataKey, as the caller with kms:ViaService secretsmanager (``kms.usage``); a
+    refusal is AccessDeniedException "Access to KMS is not allowed". (Rotation never runs here, N4.)
+    """
+    get_value = SecretsManagerBackend.get_secret_value
+    put_value = SecretsManagerBackend.put_secret_value
+
+    def get_secret_value(backend: SecretsManagerBackend, secret_id: str, *args: Any, **kwargs: Any) -> Any:
+        _use_secret_key(backend, secret_id, "kms:Decrypt")
+        return get_value(backend, secret_id, *args, **kwargs)
+
+    def put_secret_value(backend: SecretsManagerBackend, secret_id: str, *args: Any, **kwargs: Any) -> Any:
+        _use_secret_key(backend, secret_id, "kms:GenerateDataKey")
+        return put_value(backend, secret_id, *args, **kwargs)
+
+    install(SecretsManagerBackend, "get_secret_value", get_secret_value)
+    install(SecretsManagerBackend, "put_secret_value", put_secret_value)

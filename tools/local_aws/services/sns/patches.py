@@ -1,13 +1,16 @@
-"""SNS support for moto's CloudFormation: topic policies."""
+"""SNS support for moto's CloudFormation (topic policies, subscriptions), and encrypted topics used as the publisher."""
 
 from __future__ import annotations
 
 import json
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from moto.sns.models import Topic, sns_backends
+from moto.sns.exceptions import SNSException
+from moto.sns.models import Subscription, Topic, sns_backends
 
-from ...patches._support import ModelLogic, Properties, fix, register_model
+from ...patches._support import ModelLogic, Properties, fix, install, register_model
+from ...pipeline import caller
+from ..kms import usage as key_usage
 
 
 def _topics(account_id: str, region_name: str, arns: list[str]) -> list[Topic]:
@@ -80,3 +83,44 @@ def add_subscription_model() -> None:
     """``AWS::SNS::Subscription`` (the app's optional alarm e-mail) has no moto model; the
     subscription is now made (an e-mail one stays pending confirmation) and removed on delete."""
     register_model(SubscriptionModel, "sns")
+
+
+class KmsAccessDenied(SNSException):
+    """SNS's error when the publisher may not use the topic's key (API reference, Publish:
+    KMSAccessDenied), with KMS's message."""
+
+    code = "KMSAccessDenied"
+
+
+SNS_PRINCIPAL = "sns.amazonaws.com"
+
+
+@fix("S4")
+def sns_uses_kms_keys_as_the_publisher() -> None:
+    """moto publishes to an encrypted topic for anyone; on AWS the publisher needs
+    kms:GenerateDataKey and kms:Decrypt on the topic's customer managed key (Amazon SNS Developer
+    Guide, "Setting up topic encryption with encrypted Amazon SQS queue subscriptions" and "Enable
+    compatibility between event sources from AWS services and encrypted topics": a service that
+    publishes, such as CloudWatch or EventBridge, needs them in the key policy for its principal).
+
+    Publish now asks for both as the caller (``kms.usage``; the alarm engine and EventBridge publish
+    as their service principals); a refusal is KMSAccessDenied. SNS delivers to its subscriptions as
+    ``sns.amazonaws.com``, so an encrypted queue subscribed to a topic needs SNS in its key policy.
+    """
+    publish = Topic.publish
+    deliver = Subscription.publish
+
+    def publish_as_caller(topic: Topic, *args: Any, **kwargs: Any) -> Any:
+        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+            key_id = topic.kms_master_key_id or None
+            denied = key_usage.denial(action, key_id, "sns", topic.account_id, topic.sns_backend.region_name)
+            if denied is not None:
+                raise KmsAccessDenied(denied.message)
+        return publish(topic, *args, **kwargs)
+
+    def deliver_as_sns(subscription: Subscription, *args: Any, **kwargs: Any) -> Any:
+        with caller.acting_as(caller.Caller.service_principal(subscription.account_id, SNS_PRINCIPAL)):
+            return deliver(subscription, *args, **kwargs)
+
+    install(Topic, "publish", publish_as_caller)
+    install(Subscription, "publish", deliver_as_sns)

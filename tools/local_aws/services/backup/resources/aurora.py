@@ -52,6 +52,10 @@ class AuroraClusters(ResourceKind):
             return f"DB cluster {name} is {cluster.status}; it can be backed up only when it is available."
         return None
 
+    def backup_permissions(self, name: str) -> list[tuple[str, str]]:
+        cluster_arn = f"arn:{world.partition(self.region)}:rds:{self.region}:{self.account_id}:cluster:{name}"
+        return [("rds:DescribeDBClusters", cluster_arn), ("rds:CreateDBClusterSnapshot", cluster_arn)]
+
     def back_up(self, name: str, directory: Path) -> Snapshot:
         from ...rds import postgres
 

@@ -47,6 +47,17 @@ class ResourceKind:
         """A recovery point's ARN: AWS Backup's own, unless the service keeps the backup itself."""
         return f"arn:{world.partition(self.region)}:backup:{self.region}:{self.account_id}:recovery-point:{point_id}"
 
+    def backup_permissions(self, name: str) -> list[tuple[str, str]]:
+        """The (action, resource ARN) pairs the job's role must be allowed before AWS Backup can back
+        up the resource called ``name``: what the AWS managed policies for AWS Backup grant for the
+        resource type (AWSBackupServiceRolePolicyForBackup, AWSBackupServiceRolePolicyForS3Backup)."""
+        return []
+
+    def backup_key(self, name: str) -> tuple[str, str] | None:
+        """(signing name of the service, customer managed key) AWS Backup must decrypt the resource
+        with, through that service (kms:Decrypt with kms:ViaService); None if it needs none."""
+        return None
+
     def back_up(self, name: str, directory: Path) -> Snapshot:
         """Copy the resource called ``name`` into ``directory``; BackupFailure if it is missing."""
         raise NotImplementedError

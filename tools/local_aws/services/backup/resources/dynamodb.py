@@ -24,6 +24,10 @@ class DynamoDBTables(ResourceKind):
         prefix = f"arn:{world.partition(self.region)}:dynamodb:{self.region}:{self.account_id}"
         return f"{prefix}:table/{name}/backup/{backup_id}"
 
+    def backup_permissions(self, name: str) -> list[tuple[str, str]]:
+        table_arn = f"arn:{world.partition(self.region)}:dynamodb:{self.region}:{self.account_id}:table/{name}"
+        return [("dynamodb:DescribeTable", table_arn), ("dynamodb:CreateBackup", table_arn)]
+
     def back_up(self, name: str, directory: Path) -> Snapshot:
         table = world.table(self.account_id, self.region, name)
         if table is None:

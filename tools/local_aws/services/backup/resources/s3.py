@@ -28,6 +28,21 @@ class S3Buckets(ResourceKind):
     resource_type = "S3"
     arn_pattern = re.compile(r"^arn:aws[\w-]*:s3:::(?P<name>[^/]+)$")
 
+    def backup_permissions(self, name: str) -> list[tuple[str, str]]:
+        bucket_arn = f"arn:{world.partition(self.region)}:s3:::{name}"
+        return [
+            ("s3:GetBucketVersioning", bucket_arn),
+            ("s3:ListBucketVersions", bucket_arn),
+            ("s3:GetObject", f"{bucket_arn}/*"),
+            ("s3:GetObjectVersion", f"{bucket_arn}/*"),
+        ]
+
+    def backup_key(self, name: str) -> tuple[str, str] | None:
+        bucket = world.bucket(self.account_id, self.region, name)
+        default = ((bucket.encryption or {}).get("Rule") or {}) if bucket is not None else {}
+        key = (default.get("ApplyServerSideEncryptionByDefault") or {}).get("KMSMasterKeyID")
+        return ("s3", key) if key else None
+
     def back_up(self, name: str, directory: Path) -> Snapshot:
         bucket = world.bucket(self.account_id, self.region, name)
         if bucket is None:
