@@ -39,7 +39,7 @@ class Caller:
     ``subnet_id``: the one of them the environment was placed in (``network.place``).
     ``service`` is set when an AWS service acts with a role it was given (``backup.amazonaws.com``
     for AWS Backup's jobs); such a caller works on AWS's own infrastructure, not in the customer's
-    network.
+    network. A service acting as itself (``service_principal``) has ``service`` and no role.
     """
 
     account_id: str
@@ -56,6 +56,17 @@ class Caller:
     def root(cls, account_id: str) -> Caller:
         """The account's root: the local dummy credentials (``testing``) used by the CDK CLI and tests."""
         return cls(account_id, f"arn:aws:iam::{account_id}:root")
+
+    @classmethod
+    def service_principal(cls, account_id: str, service: str) -> Caller:
+        """An AWS service acting as itself, for a resource of ``account_id`` (CloudWatch publishing an
+        alarm's notification, EventBridge delivering an event): no role, so only resource policies
+        (a key policy, a topic or queue policy) can let it in, by its service principal."""
+        return cls(account_id, service, service=service)
+
+    @property
+    def is_service_principal(self) -> bool:
+        return self.service is not None and self.role_arn is None
 
     @property
     def is_root(self) -> bool:
