@@ -42,9 +42,18 @@ def _download(url: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def role_arn(aws: Callable[[str], Any]) -> str:
-    return aws("iam").create_role(RoleName="code-location-tests", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))[
-        "Role"
-    ]["Arn"]
+    """The functions' role, allowed what the function export calls (IAM is enforced for it)."""
+    iam = aws("iam")
+    name = "code-location-tests"
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))["Role"]["Arn"]
+    statement = {
+        "Effect": "Allow",
+        "Action": ["lambda:GetFunction", "s3:GetObject", "s3:PutObject"],
+        "Resource": ["arn:aws:lambda:us-east-1:*:function:*", "arn:aws:s3:::*/*"],
+    }
+    document = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    iam.put_role_policy(RoleName=name, PolicyName="export", PolicyDocument=document)
+    return str(arn)
 
 
 def test_code_location_is_the_emulator_and_serves_the_uploaded_zip(

@@ -703,6 +703,16 @@ def role_policies(role_arn: str) -> list[str] | None:
     return None
 
 
+def role_trust_policy(role_arn: str) -> str | None:
+    """The trust policy of the role ``role_arn`` as JSON text; None if there is no such role."""
+    account_id = role_arn.split(":")[4]
+    for iam in list(iam_backends[account_id].values()):
+        for role in list(iam.roles.values()):
+            if role.arn == role_arn:
+                return _json_text(role.assume_role_policy_document)
+    return None
+
+
 def _default_document(policy: ManagedPolicy) -> Any:
     return next(version.document for version in policy.versions if version.is_default)
 

@@ -103,10 +103,29 @@ def enforcing() -> bool:
 
 def enforced(caller: Caller | None) -> bool:
     """Whether IAM evaluates ``caller``: the app's own principals -- a function's execution
-    environment, a service acting with a role it was given (AWS Backup) -- and not the operator's:
-    the root (the CLIs, tests, the drill), the role sessions the CDK CLI assumes (its bootstrap
-    roles), keys of IAM users or role sessions a test makes through the API."""
-    return caller is not None and bool(caller.function_arn or caller.service) and enforcing()
+    environment, a service acting with a role it was given (AWS Backup), a session of a role only
+    AWS services may assume (a test acting as a function's role) -- and not the operator's: the root
+    (the CLIs, tests, the drill), the role sessions the CDK CLI assumes (its bootstrap roles trust the
+    account), keys of IAM users."""
+    if caller is None or not enforcing():
+        return False
+    return bool(caller.function_arn or caller.service) or (
+        caller.role_arn is not None and _assumed_by_services_only(caller.role_arn)
+    )
+
+
+def _assumed_by_services_only(role_arn: str) -> bool:
+    """Whether the role's trust policy lets only AWS service principals assume it."""
+    trust = world.role_trust_policy(role_arn)
+    if trust is None:
+        return False
+    statements = json.loads(trust).get("Statement", [])
+    principals = [
+        statement.get("Principal", {})
+        for statement in (statements if isinstance(statements, list) else [statements])
+        if statement.get("Effect") == "Allow"
+    ]
+    return bool(principals) and all(isinstance(p, dict) and set(p) == {"Service"} for p in principals)
 
 
 def authorize(
