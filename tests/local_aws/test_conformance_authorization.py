@@ -24,7 +24,9 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.emulator import ACCOUNT
 from tools.local_aws.pipeline import policy
@@ -255,3 +257,38 @@ def test_a_function_keeps_reaching_what_needs_no_permission(fn):
     """AWS STS API Reference, GetCallerIdentity: "No permissions are required to perform this operation."
     https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html"""
     assert fn.call("sts", "get_caller_identity") == {"status": 200}
+
+
+def test_a_session_of_a_role_only_services_assume_is_the_apps_and_one_the_account_trusts_the_operators(
+    aws, endpoint, suffix
+):
+    """Which role sessions are the app's (evaluated) and which the operator's (not): a role only AWS
+    services may assume (a function's, AWS Backup's) is the app's; a role the account trusts (the
+    CDK CLI's bootstrap roles, whose trust policy may hold statements CloudFormation left out with
+    AWS::NoValue) is the operator's. IAM User Guide, "Role trust policies",
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles.html#iam-term-trust-policy."""
+    iam, table = aws("iam"), _table(aws, suffix).rsplit("/", 1)[1]
+    operator_trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            None,  # what CloudFormation leaves of a statement behind Fn::If and AWS::NoValue
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"},
+        ],
+    }
+    answers = {}
+    for kind, trust in (("app", TRUST_LAMBDA), ("operator", operator_trust)):
+        arn = iam.create_role(RoleName=f"{kind}-{suffix}", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        credentials = aws("sts").assume_role(RoleArn=arn, RoleSessionName=kind)["Credentials"]
+        session = boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name="us-east-1",
+        )
+        try:
+            session.client("dynamodb", endpoint_url=endpoint).put_item(TableName=table, Item={"pk": {"S": kind}})
+            answers[kind] = "allowed"
+        except ClientError as error:
+            answers[kind] = error.response["Error"]["Code"]
+
+    assert answers == {"app": "AccessDeniedException", "operator": "allowed"}

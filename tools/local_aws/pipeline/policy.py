@@ -117,15 +117,17 @@ def enforced(caller: Caller | None) -> bool:
 def _assumed_by_services_only(role_arn: str) -> bool:
     """Whether the role's trust policy lets only AWS service principals assume it."""
     trust = world.role_trust_policy(role_arn)
-    if trust is None:
+    try:
+        document = json.loads(trust) if trust else None
+    except ValueError:
         return False
-    statements = json.loads(trust).get("Statement", [])
-    principals = [
-        statement.get("Principal", {})
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
+    allowing = [
+        statement.get("Principal")
         for statement in (statements if isinstance(statements, list) else [statements])
-        if statement.get("Effect") == "Allow"
+        if isinstance(statement, dict) and statement.get("Effect") == "Allow"
     ]
-    return bool(principals) and all(isinstance(p, dict) and set(p) == {"Service"} for p in principals)
+    return bool(allowing) and all(isinstance(p, dict) and set(p) == {"Service"} for p in allowing)
 
 
 def authorize(
