@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -241,3 +243,23 @@ def events_queue(aws: Callable[[str], Any], name: str) -> tuple[str, str]:
     arn = aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     allow_events(aws, arn)
     return str(url), str(arn)
+
+
+RAISES = 'def handler(event, context):\n    raise ValueError("boom")\n'
+
+
+def failing_function(aws: Callable[[str], Any], role_arn: str, name: str, **config: Any) -> str:
+    """A Python function ``name`` that always raises, run by ``role_arn`` (``config``: more of
+    CreateFunction's parameters, e.g. DeadLetterConfig)."""
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", RAISES)
+    aws("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role_arn,
+        Handler="index.handler",
+        Code={"ZipFile": code.getvalue()},
+        **config,
+    )
+    return name

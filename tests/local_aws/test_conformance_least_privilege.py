@@ -10,9 +10,7 @@ delivery and the backup check are engine behaviour (``services/awslambda/runtime
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -28,7 +26,7 @@ from tools.local_aws.pipeline import caller
 from tools.local_aws.services.awslambda import runtime as lambda_runtime
 from tools.local_aws.services.cloudwatch import alarms
 
-from .helpers import TRUST_LAMBDA, backup_job_done
+from .helpers import TRUST_LAMBDA, backup_job_done, failing_function
 
 Aws = Callable[[str], Any]
 # The key policy statement of every kit key: the account administers it and delegates to IAM.
@@ -154,21 +152,8 @@ def test_s2_a_role_without_kms_decrypt_cannot_read_a_secret_encrypted_with_a_cus
     assert value["SecretString"] == "s3cr3t"
 
 
-RAISES = 'def handler(event, context):\n    raise ValueError("boom")\n'
-
-
 def _failing_function(aws: Aws, name: str, role_arn: str, dead_letters: str) -> str:
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("index.py", RAISES)
-    aws("lambda").create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role_arn,
-        Handler="index.handler",
-        Code={"ZipFile": code.getvalue()},
-        DeadLetterConfig={"TargetArn": dead_letters},
-    )
+    failing_function(aws, role_arn, name, DeadLetterConfig={"TargetArn": dead_letters})
     aws("lambda").put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
     return name
 

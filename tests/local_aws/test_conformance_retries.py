@@ -3,9 +3,7 @@ emulator's clock, and what cannot be delivered reaches the DLQ or destination in
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -16,11 +14,10 @@ from tools.local_aws.clock import CLOCK
 from tools.local_aws.services.awslambda import runtime as lambda_runtime
 from tools.local_aws.services.events import delivery as events
 
-from .helpers import TRUST_LAMBDA, events_queue
+from .helpers import TRUST_LAMBDA, events_queue, failing_function
 
 Aws = Callable[[str], Any]
 ACCOUNT, REGION = "123456789012", "us-east-1"
-RAISES = 'def handler(event, context):\n    raise ValueError("boom")\n'
 
 
 @pytest.fixture(scope="module")
@@ -47,21 +44,6 @@ def _attributes(message: dict[str, Any]) -> dict[str, str]:
     return {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
 
 
-def _failing_function(aws: Aws, role_arn: str, name: str, **config: Any) -> str:
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("index.py", RAISES)
-    aws("lambda").create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role_arn,
-        Handler="index.handler",
-        Code={"ZipFile": code.getvalue()},
-        **config,
-    )
-    return name
-
-
 def _attempts(aws: Aws, name: str) -> int:
     """How often the function ran: its START lines."""
     logs = aws("logs")
@@ -86,7 +68,7 @@ def test_lambda_retries_a_failed_event_twice_a_minute_then_two_minutes_later_the
     attributes (RequestID, ErrorCode, ErrorMessage): "Dead-letter queues",
     https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq."""
     url, arn = events_queue(aws, f"lambda-dlq-{suffix}")
-    name = _failing_function(aws, role_arn, f"retried-{suffix}", DeadLetterConfig={"TargetArn": arn})
+    name = failing_function(aws, role_arn, f"retried-{suffix}", DeadLetterConfig={"TargetArn": arn})
 
     lambda_runtime.invoke_event(ACCOUNT, REGION, name, b'{"n": 1}')
     assert _attempts(aws, name) == 1
@@ -123,7 +105,7 @@ def test_lambda_discards_an_event_older_than_its_maximum_age_to_the_destination_
     configured "in addition to or instead of a dead-letter queue"."""
     dlq_url, dlq_arn = events_queue(aws, f"age-dlq-{suffix}")
     destination_url, destination_arn = events_queue(aws, f"age-destination-{suffix}")
-    name = _failing_function(aws, role_arn, f"aged-{suffix}", DeadLetterConfig={"TargetArn": dlq_arn})
+    name = failing_function(aws, role_arn, f"aged-{suffix}", DeadLetterConfig={"TargetArn": dlq_arn})
     aws("lambda").put_function_event_invoke_config(
         FunctionName=name,
         MaximumEventAgeInSeconds=90,
@@ -153,7 +135,7 @@ def test_lambda_reads_the_async_settings_of_the_qualifier_that_was_invoked(
     options for asynchronous invocation on a function, version, or alias" -- each qualifier has its
     own; one put on $LATEST does not configure the alias (Q15)."""
     lambda_ = aws("lambda")
-    name = _failing_function(aws, role_arn, f"qualified-{suffix}")
+    name = failing_function(aws, role_arn, f"qualified-{suffix}")
     version = lambda_.publish_version(FunctionName=name)["Version"]
     lambda_.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
     lambda_.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
@@ -308,7 +290,7 @@ def test_eventbridge_sends_to_the_dlq_what_a_target_policy_does_not_allow(aws: A
     https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html: a function,
     topic or queue target must allow events.amazonaws.com in its resource policy."""
     dlq_url, dlq_arn = events_queue(aws, f"eb-dlq-denied-{suffix}")
-    function = _failing_function(aws, role_arn, f"unpermitted-{suffix}")
+    function = failing_function(aws, role_arn, f"unpermitted-{suffix}")
     function_arn = aws("lambda").get_function(FunctionName=function)["Configuration"]["FunctionArn"]
     other_rule = f"arn:aws:events:us-east-1:123456789012:rule/other-{suffix}"
     aws("lambda").add_permission(
@@ -340,7 +322,7 @@ def test_eventbridge_invokes_a_function_whose_policy_allows_the_rule(aws: Aws, r
     """Amazon EventBridge User Guide, "Using resource-based policies for Amazon EventBridge",
     https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-lambda-permissions:
     lambda:InvokeFunction for events.amazonaws.com with the rule as aws:SourceArn."""
-    function = _failing_function(aws, role_arn, f"permitted-{suffix}")
+    function = failing_function(aws, role_arn, f"permitted-{suffix}")
     function_arn = aws("lambda").get_function(FunctionName=function)["Configuration"]["FunctionArn"]
     rule_arn = aws("events").put_rule(
         Name=f"permitted-{suffix}", EventPattern=json.dumps({"source": [f"permitted-{suffix}"]})
