@@ -37,7 +37,8 @@ DEAD_LETTER_ALARM = "undelivered-alerts"
 # The canary's alarm pages on the period of its first error and clears with the first period
 # without one (tests/integration/test_on_demand_recovery.py waits the same).
 PAGE_MINUTES, QUIET_MINUTES = 10, 15
-# An async event is tried three times (retries after one and two minutes), then dead-lettered.
+# After its schedule fires, an event is tried three times (retries after one and two minutes), then
+# dead-lettered.
 DEAD_LETTER_MINUTES = 10
 # backup-job-failures counts the failed jobs per hour: it clears with the first hour without one.
 JOB_FAILURES_CLEAR_MINUTES = 150
@@ -232,59 +233,64 @@ def scheduled_event(clock: Clock) -> dict[str, Any]:
 
 class DeadLetters:
     """The undelivered-alerts queue, read for the dead letters one denial caused (each names the
-    denied action in its ErrorMessage attribute); those are taken out, any other letter stays."""
+    denied action in its ErrorMessage attribute). They stay in the queue, whose depth pages, until
+    ``take_out``; any other letter stays there."""
 
     def __init__(self, client: Callable[[str], Any], suffix: str, action: str):
         self._sqs = client("sqs")
         self.url = self._sqs.get_queue_url(QueueName=f"{DEAD_LETTER_ALARM}-{suffix}")["QueueUrl"]
         self.action = action
-        self.taken: list[dict[str, Any]] = []
 
-    def take(self) -> list[dict[str, Any]]:
-        """Every letter of the denial received so far: (body, ErrorMessage), deleted from the queue."""
-        while True:
-            batch = self._sqs.receive_message(
-                QueueUrl=self.url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
-            ).get("Messages", [])
-            ours = [m for m in batch if self.action in self._error(m)]
-            if not ours:
-                return self.taken
+    def _ours(self) -> list[dict[str, Any]]:
+        batch = self._sqs.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
+        ).get("Messages", [])
+        return [message for message in batch if self.action in self._error(message)]
+
+    def of(self, rule_arn: str) -> dict[str, Any] | None:
+        """A letter of an event the rule ``rule_arn`` sent: its body (the event) and ErrorMessage."""
+        for message in self._ours():
+            body = json.loads(message["Body"])
+            if body.get("resources") == [rule_arn]:
+                return {"body": body, "error": self._error(message)}
+        return None
+
+    def take_out(self) -> None:
+        while ours := self._ours():
             for message in ours:
-                self.taken.append({"body": json.loads(message["Body"]), "error": self._error(message)})
                 self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-
-    def of(self, event_id: str) -> dict[str, Any] | None:
-        return next((letter for letter in self.take() if letter["body"].get("id") == event_id), None)
 
     @staticmethod
     def _error(message: dict[str, Any]) -> str:
         return str(message.get("MessageAttributes", {}).get("ErrorMessage", {}).get("StringValue", ""))
 
 
-@pytest.mark.parametrize(
-    ("function", "action", "resource"),
-    [
-        ("backup-monitor", "backup:ListRecoveryPointsByBackupVault", _vault),
-        ("function-export", "lambda:GetFunction", _canary_function),
-        ("restore-validation", "backup:ListRestoreJobs", _any),
-    ],
-    ids=["backup-monitor", "function-export", "restore-validation"],
-)
+# function (before its suffix), its schedule's rule and period in minutes, an action it calls on every
+# scheduled run, and the resource that action is denied on.
+SCHEDULED = [
+    ("backup-monitor", "backup-monitor-schedule", 5, "backup:ListRecoveryPointsByBackupVault", _vault),
+    ("function-export", "function-export-schedule", 60, "lambda:GetFunction", _canary_function),
+    ("restore-validation", "restore-test-sweep", 30, "backup:ListRestoreJobs", _any),
+]
+
+
+@pytest.mark.parametrize(("function", "rule", "period", "action", "resource"), SCHEDULED, ids=[s[0] for s in SCHEDULED])
 def test_a_scheduled_function_denied_an_action_dead_letters_the_denial_pages_and_recovers(
-    client, outputs, suffix, clock, alert_inbox, function, action, resource
+    client, outputs, suffix, clock, alert_inbox, function, rule, period, action, resource
 ) -> None:
-    """Its scheduled event fails three times and lands in the undelivered-alerts queue with the
+    """Its schedule's next event fails three times and lands in the undelivered-alerts queue with the
     denial as its ErrorMessage, and that queue's alarm pages; the letters are taken out afterwards."""
     name, alarm = f"{function}-{suffix}", f"{DEAD_LETTER_ALARM}-{suffix}"
     quiet(client, clock, [alarm])
     alert_inbox.forget()
     letters = DeadLetters(client, suffix, action)
-    event = scheduled_event(clock)
+    rule_arn = client("events").describe_rule(Name=f"{rule}-{suffix}")["Arn"]
     denied_resource = resource(client, outputs)
 
     with denied(client, f"{function}-role-{suffix}", action, denied_resource):
-        client("lambda").invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event).encode())
-        letter = clock.until(lambda: letters.of(event["id"]), minutes=DEAD_LETTER_MINUTES, what=f"{name} dead-lettered")
+        letter = clock.until(
+            lambda: letters.of(rule_arn), minutes=period + DEAD_LETTER_MINUTES, what=f"{name} dead-lettered"
+        )
         assert "AccessDenied" in letter["error"], letter
         assert f"is not authorized to perform: {action} on resource: {denied_resource}" in letter["error"], letter
         clock.until(lambda: alert_inbox.alarm(alarm, "ALARM"), minutes=PAGE_MINUTES, what=f"{alarm} paging")
@@ -295,7 +301,7 @@ def test_a_scheduled_function_denied_an_action_dead_letters_the_denial_pages_and
 
     # The scheduled runs denied meanwhile were dead-lettered too: take them out, and the alarm clears.
     def letters_out_and_alarm_ok() -> bool:
-        letters.take()
+        letters.take_out()
         return alarm_state(client, alarm) == "OK"
 
     clock.until(letters_out_and_alarm_ok, minutes=QUIET_MINUTES, what=f"{alarm} OK again")
