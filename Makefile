@@ -134,8 +134,9 @@ unprotect: install
 	$(call target_env,$(DESTROY_TARGET)) $(PY) -m tools.protection unprotect --suffix $(SUFFIX)
 
 # Against AWS `make integration` takes under 45 minutes (on-demand actions only); the tests that need
-# schedules to pass (the hourly plan, the daily restore test, an RPO breach) take about a day and a half and run only
-# with `make integration-long`. Each says at its start how long it takes on AWS; locally both take seconds.
+# schedules to pass (the hourly plan, the daily restore test, an RPO breach) take about a day and a
+# half and run only with `make integration-long`. Each says at its start how long it takes on AWS;
+# locally both take seconds.
 integration: install
 	$(PY) -m pytest tests/integration -m "not long" -v
 

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from lib import output_keys as keys
+from lib.config import REGION
+from lib.stacks.compute_stack import HEARTBEAT_OBJECT_KEY
 
 from .behaviour import Clock, Inbox, back_up, invoke_canary
 from .test_az_loss import alarm_state, quiet
@@ -133,7 +135,7 @@ def test_a_bucket_policy_deny_stops_the_canarys_s3_write(client, outputs, suffix
             "Effect": "Deny",
             "Principal": {"AWS": outputs[keys.FUNCTION_ROLE_ARN]},
             "Action": "s3:PutObject",
-            "Resource": f"arn:aws:s3:::{bucket}/heartbeat/latest.json",
+            "Resource": f"arn:aws:s3:::{bucket}/{HEARTBEAT_OBJECT_KEY}",
         }
     )
 
@@ -180,7 +182,7 @@ def test_the_canary_without_kms_decrypt_on_the_secrets_key_cannot_read_the_secre
     canary caches the database login per execution environment, so the test invokes fresh ones."""
     function = outputs[keys.FUNCTION_NAME]
     quiet(client, clock, [f"{CANARY_ALARM}-{suffix}"])
-    via_secrets_manager = {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
+    via_secrets_manager = {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}
 
     with (
         denied(
@@ -226,7 +228,7 @@ def scheduled_event(clock: Clock) -> dict[str, Any]:
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "time": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "us-east-1",
+        "region": REGION,
         "resources": [],
         "detail": {},
     }
