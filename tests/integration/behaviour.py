@@ -35,6 +35,12 @@ class Clock:
     def is_emulated(self) -> bool:
         return self.endpoint is not None
 
+    def now(self) -> datetime:
+        """The target's current time: the emulator's clock, or the real one."""
+        if self.endpoint is None:
+            return datetime.now(UTC)
+        return datetime.fromisoformat(control.call(self.endpoint, "clock")["now"])
+
     def advance(self, minutes: float) -> list[dict[str, Any]]:
         """Let ``minutes`` pass; on the emulator returns what ran (each with its error, if any)."""
         if self.endpoint is None:
@@ -45,10 +51,7 @@ class Clock:
     def jump_to(self, hour: int, minute: int) -> None:
         """On the emulator, jump (running nothing on the way) to the next hh:mm at least a minute away;
         against AWS, wait for it. For reaching a daily schedule without simulating every hour."""
-        if self.endpoint is None:
-            now = datetime.now(UTC)
-        else:
-            now = datetime.fromisoformat(control.call(self.endpoint, "clock")["now"])
+        now = self.now()
         target = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
         while target <= now + timedelta(minutes=1):
             target += timedelta(days=1)

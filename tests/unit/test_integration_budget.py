@@ -41,7 +41,11 @@ def test_the_default_selection_fits_the_budget_and_the_long_ones_are_marked() ->
     short = {module.__name__: aws_minutes(module) for module in _modules() if not _long(module)}
     assert sum(short.values()) <= AWS_BUDGET_MINUTES, short
     long = {module.__name__ for module in _modules() if _long(module)}
-    assert {"tests.integration.test_rpo", "tests.integration.test_restore_testing"} <= long
+    assert {
+        "tests.integration.test_rpo",
+        "tests.integration.test_restore_testing",
+        "tests.integration.test_least_privilege",
+    } <= long
 
 
 def test_a_module_without_an_estimate_is_refused() -> None:
