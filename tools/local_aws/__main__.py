@@ -1,4 +1,4 @@
-"""Command line: ``python -m tools.local_aws {serve,start,stop,status,leftovers,fixes,tick,clock,soak}``."""
+"""Command line: ``python -m tools.local_aws {serve,start,stop,status,leftovers,fixes,tick,clock,settle,soak}``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import sys
 from datetime import datetime, timedelta
 
-from . import control, server, soak
+from . import control, server, settle, soak
 
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
         help="then on to the next hh:M, e.g. 6 to land just after an hourly backup (cron minute 0)",
     )
     tick.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
+    settle_parser = commands.add_parser(
+        "settle", help="advance the clock until no AWS Backup job runs (before a local destroy, as time passes on AWS)"
+    )
+    settle_parser.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
     clock = commands.add_parser("clock", help="print the emulator's current time")
     clock.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
     soak.add_arguments(
@@ -103,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             return leftovers_main(args.endpoint)
         elif args.command in ("tick", "clock"):
             return _clock_command(args)
+        elif args.command == "settle":
+            minutes = settle.settle(args.endpoint or server.default_endpoint())
+            print(f"No AWS Backup job runs ({minutes} emulated minutes advanced).")
         elif args.command == "soak":
             return soak.main(args)
         elif args.command == "fixes":
