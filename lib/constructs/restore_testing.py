@@ -52,20 +52,16 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
-from lib.constructs.execution_role import FunctionNetwork, execution_role, unscopable_statement
-from lib.constructs.log_group import encrypted_log_group
+from lib.constructs.execution_role import FunctionNetwork, unscopable_statement
+from lib.constructs.kit_function import function_with_role
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
-from lib.lambda_bundle import bundle_function
-from lib.network_reachability import FUNCTION_PACKAGES
 
-SOURCE = FUNCTION_PACKAGES["restore-validation"]
 NAMESPACE = "DisasterRecovery/RestoreTesting"
 SCHEDULE = "cron(0 5 ? * * *)"  # daily at 05:00 UTC, between the hourly backups' busy minutes
 START_WINDOW_HOURS = 1
@@ -151,17 +147,14 @@ class RestoreTesting(Construct):
             )
         }
 
-        function_name = config.name("restore-validation")
         copy_clusters = f"arn:aws:rds:{region}:{account}:cluster:{COPY_PREFIX}*"
         copy_instances = f"arn:aws:rds:{region}:{account}:db:{COPY_PREFIX}*"
-        log_group = encrypted_log_group(self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=key)
-        role, policy = execution_role(
+        self.function = function_with_role(
             self,
             config=config,
-            name="restore-validation",
-            description="Execution role of the function that validates restore tests",
-            log_group=log_group,
-            dead_letter_queue=dead_letter_queue,
+            function_type="restore-validation",
+            description="Validates restore-test copies (heartbeat present), reports to AWS Backup, times them",
+            role_description="Execution role of the function that validates restore tests",
             statements=[
                 unscopable_statement("ReportValidation", UNSCOPABLE_ACTIONS, region),
                 iam.PolicyStatement(
@@ -192,23 +185,12 @@ class RestoreTesting(Construct):
                     conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
                 ),
             ],
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            function_name=function_name,
-            description="Validates restore-test copies (heartbeat present), reports to AWS Backup, times them",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(bundle_function(SOURCE))),
-            role=role,
-            memory_size=256,
+            log_key=key,
+            network=network,
             timeout=Duration.seconds(90),
-            **network.placement(),
-            log_group=log_group,
             dead_letter_queue=dead_letter_queue,
             retry_attempts=RETRY_ATTEMPTS,
-            environment_encryption=key,
+            environment_key=key,
             environment={
                 "RESTORE_TESTING_PLAN_ARN": plan_arn,
                 "DB_SECRET_ARN": secret.secret_arn,
@@ -218,8 +200,7 @@ class RestoreTesting(Construct):
                 "METRICS_NAMESPACE": NAMESPACE,
                 "ENVIRONMENT_SUFFIX": config.environment_suffix,
             },
-        )
-        self.function.node.add_dependency(policy)  # Lambda creates a VPC function only once its role may manage ENIs
+        ).function
         target = targets.LambdaFunction(
             self.function,
             dead_letter_queue=dead_letter_queue,
