@@ -14,7 +14,7 @@ from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks
 from constructs import IConstruct
 
 from lib.config import EnvironmentConfig
-from lib.stacks.data_stack import aurora_readers
+from lib.stacks.data_stack import WRITER_ID, aurora_readers
 
 BACKUP_POLICIES = (
     "service-role/AWSBackupServiceRolePolicyForBackup",
@@ -253,7 +253,7 @@ UNPROTECTED_DATA: tuple[Finding, ...] = (
 def acknowledged(config: EnvironmentConfig) -> tuple[Finding, ...]:
     """The findings acknowledged for this configuration: the fixed list, one per Aurora instance of the
     profile, and the deletion-protection ones where the profile has it off."""
-    instances = ["Writer", *(construct_id for construct_id, _, _ in aurora_readers(config))]
+    instances = [WRITER_ID, *(construct_id for construct_id, _, _ in aurora_readers(config))]
     return (
         *ACKNOWLEDGED,
         *(

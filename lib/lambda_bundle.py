@@ -1,8 +1,9 @@
 """Package a Lambda function folder with its third-party dependencies, without Docker.
 
 CDK's own Python bundling needs Docker, which the build machines do not have. Instead pip installs
-the function's ``requirements.txt`` for the Lambda platform (the runtime's Python, manylinux x86_64, wheels
-only) into a cache directory, and the function's source files are laid over a copy of it.
+the function's ``requirements.txt`` for the Lambda platform (the Python and architecture of
+lib/lambda_runtime.py, wheels only) into a cache directory, and the function's source files are laid
+over a copy of it.
 
 Two caches under ``build_root`` (``<repo>/.build/lambda``, git-ignored) keep synth fast and offline
 after the first build:
@@ -30,13 +31,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-# The Python of the Lambda runtime every function of this app uses (lambda_.Runtime.PYTHON_3_14).
-RUNTIME_PYTHON_VERSION = "3.14"
+from lib.lambda_runtime import PIP_PLATFORM, RUNTIME_PYTHON_VERSION
+
 DEFAULT_BUILD_ROOT = Path(__file__).resolve().parent.parent / ".build" / "lambda"
 REQUIREMENTS_FILE = "requirements.txt"
 PIP_TARGET_ARGS = (
     "--platform",
-    "manylinux2014_x86_64",
+    PIP_PLATFORM,
     "--implementation",
     "cp",
     "--python-version",

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
 
 from aws_cdk import Aspects, CfnOutput, Environment, Fn, Stack, Tags, Token
-from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from lib import output_keys as keys
@@ -97,7 +95,7 @@ class TapStack(Stack):
                 vpc=network.vpc,
                 function_security_group=network.function_security_group,
                 database_security_group=network.database_security_group,
-                database_subnet_group_name=cast(rds.SubnetGroup, data.node.find_child("SubnetGroup")).subnet_group_name,
+                database_subnet_group_name=data.subnet_group.subnet_group_name,
                 secret=data.secret,
                 aurora_key=security.aurora_key,
             ),

@@ -38,19 +38,15 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
 from lib.constructs.backup_job_events import BACKUP_JOB_DETAIL_TYPE
-from lib.constructs.execution_role import FunctionNetwork, execution_role
-from lib.constructs.log_group import encrypted_log_group
+from lib.constructs.execution_role import FunctionNetwork
+from lib.constructs.kit_function import function_with_role
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
-from lib.lambda_bundle import bundle_function
-from lib.network_reachability import FUNCTION_PACKAGES
 
-SOURCE = FUNCTION_PACKAGES["backup-monitor"]
 NAMESPACE = "DisasterRecovery/Backup"
 SCHEDULE = Duration.minutes(5)
 AGE_PERIODS = 4
@@ -86,16 +82,13 @@ class BackupMonitor(Construct):
         network: FunctionNetwork,
     ) -> None:
         super().__init__(scope, construct_id)
-        function_name = config.name("backup-monitor")
         rpo = config.objectives.rpo_minutes
-        log_group = encrypted_log_group(self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=key)
-        role, policy = execution_role(
+        self.function = function_with_role(
             self,
             config=config,
-            name="backup-monitor",
-            description="Execution role of the function that measures recovery-point ages",
-            log_group=log_group,
-            dead_letter_queue=dead_letter_queue,
+            function_type="backup-monitor",
+            description="Publishes each protected resource's recovery-point age and counts failed backup jobs",
+            role_description="Execution role of the function that measures recovery-point ages",
             statements=[
                 iam.PolicyStatement(
                     sid="ReadRecoveryPoints",
@@ -110,23 +103,12 @@ class BackupMonitor(Construct):
                     ],
                 ),
             ],
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            function_name=function_name,
-            description="Publishes each protected resource's recovery-point age and counts failed backup jobs",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(bundle_function(SOURCE))),
-            role=role,
-            memory_size=256,
+            log_key=key,
+            network=network,
             timeout=Duration.seconds(60),
-            **network.placement(),
-            log_group=log_group,
             dead_letter_queue=dead_letter_queue,
             retry_attempts=2,
-            environment_encryption=key,
+            environment_key=key,
             environment={
                 "PROTECTED_RESOURCES": Stack.of(self).to_json_string({r.label: r.arn for r in resources}),
                 "RPO_MINUTES": str(rpo),
@@ -134,8 +116,7 @@ class BackupMonitor(Construct):
                 "ENVIRONMENT_SUFFIX": config.environment_suffix,
                 "BACKUP_VAULT_NAME": vault_name,
             },
-        )
-        self.function.node.add_dependency(policy)  # Lambda creates a VPC function only once its role may manage ENIs
+        ).function
         target = targets.LambdaFunction(
             self.function, dead_letter_queue=dead_letter_queue, retry_attempts=2, max_event_age=SCHEDULE
         )

@@ -41,12 +41,10 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
-from lib.constructs.execution_role import FunctionNetwork, execution_role
-from lib.constructs.log_group import encrypted_log_group
-from lib.lambda_bundle import bundle_function
-from lib.network_reachability import FUNCTION_PACKAGES
+from lib.constructs.execution_role import FunctionNetwork
+from lib.constructs.kit_function import function_with_role
 
-SOURCE = FUNCTION_PACKAGES["function-export"]
+FUNCTION_TYPE = "function-export"
 RESOURCE_TYPE = "Custom::FunctionExport"
 EXPORT_PREFIX = "lambda-exports/"  # handler.EXPORT_PREFIX
 EXPORT_OBJECTS = ("code.zip", "configuration.json")  # handler.CODE_OBJECT, handler.CONFIGURATION_OBJECT
@@ -85,20 +83,16 @@ class FunctionExport(Construct):
         bucket_key = bucket_key or bucket.encryption_key
         if bucket_key is None:
             raise ValueError("FunctionExport needs the data bucket's KMS key (bucket_key or bucket.encryption_key)")
-        function_name = config.name("function-export")
+        function_name = config.name(FUNCTION_TYPE)
         exported_names = [*(fn.function_name for fn in functions), function_name]
         region = config.region
 
-        self.log_group = encrypted_log_group(
-            self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=log_key
-        )
-        self.role, self.policy = execution_role(
+        made = function_with_role(
             self,
             config=config,
-            name="function-export",
-            description="Execution role of the function that exports every Lambda function into the data bucket",
-            log_group=self.log_group,
-            dead_letter_queue=dead_letter_queue,
+            function_type=FUNCTION_TYPE,
+            description="Exports each Lambda function's package and configuration into the backed-up data bucket",
+            role_description="Execution role of the function that exports every Lambda function into the data bucket",
             statements=[
                 iam.PolicyStatement(
                     sid="WriteExports",
@@ -126,32 +120,19 @@ class FunctionExport(Construct):
                     conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
                 ),
             ],
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            function_name=function_name,
-            description="Exports each Lambda function's package and configuration into the backed-up data bucket",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(bundle_function(SOURCE))),
-            role=self.role,
-            memory_size=256,
+            log_key=log_key,
+            network=network,
             timeout=FUNCTION_TIMEOUT,
-            **network.placement(),
-            log_group=self.log_group,
             dead_letter_queue=dead_letter_queue,
             retry_attempts=2,
-            environment_encryption=log_key,
+            environment_key=log_key,
             environment={
                 "BUCKET_NAME": bucket.bucket_name,
                 # Its own name as a literal: a reference to itself would be a circular dependency.
                 "FUNCTION_NAMES": Stack.of(self).to_json_string(exported_names),
             },
         )
-        self.function.node.add_dependency(
-            self.policy
-        )  # Lambda creates a VPC function only once its role may manage ENIs
+        self.function, self.role, self.policy, self.log_group = made.function, made.role, made.policy, made.log_group
         exported = [*functions, self.function]
         keys = environment_keys(exported)
         if keys:

@@ -52,20 +52,16 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
-from lib.constructs.execution_role import FunctionNetwork, execution_role, unscopable_statement
-from lib.constructs.log_group import encrypted_log_group
+from lib.constructs.execution_role import FunctionNetwork, unscopable_statement
+from lib.constructs.kit_function import function_with_role
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
-from lib.lambda_bundle import bundle_function
-from lib.network_reachability import FUNCTION_PACKAGES
 
-SOURCE = FUNCTION_PACKAGES["restore-validation"]
 NAMESPACE = "DisasterRecovery/RestoreTesting"
 SCHEDULE = "cron(0 5 ? * * *)"  # daily at 05:00 UTC, between the hourly backups' busy minutes
 START_WINDOW_HOURS = 1
@@ -117,9 +113,47 @@ class RestoreTesting(Construct):
         alarms: TopicAlarms,
     ) -> None:
         super().__init__(scope, construct_id)
-        region, account = config.region, config.account
+        self.plan = self._plan(config, vault)
+        # Into the isolated subnets with the database security group, where the validator reaches it.
+        # Restore metadata is string -> string; list values are JSON (AWS Backup's inferred metadata format).
+        aurora_overrides = {
+            "DBSubnetGroupName": database_subnet_group_name,
+            "VpcSecurityGroupIds": Stack.of(self).to_json_string([database_security_group.security_group_id]),
+        }
+        self.selections = {
+            "aurora": self._selection(config, "aurora", "Aurora", cluster.cluster_arn, backup_role, aurora_overrides),
+            "dynamodb": self._selection(config, "dynamodb", "DynamoDB", table.table_arn, backup_role, None),
+        }
+        self.function = function_with_role(
+            self,
+            config=config,
+            function_type="restore-validation",
+            description="Validates restore-test copies (heartbeat present), reports to AWS Backup, times them",
+            role_description="Execution role of the function that validates restore tests",
+            statements=_validator_statements(config, secret, aurora_key),
+            log_key=key,
+            network=network,
+            timeout=Duration.seconds(90),
+            dead_letter_queue=dead_letter_queue,
+            retry_attempts=RETRY_ATTEMPTS,
+            environment_key=key,
+            environment={
+                "RESTORE_TESTING_PLAN_ARN": self.plan.attr_restore_testing_plan_arn,
+                "DB_SECRET_ARN": secret.secret_arn,
+                "DB_NAME": config.database_name,
+                "RTO_MINUTES": str(config.objectives.rto_minutes),
+                "INSTANCE_DEADLINE_MINUTES": str(INSTANCE_DEADLINE_MINUTES),
+                "METRICS_NAMESPACE": NAMESPACE,
+                "ENVIRONMENT_SUFFIX": config.environment_suffix,
+            },
+        ).function
+        self.rule, self.writer_rule, self.sweep_rule = self._triggers(config, dead_letter_queue)
+        self.failed = _metric("RestoreValidationFailed", config.environment_suffix, "Sum")
+        self.duration = _metric("RestoreDurationMinutes", config.environment_suffix, "Maximum")
+        self.alarms = self._alarms(config, alarms)
 
-        self.plan = backup.CfnRestoreTestingPlan(
+    def _plan(self, config: EnvironmentConfig, vault: backup.IBackupVault) -> backup.CfnRestoreTestingPlan:
+        return backup.CfnRestoreTestingPlan(
             self,
             "Plan",
             restore_testing_plan_name=restore_testing_name(config, "restore-testing-plan"),
@@ -133,156 +167,6 @@ class RestoreTesting(Construct):
                 selection_window_days=SELECTION_WINDOW_DAYS,
             ),
         )
-        plan_arn = self.plan.attr_restore_testing_plan_arn
-        # Restore metadata is string -> string; list values are JSON (AWS Backup's inferred metadata format).
-        overrides = {
-            "aurora": {
-                # Into the isolated subnets with the database security group, where the validator reaches it.
-                "DBSubnetGroupName": database_subnet_group_name,
-                "VpcSecurityGroupIds": Stack.of(self).to_json_string([database_security_group.security_group_id]),
-            },
-            "dynamodb": None,
-        }
-        self.selections = {
-            label: self._selection(config, label, resource_type, arn, backup_role, overrides[label])
-            for label, resource_type, arn in (
-                ("aurora", "Aurora", cluster.cluster_arn),
-                ("dynamodb", "DynamoDB", table.table_arn),
-            )
-        }
-
-        function_name = config.name("restore-validation")
-        copy_clusters = f"arn:aws:rds:{region}:{account}:cluster:{COPY_PREFIX}*"
-        copy_instances = f"arn:aws:rds:{region}:{account}:db:{COPY_PREFIX}*"
-        log_group = encrypted_log_group(self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=key)
-        role, policy = execution_role(
-            self,
-            config=config,
-            name="restore-validation",
-            description="Execution role of the function that validates restore tests",
-            log_group=log_group,
-            dead_letter_queue=dead_letter_queue,
-            statements=[
-                unscopable_statement("ReportValidation", UNSCOPABLE_ACTIONS, region),
-                iam.PolicyStatement(
-                    sid="ReadRestoredTables",
-                    actions=["dynamodb:Query"],
-                    resources=[f"arn:aws:dynamodb:{region}:{account}:table/{COPY_PREFIX}*"],
-                ),
-                iam.PolicyStatement(
-                    sid="PrepareRestoredClusters",
-                    actions=["rds:DescribeDBClusters", "rds:ModifyDBCluster"],
-                    resources=[copy_clusters],
-                ),
-                iam.PolicyStatement(
-                    sid="AddWriters", actions=["rds:CreateDBInstance"], resources=[copy_instances, copy_clusters]
-                ),
-                iam.PolicyStatement(
-                    sid="ManageWriters",
-                    actions=["rds:AddTagsToResource", "rds:DescribeDBInstances", "rds:DeleteDBInstance"],
-                    resources=[copy_instances],
-                ),
-                iam.PolicyStatement(
-                    sid="ReadDatabaseSecret", actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]
-                ),
-                iam.PolicyStatement(
-                    sid="DecryptDatabaseSecret",
-                    actions=["kms:Decrypt"],
-                    resources=[aurora_key.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
-                ),
-            ],
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            function_name=function_name,
-            description="Validates restore-test copies (heartbeat present), reports to AWS Backup, times them",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(bundle_function(SOURCE))),
-            role=role,
-            memory_size=256,
-            timeout=Duration.seconds(90),
-            **network.placement(),
-            log_group=log_group,
-            dead_letter_queue=dead_letter_queue,
-            retry_attempts=RETRY_ATTEMPTS,
-            environment_encryption=key,
-            environment={
-                "RESTORE_TESTING_PLAN_ARN": plan_arn,
-                "DB_SECRET_ARN": secret.secret_arn,
-                "DB_NAME": config.database_name,
-                "RTO_MINUTES": str(config.objectives.rto_minutes),
-                "INSTANCE_DEADLINE_MINUTES": str(INSTANCE_DEADLINE_MINUTES),
-                "METRICS_NAMESPACE": NAMESPACE,
-                "ENVIRONMENT_SUFFIX": config.environment_suffix,
-            },
-        )
-        self.function.node.add_dependency(policy)  # Lambda creates a VPC function only once its role may manage ENIs
-        target = targets.LambdaFunction(
-            self.function,
-            dead_letter_queue=dead_letter_queue,
-            retry_attempts=RETRY_ATTEMPTS,
-            max_event_age=Duration.hours(VALIDATION_WINDOW_HOURS),
-        )
-        self.rule = events.Rule(
-            self,
-            "RestoreJobEvents",
-            rule_name=config.name("restore-test-jobs"),
-            description="Restore jobs of the restore testing plan that ended: validate and time them",
-            event_pattern=events.EventPattern(
-                source=["aws.backup"],
-                detail_type=[RESTORE_JOB_DETAIL_TYPE],
-                detail={"restoreTestingPlanArn": [plan_arn], "status": list(REPORTED_STATUSES)},
-            ),
-            targets=[target],
-        )
-        self.writer_rule = events.Rule(
-            self,
-            "WriterEvents",
-            rule_name=config.name("restore-test-writers"),
-            description="A restored Aurora copy's writer was created: validate the copy, then delete the writer",
-            event_pattern=events.EventPattern(
-                source=["aws.rds"],
-                detail_type=[RDS_INSTANCE_DETAIL_TYPE],
-                detail={
-                    "EventID": [INSTANCE_CREATED],
-                    "SourceArn": [{"prefix": f"arn:aws:rds:{region}:{account}:db:{COPY_PREFIX}"}],
-                },
-            ),
-            targets=[target],
-        )
-        self.sweep_rule = events.Rule(
-            self,
-            "Sweep",
-            rule_name=config.name("restore-test-sweep"),
-            description="Fail Aurora restore tests whose writer is late, delete writers left behind",
-            schedule=events.Schedule.rate(Duration.minutes(SWEEP_MINUTES)),
-            targets=[target],
-        )
-
-        rto = config.objectives.rto_minutes
-        self.failed = _metric("RestoreValidationFailed", config.environment_suffix, "Sum")
-        self.duration = _metric("RestoreDurationMinutes", config.environment_suffix, "Maximum")
-        self.alarms = {
-            "restore-test-failed": alarms.add(
-                "restore-test-failed",
-                description="A restore test failed: the restore job failed or the copy did not hold the heartbeat.",
-                metric=self.failed,
-                threshold=1,
-                comparison=Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                missing=Missing.NOT_BREACHING,
-            ),
-            "restore-test-over-rto": alarms.add(
-                "restore-test-over-rto",
-                description=f"A restore test took longer than the {rto}-minute RTO.",
-                metric=self.duration,
-                threshold=rto,
-                comparison=Comparison.GREATER_THAN_THRESHOLD,
-                missing=Missing.NOT_BREACHING,
-            ),
-        }
 
     def _selection(
         self,
@@ -306,6 +190,116 @@ class RestoreTesting(Construct):
         )
         selection.add_resource_dependency(self.plan)  # the name is a literal: say the plan goes first
         return selection
+
+    def _triggers(
+        self, config: EnvironmentConfig, dead_letter_queue: sqs.IQueue
+    ) -> tuple[events.Rule, events.Rule, events.Rule]:
+        """The validator's three rules: restore jobs that ended, writers created, the sweep."""
+        target = targets.LambdaFunction(
+            self.function,
+            dead_letter_queue=dead_letter_queue,
+            retry_attempts=RETRY_ATTEMPTS,
+            max_event_age=Duration.hours(VALIDATION_WINDOW_HOURS),
+        )
+        jobs = events.Rule(
+            self,
+            "RestoreJobEvents",
+            rule_name=config.name("restore-test-jobs"),
+            description="Restore jobs of the restore testing plan that ended: validate and time them",
+            event_pattern=events.EventPattern(
+                source=["aws.backup"],
+                detail_type=[RESTORE_JOB_DETAIL_TYPE],
+                detail={
+                    "restoreTestingPlanArn": [self.plan.attr_restore_testing_plan_arn],
+                    "status": list(REPORTED_STATUSES),
+                },
+            ),
+            targets=[target],
+        )
+        writers = events.Rule(
+            self,
+            "WriterEvents",
+            rule_name=config.name("restore-test-writers"),
+            description="A restored Aurora copy's writer was created: validate the copy, then delete the writer",
+            event_pattern=events.EventPattern(
+                source=["aws.rds"],
+                detail_type=[RDS_INSTANCE_DETAIL_TYPE],
+                detail={
+                    "EventID": [INSTANCE_CREATED],
+                    "SourceArn": [{"prefix": f"arn:aws:rds:{config.region}:{config.account}:db:{COPY_PREFIX}"}],
+                },
+            ),
+            targets=[target],
+        )
+        sweep = events.Rule(
+            self,
+            "Sweep",
+            rule_name=config.name("restore-test-sweep"),
+            description="Fail Aurora restore tests whose writer is late, delete writers left behind",
+            schedule=events.Schedule.rate(Duration.minutes(SWEEP_MINUTES)),
+            targets=[target],
+        )
+        return jobs, writers, sweep
+
+    def _alarms(self, config: EnvironmentConfig, alarms: TopicAlarms) -> dict[str, cloudwatch.Alarm]:
+        rto = config.objectives.rto_minutes
+        return {
+            "restore-test-failed": alarms.add(
+                "restore-test-failed",
+                description="A restore test failed: the restore job failed or the copy did not hold the heartbeat.",
+                metric=self.failed,
+                threshold=1,
+                comparison=Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                missing=Missing.NOT_BREACHING,
+            ),
+            "restore-test-over-rto": alarms.add(
+                "restore-test-over-rto",
+                description=f"A restore test took longer than the {rto}-minute RTO.",
+                metric=self.duration,
+                threshold=rto,
+                comparison=Comparison.GREATER_THAN_THRESHOLD,
+                missing=Missing.NOT_BREACHING,
+            ),
+        }
+
+
+def _validator_statements(
+    config: EnvironmentConfig, secret: secretsmanager.ISecret, aurora_key: kms.IKey
+) -> list[iam.PolicyStatement]:
+    """Exactly what the validator calls: on the copies and their writers, the database secret."""
+    region, account = config.region, config.account
+    copy_clusters = f"arn:aws:rds:{region}:{account}:cluster:{COPY_PREFIX}*"
+    copy_instances = f"arn:aws:rds:{region}:{account}:db:{COPY_PREFIX}*"
+    return [
+        unscopable_statement("ReportValidation", UNSCOPABLE_ACTIONS, region),
+        iam.PolicyStatement(
+            sid="ReadRestoredTables",
+            actions=["dynamodb:Query"],
+            resources=[f"arn:aws:dynamodb:{region}:{account}:table/{COPY_PREFIX}*"],
+        ),
+        iam.PolicyStatement(
+            sid="PrepareRestoredClusters",
+            actions=["rds:DescribeDBClusters", "rds:ModifyDBCluster"],
+            resources=[copy_clusters],
+        ),
+        iam.PolicyStatement(
+            sid="AddWriters", actions=["rds:CreateDBInstance"], resources=[copy_instances, copy_clusters]
+        ),
+        iam.PolicyStatement(
+            sid="ManageWriters",
+            actions=["rds:AddTagsToResource", "rds:DescribeDBInstances", "rds:DeleteDBInstance"],
+            resources=[copy_instances],
+        ),
+        iam.PolicyStatement(
+            sid="ReadDatabaseSecret", actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]
+        ),
+        iam.PolicyStatement(
+            sid="DecryptDatabaseSecret",
+            actions=["kms:Decrypt"],
+            resources=[aurora_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+        ),
+    ]
 
 
 def _metric(name: str, suffix: str, statistic: str) -> cloudwatch.Metric:

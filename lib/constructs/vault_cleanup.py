@@ -35,15 +35,15 @@ from aws_cdk import CustomResource, Duration
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
-from lib.constructs.execution_role import FunctionNetwork, execution_role, unscopable_statement
-from lib.constructs.log_group import encrypted_log_group
+from lib.constructs.execution_role import FunctionNetwork, unscopable_statement
+from lib.constructs.kit_function import function_with_role
 from lib.network_reachability import FUNCTION_PACKAGES
 
-HANDLER_DIR = FUNCTION_PACKAGES["vault-cleanup"]
+FUNCTION_TYPE = "vault-cleanup"
+HANDLER_DIR = FUNCTION_PACKAGES[FUNCTION_TYPE]
 RESOURCE_TYPE = "Custom::BackupVaultCleanup"
 # The Lambda maximum: emptying a vault waits for Aurora snapshot deletions and unstoppable jobs.
 FUNCTION_TIMEOUT = Duration.minutes(15)
@@ -59,7 +59,7 @@ UNSCOPABLE_BACKUP_ACTIONS = ("backup:ListBackupJobs", "backup:StopBackupJob", "b
 class BackupVaultCleanup(Construct):
     """Custom resource whose deletion empties ``vault``; must be deleted before the vault.
 
-    Exposes: function, resource, role, log_group.
+    Exposes: function, resource, role, policy, log_group.
     """
 
     def __init__(
@@ -73,34 +73,18 @@ class BackupVaultCleanup(Construct):
         network: FunctionNetwork,
     ) -> None:
         super().__init__(scope, construct_id)
-        function_name = config.name("vault-cleanup")
-
-        self.log_group = encrypted_log_group(
-            self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=log_key
-        )
-        self.role, policy = execution_role(
+        made = function_with_role(
             self,
             config=config,
-            name="vault-cleanup",
-            description="Execution role of the function that empties the AWS Backup vault on stack deletion",
-            log_group=self.log_group,
-            statements=_statements(config, vault),
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            function_name=function_name,
+            function_type=FUNCTION_TYPE,
             description="Empties the stack's AWS Backup vault when CloudFormation deletes the stack",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"]),
+            role_description="Execution role of the function that empties the AWS Backup vault on stack deletion",
+            statements=_statements(config, vault),
+            log_key=log_key,
+            network=network,
             timeout=FUNCTION_TIMEOUT,
-            memory_size=256,
-            role=self.role,
-            **network.placement(),
-            log_group=self.log_group,
         )
-        self.function.node.add_dependency(policy)  # Lambda creates a VPC function only once its role may manage ENIs
+        self.function, self.role, self.policy, self.log_group = made.function, made.role, made.policy, made.log_group
         self.resource = CustomResource(
             self,
             "Resource",
@@ -112,7 +96,7 @@ class BackupVaultCleanup(Construct):
         # Deleted before the vault (so the vault is empty when CloudFormation deletes it) and before
         # the policy (so the function still has its permissions when it runs on delete).
         self.resource.node.add_dependency(vault)
-        self.resource.node.add_dependency(policy)
+        self.resource.node.add_dependency(self.policy)
 
 
 def _statements(config: EnvironmentConfig, vault: backup.IBackupVault) -> list[iam.PolicyStatement]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from aws_cdk import Duration, NestedStack, RemovalPolicy, Token
 from aws_cdk import aws_dynamodb as dynamodb
@@ -22,10 +21,9 @@ from constructs import Construct
 
 from lib.config import EnvironmentConfig
 from lib.constructs.execution_role import FunctionNetwork, dead_letter_key_statement
-from lib.constructs.log_group import encrypted_log_group
-from lib.lambda_bundle import bundle_function
+from lib.constructs.kit_function import KitFunction, function_log_group
 
-HEALTH_CHECK_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "health_check"
+FUNCTION_TYPE = "health-check"
 HEALTH_CHECK_NAMESPACE = "DisasterRecovery/HealthCheck"
 HEARTBEAT_OBJECT_KEY = "heartbeat/latest.json"  # the one object the canary writes (handler.S3_HEARTBEAT_KEY)
 LIVE_ALIAS = "live"
@@ -59,11 +57,9 @@ class ComputeStack(NestedStack):
         super().__init__(scope, construct_id, description="Compute layer: VPC health-check function")
         config = props.config
         self.metrics_namespace = HEALTH_CHECK_NAMESPACE
-        function_name = config.name("health-check")
+        function_name = config.name(FUNCTION_TYPE)
 
-        log_group = encrypted_log_group(
-            self, "LogGroup", config=config, name=f"/aws/lambda/{function_name}", key=props.monitoring_key
-        )
+        log_group = function_log_group(self, config=config, function_type=FUNCTION_TYPE, key=props.monitoring_key)
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
@@ -80,22 +76,18 @@ class ComputeStack(NestedStack):
         role = iam.Role.from_role_arn(self, "FunctionRole", props.function_role.role_arn)
         _attach_data_access(self, role, props, log_group, self.dead_letter_queue)
 
-        self.function = lambda_.Function(
+        self.function = KitFunction(
             self,
             "Function",
-            function_name=function_name,
+            config=config,
+            function_type=FUNCTION_TYPE,
             description="Data-plane canary: heartbeat write/read on Aurora, DynamoDB and S3, EMF metrics",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.X86_64,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(bundle_function(HEALTH_CHECK_SOURCE))),
             role=role,
-            memory_size=256,
-            timeout=Duration.seconds(30),
-            **FunctionNetwork(props.vpc, props.function_security_group).placement(),
             log_group=log_group,
+            network=FunctionNetwork(props.vpc, props.function_security_group),
+            timeout=Duration.seconds(30),
             dead_letter_queue=self.dead_letter_queue,
-            environment_encryption=props.aurora_key,
+            environment_key=props.aurora_key,
             environment={
                 "DB_SECRET_ARN": props.secret.secret_arn,
                 "DB_HOST": props.cluster.cluster_endpoint.hostname,

@@ -25,6 +25,8 @@ ENHANCED_MONITORING_INTERVAL = Duration.seconds(60)
 NONCURRENT_VERSION_DAYS = 30
 ACCESS_LOG_DAYS = 90
 INCOMPLETE_UPLOAD_DAYS = 7
+# Construct id of the writer instance inside the cluster (the cluster offers no typed handle on it).
+WRITER_ID = "Writer"
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class DataStack(NestedStack):
     CloudFormation cannot override, instead of RETAIN, whose orphans would block the next deploy of
     the same fixed names.
 
-    Exposes: cluster, secret, table, bucket, access_logs_bucket.
+    Exposes: cluster, subnet_group, secret, table, bucket, access_logs_bucket.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: DataStackProps) -> None:
@@ -82,7 +84,7 @@ class DataStack(NestedStack):
         )
         # Secrets Manager rotates once as soon as the schedule exists: the writer must already
         # answer, or the first rotation fails and the next try is a rotation interval later.
-        schedule.node.add_dependency(rotation_log_group, self.cluster.node.find_child("Writer"))
+        schedule.node.add_dependency(rotation_log_group, self.cluster.node.find_child(WRITER_ID))
         self.table = self._table()
         self.access_logs_bucket = self._access_logs_bucket()
         self.bucket = self._data_bucket(props.bucket_key)
@@ -99,6 +101,16 @@ class DataStack(NestedStack):
             name=f"/aws/rds/cluster/{cluster_id}/postgresql",
             key=props.monitoring_key,
         )
+        # Restore testing restores Aurora copies into the same subnet group.
+        self.subnet_group = rds.SubnetGroup(
+            self,
+            "SubnetGroup",
+            subnet_group_name=config.name("aurora-subnet-group"),
+            description=f"Isolated subnets of {cluster_id}",
+            vpc=props.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
         cluster = rds.DatabaseCluster(
             self,
             "AuroraCluster",
@@ -112,7 +124,7 @@ class DataStack(NestedStack):
             ),
             # Writer and readers in different AZs: a zone failure promotes a reader (Multi-AZ).
             writer=rds.ClusterInstance.serverless_v2(
-                "Writer",
+                WRITER_ID,
                 instance_identifier=config.name("aurora-writer"),
                 availability_zone=config.availability_zones[0],
                 publicly_accessible=False,
@@ -136,15 +148,7 @@ class DataStack(NestedStack):
             ),
             vpc=props.vpc,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-            subnet_group=rds.SubnetGroup(
-                self,
-                "SubnetGroup",
-                subnet_group_name=config.name("aurora-subnet-group"),
-                description=f"Isolated subnets of {cluster_id}",
-                vpc=props.vpc,
-                vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-                removal_policy=RemovalPolicy.DESTROY,
-            ),
+            subnet_group=self.subnet_group,
             security_groups=[props.database_security_group],
             parameter_group=rds.ParameterGroup(
                 self,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from lib.lambda_bundle import RUNTIME_PYTHON_VERSION
+import re
+
+from lib.lambda_runtime import ARCHITECTURE, RUNTIME_PYTHON_VERSION
+from lib.network_reachability import FUNCTION_PACKAGES
 from tests.unit.conftest import SUFFIX, Templates, only
 
 
@@ -14,12 +17,21 @@ def _function(templates: Templates) -> dict:
     return next(iter(found.values()))["Properties"]
 
 
-def test_every_function_runs_the_python_the_bundler_targets(templates: Templates) -> None:
+def test_every_function_runs_the_python_and_architecture_the_bundler_targets(templates: Templates) -> None:
     functions = [f for t in templates.all().values() for f in t.find_resources("AWS::Lambda::Function").values()]
     ours = [f for f in functions if "FunctionName" in f["Properties"]]
     assert len(ours) == 5  # canary, vault cleanup, backup monitor, restore validation, export
     for function in ours:
         assert function["Properties"]["Runtime"] == f"python{RUNTIME_PYTHON_VERSION}"
+        assert function["Properties"]["Architectures"] == [ARCHITECTURE.name]  # the wheels' platform
+
+
+def test_no_function_package_names_another_python() -> None:
+    """A requirements file that names a Python version names the runtime's (lib/lambda_runtime.py)."""
+    for package in FUNCTION_PACKAGES.values():
+        requirements = package / "requirements.txt"
+        named = re.findall(r"Python (3\.\d+)", requirements.read_text()) if requirements.is_file() else []
+        assert set(named) <= {RUNTIME_PYTHON_VERSION}, f"{requirements} names Python {named}"
 
 
 def test_function_runtime_and_limits(templates: Templates) -> None:

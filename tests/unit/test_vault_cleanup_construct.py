@@ -60,10 +60,10 @@ def synthesized() -> tuple[Template, dict[str, str]]:
             "function": cleanup.function,
             "role": cleanup.role,
             "log_group": cleanup.log_group,
+            "resource": cleanup.resource,
+            "policy": cleanup.policy,
         }.items()
     }
-    ids["resource"] = stack.get_logical_id(cleanup.resource.node.default_child)  # type: ignore[arg-type]
-    ids["policy"] = stack.get_logical_id(cleanup.node.find_child("Policy").node.default_child)  # type: ignore[arg-type]
     return Template.from_stack(stack), ids
 
 

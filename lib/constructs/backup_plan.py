@@ -1,0 +1,86 @@
+"""The hourly AWS Backup plan (the 1-hour RPO): its vault, the vault's cleanup on deletion, the selection.
+
+Made in the resilience layer's scope, not under a construct of its own: the vault, the plan and the
+cleanup keep the construct ids -- hence the logical ids -- they were deployed with. A new level in
+their paths would make CloudFormation replace them, and replacing the cleanup's custom resource
+deletes the old one, which empties the vault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_backup as backup
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from lib.config import EnvironmentConfig
+from lib.constructs.backup_monitor import ProtectedResource
+from lib.constructs.execution_role import FunctionNetwork
+from lib.constructs.vault_cleanup import BackupVaultCleanup
+
+# Hourly at minute 0: a recovery point at least every hour is the 1-hour RPO.
+HOURLY = events.Schedule.cron(minute="0")
+BACKUP_START_WINDOW = Duration.hours(1)  # the shortest window AWS Backup allows
+BACKUP_COMPLETION_WINDOW = Duration.hours(2)
+
+
+class BackupPlan:
+    """Backs up ``protected`` every hour into a vault encrypted with ``key``, with ``role``.
+
+    Exposes: vault, cleanup (``BackupVaultCleanup``), plan.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        config: EnvironmentConfig,
+        key: kms.IKey,
+        role: iam.IRole,
+        protected: Sequence[ProtectedResource],
+        log_key: kms.IKey,
+        network: FunctionNetwork,
+    ) -> None:
+        lock_days = config.profile.vault_lock_min_retention_days
+        self.vault = backup.BackupVault(
+            scope,
+            "Vault",
+            backup_vault_name=config.name("backup-vault"),
+            encryption_key=key,
+            # Governance mode (no ChangeableFor): nobody deletes a recovery point early, but a principal
+            # allowed backup:DeleteBackupVaultLockConfiguration can lift the lock before a destroy.
+            lock_configuration=backup.LockConfiguration(min_retention=Duration.days(lock_days)) if lock_days else None,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # AWS Backup keeps filling the vault; it must be emptied before CloudFormation can delete it.
+        self.cleanup = BackupVaultCleanup(
+            scope, "VaultCleanup", config=config, vault=self.vault, log_key=log_key, network=network
+        )
+        self.plan = backup.BackupPlan(
+            scope,
+            "Plan",
+            backup_plan_name=config.name("backup-plan"),
+            backup_vault=self.vault,
+            backup_plan_rules=[
+                backup.BackupPlanRule(
+                    rule_name=config.name("hourly"),
+                    schedule_expression=HOURLY,
+                    start_window=BACKUP_START_WINDOW,
+                    completion_window=BACKUP_COMPLETION_WINDOW,
+                    delete_after=Duration.days(config.objectives.retention_days),
+                    recovery_point_tags={"EnvironmentSuffix": config.environment_suffix},
+                )
+            ],
+        )
+        # The plan goes first on delete, so no new backup starts after the vault has been emptied.
+        self.plan.node.add_dependency(self.cleanup.resource)
+        self.plan.add_selection(
+            "Selection",
+            backup_selection_name=config.name("backup-selection"),
+            role=role,
+            resources=[backup.BackupResource.from_arn(resource.arn) for resource in protected],
+        )

@@ -1,0 +1,151 @@
+"""The one way this app makes a Lambda function.
+
+Every function of the kit runs ``handler.handler`` of its package under lib/lambda (``FUNCTION_PACKAGES``
+by function type), packaged with its requirements (lib/lambda_bundle.py), on the runtime and
+architecture of lib/lambda_runtime.py, with 256 MB, in the VPC's isolated subnets, and logs to a log
+group made before it (a group Lambda creates itself is unencrypted and kept for ever).
+
+``KitFunction`` is the function; ``function_with_role`` adds the log group and a role of its own
+(``execution_role``) around it, as every function but the canary has (the canary's role is the
+security layer's). Construct ids stay those the functions always had (``LogGroup``, ``Role``,
+``Policy``, ``Function`` under the owning construct): logical ids follow them, and cdk-nag
+acknowledgements (lib/compliance.py) name them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from lib.config import EnvironmentConfig
+from lib.constructs.execution_role import FunctionNetwork, execution_role
+from lib.constructs.log_group import encrypted_log_group
+from lib.lambda_bundle import bundle_function
+from lib.lambda_runtime import ARCHITECTURE, RUNTIME
+from lib.network_reachability import FUNCTION_PACKAGES
+
+HANDLER = "handler.handler"
+MEMORY_MB = 256
+# A package without requirements is used as its folder is (bundle_function): leave the build's bytecode out.
+EXCLUDED = ["__pycache__", "*.pyc"]
+
+
+def function_log_group(
+    scope: Construct, *, config: EnvironmentConfig, function_type: str, key: kms.IKey
+) -> logs.LogGroup:
+    """``/aws/lambda/{function_type}-{suffix}``, construct id ``LogGroup``: create it before the function."""
+    name = f"/aws/lambda/{config.name(function_type)}"
+    return encrypted_log_group(scope, "LogGroup", config=config, name=name, key=key)
+
+
+class KitFunction(lambda_.Function):
+    """``{function_type}-{suffix}`` running its package of ``FUNCTION_PACKAGES``.
+
+    ``environment_key`` encrypts the environment variables; ``retry_attempts`` and ``dead_letter_queue``
+    are the function's asynchronous-invocation settings.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        function_type: str,
+        description: str,
+        role: iam.IRole,
+        log_group: logs.ILogGroup,
+        network: FunctionNetwork,
+        timeout: Duration,
+        environment: Mapping[str, str] | None = None,
+        environment_key: kms.IKey | None = None,
+        dead_letter_queue: sqs.IQueue | None = None,
+        retry_attempts: int | None = None,
+        current_version_options: lambda_.VersionOptions | None = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            function_name=config.name(function_type),
+            description=description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(bundle_function(FUNCTION_PACKAGES[function_type])), exclude=EXCLUDED),
+            role=role,
+            memory_size=MEMORY_MB,
+            timeout=timeout,
+            **network.placement(),
+            log_group=log_group,
+            dead_letter_queue=dead_letter_queue,
+            retry_attempts=retry_attempts,
+            environment_encryption=environment_key,
+            environment=dict(environment) if environment else None,
+            current_version_options=current_version_options,
+        )
+
+
+@dataclass(frozen=True)
+class FunctionWithRole:
+    """A function with its own execution role, customer-managed policy and log group."""
+
+    function: KitFunction
+    role: iam.Role
+    policy: iam.ManagedPolicy
+    log_group: logs.LogGroup
+
+
+def function_with_role(
+    scope: Construct,
+    *,
+    config: EnvironmentConfig,
+    function_type: str,
+    description: str,
+    role_description: str,
+    statements: Sequence[iam.PolicyStatement],
+    log_key: kms.IKey,
+    network: FunctionNetwork,
+    timeout: Duration,
+    environment: Mapping[str, str] | None = None,
+    environment_key: kms.IKey | None = None,
+    dead_letter_queue: sqs.IQueue | None = None,
+    retry_attempts: int | None = None,
+) -> FunctionWithRole:
+    """``LogGroup``, ``Role``, ``Policy`` (``statements`` plus what every function needs) and ``Function``
+    under ``scope``. The function is created after its policy: Lambda creates a VPC function only once
+    its role may manage network interfaces."""
+    log_group = function_log_group(scope, config=config, function_type=function_type, key=log_key)
+    role, policy = execution_role(
+        scope,
+        config=config,
+        name=function_type,
+        description=role_description,
+        log_group=log_group,
+        statements=statements,
+        dead_letter_queue=dead_letter_queue,
+    )
+    function = KitFunction(
+        scope,
+        "Function",
+        config=config,
+        function_type=function_type,
+        description=description,
+        role=role,
+        log_group=log_group,
+        network=network,
+        timeout=timeout,
+        environment=environment,
+        environment_key=environment_key,
+        dead_letter_queue=dead_letter_queue,
+        retry_attempts=retry_attempts,
+    )
+    function.node.add_dependency(policy)
+    return FunctionWithRole(function, role, policy, log_group)
