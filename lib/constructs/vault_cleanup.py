@@ -41,6 +41,7 @@ from constructs import Construct
 from lib.config import EnvironmentConfig
 from lib.constructs.execution_role import FunctionNetwork, execution_role, unscopable_statement
 from lib.constructs.log_group import encrypted_log_group
+from lib.lambda_bundle import bundle_function
 from lib.network_reachability import FUNCTION_PACKAGES
 
 HANDLER_DIR = FUNCTION_PACKAGES["vault-cleanup"]
@@ -93,7 +94,7 @@ class BackupVaultCleanup(Construct):
             description="Empties the stack's AWS Backup vault when CloudFormation deletes the stack",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="handler.handler",
-            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"]),
+            code=lambda_.Code.from_asset(str(bundle_function(HANDLER_DIR))),
             timeout=FUNCTION_TIMEOUT,
             memory_size=256,
             role=self.role,
