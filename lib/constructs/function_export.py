@@ -40,10 +40,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from lib.build.lambda_bundle import bundle_function
 from lib.config import EnvironmentConfig
 from lib.constructs.execution_role import FunctionNetwork, execution_role
 from lib.constructs.log_group import encrypted_log_group
-from lib.lambda_bundle import bundle_function
 from lib.network_reachability import FUNCTION_PACKAGES
 
 SOURCE = FUNCTION_PACKAGES["function-export"]

@@ -58,11 +58,11 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from lib.build.lambda_bundle import bundle_function
 from lib.config import EnvironmentConfig
 from lib.constructs.execution_role import FunctionNetwork, execution_role, unscopable_statement
 from lib.constructs.log_group import encrypted_log_group
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
-from lib.lambda_bundle import bundle_function
 from lib.network_reachability import FUNCTION_PACKAGES
 
 SOURCE = FUNCTION_PACKAGES["restore-validation"]

@@ -38,10 +38,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from lib.build.lambda_bundle import bundle_function
 from lib.config import EnvironmentConfig
 from lib.constructs.execution_role import FunctionNetwork, execution_role, unscopable_statement
 from lib.constructs.log_group import encrypted_log_group
-from lib.lambda_bundle import bundle_function
 from lib.network_reachability import FUNCTION_PACKAGES
 
 HANDLER_DIR = FUNCTION_PACKAGES["vault-cleanup"]

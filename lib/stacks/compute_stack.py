@@ -20,10 +20,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from lib.build.lambda_bundle import bundle_function
 from lib.config import EnvironmentConfig
 from lib.constructs.execution_role import FunctionNetwork, dead_letter_key_statement
 from lib.constructs.log_group import encrypted_log_group
-from lib.lambda_bundle import bundle_function
 
 HEALTH_CHECK_SOURCE = Path(__file__).resolve().parent.parent / "lambda" / "health_check"
 HEALTH_CHECK_NAMESPACE = "DisasterRecovery/HealthCheck"

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lib import output_keys as keys
-from lib.lambda_bundle import RUNTIME_PYTHON_VERSION
+from lib.build.lambda_bundle import RUNTIME_PYTHON_VERSION
 
 # Against AWS: one temporary function (outside the VPC: no ENI to wait for), created, invoked, deleted.
 pytestmark = pytest.mark.aws_minutes(1)

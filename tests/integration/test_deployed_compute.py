@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lib import output_keys as keys
-from lib.lambda_bundle import RUNTIME_PYTHON_VERSION
+from lib.build.lambda_bundle import RUNTIME_PYTHON_VERSION
 
 pytestmark = pytest.mark.aws_minutes(0.5)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lib.lambda_bundle import bundle_function
+from lib.build.lambda_bundle import bundle_function
 from lib.network_reachability import FUNCTION_PACKAGES
 
 from .helpers import CloudFormation, Stack, get_att, grants, ref, role, template

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lib.lambda_bundle import RUNTIME_PYTHON_VERSION
+from lib.build.lambda_bundle import RUNTIME_PYTHON_VERSION
 from tests.unit.conftest import SUFFIX, Templates, only
 
 

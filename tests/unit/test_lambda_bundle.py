@@ -1,4 +1,4 @@
-"""Unit tests of the Docker-free Lambda packaging (lib/lambda_bundle.py)."""
+"""Unit tests of the Docker-free Lambda packaging (lib/build/lambda_bundle.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from lib import lambda_bundle
-from lib.lambda_bundle import RUNTIME_PYTHON_VERSION, LambdaBundleError, bundle_function
+from lib.build import lambda_bundle
+from lib.build.lambda_bundle import RUNTIME_PYTHON_VERSION, LambdaBundleError, bundle_function
 
 HEALTH_CHECK_DIR = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "health_check"
 

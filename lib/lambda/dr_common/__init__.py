@@ -1,4 +1,4 @@
-"""What every function of the kit shares, bundled into each package by lib/lambda_bundle.py.
+"""What every function of the kit shares, bundled into each package by lib/build/lambda_bundle.py.
 
 One way to log and publish metrics (``observability``), read settings (``settings``), build AWS
 clients (``clients``), answer CloudFormation (``cfn``) and reach PostgreSQL over TLS (``postgres``);

@@ -33,8 +33,8 @@ from pathlib import Path
 
 # The Python of the Lambda runtime every function of this app uses (lambda_.Runtime.PYTHON_3_14).
 RUNTIME_PYTHON_VERSION = "3.14"
-DEFAULT_BUILD_ROOT = Path(__file__).resolve().parent.parent / ".build" / "lambda"
-SHARED_PACKAGE = Path(__file__).resolve().parent / "lambda" / "dr_common"
+DEFAULT_BUILD_ROOT = Path(__file__).resolve().parents[2] / ".build" / "lambda"
+SHARED_PACKAGE = Path(__file__).resolve().parents[1] / "lambda" / "dr_common"
 REQUIREMENTS_FILE = "requirements.txt"
 PIP_TARGET_ARGS = (
     "--platform",
