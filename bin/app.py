@@ -13,7 +13,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from lib import validation_worker  # noqa: E402  (no CDK import: starts before aws_cdk loads)
+from lib.build import validation_worker  # noqa: E402  (no CDK import: starts before aws_cdk loads)
 
 validation_worker.start()  # CloudFormation validation's engine builds on the other core meanwhile
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
-from lib import validation_worker
+from lib.build import validation_worker
 from lib.cfn_validation import add_builtin_validation
 from lib.compliance import acknowledge_findings, add_compliance_checks
 from lib.config import CONTEXT_KEYS, load_config

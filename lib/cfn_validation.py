@@ -3,7 +3,7 @@
 CDK validates every template at synth with ``CloudFormationValidatePlugin`` (the @aws/cloudformation-validate
 engine plus CDK's default rules). Building that engine costs about 1.8 s before it looks at a template,
 the same work on every synth, and CDK only starts it after the construct tree is built. A child
-process (`lib/validation_worker.py`, started first thing by bin/app.py and again, idempotently, by
+process (`lib/build/validation_worker.py`, started first thing by bin/app.py and again, idempotently, by
 build_app) builds the same plugin on the machine's other core while this process builds the tree,
 then validates the templates CDK hands over and sends the report back (every later app in the
 process, e.g. a test session's, reuses it).
@@ -24,7 +24,7 @@ from typing import Any, cast
 import aws_cdk as cdk
 import jsii
 
-from lib.validation_worker import WORKER, Worker, enabled
+from lib.build.validation_worker import WORKER, Worker, enabled
 
 
 @jsii.implements(cdk.IPolicyValidationPlugin)

@@ -1,7 +1,7 @@
 """The Lambda runtime and architecture of every function of the kit, defined once.
 
 The function construct (lib/constructs/kit_function.py) deploys them and the bundler
-(lib/lambda_bundle.py) installs wheels for them, so a package's dependencies always match the
+(lib/build/lambda_bundle.py) installs wheels for them, so a package's dependencies always match the
 Python and the processor it runs on.
 """
 

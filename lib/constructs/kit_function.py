@@ -1,7 +1,7 @@
 """The one way this app makes a Lambda function.
 
 Every function of the kit runs ``handler.handler`` of its package under lib/lambda (``FUNCTION_PACKAGES``
-by function type), packaged with its requirements (lib/lambda_bundle.py), on the runtime and
+by function type), packaged with its requirements (lib/build/lambda_bundle.py), on the runtime and
 architecture of lib/lambda_runtime.py, with 256 MB, in the VPC's isolated subnets, and logs to a log
 group made before it (a group Lambda creates itself is unencrypted and kept for ever).
 
@@ -25,10 +25,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from lib.build.lambda_bundle import bundle_function
 from lib.config import EnvironmentConfig
 from lib.constructs.execution_role import FunctionNetwork, execution_role
 from lib.constructs.log_group import encrypted_log_group
-from lib.lambda_bundle import bundle_function
 from lib.lambda_runtime import ARCHITECTURE, RUNTIME
 from lib.network_reachability import FUNCTION_PACKAGES
 

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lib.build.lambda_bundle import bundle_function
+from lib.network_reachability import FUNCTION_PACKAGES
+
 from .helpers import CloudFormation, Stack, get_att, grants, ref, role, template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -184,10 +187,13 @@ def test_r4_providers_may_answer_with_the_cfnresponse_module(cfn):
 
 
 def _vault_cleanup_code(aws: Callable[[str], Any], bucket: str) -> dict[str, str]:
-    """lib/lambda/vault_cleanup zipped into a bucket, as CDK's asset upload does."""
+    """lib/lambda/vault_cleanup's package (the shared package and Powertools included) zipped into a
+    bucket, as CDK's asset upload does."""
+    package = bundle_function(FUNCTION_PACKAGES["vault-cleanup"])
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.write(REPO_ROOT / "lib/lambda/vault_cleanup/handler.py", "handler.py")
+        for path in sorted(package.rglob("*")):
+            archive.write(path, path.relative_to(package).as_posix())
     aws("s3").create_bucket(Bucket=bucket)
     aws("s3").put_object(Bucket=bucket, Key="vault_cleanup.zip", Body=buffer.getvalue())
     return {"S3Bucket": bucket, "S3Key": "vault_cleanup.zip"}
@@ -211,7 +217,10 @@ def test_r4_the_apps_vault_cleanup_provider_answers_create_and_delete(cfn, aws, 
     assert stack.status == "CREATE_COMPLETE"
     assert stack.outputs["Id"] == f"vault-{suffix}"
     assert cfn.delete(stack).status == "DELETE_COMPLETE"
-    logged = _messages(aws, stack.outputs["Provider"])
-    assert any("Delete request for Cleanup" in m for m in logged)
-    assert any(f"Vault vault-{suffix} is empty" in m for m in logged)
-    assert sum("Answering SUCCESS" in m for m in logged) == 2
+    # The function logs JSON lines (Powertools); Lambda's own START/END lines are text.
+    logged = [json.loads(m) for m in _messages(aws, stack.outputs["Provider"]) if m.startswith("{")]
+    assert {"message": "Custom-resource request", "request": "Delete", "resource": "Cleanup"}.items() <= next(
+        line for line in logged if line.get("request") == "Delete"
+    ).items()
+    assert any(line["message"] == "The vault is empty" and line.get("vault") == f"vault-{suffix}" for line in logged)
+    assert sum(line["message"] == "Answering" and line.get("status") == "SUCCESS" for line in logged) == 2

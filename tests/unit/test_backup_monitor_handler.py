@@ -12,6 +12,7 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import boto3
+import dr_common.clients
 import pytest
 from botocore.stub import Stubber
 
@@ -193,7 +194,7 @@ def test_scheduled_run_publishes_each_age_the_worst_and_the_missing(
     stub_points(client, TABLE_ARN, [[(NOW - timedelta(minutes=61), "COMPLETED")]])
     stub_points(client, CLUSTER_ARN, [[]])
     stub_points(client, CLUSTER_ARN, [[]], created_after=None)
-    monkeypatch.setattr(monitor.boto3, "client", lambda service, **options: client)
+    monkeypatch.setitem(monitor.clients.made, "backup", client)
     with client_stubber(client):
         summary = monitor.handler(scheduled(), CONTEXT)
 
@@ -252,7 +253,7 @@ def test_a_warm_environment_reuses_its_backup_client(monitor: ModuleType, monkey
         made.append(service)
         return client
 
-    monkeypatch.setattr(monitor.boto3, "client", build)
+    monkeypatch.setattr(dr_common.clients.boto3, "client", build)
     for _ in range(3):
         stub_points(client, TABLE_ARN, [[(NOW - timedelta(minutes=5), "COMPLETED")]])
         stub_points(client, CLUSTER_ARN, [[(NOW - timedelta(minutes=5), "COMPLETED")]])

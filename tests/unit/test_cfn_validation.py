@@ -11,7 +11,7 @@ import pytest
 
 from lib import cfn_validation
 from lib.app import CDK_JSON, new_app
-from lib.validation_worker import Worker, enabled
+from lib.build.validation_worker import Worker, enabled
 
 
 def _app_with_a_broken_topic(outdir: str) -> cdk.App:

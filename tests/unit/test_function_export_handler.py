@@ -5,7 +5,7 @@ Lambda and S3 are moto (``mock_aws``, in-process). moto's GetFunction answers a 
 nothing serves in-process, so the download seam (``_open_url``) is replaced: it serves the package
 each function was created with, found by the function name in the URL, and counts the downloads.
 (The emulator serves the real location; tests/local_aws/test_function_code_location.py downloads it.)
-The CloudFormation answer is captured at the handler's HTTP seam (``_http_put``); one test sends it
+The CloudFormation answer is captured at the shared package's HTTP seam (``cfn.http_put``); one test sends it
 for real to a local HTTP server.
 """
 
@@ -31,8 +31,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from dr_common import cfn
 from moto import mock_aws
 
+REAL_HTTP_PUT = cfn.http_put
 HANDLER_PATH = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "function_export" / "handler.py"
 ACCOUNT = "123456789012"
 BUCKET = "data-bucket-test"
@@ -204,7 +206,8 @@ def harness(monkeypatch: pytest.MonkeyPatch, moto_kms_reuses_private_keys: None)
             h.responses.append(json.loads(body))
 
         monkeypatch.setattr(module, "_open_url", h.open_url)
-        monkeypatch.setattr(module, "_http_put", fake_put)
+        monkeypatch.setattr(cfn, "http_put", fake_put)
+        monkeypatch.setattr(cfn, "sleep", h.sleeps.append)
         monkeypatch.setattr(module, "_sleep", h.sleeps.append)
         yield h
 
@@ -610,7 +613,7 @@ def test_long_reasons_are_truncated_below_cloudformations_limit(
     response = harness.answer(request("Create"))
 
     assert response["Status"] == "FAILED"
-    assert len(response["Reason"]) == harness.module.MAX_REASON_CHARS and response["Reason"].endswith("...")
+    assert len(response["Reason"]) == cfn.MAX_REASON_CHARS and response["Reason"].endswith("...")
     assert len(json.dumps(response)) < 4096
 
 
@@ -621,12 +624,12 @@ def test_an_undeliverable_response_is_retried_and_not_raised(harness: Harness, m
         attempts.append(url)
         raise urllib.error.URLError("connection refused")
 
-    monkeypatch.setattr(harness.module, "_http_put", failing_put)
+    monkeypatch.setattr(cfn, "http_put", failing_put)
 
     result = harness.run(request("Delete"))
 
     assert result["Status"] == "SUCCESS"
-    assert len(attempts) == harness.module.RESPONSE_PUT_ATTEMPTS
+    assert len(attempts) == cfn.PUT_ATTEMPTS
 
 
 def test_the_response_is_a_put_with_an_empty_content_type(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -646,9 +649,11 @@ def test_the_response_is_a_put_with_an_empty_content_type(harness: Harness, monk
     # shutdown() waits for the serving loop's next poll: 0.5 s by default, for nothing.
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
-    fresh = load_handler(monkeypatch, "function_export_handler_put")  # the harness replaced _http_put
+    monkeypatch.setattr(cfn, "http_put", REAL_HTTP_PUT)  # the harness replaced it
     try:
-        fresh.handler(request("Delete", ResponseURL=f"http://127.0.0.1:{server.server_port}/response"), CONTEXT)
+        harness.module.handler(
+            request("Delete", ResponseURL=f"http://127.0.0.1:{server.server_port}/response"), CONTEXT
+        )
     finally:
         server.shutdown()
         server.server_close()

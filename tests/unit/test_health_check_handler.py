@@ -22,6 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from dr_common import postgres
+from dr_common.settings import ConfigurationError
 from moto import mock_aws
 
 HANDLER_PATH = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "health_check" / "handler.py"
@@ -52,6 +54,7 @@ def load_handler(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     # Registered before executing: dataclasses resolve their string annotations through it.
     monkeypatch.setitem(sys.modules, spec.name, module)
     spec.loader.exec_module(module)
+    postgres.ssl_context.cache_clear()  # a fresh container: the missing-bundle warning is due again
     return module
 
 
@@ -178,7 +181,9 @@ def secret_string(password: str) -> str:
 
 def emf_documents(stdout: str) -> dict[str, dict[str, Any]]:
     """Parse stdout the way CloudWatch Logs does (one JSON document per line), by dependency."""
-    documents = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    documents = [json.loads(line) for line in stdout.splitlines() if line.startswith('{"_aws"')]
+    for document in documents:  # EMF allows a list of values per metric; Powertools always writes one
+        document.update({name: value[0] for name, value in document.items() if isinstance(value, list)})
     return {document["Dependency"]: document for document in documents}
 
 
@@ -330,7 +335,7 @@ def test_missing_environment_variables_are_named(
     monkeypatch.delenv("TABLE_NAME")
     monkeypatch.setenv("METRICS_NAMESPACE", "")
 
-    with pytest.raises(handler.ConfigurationError) as raised:
+    with pytest.raises(ConfigurationError) as raised:
         handler.handler({}, None)
 
     assert str(raised.value) == ("Missing required environment variable(s): TABLE_NAME, METRICS_NAMESPACE")
@@ -341,16 +346,16 @@ def test_non_numeric_port_is_a_configuration_error(
 ) -> None:
     monkeypatch.setenv("DB_PORT", "postgres")
 
-    with pytest.raises(handler.ConfigurationError, match="DB_PORT must be an integer"):
+    with pytest.raises(ConfigurationError, match="DB_PORT must be an integer"):
         handler.handler({}, None)
 
 
 def test_without_ca_bundle_tls_is_encrypted_unverified_and_warned_once(
     handler: ModuleType, caplog: pytest.LogCaptureFixture
 ) -> None:
-    context = handler._ssl_context(None)
+    context = postgres.ssl_context(None)
 
-    assert context is handler._ssl_context(None)
+    assert context is postgres.ssl_context(None)
     assert context.verify_mode == ssl.CERT_NONE
     assert context.check_hostname is False
     assert context.minimum_version == ssl.TLSVersion.TLSv1_2
@@ -365,7 +370,7 @@ def test_with_ca_bundle_tls_verifies_certificate_and_host_name(
 ) -> None:
     settings = handler.Settings.from_environ(BASE_ENV | {"DB_CA_BUNDLE": str(localhost_pki["cert"])})
 
-    context = handler._ssl_context(settings.db_ca_bundle)
+    context = postgres.ssl_context(settings.db_ca_bundle)
 
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname is True
@@ -374,10 +379,10 @@ def test_with_ca_bundle_tls_verifies_certificate_and_host_name(
     assert tls_handshake(context, localhost_pki, "localhost") is None
     wrong_host = tls_handshake(context, localhost_pki, "db.example.com")
     assert "Hostname mismatch" in str(wrong_host)
-    other_ca = handler._ssl_context(Path(certifi.where()))
+    other_ca = postgres.ssl_context(Path(certifi.where()))
     assert "CERTIFICATE_VERIFY_FAILED" in str(tls_handshake(other_ca, localhost_pki, "localhost"))
     # The unverified fallback still negotiates TLS with any server certificate.
-    unverified = handler._ssl_context(None)
+    unverified = postgres.ssl_context(None)
     assert tls_handshake(unverified, localhost_pki, "db.example.com") is None
 
 
@@ -406,11 +411,11 @@ def test_connect_hands_tls_context_and_short_timeout_to_pg8000(
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(pg8000.native, "Connection", lambda **kwargs: calls.append(kwargs))
     opened = object()
-    monkeypatch.setattr(module, "no_delay_socket", lambda host, port, timeout: opened)
+    monkeypatch.setattr(postgres, "no_delay_socket", lambda host, port, timeout: opened)
     settings = module.Settings.from_environ(BASE_ENV)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
-    module.connect(settings, module.DbCredentials("dradmin", PASSWORD), context)
+    module.connect(settings, postgres.Credentials("dradmin", PASSWORD), context)
 
     (kwargs,) = calls
     assert kwargs["sock"] is opened
@@ -424,25 +429,23 @@ def test_connect_hands_tls_context_and_short_timeout_to_pg8000(
     assert (kwargs["user"], kwargs["password"]) == ("dradmin", PASSWORD)
 
 
-def test_the_database_socket_sends_without_waiting_for_acks(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_database_socket_sends_without_waiting_for_acks() -> None:
     """Nagle's algorithm off (TCP_NODELAY, as libpq sets it): with it on, every round trip of the
     TLS and SCRAM login waited for a delayed ACK (about 50 ms a connection instead of under 10)."""
-    module = load_handler(monkeypatch)
     with socket.create_server(("127.0.0.1", 0)) as server:
-        connection = module.no_delay_socket("127.0.0.1", server.getsockname()[1], 5)
+        connection = postgres.no_delay_socket("127.0.0.1", server.getsockname()[1], 5)
         with connection:
             assert connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
             assert connection.gettimeout() == 5
 
 
-def test_a_database_that_does_not_answer_is_pg8000s_connection_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = load_handler(monkeypatch)
+def test_a_database_that_does_not_answer_is_pg8000s_connection_error() -> None:
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
     with pytest.raises(
         pg8000.native.InterfaceError, match=f"Can't create a connection to host 127.0.0.1 and port {port}"
     ):
-        module.no_delay_socket("127.0.0.1", port, 5)
+        postgres.no_delay_socket("127.0.0.1", port, 5)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Unit tests of the Docker-free Lambda packaging (lib/lambda_bundle.py)."""
+"""Unit tests of the Docker-free Lambda packaging (lib/build/lambda_bundle.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from lib import lambda_bundle
-from lib.lambda_bundle import RUNTIME_PYTHON_VERSION, LambdaBundleError, bundle_function
+from lib.build import lambda_bundle
+from lib.build.lambda_bundle import RUNTIME_PYTHON_VERSION, LambdaBundleError, bundle_function
 
 HEALTH_CHECK_DIR = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "health_check"
 
@@ -60,7 +60,13 @@ def test_real_pip_run_bundles_handler_with_importable_pg8000(tmp_path: Path) -> 
     assert not list(bundle.rglob("__pycache__")) and not list(bundle.rglob("*.pyc"))
     # -S: no site-packages, so pg8000 and its dependencies can only come from the bundle.
     imported = subprocess.run(
-        [sys.executable, "-S", "-B", "-c", "import pg8000.native, scramp, dateutil; print(pg8000.__file__)"],
+        [
+            sys.executable,
+            "-S",
+            "-B",
+            "-c",
+            "import dr_common.postgres, pg8000.native, scramp, dateutil; print(pg8000.__file__)",
+        ],
         cwd=bundle,
         capture_output=True,
         text=True,
@@ -86,7 +92,8 @@ def test_second_bundle_is_a_cache_hit_without_pip(
         assert option in command
     assert command[-2:] == ["-r", str(function_dir / "requirements.txt")]
     files = sorted(p.relative_to(first).as_posix() for p in first.rglob("*") if p.is_file())
-    assert files == ["fakedep/__init__.py", "handler.py", "helpers/__init__.py", "requirements.txt"]
+    own = [name for name in files if not name.startswith("dr_common/")]  # the shared package: its own test
+    assert own == ["fakedep/__init__.py", "handler.py", "helpers/__init__.py", "requirements.txt"]
 
 
 def test_source_change_reassembles_without_pip_and_requirements_change_reinstalls(
@@ -128,14 +135,21 @@ def test_pip_failure_names_the_function_and_leaves_no_cache(
     assert list((tmp_path / "build" / "deps").iterdir()) == []  # no half-installed cache entry
 
 
-def test_function_without_requirements_is_used_as_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lambda_bundle.subprocess, "run", refuse_to_run)
-    source = tmp_path / "plain_function"
-    source.mkdir()
-    (source / "handler.py").write_text("def handler(event, context):\n    return None\n")
+def test_every_bundle_holds_the_shared_package_and_changes_with_it(
+    function_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lambda_bundle.subprocess, "run", FakePip())
+    shared = tmp_path / "shared" / "dr_common"
+    shared.mkdir(parents=True)
+    (shared / "__init__.py").write_text("VERSION = 1\n")
 
-    assert bundle_function(source, build_root=tmp_path / "build") == source
-    assert not (tmp_path / "build").exists()
+    first = bundle_function(function_dir, build_root=tmp_path / "build", shared_package=shared)
+    (shared / "__init__.py").write_text("VERSION = 2\n")
+    second = bundle_function(function_dir, build_root=tmp_path / "build", shared_package=shared)
+
+    assert (first / "dr_common" / "__init__.py").read_text() == "VERSION = 1\n"
+    assert (second / "dr_common" / "__init__.py").read_text() == "VERSION = 2\n"
+    assert first != second  # a new asset hash, so a deploy updates every function
 
 
 def test_default_build_root_is_git_ignored_build_folder() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from dr_common import postgres
 
 HANDLER_PATH = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "restore_validation" / "handler.py"
 ACCOUNT = "123456789012"
@@ -63,7 +65,7 @@ class StubbedClients:
     """``Clients`` with botocore stubs: every call must be expected, and every expectation met."""
 
     def __init__(self, module: ModuleType) -> None:
-        self.clients = module.Clients()
+        self.clients = module.Clients(module.BOTO_CONFIG)
         self.stubs: dict[str, Stubber] = {}
 
     def stub(self, service: str) -> Stubber:
@@ -339,11 +341,11 @@ def _copy_answers(
     _secret_stub(stubbed)
     seen: dict[str, Any] = {}
 
-    def connect(host, port, database, username, password, context):
-        seen.update(host=host, port=port, database=database, username=username, tls=context is not None)
+    def connect(host, port, database, credentials, **options):
+        seen.update(host=host, port=port, database=database, username=credentials.username, tls="context" in options)
         return FakeConnection(rows)
 
-    monkeypatch.setattr(validator, "connect", connect)
+    monkeypatch.setattr(postgres, "connect", connect)
     return seen
 
 
@@ -664,9 +666,11 @@ def test_the_heartbeat_query_runs_over_tls_and_closes_the_connection(validator, 
     stubbed = StubbedClients(validator)
     _secret_stub(stubbed)
     connection = FakeConnection([[datetime(2026, 11, 28, 4, 55, tzinfo=UTC)]])
-    monkeypatch.setattr(validator, "connect", lambda *args: connection)
+    monkeypatch.setattr(postgres, "connect", lambda *args, **options: connection)
 
-    newest = validator.newest_heartbeat("copy.example", 5432, "appdb", SECRET_ARN, stubbed.clients)
+    newest = validator.newest_heartbeat(
+        "copy.example", 5432, "appdb", validator.Settings.from_environ(os.environ), stubbed.clients
+    )
 
     assert newest == "2026-11-28T04:55:00+00:00"
     assert connection.statements == ["SELECT max(checked_at) FROM dr_heartbeat"] and connection.closed
@@ -675,7 +679,9 @@ def test_the_heartbeat_query_runs_over_tls_and_closes_the_connection(validator, 
 def test_query_errors_never_carry_the_password(validator, monkeypatch):
     stubbed = StubbedClients(validator)
     _secret_stub(stubbed, password="pa55-word")
-    monkeypatch.setattr(validator, "connect", lambda *args: FakeConnection(RuntimeError("auth failed for pa55-word")))
+    monkeypatch.setattr(
+        postgres, "connect", lambda *args, **options: FakeConnection(RuntimeError("auth failed for pa55-word"))
+    )
 
     with pytest.raises(validator.ValidationError, match=r"^RuntimeError: auth failed for \*\*\*$"):
-        validator.newest_heartbeat("h", 5432, "appdb", SECRET_ARN, stubbed.clients)
+        validator.newest_heartbeat("h", 5432, "appdb", validator.Settings.from_environ(os.environ), stubbed.clients)

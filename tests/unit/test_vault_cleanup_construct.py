@@ -109,7 +109,7 @@ def test_function_properties(synthesized: tuple[Template, dict[str, str]]) -> No
         },
     )
     assert (HANDLER_DIR / "handler.py").is_file()
-    assert not (HANDLER_DIR / "requirements.txt").exists()  # boto3 and the standard library only
+    assert (HANDLER_DIR / "requirements.txt").is_file()  # Powertools, which the shared package dr_common needs
 
 
 def test_custom_resource_properties(synthesized: tuple[Template, dict[str, str]]) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from dr_common import cfn
 
 HANDLER_PATH = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "vault_cleanup" / "handler.py"
 VAULT = "backup-vault-test"
@@ -37,6 +38,11 @@ class FakeContext:
     """Lambda context whose remaining time only moves when the handler sleeps."""
 
     log_stream_name = "2026/01/01/[$LATEST]abc123"
+    function_name = "vault-cleanup-test"
+    function_version = "$LATEST"
+    invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:vault-cleanup-test"
+    memory_limit_in_mb = 256
+    aws_request_id = "request-1"
 
     def __init__(self, remaining_ms: int = 900_000) -> None:
         self.remaining_ms = remaining_ms
@@ -171,8 +177,9 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
 
     # Fires for every call, before the Stubber checks it (and before any error it raises is caught).
     client.meta.events.register("provide-client-params.backup", lambda params, model, **kw: record_call(model))
-    monkeypatch.setattr(module, "_backup_client", lambda: client)
-    monkeypatch.setattr(module, "_http_put", fake_put)
+    monkeypatch.setitem(module.clients.made, "backup", client)
+    monkeypatch.setattr(cfn, "http_put", fake_put)
+    monkeypatch.setattr(cfn, "sleep", fake_sleep)
     monkeypatch.setattr(module, "_sleep", fake_sleep)
     yield h
 
@@ -391,7 +398,7 @@ def test_long_reasons_are_truncated(harness: Harness) -> None:
         harness.delete(arn, error="AccessDeniedException", message="x" * 500)
     response = harness.run(event())
     assert response["Status"] == "FAILED"
-    assert len(response["Reason"]) <= harness.module.MAX_REASON_CHARS
+    assert len(response["Reason"]) <= cfn.MAX_REASON_CHARS
     assert len(json.dumps(response)) < 4096
 
 
@@ -402,15 +409,14 @@ def test_undeliverable_response_is_retried_and_not_raised(harness: Harness, monk
         attempts.append(url)
         raise urllib.error.URLError("connection reset")
 
-    monkeypatch.setattr(harness.module, "_http_put", failing_put)
+    monkeypatch.setattr(cfn, "http_put", failing_put)
     with harness.stub:
         harness.module.handler(event("Create"), harness.context)  # must not raise
-    assert len(attempts) == harness.module.RESPONSE_PUT_ATTEMPTS
+    assert len(attempts) == cfn.PUT_ATTEMPTS
 
 
 def test_response_is_a_put_with_empty_content_type(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real HTTP seam against a local server: method, headers and body as the pre-signed URL needs."""
-    module = load_handler(monkeypatch)
     received: dict[str, Any] = {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -431,7 +437,7 @@ def test_response_is_a_put_with_empty_content_type(monkeypatch: pytest.MonkeyPat
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/presigned?sig=abc"
-        module.send_response(event("Delete", ResponseURL=url), FakeContext(), module.Outcome("SUCCESS"))
+        cfn.respond(event("Delete", ResponseURL=url), FakeContext(), "SUCCESS", own_id=VAULT)
     finally:
         server.shutdown()
         server.server_close()
@@ -447,5 +453,6 @@ def test_response_url_is_never_logged(harness: Harness, caplog: pytest.LogCaptur
     harness.points([])
     with caplog.at_level("INFO"):
         harness.run(event())
-    assert "X-Amz-Signature" not in caplog.text
-    assert VAULT in caplog.text
+    logged = json.dumps([record.__dict__ for record in caplog.records], default=str)  # messages and their keys
+    assert "X-Amz-Signature" not in logged
+    assert VAULT in logged

@@ -26,24 +26,22 @@ environment the stack sets. Only the plan's vault counts: a point elsewhere is n
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import boto3
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from dr_common import InvalidEvent, observability
+from dr_common.clients import Clients
+from dr_common.events import event_time
+from dr_common.observability import MetricUnit
+from dr_common.settings import json_value, number, require
 
-# The service is named here, not in POWERTOOLS_SERVICE_NAME: that variable would also add a "service"
-# dimension to every metric, and the alarms match dimensions exactly.
-logger = Logger(service="backup-monitor")
+logger = observability.logger("backup-monitor")
 
 JOB_STATE_CHANGE = "Backup Job State Change"
 SCHEDULED_EVENT = "Scheduled Event"
@@ -52,12 +50,11 @@ CHECKED_JOB_STATES = FAILED_JOB_STATES | {"CREATED", "PENDING", "RUNNING", "COMP
 RESOURCE_DIMENSION = "Resource"
 # How far back a healthy resource's newest completed point must lie, in RPOs.
 LOOKBACK_RPOS = 2
-# Worst case for an unreachable endpoint: 2 attempts x 5 s, well inside the function's 60-s timeout.
-BOTO_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 2, "mode": "standard"})
-
-
-class InvalidEvent(ValueError):
-    """An event this function does not handle; the message says what is wrong with it."""
+# Short connect timeouts: with botocore's default (60 s, retried) an unreachable endpoint (its
+# interface endpoint gone, its AZ lost) ran into the function's own 60-s timeout, so the run ended as
+# a bare timeout instead of the SDK's connect error naming the endpoint (the AZ-loss integration test
+# found it). Worst case now: 2 attempts x 5 s.
+clients = Clients(Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 2, "mode": "standard"}))
 
 
 @dataclass(frozen=True)
@@ -70,9 +67,11 @@ class Settings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        names = ("PROTECTED_RESOURCES", "RPO_MINUTES", "METRICS_NAMESPACE", "ENVIRONMENT_SUFFIX", "BACKUP_VAULT_NAME")
+        require(environ, *names)
         return cls(
-            protected=json.loads(environ["PROTECTED_RESOURCES"]),
-            rpo_minutes=float(environ["RPO_MINUTES"]),
+            protected=json_value(environ, "PROTECTED_RESOURCES"),
+            rpo_minutes=number(environ, "RPO_MINUTES"),
             namespace=environ["METRICS_NAMESPACE"],
             environment_suffix=environ["ENVIRONMENT_SUFFIX"],
             vault=environ["BACKUP_VAULT_NAME"],
@@ -128,18 +127,6 @@ def newest_point(client: Any, settings: Settings, arn: str, now: datetime) -> da
     return recent if recent is not None else newest_completed_point(client, settings.vault, arn)
 
 
-@functools.cache
-def _backup_client() -> Any:
-    """One AWS Backup client per execution environment: the function runs every 5 minutes, and
-    building a client on every run cost more than the calls it makes.
-
-    Short connect timeouts: with botocore's default (60 s, retried) an unreachable endpoint (its
-    interface endpoint gone, its AZ lost) ran into the function's own 60-s timeout, so the run ended
-    as a bare timeout instead of the SDK's connect error naming the endpoint (the AZ-loss
-    integration test found it)."""
-    return boto3.client("backup", config=BOTO_CONFIG)
-
-
 def measure(client: Any, settings: Settings, now: datetime) -> list[Age]:
     return [Age(label, arn, newest_point(client, settings, arn, now), now) for label, arn in settings.protected.items()]
 
@@ -167,12 +154,10 @@ def publish_ages(ages: Iterable[Age], settings: Settings) -> dict[str, Any]:
 def _metric(
     settings: Settings, name: str, value: float, dimensions: Mapping[str, str], unit: MetricUnit = MetricUnit.Count
 ) -> None:
-    """One EMF line (Powertools' single_metric: each resource needs dimensions of its own) with the
-    environment's dimension plus ``dimensions``."""
-    with single_metric(name=name, unit=unit, value=value, namespace=settings.namespace) as metric:
-        metric.add_dimension("EnvironmentSuffix", settings.environment_suffix)
-        for key, dimension in dimensions.items():
-            metric.add_dimension(key, dimension)
+    """One EMF line (each resource needs dimensions of its own) with the environment's dimension."""
+    observability.publish(
+        settings.namespace, {"EnvironmentSuffix": settings.environment_suffix, **dimensions}, {name: (value, unit)}
+    )
 
 
 def classify(event: Mapping[str, Any], settings: Settings) -> tuple[str, EventBridgeEvent]:
@@ -199,10 +184,10 @@ def classify(event: Mapping[str, Any], settings: Settings) -> tuple[str, EventBr
 
 
 def _event_time(event: EventBridgeEvent) -> datetime:
-    try:
-        return datetime.fromisoformat(event.time.replace("Z", "+00:00")).astimezone(UTC)
-    except (KeyError, ValueError, AttributeError):
-        raise InvalidEvent("the scheduled event has no valid time") from None
+    when = event_time(event.get("time"))
+    if when is None:
+        raise InvalidEvent("the scheduled event has no valid time")
+    return when
 
 
 def count_job(event: EventBridgeEvent, settings: Settings) -> dict[str, Any]:
@@ -228,6 +213,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {"ignored": str(problem)}
     if kind == "job":
         return count_job(parsed, settings)
-    summary = publish_ages(measure(_backup_client(), settings, _event_time(parsed)), settings)
+    summary = publish_ages(measure(clients("backup"), settings, _event_time(parsed)), settings)
     logger.info("Recovery point ages", **summary)
     return summary

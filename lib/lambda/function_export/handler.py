@@ -29,8 +29,8 @@ Triggers:
   Update export all and answer SUCCESS, or FAILED naming the functions that could not be exported
   (an access denial -- IAM still propagating a role made in the same deploy -- is retried after 10,
   20 and 30 s first, while the function's time allows); Delete does nothing (the exports stay with
-  the data; the bucket's auto-delete empties it on destroy). The answer is a PUT to the pre-signed
-  ``ResponseURL``, sent on every path, exceptions included; the URL is never logged.
+  the data; the bucket's auto-delete empties it on destroy). The answer (``dr_common.cfn``) is sent
+  on every path, exceptions included; the physical id is ``<bucket>/lambda-exports/``.
 
 Anything else is logged and ignored, never retried in a loop. The functions (``FUNCTION_NAMES``:
 JSON list) and the bucket (``BUCKET_NAME``) come from the environment the stack sets.
@@ -52,13 +52,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
-import boto3
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from dr_common import InvalidEvent, cfn, observability
+from dr_common.cfn import FAILED, SUCCESS
+from dr_common.clients import Clients
+from dr_common.settings import ConfigurationError, json_value, require
 
-logger = Logger(service="function-export")
+logger = observability.logger("function-export")
 
 EXPORT_PREFIX = "lambda-exports/"
 CODE_OBJECT = "code.zip"
@@ -88,7 +90,6 @@ KEPT_NESTED = {"Environment": ("Variables",), "VpcConfig": ("SubnetIds", "Securi
 
 SCHEDULED_EVENT = ("aws.events", "Scheduled Event")
 REQUEST_TYPES = frozenset({"Create", "Update", "Delete"})
-SUCCESS, FAILED = "SUCCESS", "FAILED"
 # S3 answers a GET or HEAD of a missing key with 403 to a caller without s3:ListBucket on the bucket
 # (this function has none): for the objects it reads, 403 and 404 both mean "no usable export yet".
 # A real permission problem still surfaces: the export then writes, and a failed write is an error.
@@ -103,14 +104,7 @@ DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 DOWNLOAD_TIMEOUT_SECONDS = 60
 # Lambda's limit for an unzipped package; a zipped one is smaller. Keeps /tmp (512 MB) safe.
 MAX_PACKAGE_BYTES = 250 * 1024 * 1024
-MAX_REASON_CHARS = 1500  # CloudFormation rejects responses over 4 KiB
-RESPONSE_PUT_ATTEMPTS = 3
-RESPONSE_PUT_TIMEOUT_SECONDS = 20
-BOTO_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 5, "mode": "standard"})
-
-
-class InvalidEvent(ValueError):
-    """An event this function does not handle; the message says what is wrong with it."""
+clients = Clients(Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 5, "mode": "standard"}))
 
 
 class ExportError(Exception):
@@ -132,9 +126,10 @@ class Settings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        names = json.loads(environ["FUNCTION_NAMES"])
+        require(environ, "FUNCTION_NAMES", "BUCKET_NAME")
+        names = json_value(environ, "FUNCTION_NAMES")
         if not isinstance(names, list) or not all(isinstance(name, str) and name for name in names):
-            raise ValueError("FUNCTION_NAMES must be a JSON list of function names")
+            raise ConfigurationError("FUNCTION_NAMES must be a JSON list of function names")
         return cls(bucket=environ["BUCKET_NAME"], function_names=tuple(dict.fromkeys(names)))
 
 
@@ -355,7 +350,7 @@ def classify(event: object) -> str:
 
 
 def _clients() -> tuple[Any, Any]:
-    return boto3.client("lambda", config=BOTO_CONFIG), boto3.client("s3", config=BOTO_CONFIG)
+    return clients("lambda"), clients("s3")
 
 
 def on_schedule(settings: Settings) -> dict[str, Any]:
@@ -368,15 +363,17 @@ def on_schedule(settings: Settings) -> dict[str, Any]:
 
 def export_retrying_denials(settings: Settings, context: LambdaContext) -> list[Result]:
     """Export all; retry the functions whose export was denied, while time allows."""
-    clients = _clients()
-    results = export_all(*clients, settings, datetime.now(UTC))
+    lambda_client, s3 = _clients()
+    results = export_all(lambda_client, s3, settings, datetime.now(UTC))
     for delay in DENIED_RETRY_DELAYS_SECONDS:
         denied = tuple(r.function for r in results if r.retryable)
         if not denied or context.get_remaining_time_in_millis() / 1000 < delay + RESPONSE_RESERVE_SECONDS + 60:
             break
         logger.warning("Access denied; retrying (IAM may still be propagating)", functions=denied, delay=delay)
         _sleep(delay)
-        retried = {r.function: r for r in export_all(*clients, Settings(settings.bucket, denied), datetime.now(UTC))}
+        retried = {
+            r.function: r for r in export_all(lambda_client, s3, Settings(settings.bucket, denied), datetime.now(UTC))
+        }
         results = [retried.get(r.function, r) if r.retryable else r for r in results]
     return results
 
@@ -403,60 +400,9 @@ def on_custom_resource(event: Mapping[str, Any], context: LambdaContext, setting
     except Exception as error:  # answer CloudFormation whatever happened
         logger.exception("The custom-resource request failed")
         status, reason = FAILED, _describe(error)
-    send_response(event, context, status, reason, data, settings)
+    own_id = f"{settings.bucket}/{EXPORT_PREFIX}" if settings else None
+    cfn.respond(event, context, status, reason, own_id=own_id, data=data)
     return {"Status": status, "Reason": reason, "Data": data}
-
-
-def _physical_id(event: Mapping[str, Any], settings: Settings | None) -> str:
-    if event.get("RequestType") in ("Update", "Delete") and event.get("PhysicalResourceId"):
-        return str(event["PhysicalResourceId"])
-    return (
-        f"{settings.bucket}/{EXPORT_PREFIX}" if settings else str(event.get("LogicalResourceId") or "function-export")
-    )
-
-
-def send_response(
-    event: Mapping[str, Any],
-    context: LambdaContext,
-    status: str,
-    reason: str,
-    data: Mapping[str, str],
-    settings: Settings | None,
-) -> None:
-    """PUT the answer to the pre-signed ResponseURL; a response that cannot be delivered is logged."""
-    reason = reason or f"See CloudWatch log stream {context.log_stream_name}"
-    if len(reason) > MAX_REASON_CHARS:
-        reason = reason[: MAX_REASON_CHARS - 3] + "..."
-    body = json.dumps(
-        {
-            "Status": status,
-            "Reason": reason,
-            "PhysicalResourceId": _physical_id(event, settings),
-            "StackId": event.get("StackId"),
-            "RequestId": event.get("RequestId"),
-            "LogicalResourceId": event.get("LogicalResourceId"),
-            "NoEcho": False,
-            "Data": dict(data),
-        }
-    ).encode()
-    for attempt in range(1, RESPONSE_PUT_ATTEMPTS + 1):
-        try:
-            _http_put(str(event["ResponseURL"]), body)
-            return
-        except (urllib.error.URLError, OSError) as error:
-            logger.warning("Sending the response failed", attempt=attempt, error=str(getattr(error, "reason", error)))
-            if attempt < RESPONSE_PUT_ATTEMPTS:
-                _sleep(attempt * 2)
-    logger.error("Could not deliver the response to CloudFormation", status=status)
-
-
-def _http_put(url: str, body: bytes) -> None:
-    """The one HTTP call of the answer: the pre-signed S3 URL expects an empty Content-Type."""
-    request = urllib.request.Request(
-        url, data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
-    )
-    with urllib.request.urlopen(request, timeout=RESPONSE_PUT_TIMEOUT_SECONDS) as response:
-        logger.info("CloudFormation response delivered", http_status=response.status)
 
 
 def _sleep(seconds: float) -> None:
@@ -466,7 +412,7 @@ def _sleep(seconds: float) -> None:
 def _settings() -> Settings | None:
     try:
         return Settings.from_environ(os.environ)
-    except (KeyError, ValueError) as error:
+    except ConfigurationError as error:
         logger.error("Invalid environment", error=str(error))
         return None
 

@@ -4,11 +4,10 @@ An EventBridge schedule invokes this function every five minutes. Each run write
 the same id and timestamp everywhere -- into Aurora PostgreSQL, DynamoDB and S3 and reads it back.
 That serves two purposes:
 
-* Health. Per dependency it emits ``Success`` (1/0) and ``Latency`` (ms) as CloudWatch Embedded
-  Metric Format (EMF) lines on stdout. The VPC has no CloudWatch monitoring endpoint, so a
-  ``PutMetricData`` call could only hang; Lambda ships stdout to CloudWatch Logs, which extracts the
-  metrics. If any dependency failed the invocation raises after all metrics are printed, so the
-  function's ``Errors`` metric (and its alarm) counts it.
+* Health. Per dependency it emits ``Success`` (1/0) and ``Latency`` (ms) as one CloudWatch Embedded
+  Metric Format (EMF) line on stdout (``dr_common.observability``). If any dependency failed the
+  invocation raises after all metrics are printed, so the function's ``Errors`` metric (and its
+  alarm) counts it.
 * Recovery-point evidence. After a restore, the newest heartbeat in the restored copy tells how much
   data was lost: ``SELECT max(checked_at) FROM dr_heartbeat``, the highest ``sk`` under
   ``pk = "heartbeat"`` in the table, the content of ``heartbeat/latest.json`` in the bucket.
@@ -20,41 +19,33 @@ Endpoint and credentials: host, port and database come from ``DB_HOST``/``DB_POR
 values the stack wires (after a restore, the restored cluster's endpoint); the secret supplies only
 the username and password.
 
-TLS to Aurora is mandatory (the cluster sets ``rds.force_ssl``), so the connection is always
-encrypted and a server refusing TLS is an error. The server certificate, host name included, is
-verified only when ``DB_CA_BUNDLE`` names a PEM file packaged with the function (a path relative to
-this directory, or absolute). The AWS RDS CA bundle
-(``https://truststore.pki.rds.amazonaws.com/<region>/<region>-bundle.pem``) is not in the repository:
-the build has no internet access to fetch it. Without it the traffic is encrypted but the server is
-not authenticated -- safe from eavesdropping, not from an active man-in-the-middle inside the VPC --
-and the function logs a warning once per container. To close that gap, put the regional bundle next
-to this file and set ``DB_CA_BUNDLE`` to its file name.
+TLS to Aurora: ``dr_common.postgres`` (always encrypted; verified when ``DB_CA_BUNDLE`` names a
+packaged PEM file).
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
 import os
-import socket
 import ssl
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pg8000.native
 from botocore.config import Config
+from dr_common import observability, postgres
+from dr_common.clients import Clients
+from dr_common.observability import MetricUnit
+from dr_common.postgres import Credentials
+from dr_common.settings import integer, require
 
-logger = logging.getLogger(__name__)
-logger.setLevel(logging.INFO)
+logger = observability.logger("health-check")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REQUIRED_ENV_VARS = (
@@ -73,7 +64,7 @@ DYNAMODB_HEARTBEAT_PK = "heartbeat"
 DB_TIMEOUT_SECONDS = 5
 # Short timeouts and a single retry keep a dead endpoint (worst case about 2 x (2 + 5) s per call)
 # well inside the function timeout of about 30 s, so the metrics still get printed.
-BOTO_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
+clients = Clients(Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"}))
 
 CREATE_TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS dr_heartbeat (
@@ -86,10 +77,6 @@ INSERT_HEARTBEAT_SQL = (
     "INSERT INTO dr_heartbeat (id, checked_at, environment_suffix) VALUES (:id, :checked_at, :environment_suffix)"
 )
 SELECT_HEARTBEAT_SQL = "SELECT checked_at FROM dr_heartbeat WHERE id = :id"
-
-
-class ConfigurationError(RuntimeError):
-    """The function's environment is incomplete or wrong; no check can be trusted."""
 
 
 class CheckError(RuntimeError):
@@ -122,34 +109,18 @@ class Settings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        """Name every missing variable at once, so one deploy fixes them all."""
-        missing = [name for name in REQUIRED_ENV_VARS if not environ.get(name)]
-        if missing:
-            raise ConfigurationError(f"Missing required environment variable(s): {', '.join(missing)}")
-        try:
-            port = int(environ["DB_PORT"])
-        except ValueError:
-            raise ConfigurationError(f"DB_PORT must be an integer, got {environ['DB_PORT']!r}") from None
-        ca_bundle = environ.get("DB_CA_BUNDLE")
+        require(environ, *REQUIRED_ENV_VARS)
         return cls(
             db_secret_arn=environ["DB_SECRET_ARN"],
             db_host=environ["DB_HOST"],
-            db_port=port,
+            db_port=integer(environ, "DB_PORT"),
             db_name=environ["DB_NAME"],
             table_name=environ["TABLE_NAME"],
             bucket_name=environ["BUCKET_NAME"],
             environment_suffix=environ["ENVIRONMENT_SUFFIX"],
             metrics_namespace=environ["METRICS_NAMESPACE"],
-            db_ca_bundle=PACKAGE_DIR / ca_bundle if ca_bundle else None,
+            db_ca_bundle=postgres.ca_bundle(environ, PACKAGE_DIR),
         )
-
-
-@dataclass(frozen=True)
-class DbCredentials:
-    """Database login; the password stays out of ``repr`` and therefore out of any log line."""
-
-    username: str
-    password: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -185,91 +156,31 @@ class CheckResult:
     error: str | None = None
 
 
-_clients: dict[str, Any] = {}
-_clients_lock = threading.Lock()
-_credentials_cache: dict[str, DbCredentials] = {}
+_credentials_cache: dict[str, Credentials] = {}
 
 
-def _client(service: str) -> Any:
-    """One boto3 client per service and container: building one costs ~100 ms per cold start.
-
-    Locked because the checks run in threads and creating clients from boto3's default session
-    is not thread-safe.
-    """
-    with _clients_lock:
-        if service not in _clients:
-            _clients[service] = boto3.client(service, config=BOTO_CONFIG)
-        return _clients[service]
-
-
-def _db_credentials(secret_arn: str) -> DbCredentials:
+def _db_credentials(secret_arn: str) -> Credentials:
     """Fetch the login once per container; ``check_aurora`` evicts it on failure (rotation)."""
     if secret_arn not in _credentials_cache:
-        response = _client("secretsmanager").get_secret_value(SecretId=secret_arn)
-        _credentials_cache[secret_arn] = _parse_credentials(secret_arn, response["SecretString"])
+        response = clients("secretsmanager").get_secret_value(SecretId=secret_arn)
+        try:
+            _credentials_cache[secret_arn] = Credentials.from_secret(response["SecretString"])
+        except postgres.InvalidSecret as problem:
+            raise CheckError(f"Secret {secret_arn}: {problem}") from None
     return _credentials_cache[secret_arn]
 
 
-def _parse_credentials(secret_arn: str, secret_string: str) -> DbCredentials:
-    """Parse without ever echoing the secret's content in an error."""
-    try:
-        secret = json.loads(secret_string)
-        return DbCredentials(username=secret["username"], password=secret["password"])
-    except (ValueError, KeyError, TypeError):
-        raise CheckError(f"Secret {secret_arn} is not JSON with 'username' and 'password'") from None
-
-
-@functools.cache
-def _ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
-    """TLS context for Aurora; cached, so the missing-bundle warning appears once per container."""
-    if ca_bundle is None:
-        logger.warning(
-            "RDS CA bundle is not packaged (DB_CA_BUNDLE unset): Aurora traffic is encrypted, "
-            "but the server certificate is not verified"
-        )
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    else:
-        # Asked for verification but the file is absent: fail loudly rather than downgrade.
-        if not ca_bundle.is_file():
-            raise ConfigurationError(f"DB_CA_BUNDLE file {ca_bundle} is not in the package")
-        context = ssl.create_default_context(cafile=str(ca_bundle))
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
-
-
-def connect(settings: Settings, credentials: DbCredentials, ssl_context: ssl.SSLContext) -> pg8000.native.Connection:
-    """Open the Aurora connection.
-
-    The only place that reaches PostgreSQL, kept as a module-level function so unit tests can
-    replace it with a fake connection.
-    """
-    return pg8000.native.Connection(
-        user=credentials.username,
-        password=credentials.password,
-        host=settings.db_host,
-        port=settings.db_port,
-        sock=no_delay_socket(settings.db_host, settings.db_port, DB_TIMEOUT_SECONDS),
-        database=settings.db_name,
-        ssl_context=ssl_context,
+def connect(settings: Settings, credentials: Credentials, context: ssl.SSLContext) -> pg8000.native.Connection:
+    """The canary's connection to Aurora (unit tests replace it with a fake database)."""
+    return postgres.connect(
+        settings.db_host,
+        settings.db_port,
+        settings.db_name,
+        credentials,
+        context=context,
         timeout=DB_TIMEOUT_SECONDS,
         application_name="dr-health-check",
     )
-
-
-def no_delay_socket(host: str, port: int, timeout: float) -> socket.socket:
-    """A TCP connection with Nagle's algorithm off, as libpq opens it. pg8000 leaves it on, and each
-    round trip of the TLS and SCRAM login then waits for the server's delayed ACK: about 50 ms per
-    connection instead of under 10. The error on failure is pg8000's own."""
-    try:
-        connection = socket.create_connection((host, port), timeout)
-    except OSError as error:
-        raise pg8000.native.InterfaceError(
-            f"Can't create a connection to host {host} and port {port} (timeout is {timeout}): {error}"
-        ) from None
-    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return connection
 
 
 def _expect(store: str, found: object, expected: object) -> None:
@@ -282,7 +193,7 @@ def check_aurora(settings: Settings, heartbeat: Heartbeat) -> None:
     """Insert a heartbeat row and read it back over TLS."""
     credentials = _db_credentials(settings.db_secret_arn)
     try:
-        connection = connect(settings, credentials, _ssl_context(settings.db_ca_bundle))
+        connection = connect(settings, credentials, postgres.ssl_context(settings.db_ca_bundle))
         try:
             connection.run(CREATE_TABLE_SQL)
             connection.run(
@@ -298,17 +209,12 @@ def check_aurora(settings: Settings, heartbeat: Heartbeat) -> None:
     except Exception as exc:  # re-raised below: redacted, and without the chain
         # After a rotation the cached password is wrong: fetch the secret afresh next time.
         _credentials_cache.pop(settings.db_secret_arn, None)
-        raise CheckError(_redact(_describe(exc), credentials.password)) from None
-
-
-def _redact(text: str, password: str) -> str:
-    """Drivers may echo connection details in errors; the password must never reach a log."""
-    return text.replace(password, "***") if password else text
+        raise CheckError(credentials.redact(_describe(exc))) from None
 
 
 def check_dynamodb(settings: Settings, heartbeat: Heartbeat) -> None:
     """Put a heartbeat item and read it back with a strongly consistent read."""
-    dynamodb = _client("dynamodb")
+    dynamodb = clients("dynamodb")
     key = {"pk": {"S": DYNAMODB_HEARTBEAT_PK}, "sk": {"S": heartbeat.timestamp}}
     attributes = {name: {"S": value} for name, value in heartbeat.as_json().items()}
     dynamodb.put_item(TableName=settings.table_name, Item={**attributes, **key})
@@ -319,7 +225,7 @@ def check_dynamodb(settings: Settings, heartbeat: Heartbeat) -> None:
 
 def check_s3(settings: Settings, heartbeat: Heartbeat) -> None:
     """Overwrite ``heartbeat/latest.json`` (bucket default SSE-KMS applies) and read it back."""
-    s3 = _client("s3")
+    s3 = clients("s3")
     s3.put_object(
         Bucket=settings.bucket_name,
         Key=S3_HEARTBEAT_KEY,
@@ -345,7 +251,7 @@ def _run_check(name: str, check: Check, settings: Settings, heartbeat: Heartbeat
         check(settings, heartbeat)
     except Exception as exc:  # by design: every failure is a result to measure
         error = _describe(exc)
-        logger.error("%s check failed: %s", name, error)
+        logger.error(f"{name} check failed", dependency=name, error=error)
         return CheckResult(name, False, _elapsed_ms(started), error)
     return CheckResult(name, True, _elapsed_ms(started))
 
@@ -367,30 +273,18 @@ def run_checks(settings: Settings, heartbeat: Heartbeat) -> list[CheckResult]:
 
 
 def emit_metrics(result: CheckResult, settings: Settings, heartbeat: Heartbeat) -> None:
-    """Print one EMF document; CloudWatch Logs turns it into the Success and Latency metrics."""
-    document: dict[str, Any] = {
-        "_aws": {
-            "Timestamp": int(heartbeat.checked_at.timestamp() * 1000),
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": settings.metrics_namespace,
-                    "Dimensions": [["Dependency", "EnvironmentSuffix"]],
-                    "Metrics": [
-                        {"Name": "Success", "Unit": "Count"},
-                        {"Name": "Latency", "Unit": "Milliseconds"},
-                    ],
-                }
-            ],
+    """One EMF line per dependency, at the heartbeat's time: the Success and Latency metrics."""
+    properties = {"HeartbeatId": str(heartbeat.id)} | ({"Error": result.error} if result.error else {})
+    observability.publish(
+        settings.metrics_namespace,
+        {"Dependency": result.dependency, "EnvironmentSuffix": settings.environment_suffix},
+        {
+            "Success": (1 if result.success else 0, MetricUnit.Count),
+            "Latency": (result.latency_ms, MetricUnit.Milliseconds),
         },
-        "Dependency": result.dependency,
-        "EnvironmentSuffix": settings.environment_suffix,
-        "Success": 1 if result.success else 0,
-        "Latency": result.latency_ms,
-        "HeartbeatId": str(heartbeat.id),
-    }
-    if result.error:
-        document["Error"] = result.error
-    print(json.dumps(document), flush=True)
+        properties=properties,
+        timestamp=heartbeat.checked_at,
+    )
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:

@@ -34,31 +34,30 @@ may reach the database group on 5432; the Aurora copy is restored into the datab
 that group. AWS Backup, RDS and Secrets Manager answer through their interface endpoints, DynamoDB
 through its gateway endpoint. The SQL query uses the source database secret's credentials.
 
-TLS: as the canary, the connection is always encrypted; the server certificate is verified only
-when ``DB_CA_BUNDLE`` names a PEM file packaged with the function (see the canary's docstring).
+TLS: as the canary (``dr_common.postgres``), the connection is always encrypted; the server
+certificate is verified only when ``DB_CA_BUNDLE`` names a PEM file packaged with the function.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
-import pg8000.native
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from dr_common import InvalidEvent, observability, postgres
+from dr_common.clients import Clients
+from dr_common.events import event_time
+from dr_common.observability import MetricUnit
+from dr_common.settings import number, require
 
-logger = Logger(service="restore-validation")
+logger = observability.logger("restore-validation")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 RESTORE_JOB_STATE_CHANGE = "Restore Job State Change"
@@ -90,10 +89,6 @@ INSTANCE_ARN = re.compile(r"^arn:aws[\w-]*:rds:[^:]+:\d{12}:db:(?P<name>[^:/]+)$
 INSTANCE_GONE = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
 
 
-class InvalidEvent(ValueError):
-    """An event this function does not handle; the message says why."""
-
-
 class ValidationError(RuntimeError):
     """The restored copy does not hold what it should; the message is safe to log and report."""
 
@@ -108,16 +103,29 @@ class Settings:
     database_name: str
     instance_deadline_minutes: float
 
+    ca_bundle: Path | None = None
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        require(
+            environ,
+            "RESTORE_TESTING_PLAN_ARN",
+            "METRICS_NAMESPACE",
+            "ENVIRONMENT_SUFFIX",
+            "RTO_MINUTES",
+            "DB_SECRET_ARN",
+            "DB_NAME",
+            "INSTANCE_DEADLINE_MINUTES",
+        )
         return cls(
             plan_arn=environ["RESTORE_TESTING_PLAN_ARN"],
             namespace=environ["METRICS_NAMESPACE"],
             environment_suffix=environ["ENVIRONMENT_SUFFIX"],
-            rto_minutes=float(environ["RTO_MINUTES"]),
+            rto_minutes=number(environ, "RTO_MINUTES"),
             secret_arn=environ["DB_SECRET_ARN"],
             database_name=environ["DB_NAME"],
-            instance_deadline_minutes=float(environ["INSTANCE_DEADLINE_MINUTES"]),
+            instance_deadline_minutes=number(environ, "INSTANCE_DEADLINE_MINUTES"),
+            ca_bundle=postgres.ca_bundle(environ, PACKAGE_DIR),
         )
 
 
@@ -143,28 +151,7 @@ class RestoreJob:
         return (self.completed - self.created).total_seconds() / 60
 
 
-@dataclass
-class Clients:
-    """boto3 clients, created on first use (unit tests pass stubs)."""
-
-    made: dict[str, Any] = field(default_factory=dict)
-
-    def __call__(self, service: str) -> Any:
-        if service not in self.made:
-            self.made[service] = boto3.client(service, config=BOTO_CONFIG)
-        return self.made[service]
-
-
-def _time(value: Any) -> datetime | None:
-    """An event date (``2020-07-15T21:40:31.207Z``) or an SDK datetime; None if absent or unreadable."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
+CLIENTS = Clients(BOTO_CONFIG)  # one per execution environment; unit tests pass stubs
 
 
 def plan_of(detail: Mapping[str, Any]) -> str | None:
@@ -215,8 +202,8 @@ def parse(event: Mapping[str, Any], settings: Settings, clients: Clients) -> Res
         status=str(status),
         resource_type=str(detail.get("resourceType") or described.get("ResourceType") or ""),
         created_resource_arn=detail.get("createdResourceArn") or described.get("CreatedResourceArn"),
-        created=_time(detail.get("creationDate") or described.get("CreationDate")),
-        completed=_time(detail.get("completionDate") or described.get("CompletionDate")),
+        created=event_time(detail.get("creationDate") or described.get("CreationDate")),
+        completed=event_time(detail.get("completionDate") or described.get("CompletionDate")),
         status_message=detail.get("statusMessage") or described.get("StatusMessage"),
     )
     if job.created is None or job.completed is None or not job.resource_type:
@@ -225,8 +212,8 @@ def parse(event: Mapping[str, Any], settings: Settings, clients: Clients) -> Res
             job,
             resource_type=job.resource_type or str(described.get("ResourceType") or ""),
             created_resource_arn=job.created_resource_arn or described.get("CreatedResourceArn"),
-            created=job.created or _time(described.get("CreationDate")),
-            completed=job.completed or _time(described.get("CompletionDate")),
+            created=job.created or event_time(described.get("CreationDate")),
+            completed=job.completed or event_time(described.get("CompletionDate")),
         )
     if not job.resource_type:
         raise InvalidEvent(f"restore job {job_id} names no resource type")
@@ -240,8 +227,8 @@ def _described_job(described: Mapping[str, Any]) -> RestoreJob:
         status=str(described.get("Status") or ""),
         resource_type=str(described.get("ResourceType") or ""),
         created_resource_arn=described.get("CreatedResourceArn"),
-        created=_time(described.get("CreationDate")),
-        completed=_time(described.get("CompletionDate")),
+        created=event_time(described.get("CreationDate")),
+        completed=event_time(described.get("CompletionDate")),
         status_message=described.get("StatusMessage"),
     )
 
@@ -277,7 +264,7 @@ def validate_aurora(job: RestoreJob, settings: Settings, clients: Clients) -> st
             cluster["Endpoint"],
             int(cluster.get("Port") or 5432),
             cluster.get("DatabaseName") or settings.database_name,
-            settings.secret_arn,
+            settings,
             clients,
         )
     except ValidationError as problem:
@@ -384,7 +371,7 @@ def writer_ready(event: Mapping[str, Any], settings: Settings, clients: Clients)
     plan = (described.get("CreatedBy") or {}).get("RestoreTestingPlanArn")
     if plan != settings.plan_arn:
         raise InvalidEvent(f"restore job {job_id} was not created by this restore testing plan (created by {plan!r})")
-    usable = _time(detail.get("Date")) or _time(event.get("time"))
+    usable = event_time(detail.get("Date")) or event_time(event.get("time"))
     return replace(_described_job(described), completed=usable), writer
 
 
@@ -392,7 +379,7 @@ def sweep(event: Mapping[str, Any], settings: Settings, clients: Clients) -> lis
     """The safety net, on a schedule: this plan's Aurora restore tests of the last day whose writer
     was not available in time are failed (writer deleted first), and writers of finished tests that
     are still there are deleted."""
-    now = _time(event.get("time")) or datetime.now(UTC)
+    now = event_time(event.get("time")) or datetime.now(UTC)
     deadline = timedelta(minutes=settings.instance_deadline_minutes)
     outcomes = []
     pages = (
@@ -454,11 +441,11 @@ def report(job: RestoreJob, passed: bool, message: str, settings: Settings, clie
 
 def _metric(settings: Settings, name: str, value: float, resource_type: str | None, unit: MetricUnit) -> None:
     """One EMF line per resource type and one over all types (what the alarms watch)."""
-    for dimension in (resource_type, None) if resource_type else (None,):
-        with single_metric(name=name, unit=unit, value=value, namespace=settings.namespace) as metric:
-            metric.add_dimension("EnvironmentSuffix", settings.environment_suffix)
-            if dimension:
-                metric.add_dimension("ResourceType", dimension)
+    environment = {"EnvironmentSuffix": settings.environment_suffix}
+    for dimensions in (
+        ({**environment, "ResourceType": resource_type}, environment) if resource_type else (environment,)
+    ):
+        observability.publish(settings.namespace, dimensions, {name: (value, unit)})
 
 
 def _summary(job: RestoreJob, passed: bool, message: str, settings: Settings) -> dict[str, Any]:
@@ -499,10 +486,9 @@ def on_writer_created(event: Mapping[str, Any], settings: Settings, clients: Cli
 
 
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: Any, context: LambdaContext, clients: Clients | None = None) -> dict[str, Any]:
+def handler(event: Any, context: LambdaContext, clients: Clients = CLIENTS) -> dict[str, Any]:
     """EventBridge target: a restore job state change, a copy's writer created, or the sweep schedule."""
     settings = Settings.from_environ(os.environ)
-    clients = clients or Clients()
     try:
         kind = _kind(event)
         if kind == "sweep":
@@ -517,49 +503,29 @@ def handler(event: Any, context: LambdaContext, clients: Clients | None = None) 
 # --- the SQL check of a restored Aurora copy ------------------------------------------------------
 
 
-def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
-    if ca_bundle:
-        path = Path(ca_bundle) if Path(ca_bundle).is_absolute() else PACKAGE_DIR / ca_bundle
-        context = ssl.create_default_context(cafile=str(path))
-    else:
-        logger.warning("RDS CA bundle is not packaged (DB_CA_BUNDLE unset): encrypted, certificate not verified")
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
-
-
-def connect(host: str, port: int, database: str, username: str, password: str, context: ssl.SSLContext) -> Any:
-    """The one place that reaches PostgreSQL (unit tests replace it)."""
-    return pg8000.native.Connection(
-        user=username,
-        password=password,
-        host=host,
-        port=port,
-        database=database,
-        ssl_context=context,
-        timeout=DB_TIMEOUT_SECONDS,
-        application_name="dr-restore-validation",
-    )
-
-
-def newest_heartbeat(host: str, port: int, database: str, secret_arn: str, clients: Clients) -> str | None:
+def newest_heartbeat(host: str, port: int, database: str, settings: Settings, clients: Clients) -> str | None:
     """The newest heartbeat in that database (ISO 8601), with the secret's credentials over TLS;
     ValidationError saying why not (never with the password)."""
-    secret = clients("secretsmanager").get_secret_value(SecretId=secret_arn)
+    secret = clients("secretsmanager").get_secret_value(SecretId=settings.secret_arn)
     try:
-        credentials = json.loads(secret["SecretString"])
-        username, password = str(credentials["username"]), str(credentials["password"])
-    except (ValueError, KeyError, TypeError):
-        raise ValidationError("the database secret is not JSON with username and password") from None
+        credentials = postgres.Credentials.from_secret(secret["SecretString"])
+    except postgres.InvalidSecret as problem:
+        raise ValidationError(str(problem)) from None
     try:
-        connection = connect(host, port, database, username, password, _ssl_context(os.environ.get("DB_CA_BUNDLE")))
+        connection = postgres.connect(
+            host,
+            port,
+            database,
+            credentials,
+            context=postgres.ssl_context(settings.ca_bundle),
+            timeout=DB_TIMEOUT_SECONDS,
+            application_name="dr-restore-validation",
+        )
         try:
             rows = connection.run(SELECT_NEWEST_HEARTBEAT_SQL)
         finally:
             connection.close()
     except Exception as error:  # reported as the validation's result, redacted
-        raise ValidationError(f"{type(error).__name__}: {error}".replace(password, "***")) from None
+        raise ValidationError(credentials.redact(f"{type(error).__name__}: {error}")) from None
     newest = rows[0][0] if rows else None
     return newest.isoformat() if isinstance(newest, datetime) else newest

@@ -14,32 +14,26 @@ Delete, for the vault named in ``ResourceProperties.BackupVaultName``:
    answer SUCCESS -- or FAILED with the reason, when a point cannot be deleted or the function's
    time is nearly out. A vault that no longer exists answers SUCCESS.
 
-Create and Update have nothing to do. The function answers CloudFormation itself (a JSON PUT to the
-pre-signed ``ResponseURL``, with urllib: the function has no third-party dependencies) and answers
-on every path, exceptions included, so a stack operation never waits for CloudFormation's timeout.
-The ResponseURL is a credential-bearing pre-signed URL: it is never logged.
+Create and Update have nothing to do. The function answers CloudFormation itself (``dr_common.cfn``)
+on every path, exceptions included, so a stack operation never waits for CloudFormation's timeout;
+the physical id is the vault's name.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from dr_common import cfn, observability
+from dr_common.cfn import FAILED, SUCCESS, LambdaContext
+from dr_common.clients import Clients
 
-logger = logging.getLogger()
-logger.setLevel(logging.INFO)
+logger = observability.logger("vault-cleanup")
 
-SUCCESS = "SUCCESS"
-FAILED = "FAILED"
 # Backup jobs that may still write a recovery point into the vault.
 ACTIVE_JOB_STATES = ("CREATED", "PENDING", "RUNNING")
 # Recovery points in transition: neither deletable now nor a failure; they are waited for.
@@ -59,20 +53,8 @@ RESPONSE_RESERVE_SECONDS = 30
 # after MAX_DELETE_REQUESTS it is reported as undeletable instead of being retried until timeout.
 RETRY_DELETE_AFTER_SECONDS = 120
 MAX_DELETE_REQUESTS = 3
-# CloudFormation rejects responses over 4 KiB; the reason is kept well below that.
-MAX_REASON_CHARS = 1500
-MAX_POINTS_IN_REASON = 5
-RESPONSE_PUT_ATTEMPTS = 3
-RESPONSE_PUT_TIMEOUT_SECONDS = 20
-BOTO_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 5, "mode": "standard"})
-
-
-class LambdaContext(Protocol):
-    """The parts of the Lambda context object the handler reads."""
-
-    log_stream_name: str
-
-    def get_remaining_time_in_millis(self) -> int: ...
+MAX_POINTS_IN_REASON = 5  # the reason stays well below CloudFormation's 4 KiB
+clients = Clients(Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 5, "mode": "standard"}))
 
 
 class VaultGone(Exception):
@@ -113,22 +95,24 @@ class Clock:
         return (self._start_ms - self._context.get_remaining_time_in_millis()) / 1000
 
 
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: Mapping[str, Any], context: LambdaContext) -> None:
     """Lambda entry point: work out the outcome, then always answer CloudFormation."""
+    vault_name = event.get("ResourceProperties", {}).get("BackupVaultName")
     logger.info(
-        "%s request for %s (stack %s), vault %r",
-        event.get("RequestType"),
-        event.get("LogicalResourceId"),
-        event.get("StackId"),
-        event.get("ResourceProperties", {}).get("BackupVaultName"),
+        "Custom-resource request",
+        request=event.get("RequestType"),
+        resource=event.get("LogicalResourceId"),
+        stack=event.get("StackId"),
+        vault=vault_name,
     )
     try:
         outcome = _outcome(event, context)
     except Exception as exc:  # any failure must still reach CloudFormation
         logger.exception("Request failed")
         outcome = Outcome(FAILED, f"{type(exc).__name__}: {exc}")
-    logger.info("Answering %s%s", outcome.status, f": {outcome.reason}" if outcome.reason else "")
-    send_response(event, context, outcome)
+    logger.info("Answering", status=outcome.status, reason=outcome.reason)
+    cfn.respond(event, context, outcome.status, outcome.reason, own_id=vault_name)
 
 
 def _outcome(event: Mapping[str, Any], context: LambdaContext) -> Outcome:
@@ -136,12 +120,7 @@ def _outcome(event: Mapping[str, Any], context: LambdaContext) -> Outcome:
     if event["RequestType"] != "Delete":
         return Outcome(SUCCESS)
     vault_name = event["ResourceProperties"]["BackupVaultName"]
-    return empty_vault(_backup_client(), vault_name, Clock(context))
-
-
-def _backup_client() -> Any:
-    """The AWS Backup client (a seam for the unit tests)."""
-    return boto3.client("backup", config=BOTO_CONFIG)
+    return empty_vault(clients("backup"), vault_name, Clock(context))
 
 
 def _sleep(seconds: float) -> None:
@@ -158,19 +137,18 @@ def empty_vault(client: Any, vault_name: str, clock: Clock) -> Outcome:
         try:
             points = list_recovery_points(client, vault_name)
         except VaultGone:
-            logger.info("Vault %s does not exist; nothing to empty", vault_name)
+            logger.info("The vault does not exist; nothing to empty", vault=vault_name)
             return Outcome(SUCCESS)
         if not points and not active_jobs:
-            logger.info("Vault %s is empty", vault_name)
+            logger.info("The vault is empty", vault=vault_name)
             return Outcome(SUCCESS)
         blocked = request_deletions(client, vault_name, points, requests, clock)
         logger.info(
-            "Vault %s: %d recovery point(s) left (%s), %d active job(s), %d undeletable",
-            vault_name,
-            len(points),
-            _status_counts(points),
-            active_jobs,
-            len(blocked),
+            "Vault not empty yet",
+            vault=vault_name,
+            recovery_points=_status_counts(points),
+            active_jobs=active_jobs,
+            undeletable=len(blocked),
         )
         if points and len(blocked) == len(points) and not active_jobs:
             return Outcome(FAILED, _reason(vault_name, "cannot delete", blocked, requests))
@@ -190,9 +168,9 @@ def stop_active_jobs(client: Any, vault_name: str) -> int:
     for job_id in job_ids:
         try:
             client.stop_backup_job(BackupJobId=job_id)
-            logger.info("Requested stop of backup job %s", job_id)
+            logger.info("Requested stop of backup job", job=job_id)
         except ClientError as exc:
-            logger.info("Backup job %s was not stopped (%s); waiting for it", job_id, _error_code(exc))
+            logger.info("Backup job not stopped; waiting for it", job=job_id, reason=_error_code(exc))
     return len(job_ids)
 
 
@@ -271,17 +249,17 @@ def _delete_point(client: Any, vault_name: str, arn: str, requests: DeleteReques
         if code == "ResourceNotFoundException":
             return  # deleted meanwhile
         if code in TRANSIENT_DELETE_ERRORS:
-            logger.info("Recovery point %s is busy (%s); retrying later", arn, code)
+            logger.info("Recovery point busy; retrying later", recovery_point=arn, reason=code)
             return
         requests.errors[arn] = f"{code}: {exc.response.get('Error', {}).get('Message', '')}"
-        logger.warning("Deleting recovery point %s failed: %s", arn, requests.errors[arn])
+        logger.warning("Deleting a recovery point failed", recovery_point=arn, reason=requests.errors[arn])
         return
     except BotoCoreError as exc:
-        logger.warning("Deleting recovery point %s failed (%s); retrying later", arn, exc)
+        logger.warning("Deleting a recovery point failed; retrying later", recovery_point=arn, reason=str(exc))
         return
     requests.sent_at[arn] = clock.elapsed_seconds()
     requests.counts[arn] = requests.counts.get(arn, 0) + 1
-    logger.info("Requested deletion of recovery point %s (request %d)", arn, requests.counts[arn])
+    logger.info("Requested deletion of a recovery point", recovery_point=arn, request=requests.counts[arn])
 
 
 def _error_code(exc: ClientError) -> str:
@@ -321,50 +299,3 @@ def _timeout_reason(
             "job(s) to end. Retry the stack deletion once they have ended."
         )
     return _reason(vault_name, f"ran out of time ({_status_counts(points)}){jobs} with", points, requests)
-
-
-def send_response(event: Mapping[str, Any], context: LambdaContext, outcome: Outcome) -> None:
-    """PUT the custom-resource response to the pre-signed ResponseURL.
-
-    The physical id is the vault name on Create/Update and the id CloudFormation sent on Delete
-    (answering a different one on Delete is meaningless). A response that cannot be delivered is
-    logged, not raised: there is nobody left to tell.
-    """
-    reason = outcome.reason or f"See CloudWatch log stream {context.log_stream_name}"
-    if len(reason) > MAX_REASON_CHARS:
-        reason = reason[: MAX_REASON_CHARS - 3] + "..."
-    vault_name = event.get("ResourceProperties", {}).get("BackupVaultName")
-    if event.get("RequestType") == "Delete":
-        physical_id = event.get("PhysicalResourceId") or vault_name or context.log_stream_name
-    else:
-        physical_id = vault_name or context.log_stream_name
-    body = json.dumps(
-        {
-            "Status": outcome.status,
-            "Reason": reason,
-            "PhysicalResourceId": physical_id,
-            "StackId": event.get("StackId"),
-            "RequestId": event.get("RequestId"),
-            "LogicalResourceId": event.get("LogicalResourceId"),
-            "NoEcho": False,
-            "Data": {},
-        }
-    ).encode()
-    for attempt in range(1, RESPONSE_PUT_ATTEMPTS + 1):
-        try:
-            _http_put(str(event["ResponseURL"]), body)
-            return
-        except (urllib.error.URLError, OSError) as exc:
-            logger.warning("Sending the response failed (attempt %d/%d): %s", attempt, RESPONSE_PUT_ATTEMPTS, exc)
-            if attempt < RESPONSE_PUT_ATTEMPTS:
-                _sleep(attempt * 2)
-    logger.error("Could not deliver the %s response to CloudFormation", outcome.status)
-
-
-def _http_put(url: str, body: bytes) -> None:
-    """The one HTTP call: the pre-signed S3 URL expects an empty Content-Type (a seam for tests)."""
-    request = urllib.request.Request(
-        url, data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
-    )
-    with urllib.request.urlopen(request, timeout=RESPONSE_PUT_TIMEOUT_SECONDS) as response:
-        logger.info("CloudFormation response delivered (HTTP %s)", response.status)

@@ -2,8 +2,9 @@
 
 CDK's own Python bundling needs Docker, which the build machines do not have. Instead pip installs
 the function's ``requirements.txt`` for the Lambda platform (the Python and architecture of
-lib/lambda_runtime.py, wheels only) into a cache directory, and the function's source files are laid
-over a copy of it.
+lib/lambda_runtime.py, wheels only) into a cache directory, and the function's source files and the
+shared package every function imports (``lib/lambda/dr_common``, as ``dr_common/``) are laid over a
+copy of it.
 
 Two caches under ``build_root`` (``<repo>/.build/lambda``, git-ignored) keep synth fast and offline
 after the first build:
@@ -11,8 +12,8 @@ after the first build:
 * ``deps/<function>-<hash>``: the installed dependencies, keyed by the content of
   ``requirements.txt`` and the target platform. pip runs only when that key changes.
 * ``assets/<function>-<hash>``: the assembled package, keyed by the dependency key and every
-  source file. Unchanged sources give the same directory, hence the same CDK asset hash and no
-  function update on deploy.
+  source file, the shared package's included. Unchanged sources give the same directory, hence the
+  same CDK asset hash and no function update on deploy.
 
 Each cache entry is built in a temporary directory and renamed into place, so an interrupted build
 never leaves a half-filled entry behind. Nested requirement files (``-r other.txt``) are not part
@@ -33,7 +34,8 @@ from pathlib import Path
 
 from lib.lambda_runtime import PIP_PLATFORM, RUNTIME_PYTHON_VERSION
 
-DEFAULT_BUILD_ROOT = Path(__file__).resolve().parent.parent / ".build" / "lambda"
+DEFAULT_BUILD_ROOT = Path(__file__).resolve().parents[2] / ".build" / "lambda"
+SHARED_PACKAGE = Path(__file__).resolve().parents[1] / "lambda" / "dr_common"
 REQUIREMENTS_FILE = "requirements.txt"
 PIP_TARGET_ARGS = (
     "--platform",
@@ -54,21 +56,22 @@ class LambdaBundleError(RuntimeError):
     """Installing a function's dependencies failed; the message says which function and why."""
 
 
-def bundle_function(source_dir: Path, build_root: Path = DEFAULT_BUILD_ROOT) -> Path:
-    """Return a directory for ``lambda.Code.from_asset``: sources plus installed dependencies.
-
-    A function without ``requirements.txt`` needs no build; its folder is returned as is.
-    """
-    source_dir, build_root = source_dir.resolve(), build_root.resolve()
-    requirements = source_dir / REQUIREMENTS_FILE
-    if not requirements.is_file():
-        return source_dir
-    deps_dir = _installed_dependencies(source_dir.name, requirements, build_root / "deps")
-    sources = sorted(_source_files(source_dir))
+def bundle_function(
+    source_dir: Path, build_root: Path = DEFAULT_BUILD_ROOT, shared_package: Path = SHARED_PACKAGE
+) -> Path:
+    """Return a directory for ``lambda.Code.from_asset``: sources, the shared package and the
+    installed dependencies of ``requirements.txt`` (every function has one: the shared package
+    needs Powertools)."""
+    source_dir, build_root, shared_package = source_dir.resolve(), build_root.resolve(), shared_package.resolve()
+    deps_dir = _installed_dependencies(source_dir.name, source_dir / REQUIREMENTS_FILE, build_root / "deps")
+    sources = sorted(
+        [(source_dir, relative) for relative in _source_files(source_dir)]
+        + [(shared_package.parent, relative) for relative in _source_files(shared_package, shared_package.parent)]
+    )
     digest = hashlib.sha256(deps_dir.name.encode())
-    for relative in sources:
+    for root, relative in sources:
         digest.update(relative.as_posix().encode() + b"\0")
-        digest.update((source_dir / relative).read_bytes() + b"\0")
+        digest.update((root / relative).read_bytes() + b"\0")
     asset_dir = build_root / "assets" / f"{source_dir.name}-{digest.hexdigest()[:16]}"
     if not asset_dir.is_dir():
         with _atomic_directory(asset_dir) as staging:
@@ -78,9 +81,9 @@ def bundle_function(source_dir: Path, build_root: Path = DEFAULT_BUILD_ROOT) -> 
                 dirs_exist_ok=True,
                 ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
             )
-            for relative in sources:
+            for root, relative in sources:
                 (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source_dir / relative, staging / relative)
+                shutil.copy2(root / relative, staging / relative)
     return asset_dir
 
 
@@ -120,14 +123,14 @@ def _pip_install(function_name: str, requirements: Path, target: Path) -> None:
         )
 
 
-def _source_files(source_dir: Path) -> Iterator[Path]:
-    """Paths, relative to ``source_dir``, of the files that belong in the package."""
+def _source_files(source_dir: Path, relative_to: Path | None = None) -> Iterator[Path]:
+    """Paths, relative to ``relative_to`` (default ``source_dir``), of the files that belong in the package."""
     for root, dirs, files in os.walk(source_dir):
         dirs[:] = [name for name in dirs if name not in EXCLUDED_DIRS]
         for name in files:
             path = Path(root, name)
             if not any(path.match(pattern) for pattern in EXCLUDED_FILE_PATTERNS):
-                yield path.relative_to(source_dir)
+                yield path.relative_to(relative_to or source_dir)
 
 
 @contextlib.contextmanager
