@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lib.lambda_bundle import RUNTIME_PYTHON_VERSION
-from tests.unit.conftest import SUFFIX, Templates, only
+from tests.unit.templates import SUFFIX, Templates, only
 
 
 def _function(templates: Templates) -> dict:
