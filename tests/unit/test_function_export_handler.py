@@ -14,17 +14,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
-import importlib.util
 import io
 import json
 import logging
-import sys
 import threading
 import urllib.error
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -33,7 +30,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-HANDLER_PATH = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "function_export" / "handler.py"
+from .handlers import load_handler
+
 ACCOUNT = "123456789012"
 BUCKET = "data-bucket-test"
 CANARY, MONITOR, EXPORTER = "health-check-test", "backup-monitor-test", "function-export-test"
@@ -87,16 +85,6 @@ def request(request_type: str, **fields: Any) -> dict[str, Any]:
     if request_type in ("Update", "Delete"):
         event["PhysicalResourceId"] = f"{BUCKET}/lambda-exports/"
     return {**event, **fields}
-
-
-def load_handler(monkeypatch: pytest.MonkeyPatch, name: str = "function_export_handler") -> ModuleType:
-    """A fresh copy of the handler module, its seams untouched."""
-    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses resolve annotations through it
-    spec.loader.exec_module(module)
-    return module
 
 
 class Harness:
@@ -168,7 +156,7 @@ def harness(monkeypatch: pytest.MonkeyPatch, moto_kms_reuses_private_keys: None)
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    module = load_handler(monkeypatch)
+    module = load_handler(monkeypatch, "function_export")
     with mock_aws():
         boto3.client("iam").create_role(
             RoleName="exported-role",
@@ -213,7 +201,7 @@ def harness(monkeypatch: pytest.MonkeyPatch, moto_kms_reuses_private_keys: None)
 def handler_module(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """The handler alone, for tests of functions that take their inputs as arguments: building the
     moto world of ``harness`` for them would only cost time."""
-    return load_handler(monkeypatch)
+    return load_handler(monkeypatch, "function_export")
 
 
 # --- the export format ---------------------------------------------------------------------------
@@ -456,7 +444,9 @@ def test_a_failed_download_never_reveals_the_presigned_url(
 
 
 def test_only_http_locations_are_opened(monkeypatch: pytest.MonkeyPatch) -> None:
-    fresh = load_handler(monkeypatch, "function_export_handler_fresh")  # the harness replaced _open_url
+    fresh = load_handler(
+        monkeypatch, "function_export", "function_export_handler_fresh"
+    )  # the harness replaced _open_url
 
     with pytest.raises(fresh.ExportError, match="not an http"):
         fresh._open_url("file:///etc/passwd")
@@ -646,7 +636,9 @@ def test_the_response_is_a_put_with_an_empty_content_type(harness: Harness, monk
     # shutdown() waits for the serving loop's next poll: 0.5 s by default, for nothing.
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
-    fresh = load_handler(monkeypatch, "function_export_handler_put")  # the harness replaced _http_put
+    fresh = load_handler(
+        monkeypatch, "function_export", "function_export_handler_put"
+    )  # the harness replaced _http_put
     try:
         fresh.handler(request("Delete", ResponseURL=f"http://127.0.0.1:{server.server_port}/response"), CONTEXT)
     finally:

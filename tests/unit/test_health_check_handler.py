@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import ssl
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,7 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from moto import mock_aws
 
-HANDLER_PATH = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "health_check" / "handler.py"
+from .handlers import FUNCTIONS_DIR, load_handler
+
 PASSWORD = "s3cr3t-Pa55word-value"
 TABLE = "dr-table-test"
 BUCKET = "dr-bucket-test"
@@ -39,20 +38,6 @@ BASE_ENV = {
     "ENVIRONMENT_SUFFIX": "test",
     "METRICS_NAMESPACE": NAMESPACE,
 }
-
-
-def load_handler(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """A fresh module per test: warm-container caches must not leak between tests.
-
-    Loaded by path because ``lambda`` in ``lib/lambda`` is a keyword, not an importable package.
-    """
-    spec = importlib.util.spec_from_file_location("health_check_handler", HANDLER_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Registered before executing: dataclasses resolve their string annotations through it.
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    return module
 
 
 class FakeDatabase:
@@ -159,7 +144,7 @@ def database() -> FakeDatabase:
 
 @pytest.fixture
 def handler(database: FakeDatabase, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    module = load_handler(monkeypatch)
+    module = load_handler(monkeypatch, "health_check")
     monkeypatch.setattr(module, "connect", database.connect)
     return module
 
@@ -389,7 +374,7 @@ def test_ca_bundle_name_resolves_inside_the_package_and_must_exist(
 ) -> None:
     monkeypatch.setenv("DB_CA_BUNDLE", "rds-ca-missing.pem")
     settings = handler.Settings.from_environ(BASE_ENV | {"DB_CA_BUNDLE": "rds-ca-missing.pem"})
-    assert settings.db_ca_bundle == HANDLER_PATH.parent / "rds-ca-missing.pem"
+    assert settings.db_ca_bundle == FUNCTIONS_DIR / "health_check" / "rds-ca-missing.pem"
 
     with pytest.raises(handler.HealthCheckFailed) as raised:
         handler.handler({}, None)
@@ -402,7 +387,7 @@ def test_ca_bundle_name_resolves_inside_the_package_and_must_exist(
 def test_connect_hands_tls_context_and_short_timeout_to_pg8000(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    module = load_handler(monkeypatch)
+    module = load_handler(monkeypatch, "health_check")
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(pg8000.native, "Connection", lambda **kwargs: calls.append(kwargs))
     opened = object()
@@ -427,7 +412,7 @@ def test_connect_hands_tls_context_and_short_timeout_to_pg8000(
 def test_the_database_socket_sends_without_waiting_for_acks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nagle's algorithm off (TCP_NODELAY, as libpq sets it): with it on, every round trip of the
     TLS and SCRAM login waited for a delayed ACK (about 50 ms a connection instead of under 10)."""
-    module = load_handler(monkeypatch)
+    module = load_handler(monkeypatch, "health_check")
     with socket.create_server(("127.0.0.1", 0)) as server:
         connection = module.no_delay_socket("127.0.0.1", server.getsockname()[1], 5)
         with connection:
@@ -436,7 +421,7 @@ def test_the_database_socket_sends_without_waiting_for_acks(monkeypatch: pytest.
 
 
 def test_a_database_that_does_not_answer_is_pg8000s_connection_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = load_handler(monkeypatch)
+    module = load_handler(monkeypatch, "health_check")
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
     with pytest.raises(

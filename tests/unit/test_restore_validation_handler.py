@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -15,7 +12,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-HANDLER_PATH = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "restore_validation" / "handler.py"
+from .handlers import load_handler
+
 ACCOUNT = "123456789012"
 PLAN_ARN = f"arn:aws:backup:us-east-1:{ACCOUNT}:restore-testing-plan:restore_testing_plan_test-abc123"
 OTHER_PLAN_ARN = f"arn:aws:backup:us-east-1:{ACCOUNT}:restore-testing-plan:someone_else-xyz789"
@@ -51,12 +49,7 @@ def validator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
         "AWS_SECRET_ACCESS_KEY": "testing",
     }.items():
         monkeypatch.setenv(key, value)
-    spec = importlib.util.spec_from_file_location("restore_validation_handler", HANDLER_PATH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    yield module
+    yield load_handler(monkeypatch, "restore_validation")
 
 
 class StubbedClients:
