@@ -1,12 +1,14 @@
 # One entry point for people and CI. Every target installs what it needs first.
-#   make test      lint + unit tests + deploy to the local emulator + integration tests + drill + soak + destroy
+#   make test      lint + unit + emulator tests + deploy to the local emulator + integration tests + drill + destroy
 #                  + a 2-day soak + the same for the prod profile, shorter (make prod-check)
 #   make deploy    deploy to the local AWS emulator; TARGET=aws deploys to the account in your environment;
 #                  PROFILE=prod ALARM_EMAIL=you@example.com deploys the production profile (default dev)
 #   make destroy   destroy what `make deploy` last deployed (the target it recorded), then check leftovers;
 #                  refuses while the deployment is protected (prod): `make unprotect` first
 #   make synth     synthesize every template offline into cdk.out/ (cdk-nag, DR gate, CloudFormation validation)
-#   make unit      unit tests with coverage        make lint   ruff, mypy, cfn-lint, checkov (dev and prod templates)
+#   make unit      unit tests with coverage: the synthesized app, handlers, tools (no emulator, no PostgreSQL)
+#   make emulator  emulator and drill-tool tests with coverage: an in-process emulator, real PostgreSQL servers
+#   make lint      ruff, mypy, cfn-lint, checkov (dev and prod templates)
 #   make integration   integration tests against the recorded deployment (on-demand actions; < 45 min on AWS)
 #   make integration-long   the integration tests that wait for schedules (about a day and a half on AWS)
 #   make prod-check    the prod profile on the local emulator: deploy, read back, blocked destroy, unprotect, destroy
@@ -64,7 +66,7 @@ PLACEHOLDER_EMAIL := ops@example.com
 synth_profile = rm -rf $(2) && npx --no-install cdk synth -c environmentSuffix=$(SUFFIX) -c profile=$(1) \
 	$(if $(filter prod,$(1)),-c alarmEmail=$(PLACEHOLDER_EMAIL)) --quiet -o $(2)
 
-.PHONY: install postgres synth unit lint deploy destroy unprotect prod-check integration integration-long integration-last drill soak test clean tick bench cost
+.PHONY: install postgres synth unit emulator lint deploy destroy unprotect prod-check integration integration-long integration-last drill soak test clean tick bench cost
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -97,7 +99,10 @@ synth: install
 	$(call assembly,$(TARGET))
 
 unit: install
-	$(PY) -m pytest tests/unit tests/local_aws tests/dr_drill --cov --cov-report=term
+	$(PY) -m pytest tests/unit --cov --cov-report=term
+
+emulator: install
+	$(PY) -m pytest tests/local_aws tests/dr_drill --cov --cov-report=term
 
 lint: install $(CHECKOV_VENV)/.installed
 	$(call assembly,$(TARGET))
@@ -173,7 +178,7 @@ soak: install
 # it restores that backup and the data-loss window it measures does not depend on the time of day.
 # Then the AZ-loss drill, two emulated days of normal operation that must keep the soak's invariants,
 # and last the tests that break the deployment for good; the destroy must still leave nothing.
-test: lint unit
+test: lint unit emulator
 	status=0; { $(MAKE) deploy TARGET=local && $(MAKE) integration integration-long && \
 	  $(MAKE) tick MINUTES=60 TO_MINUTE=15 && \
 	  $(MAKE) drill DRILL=restore && \

@@ -1,9 +1,10 @@
-"""Test-process speed-ups shared by every test layer."""
+"""Fixtures shared by every test layer: test-process speed-ups, and the one in-process emulator the
+emulator and drill tests share (started by the first test that asks for it)."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -69,3 +70,29 @@ def moto_kms_reuses_private_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.kms import models
 
     monkeypatch.setattr(models, "generate_private_key", _one_private_key_per_spec)
+
+
+@pytest.fixture(scope="session")
+def endpoint() -> Iterator[str]:
+    """The URL of the session's one patched emulator (tests/emulator.py, imported here: the unit tests
+    need none of the emulator's modules)."""
+    from tests.emulator import running_emulator
+
+    with running_emulator("local-aws-tests-") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def aws(endpoint: str) -> Callable[[str], Any]:
+    """``aws("s3")`` is a boto3 client for the session's emulator."""
+    from tests.emulator import client_factory
+
+    return client_factory(endpoint)
+
+
+@pytest.fixture(scope="session")
+def backup_role(endpoint: str) -> str:
+    """The ARN of the role the tests give AWS Backup's jobs (the emulator starts with it)."""
+    from tests.emulator import BACKUP_ROLE
+
+    return BACKUP_ROLE

@@ -1,5 +1,8 @@
 """The in-process patched emulator the emulator and drill tests share, with boto3 clients for it.
 
+The session starts one server (the ``endpoint`` fixture in tests/conftest.py): moto's state is
+process-wide, so a second server would share it and only overwrite the first one's environment.
+
 The server is moto's ThreadedMotoServer with every fix applied, the emulator's control API and
 request pipeline in front, as ``python -m tools.local_aws serve`` runs it. Set
 ``LOCAL_AWS_WITHOUT=R5,R6`` to run the tests without some fixes and see which tests need which fix.
@@ -13,6 +16,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,9 @@ from tools.local_aws.services.rds.postgres import stop_all
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+# The role the tests give AWS Backup's jobs; the server is started with it (IAM is enforced for them).
+BACKUP_ROLE_NAME = "backup-role"
+BACKUP_ROLE = f"arn:aws:iam::{ACCOUNT}:role/{BACKUP_ROLE_NAME}"
 
 
 class ControlledMotoServer(ThreadedMotoServer):
@@ -45,8 +52,10 @@ class ControlledMotoServer(ThreadedMotoServer):
         self._server.serve_forever(poll_interval=0.05)  # stop() waits for the next poll: 0.5 s by default
 
 
+@contextmanager
 def running_emulator(state_prefix: str) -> Iterator[str]:
-    """Start the server on a free port, yield its URL, stop it and its databases afterwards.
+    """Start the server on a free port with the tests' AWS Backup role, yield its URL, stop it and its
+    databases afterwards.
 
     Recovery points, database servers and unpacked function code go to a temporary state directory,
     readable by the unprivileged account the PostgreSQL servers run as when the tests run as root.
@@ -59,11 +68,15 @@ def running_emulator(state_prefix: str) -> Iterator[str]:
     server = ControlledMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    os.environ[ENDPOINT_ENV] = f"http://{host}:{port}"
-    yield f"http://{host}:{port}"
-    server.stop()
-    stop_all()
-    shutil.rmtree(state, ignore_errors=True)
+    url = f"http://{host}:{port}"
+    os.environ[ENDPOINT_ENV] = url
+    backup_service_role(client_factory(url), BACKUP_ROLE_NAME)
+    try:
+        yield url
+    finally:
+        server.stop()
+        stop_all()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def client_factory(endpoint: str) -> Callable[[str], Any]:

@@ -21,7 +21,7 @@ from tools.local_aws.clock import CLOCK
 from tools.local_aws.leftovers import find_leftovers
 from tools.local_aws.services.backup import jobs as backup_engine
 
-from .conftest import Deployment, back_up, write_outputs
+from .deployment import Deployment, back_up, write_outputs
 
 RESOURCE_TYPES = {"aurora": "Aurora", "dynamodb": "DynamoDB", "s3": "S3"}
 TRUST = {

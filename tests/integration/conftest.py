@@ -25,6 +25,7 @@ from lib.config import PROFILES, REGION, EnvironmentConfig
 from lib.deploy_target import OutputsError, read_flat_outputs, read_target
 
 from .behaviour import Clock, Inbox
+from .budget import aws_minutes
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -118,24 +119,7 @@ def alert_inbox(client: Callable[[str], Any], outputs: dict[str, str], suffix: s
     inbox.remove()
 
 
-# --- how long a run takes against AWS ----------------------------------------------------------------
-# Every integration module says, with pytestmark = pytest.mark.aws_minutes(n), about how long its tests
-# take against a real account; the ones that need schedules to pass are also marked `long` and run only
-# by `make integration-long`. tests/unit/test_integration_budget.py keeps the rest within AWS_BUDGET_MINUTES.
-AWS_BUDGET_MINUTES = 45
-
-
-def aws_minutes(module: Any) -> float:
-    """The module's estimate of its real time against AWS; a module without one is an error."""
-    marks = getattr(module, "pytestmark", [])
-    for mark in marks if isinstance(marks, list) else [marks]:
-        if mark.name == "aws_minutes":
-            return float(mark.args[0])
-    raise pytest.UsageError(
-        f"{module.__name__} has no pytest.mark.aws_minutes(n): every integration module says how long it takes on AWS."
-    )
-
-
+# Say how long the selected tests take against AWS (tests/integration/budget.py).
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Say at the start how long the selected tests take against AWS (locally they advance a clock)."""
     modules = {item.module for item in session.items if isinstance(item, pytest.Function) and _integration(item)}

@@ -1,5 +1,5 @@
-"""One patched emulator for the whole session (tests/emulator.py), and helpers to deploy small
-templates to it. Tests share the server: every stack and named resource gets a unique suffix.
+"""Helpers to deploy small templates to the session's emulator (``endpoint`` and ``aws`` in
+tests/conftest.py). Tests share the server: every stack and named resource gets a unique suffix.
 """
 
 from __future__ import annotations
@@ -10,26 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.emulator import backup_service_role, client_factory, running_emulator
-
 from .helpers import CloudFormation
-
-
-@pytest.fixture(scope="session")
-def endpoint() -> Iterator[str]:
-    yield from running_emulator("local-aws-tests-")
-
-
-@pytest.fixture(scope="session")
-def aws(endpoint: str) -> Callable[[str], Any]:
-    """``aws("s3")`` is a boto3 client for the test server."""
-    return client_factory(endpoint)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def backup_role(aws: Callable[[str], Any]) -> str:
-    """``backup-role``, the role the tests give AWS Backup's jobs (IAM is enforced for them)."""
-    return backup_service_role(aws, "backup-role")
 
 
 @pytest.fixture

@@ -13,13 +13,13 @@ import pg8000.native
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.emulator import ACCOUNT, REGION
+from tests.emulator import ACCOUNT, BACKUP_ROLE, REGION
 from tools.local_aws.clock import CLOCK
 from tools.local_aws.services.rds import aurora_instances
 
 from .helpers import allow_events, backup_job_done, restore_job_done, template, until
 
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/backup-role"
+ROLE = BACKUP_ROLE
 AURORA_PASSWORD = "correct-horse-battery"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
 

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.emulator import ACCOUNT, REGION
+from tests.emulator import ACCOUNT, BACKUP_ROLE, REGION
 from tools.local_aws.clock import CLOCK
 from tools.local_aws.services.backup import jobs as backup_engine
 
 from .helpers import backup_job_done, events_queue, restore_job_done
 
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/backup-role"
+ROLE = BACKUP_ROLE
 MINUTE = timedelta(minutes=1)
 
 

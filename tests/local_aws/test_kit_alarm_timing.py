@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from tests.unit.conftest import synthesized
+from tests.unit.templates import synthesized
 from tools.local_aws.clock import CLOCK
 
 Aws = Callable[[str], Any]

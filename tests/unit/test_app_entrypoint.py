@@ -13,7 +13,7 @@ import pytest
 
 from lib.app import cdk_json_context
 from lib.config import main as config_main
-from tests.unit.conftest import REPO_ROOT
+from lib.deploy_target import REPO_ROOT
 
 
 def run_app(tmp_path: Path, context: dict[str, object]) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,7 @@ from typing import Any
 from lib import output_keys as keys
 from lib.config import EnvironmentConfig
 from lib.constructs.az_experiments import MAX_STOP_CONDITIONS
-from tests.unit.conftest import ACCOUNT, SUFFIX, Templates
+from tests.unit.templates import ACCOUNT, SUFFIX, Templates
 
 AZS = ("us-east-1a", "us-east-1b", "us-east-1c")
 

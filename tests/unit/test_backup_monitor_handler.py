@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -16,7 +13,8 @@ import dr_common.clients
 import pytest
 from botocore.stub import Stubber
 
-HANDLER_PATH = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "backup_monitor" / "handler.py"
+from .handlers import load_handler
+
 ACCOUNT = "123456789012"
 TABLE_ARN = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/dynamodb-table-test"
 CLUSTER_ARN = f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:aurora-cluster-test"
@@ -43,12 +41,7 @@ def monitor(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(key, value)
-    spec = importlib.util.spec_from_file_location("backup_monitor_handler", HANDLER_PATH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    yield module
+    yield load_handler(monkeypatch, "backup_monitor")
 
 
 def scheduled(time: str = "2026-11-28T12:00:00Z") -> dict[str, Any]:

@@ -6,7 +6,7 @@ import re
 
 from lib.lambda_runtime import ARCHITECTURE, RUNTIME_PYTHON_VERSION
 from lib.network_reachability import FUNCTION_PACKAGES
-from tests.unit.conftest import SUFFIX, Templates, only
+from tests.unit.templates import SUFFIX, Templates, only
 
 
 def _function(templates: Templates) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_cdk.assertions import Match
 
-from tests.unit.conftest import ACCOUNT, SUFFIX, Templates, only
+from tests.unit.templates import ACCOUNT, SUFFIX, Templates, only
 
 
 def test_aurora_postgres_current_16x_encrypted_with_the_cmk(templates: Templates) -> None:

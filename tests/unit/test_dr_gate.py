@@ -11,7 +11,7 @@ from lib.config import RecoveryObjectives
 from lib.dr_gate import LOG_ONLY_BUCKETS, DisasterRecoveryGate, rule_meets
 from lib.tap_stack import TapStack
 
-from .conftest import ACCOUNT, SUFFIX
+from .templates import ACCOUNT, SUFFIX
 
 OBJECTIVES = RecoveryObjectives()
 

@@ -13,7 +13,7 @@ import pytest
 from aws_cdk import aws_lambda as lambda_
 
 from lib.constructs.function_export import EXPORT_OBJECTS, RESOURCE_TYPE, code_fingerprint
-from tests.unit.conftest import SUFFIX, Templates, only
+from tests.unit.templates import SUFFIX, Templates, only
 
 NAME = f"function-export-{SUFFIX}"
 # The functions the export covers, by the logical id prefix CDK gives them, and where they live.

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lib.network_reachability import FUNCTION_PACKAGES
-from tests.unit.conftest import ACCOUNT, SUFFIX, Templates
+from tests.unit.templates import ACCOUNT, SUFFIX, Templates
 
 ENI_ACTION = "ec2:CreateNetworkInterface"
 DEAD_LETTER_KEY_ACTIONS = {"kms:GenerateDataKey", "kms:Decrypt"}

@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 
 import tests.integration as integration
-from tests.integration.conftest import AWS_BUDGET_MINUTES, aws_minutes
+from tests.integration.budget import AWS_BUDGET_MINUTES, aws_minutes
 
 
 def _modules() -> list[ModuleType]:

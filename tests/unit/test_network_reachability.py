@@ -14,7 +14,7 @@ from lib.app import new_app
 from lib.config import DEV, ConfigError, EnvironmentConfig, Profile
 from lib.network_reachability import FUNCTION_PACKAGES, ReachabilityCheck, calls, interface_services, services_called
 from lib.tap_stack import TapStack
-from tests.unit.conftest import ACCOUNT, SUFFIX
+from tests.unit.templates import ACCOUNT, SUFFIX
 
 FAKE_SUFFIX = "t"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lib.config import DEV
 from lib.network_reachability import interface_services
-from tests.unit.conftest import SUFFIX, Templates, only
+from tests.unit.templates import SUFFIX, Templates, only
 
 
 def test_one_vpc_named_with_suffix(templates: Templates) -> None:

@@ -11,7 +11,7 @@ import pytest
 from lib.config import DEFAULT_AVAILABILITY_ZONES, EnvironmentConfig
 from lib.tap_stack import TapStack
 
-from .conftest import SUFFIX, Templates, only, synthesized, templates_of
+from .templates import SUFFIX, Templates, only, synthesized, templates_of
 
 EMAIL = "ops@example.com"
 # The resources prod has beyond dev's: the third AZ's reader and the alert e-mail subscription.

@@ -6,7 +6,7 @@ import json
 
 from aws_cdk.assertions import Match
 
-from tests.unit.conftest import SUFFIX, Templates, only
+from tests.unit.templates import SUFFIX, Templates, only
 
 EXPECTED_ALARMS = {
     "backup-job-failures",

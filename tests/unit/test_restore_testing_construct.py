@@ -13,7 +13,7 @@ from lib.constructs.restore_testing import (
     UNSCOPABLE_ACTIONS,
     VALIDATION_WINDOW_HOURS,
 )
-from tests.unit.conftest import ACCOUNT, SUFFIX, Templates, only
+from tests.unit.templates import ACCOUNT, SUFFIX, Templates, only
 
 
 def _by_name(templates: Templates, resource_type: str, name_property: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lib.constructs.customer_key import ACCOUNT_KEY_ACTIONS
 from lib.constructs.execution_role import LAMBDA_ENI_ACTIONS
-from tests.unit.conftest import SUFFIX, Templates, only
+from tests.unit.templates import SUFFIX, Templates, only
 
 KEY_PURPOSES = ("aurora", "s3", "backup", "monitoring")
 

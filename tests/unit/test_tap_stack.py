@@ -12,7 +12,7 @@ from lib.constructs.execution_role import LAMBDA_ENI_ACTIONS
 from lib.constructs.restore_testing import UNSCOPABLE_ACTIONS as RESTORE_TEST_UNSCOPABLE_ACTIONS
 from lib.constructs.vault_cleanup import UNSCOPABLE_BACKUP_ACTIONS
 from lib.explicit_actions import UnknownWildcardError, expand
-from tests.unit.conftest import SUFFIX, Templates
+from tests.unit.templates import SUFFIX, Templates
 
 # Physical-name properties; each literal value must carry the suffix.
 NAME_PROPERTIES = {
