@@ -20,16 +20,25 @@ import pytest
 from .helpers import TRUST_LAMBDA, CloudFormation, template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-EXPORT_HANDLER = REPO_ROOT / "lib" / "lambda" / "function_export" / "handler.py"
+EXPORT_FUNCTION = REPO_ROOT / "lib" / "lambda" / "function_export"
 SHARED_PACKAGE = REPO_ROOT / "lib" / "lambda" / "dr_common"
 
 
-def _zip(source: str, name: str = "index.py", shared: bool = False) -> bytes:
-    """A package of one file; ``shared``: with the shared package dr_common beside it, as bundled."""
+def _zip(source: str) -> bytes:
+    """A package of one file, ``index.py``."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(name, source)
-        for path in sorted(SHARED_PACKAGE.glob("*.py")) if shared else ():
+        archive.writestr("index.py", source)
+    return buffer.getvalue()
+
+
+def _export_package() -> bytes:
+    """The function export's modules with the shared package dr_common beside them, as bundled."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(EXPORT_FUNCTION.glob("*.py")):
+            archive.write(path, path.name)
+        for path in sorted(SHARED_PACKAGE.glob("*.py")):
             archive.write(path, f"dr_common/{path.name}")
     return buffer.getvalue()
 
@@ -138,7 +147,7 @@ def test_a_function_deployed_from_an_s3_asset_serves_that_package(
 
 @pytest.fixture
 def export_setup(aws: Callable[[str], Any], role_arn: str, suffix: str) -> dict[str, Any]:
-    """A versioned bucket, one function to export and the export function (handler.py and dr_common:
+    """A versioned bucket, one function to export and the export function (its modules and dr_common:
     the emulator's Python provides Powertools, as the bundled package does in AWS)."""
     bucket = f"data-{suffix}"
     aws("s3").create_bucket(Bucket=bucket)
@@ -160,7 +169,7 @@ def export_setup(aws: Callable[[str], Any], role_arn: str, suffix: str) -> dict[
         Runtime="python3.12",
         Role=role_arn,
         Handler="handler.handler",
-        Code={"ZipFile": _zip(EXPORT_HANDLER.read_text(), "handler.py", shared=True)},
+        Code={"ZipFile": _export_package()},
         Timeout=60,
         Environment={"Variables": {"BUCKET_NAME": bucket, "FUNCTION_NAMES": json.dumps([target, exporter])}},
     )

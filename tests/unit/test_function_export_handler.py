@@ -1,12 +1,11 @@
 """Unit tests of the function export: the export format, the unchanged-code skip, the custom resource's
 answers, bad events.
 
-Lambda and S3 are moto (``mock_aws``, in-process). moto's GetFunction answers a ``Code.Location`` that
-nothing serves in-process, so the download seam (``_open_url``) is replaced: it serves the package
-each function was created with, found by the function name in the URL, and counts the downloads.
-(The emulator serves the real location; tests/local_aws/test_function_code_location.py downloads it.)
-The CloudFormation answer is captured at the shared package's HTTP seam (``cfn.http_put``); one test sends it
-for real to a local HTTP server.
+The handler runs against a fake gateway (``FakeGateway``: Lambda's functions and the bucket's objects
+in memory), so these tests exercise its decisions; the gateway's own behaviour (S3's 403 for a missing
+key, the package download) is tested on it directly, and the real calls end to end in
+tests/local_aws/test_function_code_location.py. The CloudFormation answer is captured at the shared
+package's HTTP seam (``cfn.http_put``); one test sends it for real to a local HTTP server.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
-import importlib.util
 import io
 import json
 import logging
@@ -24,24 +22,21 @@ import urllib.error
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Any
+from typing import IO, Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from dr_common import cfn
-from moto import mock_aws
+
+from tests.unit.handlers import load_handler
 
 REAL_HTTP_PUT = cfn.http_put
-HANDLER_PATH = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "function_export" / "handler.py"
 ACCOUNT = "123456789012"
 BUCKET = "data-bucket-test"
 CANARY, MONITOR, EXPORTER = "health-check-test", "backup-monitor-test", "function-export-test"
 RESPONSE_URL = "https://cloudformation-custom-resource-response.example/presigned?X-Amz-Signature=secret"
 SECRET = "X-Amz-Signature=secret"
-NOW = datetime(2026, 11, 28, 11, 50, tzinfo=UTC)
 CONTEXT = SimpleNamespace(
     function_name=EXPORTER,
     memory_limit_in_mb=256,
@@ -70,10 +65,6 @@ def _zip(source: str) -> bytes:
     return buffer.getvalue()
 
 
-def _sha(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
 def request(request_type: str, **fields: Any) -> dict[str, Any]:
     """A CloudFormation custom-resource request as CloudFormation sends it."""
     event = {
@@ -91,60 +82,104 @@ def request(request_type: str, **fields: Any) -> dict[str, Any]:
     return {**event, **fields}
 
 
-def load_handler(monkeypatch: pytest.MonkeyPatch, name: str = "function_export_handler") -> ModuleType:
-    """A fresh copy of the handler module, its seams untouched."""
-    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses resolve annotations through it
-    spec.loader.exec_module(module)
-    return module
+class FakeGateway:
+    """Lambda and the data bucket in memory, in place of ``gateway.Gateway``: the functions (their
+    GetFunction answers and packages), every version of every export object, the packages downloaded,
+    the pauses; ``denials`` makes GetFunction of a function refuse that many times, ``served`` makes
+    its download deliver other bytes."""
 
-
-class Harness:
-    """The loaded handler, moto's Lambda and S3, the packages it downloads and the answers it sends."""
-
-    def __init__(self, module: ModuleType) -> None:
-        self.module = module
+    def __init__(self, logic: ModuleType) -> None:
+        self.logic = logic
+        self.configurations: dict[str, dict[str, Any]] = {}
         self.packages: dict[str, bytes] = {}
+        self.objects: dict[str, list[tuple[bytes, str | None]]] = {}  # key -> versions: (body, code-sha256)
         self.downloads: list[str] = []
-        self.responses: list[dict[str, Any]] = []
-        self.urls: list[str] = []
-        self.sleeps: list[float] = []
-        self.lambda_client = boto3.client("lambda")
-        self.s3 = boto3.client("s3")
+        self.pauses: list[float] = []
+        self.denials: dict[str, int] = {}
+        self.served: dict[str, bytes] = {}
 
-    def create_function(self, name: str, source: str, **config: Any) -> None:
-        package = _zip(source)
-        self.lambda_client.create_function(
-            FunctionName=name,
-            Runtime="python3.14",
-            Role=f"arn:aws:iam::{ACCOUNT}:role/exported-role",
-            Handler="handler.handler",
-            Code={"ZipFile": package},
-            **config,
-        )
-        self.packages[name] = package
+    def create_function(self, name: str, source: str, **configuration: Any) -> None:
+        self.configurations[name] = {
+            "FunctionName": name,
+            "FunctionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}",
+            "Runtime": "python3.14",
+            "Role": f"arn:aws:iam::{ACCOUNT}:role/exported-role",
+            "Handler": "handler.handler",
+            "Timeout": 3,
+            "MemorySize": 128,
+            "Version": "$LATEST",
+            "State": "Active",
+            **configuration,
+        }
+        self.packages[name] = _zip(source)
 
     def update_code(self, name: str, source: str) -> None:
         self.packages[name] = _zip(source)
-        self.lambda_client.update_function_code(FunctionName=name, ZipFile=self.packages[name])
 
-    def open_url(self, url: str) -> io.BytesIO:
-        (name,) = [name for name in self.packages if f"/{name}" in url]
+    # --- the gateway's calls
+
+    def get_function(self, name: str) -> dict[str, Any]:
+        if self.denials.get(name, 0) > 0:
+            self.denials[name] -= 1
+            raise self.logic.AwsError("GetFunction", "AccessDeniedException", "not authorized")
+        if name not in self.configurations:
+            raise self.logic.AwsError("GetFunction", "ResourceNotFoundException", f"Function not found: {name}")
+        return {
+            "Configuration": {
+                **self.configurations[name],
+                "CodeSha256": self.logic.package_sha256(self.packages[name]),
+            },
+            "Code": {"RepositoryType": "S3", "Location": f"https://awslambda.example/{name}/code.zip?{SECRET}"},
+        }
+
+    def read_configuration(self, bucket: str, function_name: str) -> bytes | None:
+        assert bucket == BUCKET
+        versions = self.objects.get(self.logic.configuration_key(function_name))
+        return versions[-1][0] if versions else None
+
+    def exported_code_sha(self, bucket: str, function_name: str) -> str | None:
+        assert bucket == BUCKET
+        versions = self.objects.get(self.logic.code_key(function_name))
+        return versions[-1][1] if versions else None
+
+    def download(self, location: str, sink: IO[bytes]) -> str:
+        (name,) = [name for name in self.packages if f"/{name}/" in location]
         self.downloads.append(name)
-        return io.BytesIO(self.packages[name])
+        data = self.served.get(name, self.packages[name])
+        sink.write(data)
+        return str(self.logic.package_sha256(data))
+
+    def put_package(self, bucket: str, function_name: str, package: IO[bytes], code_sha: str) -> None:
+        assert bucket == BUCKET
+        self.objects.setdefault(self.logic.code_key(function_name), []).append((package.read(), code_sha))
+
+    def put_configuration(self, bucket: str, function_name: str, document: bytes) -> None:
+        assert bucket == BUCKET
+        self.objects.setdefault(self.logic.configuration_key(function_name), []).append((document, None))
+
+    def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+
+    # --- reading the bucket
 
     def object(self, name: str, obj: str) -> bytes:
-        return bytes(self.s3.get_object(Bucket=BUCKET, Key=f"lambda-exports/{name}/{obj}")["Body"].read())
+        return self.objects[f"lambda-exports/{name}/{obj}"][-1][0]
 
     def configuration(self, name: str) -> dict[str, Any]:
         return dict(json.loads(self.object(name, "configuration.json")))
 
     def versions(self, name: str, obj: str) -> int:
-        key = f"lambda-exports/{name}/{obj}"
-        found = self.s3.list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", [])
-        return len([v for v in found if v["Key"] == key])
+        return len(self.objects.get(f"lambda-exports/{name}/{obj}", []))
+
+
+class Harness:
+    """The loaded handler with a fake gateway, and the answers it sends CloudFormation."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self.module = module
+        self.aws = FakeGateway(module.logic)
+        self.responses: list[dict[str, Any]] = []
+        self.urls: list[str] = []
 
     def run(self, event: Any) -> Any:
         return self.module.handler(event, CONTEXT)
@@ -158,65 +193,45 @@ class Harness:
 
 
 @pytest.fixture
-def harness(monkeypatch: pytest.MonkeyPatch, moto_kms_reuses_private_keys: None) -> Iterator[Harness]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "BUCKET_NAME": BUCKET,
-        "FUNCTION_NAMES": json.dumps([CANARY, MONITOR, EXPORTER]),
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    module = load_handler(monkeypatch)
-    with mock_aws():
-        boto3.client("iam").create_role(
-            RoleName="exported-role",
-            AssumeRolePolicyDocument=json.dumps(
-                {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}]}
-            ),
-        )
-        h = Harness(module)
-        h.s3.create_bucket(Bucket=BUCKET)
-        h.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        key_id = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
-        h.s3.put_bucket_encryption(
-            Bucket=BUCKET,
-            ServerSideEncryptionConfiguration={
-                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_id}}]
-            },
-        )
-        h.create_function(
-            CANARY,
-            "def handler(event, context):\n    return 'canary'\n",
-            Description="Data-plane canary",
-            Timeout=30,
-            MemorySize=256,
-            Environment={"Variables": {"TABLE_NAME": "dynamodb-table-test", "BUCKET_NAME": BUCKET}},
-            Architectures=["x86_64"],
-            TracingConfig={"Mode": "PassThrough"},
-        )
-        h.create_function(MONITOR, "def handler(event, context):\n    return 'monitor'\n", Timeout=60)
-        h.create_function(EXPORTER, "def handler(event, context):\n    return 'exporter'\n", Timeout=300)
+def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    monkeypatch.setenv("BUCKET_NAME", BUCKET)
+    monkeypatch.setenv("FUNCTION_NAMES", json.dumps([CANARY, MONITOR, EXPORTER]))
+    h = Harness(load_handler(monkeypatch, "function_export"))
+    h.aws.create_function(
+        CANARY,
+        "def handler(event, context):\n    return 'canary'\n",
+        Description="Data-plane canary",
+        Timeout=30,
+        MemorySize=256,
+        Environment={"Variables": {"TABLE_NAME": "dynamodb-table-test", "BUCKET_NAME": BUCKET}},
+        Architectures=["x86_64"],
+        TracingConfig={"Mode": "PassThrough"},
+        LastModified="2026-11-28T10:00:00.000+0000",
+    )
+    h.aws.create_function(MONITOR, "def handler(event, context):\n    return 'monitor'\n", Timeout=60)
+    h.aws.create_function(EXPORTER, "def handler(event, context):\n    return 'exporter'\n", Timeout=300)
 
-        def fake_put(url: str, body: bytes) -> None:
-            h.urls.append(url)
-            h.responses.append(json.loads(body))
+    def fake_put(url: str, body: bytes) -> None:
+        h.urls.append(url)
+        h.responses.append(json.loads(body))
 
-        monkeypatch.setattr(module, "_open_url", h.open_url)
-        monkeypatch.setattr(cfn, "http_put", fake_put)
-        monkeypatch.setattr(cfn, "sleep", h.sleeps.append)
-        monkeypatch.setattr(module, "_sleep", h.sleeps.append)
-        yield h
+    monkeypatch.setattr(h.module, "gateway", h.aws)
+    monkeypatch.setattr(cfn, "http_put", fake_put)
+    monkeypatch.setattr(cfn, "sleep", lambda seconds: None)
+    yield h
 
 
 @pytest.fixture
-def handler_module(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The handler alone, for tests of functions that take their inputs as arguments: building the
-    moto world of ``harness`` for them would only cost time."""
-    return load_handler(monkeypatch)
+def logic(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The function's logic module, for tests of functions that take their inputs as arguments."""
+    return load_handler(monkeypatch, "function_export").logic  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def gateway(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The function's gateway module, for tests of the AWS side on its own."""
+    load_handler(monkeypatch, "function_export")
+    return sys.modules["gateway"]  # the copy load_handler imported
 
 
 # --- the export format ---------------------------------------------------------------------------
@@ -226,13 +241,12 @@ def test_schedule_exports_package_and_configuration_of_every_function(harness: H
     summary = harness.run(SCHEDULED)
 
     assert summary == {"exported": sorted([CANARY, MONITOR, EXPORTER]), "unchanged": [], "failed": {}}
+    sha = harness.module.logic.package_sha256
     for name in (CANARY, MONITOR, EXPORTER):
-        code = harness.object(name, "code.zip")
-        assert code == harness.packages[name]
-        head = harness.s3.head_object(Bucket=BUCKET, Key=f"lambda-exports/{name}/code.zip")
-        assert head["Metadata"] == {"code-sha256": _sha(code)}
-        assert head["ContentType"] == "application/zip"
-    configuration = harness.configuration(CANARY)
+        assert harness.aws.objects[f"lambda-exports/{name}/code.zip"] == [
+            (harness.aws.packages[name], sha(harness.aws.packages[name]))
+        ]
+    configuration = harness.aws.configuration(CANARY)
     assert configuration["FunctionName"] == CANARY
     assert configuration["Runtime"] == "python3.14"
     assert configuration["Role"] == f"arn:aws:iam::{ACCOUNT}:role/exported-role"
@@ -242,13 +256,13 @@ def test_schedule_exports_package_and_configuration_of_every_function(harness: H
     assert configuration["Environment"] == {"Variables": {"TABLE_NAME": "dynamodb-table-test", "BUCKET_NAME": BUCKET}}
     assert configuration["Architectures"] == ["x86_64"]
     assert configuration["TracingConfig"] == {"Mode": "PassThrough"}
-    assert configuration["CodeSha256"] == _sha(harness.packages[CANARY])
+    assert configuration["CodeSha256"] == sha(harness.aws.packages[CANARY])
     exported_at = datetime.fromisoformat(configuration["ExportedAt"].replace("Z", "+00:00"))
     assert abs((datetime.now(UTC) - exported_at).total_seconds()) < 60
-    assert set(configuration) <= {*harness.module.KEPT_CONFIGURATION, "ExportedAt"}
+    assert set(configuration) <= {*harness.module.logic.KEPT_CONFIGURATION, "ExportedAt"}
 
 
-def test_configuration_keeps_what_a_restore_needs_and_drops_the_rest(handler_module: ModuleType) -> None:
+def test_configuration_keeps_what_a_restore_needs_and_drops_the_rest(logic: ModuleType) -> None:
     """A GetFunction Configuration as AWS answers it for a VPC function with a DLQ and a CMK."""
     full = {
         "FunctionName": "health-check-test",
@@ -283,7 +297,7 @@ def test_configuration_keeps_what_a_restore_needs_and_drops_the_rest(handler_mod
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
         "RuntimeVersionConfig": {"RuntimeVersionArn": "arn:aws:lambda:us-east-1::runtime:abc"},
     }
-    assert handler_module.exported_configuration(full) == {
+    assert logic.exported_configuration(full) == {
         "FunctionName": "health-check-test",
         "Runtime": "python3.14",
         "Role": f"arn:aws:iam::{ACCOUNT}:role/function-role-test",
@@ -300,7 +314,7 @@ def test_configuration_keeps_what_a_restore_needs_and_drops_the_rest(handler_mod
         "TracingConfig": {"Mode": "PassThrough"},
         "CodeSha256": "abc=",
     }
-    assert handler_module.exported_configuration({"FunctionName": "x", "KMSKeyArn": None}) == {"FunctionName": "x"}
+    assert logic.exported_configuration({"FunctionName": "x", "KMSKeyArn": None}) == {"FunctionName": "x"}
 
 
 # --- skipping unchanged code ------------------------------------------------------------------------
@@ -308,111 +322,145 @@ def test_configuration_keeps_what_a_restore_needs_and_drops_the_rest(handler_mod
 
 def test_unchanged_functions_are_neither_downloaded_nor_rewritten(harness: Harness) -> None:
     harness.run(SCHEDULED)
-    assert sorted(harness.downloads) == sorted([CANARY, MONITOR, EXPORTER])
-    harness.downloads.clear()
+    assert sorted(harness.aws.downloads) == sorted([CANARY, MONITOR, EXPORTER])
+    harness.aws.downloads.clear()
 
     summary = harness.run(SCHEDULED)
 
     assert summary == {"exported": [], "unchanged": sorted([CANARY, MONITOR, EXPORTER]), "failed": {}}
-    assert harness.downloads == []
+    assert harness.aws.downloads == []
     for name in (CANARY, MONITOR, EXPORTER):
-        assert harness.versions(name, "code.zip") == 1
-        assert harness.versions(name, "configuration.json") == 1
+        assert harness.aws.versions(name, "code.zip") == 1
+        assert harness.aws.versions(name, "configuration.json") == 1
 
 
 def test_changed_code_is_exported_again(harness: Harness) -> None:
     harness.run(SCHEDULED)
-    harness.downloads.clear()
-    harness.update_code(MONITOR, "def handler(event, context):\n    return 'monitor v2'\n")
+    harness.aws.downloads.clear()
+    harness.aws.update_code(MONITOR, "def handler(event, context):\n    return 'monitor v2'\n")
 
     summary = harness.run(SCHEDULED)
 
     assert summary["exported"] == [MONITOR]
-    assert harness.downloads == [MONITOR]
-    assert harness.object(MONITOR, "code.zip") == harness.packages[MONITOR]
-    assert harness.configuration(MONITOR)["CodeSha256"] == _sha(harness.packages[MONITOR])
-    assert (harness.versions(MONITOR, "code.zip"), harness.versions(MONITOR, "configuration.json")) == (2, 2)
+    assert harness.aws.downloads == [MONITOR]
+    assert harness.aws.object(MONITOR, "code.zip") == harness.aws.packages[MONITOR]
+    assert harness.aws.configuration(MONITOR)["CodeSha256"] == harness.module.logic.package_sha256(
+        harness.aws.packages[MONITOR]
+    )
+    assert (harness.aws.versions(MONITOR, "code.zip"), harness.aws.versions(MONITOR, "configuration.json")) == (2, 2)
 
 
 def test_changed_configuration_alone_rewrites_only_the_configuration(harness: Harness) -> None:
     harness.run(SCHEDULED)
-    harness.downloads.clear()
-    harness.lambda_client.update_function_configuration(FunctionName=CANARY, MemorySize=512)
+    harness.aws.downloads.clear()
+    harness.aws.configurations[CANARY]["MemorySize"] = 512
 
     summary = harness.run(SCHEDULED)
 
     assert summary["exported"] == [CANARY]
-    assert harness.downloads == []  # same CodeSha256: the package is not fetched again
-    assert harness.configuration(CANARY)["MemorySize"] == 512
-    assert (harness.versions(CANARY, "code.zip"), harness.versions(CANARY, "configuration.json")) == (1, 2)
+    assert harness.aws.downloads == []  # same CodeSha256: the package is not fetched again
+    assert harness.aws.configuration(CANARY)["MemorySize"] == 512
+    assert (harness.aws.versions(CANARY, "code.zip"), harness.aws.versions(CANARY, "configuration.json")) == (1, 2)
+
+
+def test_a_change_only_in_fields_not_exported_rewrites_nothing(harness: Harness) -> None:
+    harness.run(SCHEDULED)
+    harness.aws.configurations[CANARY]["LastModified"] = "2026-11-28T11:00:00.000+0000"
+
+    assert harness.run(SCHEDULED)["unchanged"] == sorted([CANARY, MONITOR, EXPORTER])
+    assert harness.aws.versions(CANARY, "configuration.json") == 1
 
 
 def test_a_missing_code_zip_is_exported_again_even_if_the_configuration_matches(harness: Harness) -> None:
     harness.run(SCHEDULED)
-    harness.downloads.clear()
-    harness.s3.delete_object(Bucket=BUCKET, Key=f"lambda-exports/{CANARY}/code.zip")
+    harness.aws.downloads.clear()
+    del harness.aws.objects[f"lambda-exports/{CANARY}/code.zip"]
 
     harness.run(SCHEDULED)
 
-    assert harness.downloads == [CANARY]
-    assert harness.object(CANARY, "code.zip") == harness.packages[CANARY]
+    assert harness.aws.downloads == [CANARY]
+    assert harness.aws.object(CANARY, "code.zip") == harness.aws.packages[CANARY]
 
 
 def test_an_exported_configuration_that_is_not_json_is_replaced(harness: Harness) -> None:
     harness.run(SCHEDULED)
-    harness.s3.put_object(Bucket=BUCKET, Key=f"lambda-exports/{CANARY}/configuration.json", Body=b"{not json")
+    harness.aws.put_configuration(BUCKET, CANARY, b"{not json")
 
     harness.run(SCHEDULED)
 
-    assert harness.configuration(CANARY)["FunctionName"] == CANARY
+    assert harness.aws.configuration(CANARY)["FunctionName"] == CANARY
+
+
+# --- the gateway ----------------------------------------------------------------------------------
+
+
+class FailingS3:
+    """An S3 client whose reads fail with ``code``."""
+
+    def __init__(self, code: str) -> None:
+        self.error = ClientError({"Error": {"Code": code, "Message": "x"}}, "GetObject")
+
+    def get_object(self, **_: Any) -> Any:
+        raise self.error
+
+    def head_object(self, **_: Any) -> Any:
+        raise self.error
 
 
 @pytest.mark.parametrize("code", ["NoSuchKey", "404", "AccessDenied", "403"])
-def test_a_missing_export_reads_as_none_whether_s3_says_404_or_403(handler_module: ModuleType, code: str) -> None:
+def test_a_missing_export_reads_as_none_whether_s3_says_404_or_403(gateway: ModuleType, code: str) -> None:
     """Without s3:ListBucket S3 answers a missing key with 403, so both mean "not exported yet"."""
-    error = ClientError({"Error": {"Code": code, "Message": "x"}}, "GetObject")
+    aws = gateway.Gateway(clients=lambda service: FailingS3(code))
 
-    class Missing:
-        def get_object(self, **_: Any) -> Any:
-            raise error
-
-        def head_object(self, **_: Any) -> Any:
-            raise error
-
-    assert handler_module.read_exported_configuration(Missing(), BUCKET, CANARY) is None
-    assert handler_module.exported_code_sha(Missing(), BUCKET, CANARY) is None
+    assert aws.read_configuration(BUCKET, CANARY) is None
+    assert aws.exported_code_sha(BUCKET, CANARY) is None
 
 
-def test_other_read_errors_are_not_taken_for_a_missing_export(handler_module: ModuleType) -> None:
-    class Broken:
-        def get_object(self, **_: Any) -> Any:
-            raise ClientError({"Error": {"Code": "SlowDown", "Message": "x"}}, "GetObject")
+def test_other_read_errors_are_not_taken_for_a_missing_export(gateway: ModuleType) -> None:
+    aws = gateway.Gateway(clients=lambda service: FailingS3("SlowDown"))
 
-    with pytest.raises(ClientError):
-        handler_module.read_exported_configuration(Broken(), BUCKET, CANARY)
+    with pytest.raises(gateway.AwsError, match="SlowDown") as raised:
+        aws.read_configuration(BUCKET, CANARY)
+    assert raised.value.operation == "GetObject"
+
+
+def test_the_download_streams_the_package_and_returns_its_code_sha(gateway: ModuleType) -> None:
+    package = _zip("def handler(event, context):\n    return 1\n")
+    sink = io.BytesIO()
+
+    code_sha = gateway.Gateway(clients=None, urlopen=lambda url, timeout: io.BytesIO(package)).download(
+        "https://awslambda.example/code.zip", sink
+    )
+
+    assert (sink.getvalue(), code_sha) == (package, base64.b64encode(hashlib.sha256(package).digest()).decode())
+
+
+def test_a_failed_download_never_reveals_the_presigned_url(gateway: ModuleType) -> None:
+    def denied(url: str, timeout: float) -> Any:
+        raise urllib.error.HTTPError(f"https://bucket.example/code.zip?{SECRET}", 403, "Forbidden", None, None)  # type: ignore[arg-type]
+
+    with pytest.raises(gateway.ExportError, match="HTTP 403") as failed:
+        gateway.Gateway(urlopen=denied).download(f"https://bucket.example/code.zip?{SECRET}", io.BytesIO())
+
+    assert SECRET not in str(failed.value)
+
+
+def test_only_http_locations_are_opened(gateway: ModuleType) -> None:
+    with pytest.raises(gateway.ExportError, match="not an http"):
+        gateway.Gateway().download("file:///etc/passwd", io.BytesIO())
 
 
 # --- failures ----------------------------------------------------------------------------------------
 
 
-def test_a_package_that_does_not_match_its_hash_is_not_written_and_the_schedule_fails(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def corrupted(url: str) -> io.BytesIO:
-        """The canary's package arrives damaged; the others intact."""
-        package = harness.open_url(url)
-        return io.BytesIO(b"corrupted") if harness.downloads[-1] == CANARY else package
-
-    monkeypatch.setattr(harness.module, "_open_url", corrupted)
+def test_a_package_that_does_not_match_its_hash_is_not_written_and_the_schedule_fails(harness: Harness) -> None:
+    harness.aws.served[CANARY] = b"corrupted"  # the canary's package arrives damaged; the others intact
 
     with pytest.raises(harness.module.ExportFailed, match=rf"{CANARY}: the downloaded package has CodeSha256"):
         harness.run(SCHEDULED)
 
-    assert harness.object(MONITOR, "code.zip") == harness.packages[MONITOR]  # the others are exported
-    with pytest.raises(ClientError):
-        harness.object(CANARY, "code.zip")
-    with pytest.raises(ClientError):
-        harness.object(CANARY, "configuration.json")
+    assert harness.aws.object(MONITOR, "code.zip") == harness.aws.packages[MONITOR]  # the others are exported
+    assert harness.aws.versions(CANARY, "code.zip") == harness.aws.versions(CANARY, "configuration.json") == 0
 
 
 def test_an_unknown_function_fails_the_schedule_after_the_others(
@@ -423,46 +471,32 @@ def test_an_unknown_function_fails_the_schedule_after_the_others(
     with pytest.raises(harness.module.ExportFailed, match="no-such-function: GetFunction failed: ResourceNotFound"):
         harness.run(SCHEDULED)
 
-    assert harness.object(MONITOR, "code.zip") == harness.packages[MONITOR]
+    assert harness.aws.object(MONITOR, "code.zip") == harness.aws.packages[MONITOR]
+
+
+def test_a_failed_write_fails_that_function_naming_the_s3_operation(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*_: Any) -> None:
+        raise harness.module.logic.AwsError("PutObject", "KMS.DisabledException", "key disabled")
+
+    monkeypatch.setattr(harness.aws, "put_configuration", refused)
+
+    with pytest.raises(
+        harness.module.ExportFailed, match=f"{CANARY}: S3 PutObject failed: KMS.DisabledException: key disabled"
+    ):
+        harness.run(SCHEDULED)
 
 
 def test_environment_variables_lambda_would_not_show_fail_that_function(harness: Harness) -> None:
-    class HiddenEnvironment:
-        def get_function(self, **_: Any) -> dict[str, Any]:
-            return {
-                "Configuration": {
-                    "FunctionName": CANARY,
-                    "CodeSha256": "abc=",
-                    "Environment": {"Error": {"ErrorCode": "KMSAccessDeniedException", "Message": "denied"}},
-                },
-                "Code": {"RepositoryType": "S3", "Location": "https://example.invalid/code"},
-            }
+    harness.aws.configurations[CANARY]["Environment"] = {
+        "Error": {"ErrorCode": "KMSAccessDeniedException", "Message": "denied"}
+    }
 
-    with pytest.raises(harness.module.ExportError, match="environment variables are unreadable: KMSAccessDenied"):
-        harness.module.export_function(HiddenEnvironment(), harness.s3, BUCKET, CANARY, NOW)
-
-
-def test_a_failed_download_never_reveals_the_presigned_url(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    def denied(url: str) -> Any:
-        raise urllib.error.HTTPError(f"https://bucket.example/code.zip?{SECRET}", 403, "Forbidden", None, None)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(harness.module, "_open_url", denied)
-    caplog.set_level(logging.INFO)
-
-    with pytest.raises(harness.module.ExportFailed, match="HTTP 403") as failed:
+    with pytest.raises(harness.module.ExportFailed, match="environment variables are unreadable: KMSAccessDenied"):
         harness.run(SCHEDULED)
 
-    assert SECRET not in str(failed.value)
-    assert SECRET not in caplog.text
-
-
-def test_only_http_locations_are_opened(monkeypatch: pytest.MonkeyPatch) -> None:
-    fresh = load_handler(monkeypatch, "function_export_handler_fresh")  # the harness replaced _open_url
-
-    with pytest.raises(fresh.ExportError, match="not an http"):
-        fresh._open_url("file:///etc/passwd")
+    assert harness.aws.versions(CANARY, "code.zip") == 0
 
 
 # --- the custom resource -----------------------------------------------------------------------------
@@ -480,19 +514,19 @@ def test_create_and_update_export_everything_and_answer_success(harness: Harness
         request(request_type)["RequestId"],
         "FunctionExportAB667521",
     )
-    assert harness.object(CANARY, "code.zip") == harness.packages[CANARY]
+    assert harness.aws.object(CANARY, "code.zip") == harness.aws.packages[CANARY]
 
 
 def test_an_update_after_a_code_change_exports_only_the_changed_function(harness: Harness) -> None:
     harness.run(SCHEDULED)
-    harness.downloads.clear()
-    harness.update_code(CANARY, "def handler(event, context):\n    return 'canary v2'\n")
+    harness.aws.downloads.clear()
+    harness.aws.update_code(CANARY, "def handler(event, context):\n    return 'canary v2'\n")
 
     response = harness.answer(request("Update"))
 
     assert response["Status"] == "SUCCESS"
     assert response["Data"] == {"Exported": "1", "Unchanged": "2"}
-    assert harness.downloads == [CANARY]
+    assert harness.aws.downloads == [CANARY]
 
 
 def test_delete_does_nothing_and_succeeds(harness: Harness) -> None:
@@ -500,8 +534,8 @@ def test_delete_does_nothing_and_succeeds(harness: Harness) -> None:
 
     assert response["Status"] == "SUCCESS"
     assert response["PhysicalResourceId"] == f"{BUCKET}/lambda-exports/"
-    assert harness.s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
-    assert harness.downloads == []
+    assert harness.aws.objects == {}
+    assert harness.aws.downloads == []
 
 
 def test_a_failed_export_answers_failed_naming_the_function(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -513,42 +547,26 @@ def test_a_failed_export_answers_failed_naming_the_function(harness: Harness, mo
     assert response["Reason"].startswith("Could not export no-such-function: GetFunction failed: ResourceNotFound")
 
 
-class DeniedAtFirst:
-    """Lambda's client, denying GetFunction of the canary ``times`` times, as IAM does until a new
-    role's policy has propagated."""
-
-    def __init__(self, client: Any, times: int) -> None:
-        self.client, self.times = client, times
-
-    def get_function(self, FunctionName: str) -> Any:
-        if FunctionName == CANARY and self.times > 0:
-            self.times -= 1
-            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "GetFunction")
-        return self.client.get_function(FunctionName=FunctionName)
-
-
-def test_a_denial_on_deploy_is_retried_until_iam_has_propagated(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(harness.module, "_clients", lambda: (DeniedAtFirst(harness.lambda_client, 2), harness.s3))
+def test_a_denial_on_deploy_is_retried_until_iam_has_propagated(harness: Harness) -> None:
+    harness.aws.denials[CANARY] = 2  # as IAM does until a new role's policy has propagated
 
     response = harness.answer(request("Create"))
 
     assert response["Status"] == "SUCCESS"
     assert response["Data"] == {"Exported": "3", "Unchanged": "0"}
-    assert harness.sleeps == [10, 20]
-    assert harness.downloads.count(CANARY) == 1
+    assert harness.aws.pauses == [10, 20]
+    assert harness.aws.downloads.count(CANARY) == 1
 
 
-def test_a_lasting_denial_answers_failed_after_the_retries(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(harness.module, "_clients", lambda: (DeniedAtFirst(harness.lambda_client, 99), harness.s3))
+def test_a_lasting_denial_answers_failed_after_the_retries(harness: Harness) -> None:
+    harness.aws.denials[CANARY] = 99
 
     response = harness.answer(request("Create"))
 
     assert response["Status"] == "FAILED"
     assert response["Reason"] == f"Could not export {CANARY}: GetFunction failed: AccessDeniedException: not authorized"
-    assert harness.sleeps == [10, 20, 30]
-    assert harness.object(MONITOR, "code.zip") == harness.packages[MONITOR]
+    assert harness.aws.pauses == [10, 20, 30]
+    assert harness.aws.object(MONITOR, "code.zip") == harness.aws.packages[MONITOR]
 
 
 def test_no_retry_for_other_failures_or_without_time_to_spare(
@@ -556,16 +574,16 @@ def test_no_retry_for_other_failures_or_without_time_to_spare(
 ) -> None:
     monkeypatch.setenv("FUNCTION_NAMES", json.dumps(["no-such-function"]))
     assert harness.answer(request("Create"))["Status"] == "FAILED"
-    assert harness.sleeps == []
+    assert harness.aws.pauses == []
 
     harness.responses.clear()
     harness.urls.clear()
     monkeypatch.setenv("FUNCTION_NAMES", json.dumps([CANARY]))
-    monkeypatch.setattr(harness.module, "_clients", lambda: (DeniedAtFirst(harness.lambda_client, 1), harness.s3))
+    harness.aws.denials[CANARY] = 1
     short = SimpleNamespace(**{**vars(CONTEXT), "get_remaining_time_in_millis": lambda: 60_000})
     harness.module.handler(request("Create"), short)
     assert harness.responses[0]["Status"] == "FAILED"
-    assert harness.sleeps == []
+    assert harness.aws.pauses == []
 
 
 @pytest.mark.parametrize(
@@ -579,7 +597,7 @@ def test_malformed_requests_answer_failed(harness: Harness, fields: dict[str, An
     response = harness.answer(request("Create", **fields))
 
     assert (response["Status"], response["Reason"]) == ("FAILED", reason)
-    assert harness.downloads == []
+    assert harness.aws.downloads == []
 
 
 def test_an_invalid_environment_answers_failed_and_fails_the_schedule(
@@ -598,7 +616,7 @@ def test_an_unexpected_exception_still_answers_failed(harness: Harness, monkeypa
     def explode(*_: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(harness.module, "export_all", explode)
+    monkeypatch.setattr(harness.module.logic, "export_all", explode)
 
     response = harness.answer(request("Create"))
 
@@ -687,12 +705,12 @@ def test_bad_events_are_ignored_without_exporting_or_answering(harness: Harness,
     result = harness.run(event)
 
     assert reason in result["ignored"]
-    assert harness.downloads == [] and harness.responses == []
-    assert harness.s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
+    assert harness.aws.downloads == [] and harness.responses == []
+    assert harness.aws.objects == {}
 
 
 def test_function_names_are_exported_once_each(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FUNCTION_NAMES", json.dumps([CANARY, CANARY]))
 
     assert harness.run(SCHEDULED)["exported"] == [CANARY]
-    assert harness.downloads == [CANARY]
+    assert harness.aws.downloads == [CANARY]
