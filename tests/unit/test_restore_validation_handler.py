@@ -1,23 +1,23 @@
-"""Unit tests of the restore-test validator: real AWS Backup event shapes, stubbed APIs, a fake database."""
+"""Unit tests of the restore-test validator: real AWS Backup event shapes, against a fake gateway
+(``FakeGateway``: restore jobs, tables, clusters, instances and the copy's database in memory, every
+call recorded). The gateway's own rules (which AWS errors are answers) are tested on it directly."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.exceptions import ClientError
 from dr_common import postgres
 
-HANDLER_PATH = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "restore_validation" / "handler.py"
+from tests.unit.handlers import load_handler
+
 ACCOUNT = "123456789012"
 PLAN_ARN = f"arn:aws:backup:us-east-1:{ACCOUNT}:restore-testing-plan:restore_testing_plan_test-abc123"
 OTHER_PLAN_ARN = f"arn:aws:backup:us-east-1:{ACCOUNT}:restore-testing-plan:someone_else-xyz789"
@@ -38,6 +38,80 @@ CONTEXT = SimpleNamespace(
 )
 
 
+class FakeGateway:
+    """AWS (and the copy's database) in memory, in place of ``gateway.Gateway``. ``calls`` records
+    every call that changes something, in order; a lookup nobody set up fails the test (KeyError)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.jobs: dict[str, dict[str, Any]] = {}  # DescribeRestoreJob answers
+        self.listed: list[dict[str, Any]] = []  # ListRestoreJobs answer
+        self.items: dict[str, dict[str, Any]] = {}  # table -> its newest heartbeat item
+        self.clusters: dict[str, dict[str, Any]] = {}
+        self.instances: dict[str, dict[str, Any]] = {}
+        self.busy: set[str] = set()  # instances that cannot be deleted now
+        self.secret = json.dumps({"username": "dbadmin", "password": "pa55-word"})
+        self.heartbeat: Any = datetime(2026, 11, 28, 4, 55, tzinfo=UTC)  # or an exception the query raises
+        self.queries: list[dict[str, Any]] = []
+
+    def describe_restore_job(self, job_id: str) -> Mapping[str, Any]:
+        self.calls.append(("describe_restore_job", job_id))
+        return self.jobs[job_id]
+
+    def list_restore_jobs(
+        self, resource_type: str, status: str, created_after: datetime
+    ) -> Iterable[Mapping[str, Any]]:
+        self.calls.append(("list_restore_jobs", resource_type, status, created_after))
+        return self.listed
+
+    def put_validation_result(self, job_id: str, status: str, message: str) -> None:
+        self.calls.append(("put_validation_result", job_id, status, message))
+
+    def newest_item(self, table: str, pk: str) -> Mapping[str, Any] | None:
+        assert pk == "heartbeat"
+        return self.items.get(table)
+
+    def describe_cluster(self, identifier: str) -> Mapping[str, Any] | None:
+        return self.clusters.get(identifier)
+
+    def set_serverless_scaling(self, cluster: str, scaling: Mapping[str, float]) -> None:
+        self.calls.append(("set_serverless_scaling", cluster, dict(scaling)))
+
+    def create_instance(
+        self, identifier: str, cluster: str, engine: str, instance_class: str, tags: Mapping[str, str]
+    ) -> None:
+        self.calls.append(("create_instance", identifier, cluster, engine, instance_class, dict(tags)))
+        self.instances.setdefault(
+            identifier,
+            {"DBInstanceStatus": "creating", "TagList": [{"Key": key, "Value": value} for key, value in tags.items()]},
+        )
+
+    def describe_instance(self, identifier: str) -> Mapping[str, Any] | None:
+        return self.instances.get(identifier)
+
+    def delete_instance(self, identifier: str) -> bool:
+        self.calls.append(("delete_instance", identifier))
+        if identifier not in self.instances or identifier in self.busy:
+            return False
+        del self.instances[identifier]
+        return True
+
+    def secret_string(self, secret_arn: str) -> str:
+        assert secret_arn == SECRET_ARN
+        return self.secret
+
+    def newest_heartbeat(
+        self, host: str, port: int, database: str, credentials: postgres.Credentials, ca_bundle: Path | None
+    ) -> Any:
+        self.queries.append({"host": host, "port": port, "database": database, "username": credentials.username})
+        if isinstance(self.heartbeat, Exception):
+            raise self.heartbeat
+        return self.heartbeat
+
+    def changes(self, name: str) -> list[tuple[Any, ...]]:
+        return [call for call in self.calls if call[0] == name]
+
+
 @pytest.fixture
 def validator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     for key, value in {
@@ -48,37 +122,16 @@ def validator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
         "DB_NAME": "appdb",
         "INSTANCE_DEADLINE_MINUTES": "60",
         "DB_SECRET_ARN": SECRET_ARN,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
     }.items():
         monkeypatch.setenv(key, value)
-    spec = importlib.util.spec_from_file_location("restore_validation_handler", HANDLER_PATH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
+    module = load_handler(monkeypatch, "restore_validation")
+    monkeypatch.setattr(module, "gateway", FakeGateway())
     yield module
 
 
-class StubbedClients:
-    """``Clients`` with botocore stubs: every call must be expected, and every expectation met."""
-
-    def __init__(self, module: ModuleType) -> None:
-        self.clients = module.Clients(module.BOTO_CONFIG)
-        self.stubs: dict[str, Stubber] = {}
-
-    def stub(self, service: str) -> Stubber:
-        if service not in self.stubs:
-            client = boto3.client(service, region_name="us-east-1")
-            self.clients.made[service] = client
-            self.stubs[service] = Stubber(client)
-            self.stubs[service].activate()
-        return self.stubs[service]
-
-    def verify(self) -> None:
-        for stub in self.stubs.values():
-            stub.assert_no_pending_responses()
+@pytest.fixture
+def aws(validator: ModuleType) -> FakeGateway:
+    return validator.gateway  # type: ignore[no-any-return]
 
 
 def restore_event(
@@ -178,33 +231,19 @@ def metric_values(lines: list[dict[str, Any]], name: str) -> dict[str | None, fl
     return {key: value[0] if isinstance(value, list) else value for key, value in values.items()}
 
 
-def test_completed_dynamodb_copy_with_a_heartbeat_is_reported_successful(validator, capsys):
-    stubbed = StubbedClients(validator)
-    stubbed.stub("dynamodb").add_response(
-        "query",
-        {"Items": [{"pk": {"S": "heartbeat"}, "sk": {"S": HEARTBEAT}}]},
-        {
-            "TableName": COPY_TABLE,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": "heartbeat"}},
-            "ScanIndexForward": False,
-            "Limit": 1,
-            "ConsistentRead": True,
-        },
-    )
-    stubbed.stub("backup").add_response(
-        "put_restore_validation_result",
-        {},
-        {
-            "RestoreJobId": "A1B2C3D4-0000-1111-2222-333344445555",
-            "ValidationStatus": "SUCCESSFUL",
-            "ValidationStatusMessage": f"restored table {COPY_TABLE} holds heartbeats up to {HEARTBEAT}",
-        },
-    )
+def test_completed_dynamodb_copy_with_a_heartbeat_is_reported_successful(validator, aws, capsys):
+    aws.items[COPY_TABLE] = {"pk": {"S": "heartbeat"}, "sk": {"S": HEARTBEAT}}
 
-    result = validator.handler(restore_event(), CONTEXT, clients=stubbed.clients)
+    result = validator.handler(restore_event(), CONTEXT)
 
-    stubbed.verify()
+    assert aws.calls == [
+        (
+            "put_validation_result",
+            JOB_ID,
+            "SUCCESSFUL",
+            f"restored table {COPY_TABLE} holds heartbeats up to {HEARTBEAT}",
+        )
+    ]
     assert (result["validation"], result["durationMinutes"], result["overRto"]) == ("SUCCESSFUL", 42.0, False)
     lines = emf(capsys)
     assert metric_values(lines, "RestoreValidationFailed") == {"DynamoDB": 0, None: 0}
@@ -212,175 +251,95 @@ def test_completed_dynamodb_copy_with_a_heartbeat_is_reported_successful(validat
     assert all(line["EnvironmentSuffix"] == "test" for line in lines)
 
 
-def test_a_copy_without_heartbeat_is_reported_failed_and_counted(validator, capsys):
-    stubbed = StubbedClients(validator)
-    stubbed.stub("dynamodb").add_response("query", {"Items": []})
-    stubbed.stub("backup").add_response(
-        "put_restore_validation_result",
-        {},
-        {
-            "RestoreJobId": "A1B2C3D4-0000-1111-2222-333344445555",
-            "ValidationStatus": "FAILED",
-            "ValidationStatusMessage": f"the restored table {COPY_TABLE} holds no heartbeat item",
-        },
-    )
+def test_a_copy_without_heartbeat_is_reported_failed_and_counted(validator, aws, capsys):
+    result = validator.handler(restore_event(), CONTEXT)
 
-    result = validator.handler(restore_event(), CONTEXT, clients=stubbed.clients)
-
-    stubbed.verify()
+    assert aws.calls == [
+        ("put_validation_result", JOB_ID, "FAILED", f"the restored table {COPY_TABLE} holds no heartbeat item")
+    ]
     assert result["validation"] == "FAILED"
     assert metric_values(emf(capsys), "RestoreValidationFailed") == {"DynamoDB": 1, None: 1}
 
 
-def test_completed_aurora_copy_gets_a_writer_and_is_not_reported_yet(validator, capsys):
+def test_completed_aurora_copy_gets_a_writer_and_is_not_reported_yet(validator, aws, capsys):
     """AWS Backup restores an Aurora cluster without any DB instance: validating it now can only fail."""
-    stubbed = StubbedClients(validator)
-    rds = stubbed.stub("rds")
-    rds.add_response(
-        "describe_db_clusters",
-        {"DBClusters": [{"DBClusterIdentifier": COPY_CLUSTER, "Engine": "aurora-postgresql", "DBClusterMembers": []}]},
-        {"DBClusterIdentifier": COPY_CLUSTER},
-    )
-    rds.add_response(
-        "modify_db_cluster",
-        {"DBCluster": {"DBClusterIdentifier": COPY_CLUSTER}},
-        {
-            "DBClusterIdentifier": COPY_CLUSTER,
-            "ServerlessV2ScalingConfiguration": {"MinCapacity": 0.5, "MaxCapacity": 2.0},
-            "ApplyImmediately": True,
-        },
-    )
-    rds.add_response(
-        "create_db_instance",
-        {"DBInstance": {"DBInstanceIdentifier": COPY_WRITER, "DBInstanceStatus": "creating"}},
-        {
-            "DBInstanceIdentifier": COPY_WRITER,
-            "DBClusterIdentifier": COPY_CLUSTER,
-            "Engine": "aurora-postgresql",
-            "DBInstanceClass": "db.serverless",
-            "Tags": [{"Key": "restore-job-id", "Value": JOB_ID}],
-        },
-    )
-    stubbed.stub("backup")  # no response queued: a PutRestoreValidationResult now would fail the test
-    stubbed.stub("secretsmanager")  # nor may the copy be queried yet
+    aws.clusters[COPY_CLUSTER] = {"DBClusterIdentifier": COPY_CLUSTER, "Engine": "aurora-postgresql"}
 
-    result = validator.handler(restore_event(resource_type="Aurora"), CONTEXT, clients=stubbed.clients)
+    result = validator.handler(restore_event(resource_type="Aurora"), CONTEXT)
 
-    stubbed.verify()
+    assert aws.calls == [
+        ("set_serverless_scaling", COPY_CLUSTER, {"MinCapacity": 0.5, "MaxCapacity": 2.0}),
+        (
+            "create_instance",
+            COPY_WRITER,
+            COPY_CLUSTER,
+            "aurora-postgresql",
+            "db.serverless",
+            {"restore-job-id": JOB_ID},
+        ),
+    ]  # no result reported, and the copy not queried yet
+    assert aws.queries == []
     assert (result["validation"], result["writer"]) == ("PENDING", COPY_WRITER)
     assert metric_values(emf(capsys), "RestoreValidationFailed") == {}  # nothing judged yet
 
 
-def test_a_retried_completed_event_finds_the_writer_already_there(validator):
-    stubbed = StubbedClients(validator)
-    rds = stubbed.stub("rds")
-    rds.add_response(
-        "describe_db_clusters",
-        {
-            "DBClusters": [
-                {
-                    "Engine": "aurora-postgresql",
-                    "ServerlessV2ScalingConfiguration": {"MinCapacity": 0.5, "MaxCapacity": 2.0},
-                }
-            ]
-        },
-    )
-    rds.add_client_error("create_db_instance", "DBInstanceAlreadyExists", http_status_code=400)
+def test_a_retried_completed_event_keeps_the_scaling_and_asks_for_the_writer_again(validator, aws):
+    aws.clusters[COPY_CLUSTER] = {
+        "Engine": "aurora-postgresql",
+        "ServerlessV2ScalingConfiguration": {"MinCapacity": 0.5, "MaxCapacity": 2.0},
+    }
 
-    result = validator.handler(restore_event(resource_type="Aurora"), CONTEXT, clients=stubbed.clients)
+    result = validator.handler(restore_event(resource_type="Aurora"), CONTEXT)
 
-    stubbed.verify()
+    assert [call[0] for call in aws.calls] == ["create_instance"]
     assert result["validation"] == "PENDING"
 
 
-def _writer_found(stubbed: StubbedClients, *, plan: str = PLAN_ARN) -> None:
-    """DescribeDBInstances of the writer (with its job tag) and DescribeRestoreJob of that job."""
-    stubbed.stub("rds").add_response(
-        "describe_db_instances",
-        {
-            "DBInstances": [
-                {
-                    "DBInstanceIdentifier": COPY_WRITER,
-                    "DBClusterIdentifier": COPY_CLUSTER,
-                    "DBInstanceStatus": "available",
-                    "TagList": [{"Key": "restore-job-id", "Value": JOB_ID}],
-                }
-            ]
-        },
-        {"DBInstanceIdentifier": COPY_WRITER},
-    )
-    stubbed.stub("backup").add_response(
-        "describe_restore_job",
-        {
-            "RestoreJobId": JOB_ID,
-            "Status": "COMPLETED",
-            "ResourceType": "Aurora",
-            "CreatedResourceArn": f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:{COPY_CLUSTER}",
-            "CreationDate": datetime(2026, 11, 28, 5, 0, 12, tzinfo=UTC),
-            "CompletionDate": datetime(2026, 11, 28, 5, 42, 12, tzinfo=UTC),
-            "CreatedBy": {"RestoreTestingPlanArn": plan},
-        },
-        {"RestoreJobId": JOB_ID},
-    )
-
-
-def _copy_answers(
-    stubbed: StubbedClients, monkeypatch: pytest.MonkeyPatch, validator: ModuleType, rows: list[Any] | Exception
-) -> dict[str, Any]:
-    """DescribeDBClusters of the copy, the source secret, and a database connection answering ``rows``;
-    returns what ``connect`` was called with."""
-    stubbed.stub("rds").add_response(
-        "describe_db_clusters",
-        {
-            "DBClusters": [
-                {"DBClusterIdentifier": COPY_CLUSTER, "Endpoint": "copy.cluster-x.rds.amazonaws.com", "Port": 5432}
-            ]
-        },
-        {"DBClusterIdentifier": COPY_CLUSTER},
-    )
-    _secret_stub(stubbed)
-    seen: dict[str, Any] = {}
-
-    def connect(host, port, database, credentials, **options):
-        seen.update(host=host, port=port, database=database, username=credentials.username, tls="context" in options)
-        return FakeConnection(rows)
-
-    monkeypatch.setattr(postgres, "connect", connect)
-    return seen
-
-
-def test_writer_created_event_validates_deletes_the_writer_then_reports(validator, capsys, monkeypatch):
-    stubbed = StubbedClients(validator)
-    _writer_found(stubbed)
-    seen = _copy_answers(stubbed, monkeypatch, validator, [[datetime(2026, 11, 28, 4, 55, tzinfo=UTC)]])
-    # The writer goes first: a final result makes AWS Backup delete the cluster, refused with an instance.
-    stubbed.stub("rds").add_response(
-        "delete_db_instance",
-        {"DBInstance": {"DBInstanceIdentifier": COPY_WRITER, "DBInstanceStatus": "deleting"}},
-        {"DBInstanceIdentifier": COPY_WRITER},
-    )
-    stubbed.stub("backup").add_response(
-        "put_restore_validation_result",
-        {},
-        {
-            "RestoreJobId": JOB_ID,
-            "ValidationStatus": "SUCCESSFUL",
-            "ValidationStatusMessage": f"restored cluster {COPY_CLUSTER} holds heartbeats up to {PROBED_HEARTBEAT}",
-        },
-    )
-
-    result = validator.handler(writer_event(), CONTEXT, clients=stubbed.clients)
-
-    stubbed.verify()
-    assert result["validation"] == "SUCCESSFUL", result["validationMessage"]
-    # The copy's endpoint, over TLS, with the source database secret's user.
-    assert seen == {
-        "host": "copy.cluster-x.rds.amazonaws.com",
-        "port": 5432,
-        "database": "appdb",
-        "username": "dbadmin",
-        "tls": True,
+def _writer_found(aws: FakeGateway, *, plan: str = PLAN_ARN) -> None:
+    """The writer (with its job tag), its job, and the copy it belongs to."""
+    aws.instances[COPY_WRITER] = {
+        "DBInstanceIdentifier": COPY_WRITER,
+        "DBClusterIdentifier": COPY_CLUSTER,
+        "DBInstanceStatus": "available",
+        "TagList": [{"Key": "restore-job-id", "Value": JOB_ID}],
     }
+    aws.jobs[JOB_ID] = {
+        "RestoreJobId": JOB_ID,
+        "Status": "COMPLETED",
+        "ResourceType": "Aurora",
+        "CreatedResourceArn": f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:{COPY_CLUSTER}",
+        "CreationDate": datetime(2026, 11, 28, 5, 0, 12, tzinfo=UTC),
+        "CompletionDate": datetime(2026, 11, 28, 5, 42, 12, tzinfo=UTC),
+        "CreatedBy": {"RestoreTestingPlanArn": plan},
+    }
+    aws.clusters[COPY_CLUSTER] = {
+        "DBClusterIdentifier": COPY_CLUSTER,
+        "Endpoint": "copy.cluster-x.rds.amazonaws.com",
+        "Port": 5432,
+    }
+
+
+def test_writer_created_event_validates_deletes_the_writer_then_reports(validator, aws, capsys):
+    _writer_found(aws)
+
+    result = validator.handler(writer_event(), CONTEXT)
+
+    # The writer goes first: a final result makes AWS Backup delete the cluster, refused with an instance.
+    assert aws.calls == [
+        ("describe_restore_job", JOB_ID),
+        ("delete_instance", COPY_WRITER),
+        (
+            "put_validation_result",
+            JOB_ID,
+            "SUCCESSFUL",
+            f"restored cluster {COPY_CLUSTER} holds heartbeats up to {PROBED_HEARTBEAT}",
+        ),
+    ]
+    assert result["validation"] == "SUCCESSFUL", result["validationMessage"]
+    # The copy's endpoint, with the source database secret's user.
+    assert aws.queries == [
+        {"host": "copy.cluster-x.rds.amazonaws.com", "port": 5432, "database": "appdb", "username": "dbadmin"}
+    ]
     # The restore took until the writer was available (05:00:12 -> 05:58:12), not until the job ended (05:42:12).
     assert result["durationMinutes"] == 58.0
     lines = emf(capsys)
@@ -388,26 +347,31 @@ def test_writer_created_event_validates_deletes_the_writer_then_reports(validato
     assert metric_values(lines, "RestoreDurationMinutes") == {"Aurora": 58.0, None: 58.0}
 
 
-def test_a_failed_query_deletes_the_writer_and_reports_failed(validator, capsys, monkeypatch):
-    stubbed = StubbedClients(validator)
-    _writer_found(stubbed)
-    _copy_answers(stubbed, monkeypatch, validator, RuntimeError("connection refused"))
-    stubbed.stub("rds").add_response("delete_db_instance", {"DBInstance": {}}, {"DBInstanceIdentifier": COPY_WRITER})
-    stubbed.stub("backup").add_response(
-        "put_restore_validation_result",
-        {},
-        {
-            "RestoreJobId": JOB_ID,
-            "ValidationStatus": "FAILED",
-            "ValidationStatusMessage": f"restored cluster {COPY_CLUSTER}: RuntimeError: connection refused",
-        },
+def test_a_failed_query_deletes_the_writer_and_reports_failed(validator, aws, capsys):
+    _writer_found(aws)
+    aws.heartbeat = RuntimeError("connection refused")
+
+    result = validator.handler(writer_event(), CONTEXT)
+
+    assert [call[0] for call in aws.calls[-2:]] == ["delete_instance", "put_validation_result"]
+    assert aws.calls[-1] == (
+        "put_validation_result",
+        JOB_ID,
+        "FAILED",
+        f"restored cluster {COPY_CLUSTER}: RuntimeError: connection refused",
     )
-
-    result = validator.handler(writer_event(), CONTEXT, clients=stubbed.clients)
-
-    stubbed.verify()
     assert result["validation"] == "FAILED" and "connection refused" in result["validationMessage"]
     assert metric_values(emf(capsys), "RestoreValidationFailed") == {"Aurora": 1, None: 1}
+
+
+def test_query_errors_never_carry_the_password(validator, aws):
+    _writer_found(aws)
+    aws.heartbeat = RuntimeError("auth failed for pa55-word")
+
+    result = validator.handler(writer_event(), CONTEXT)
+
+    assert result["validationMessage"] == f"restored cluster {COPY_CLUSTER}: RuntimeError: auth failed for ***"
+    assert "pa55-word" not in aws.calls[-1][3]
 
 
 @pytest.mark.parametrize(
@@ -417,23 +381,26 @@ def test_a_failed_query_deletes_the_writer_and_reports_failed(validator, capsys,
         {"SourceArn": f"arn:aws:rds:us-east-1:{ACCOUNT}:db:aurora-writer-test"},  # the kit's own writer
     ],
 )
-def test_other_rds_instance_events_are_ignored(validator, capsys, change):
+def test_other_rds_instance_events_are_ignored(validator, aws, capsys, change):
     event = writer_event()
     event["detail"].update(change)
 
-    result = validator.handler(event, CONTEXT, clients=StubbedClients(validator).clients)
+    result = validator.handler(event, CONTEXT)
 
-    assert "ignored" in result
+    assert "ignored" in result and aws.calls == []
     assert metric_values(emf(capsys), "InvalidEvents") == {None: 1}
 
 
-def test_a_writer_of_another_plans_job_is_left_alone(validator):
-    stubbed = StubbedClients(validator)
-    _writer_found(stubbed, plan=OTHER_PLAN_ARN)
+def test_a_writer_that_is_gone_is_ignored(validator, aws):
+    assert "no longer exists" in validator.handler(writer_event(), CONTEXT)["ignored"]
 
-    result = validator.handler(writer_event(), CONTEXT, clients=stubbed.clients)
 
-    stubbed.verify()
+def test_a_writer_of_another_plans_job_is_left_alone(validator, aws):
+    _writer_found(aws, plan=OTHER_PLAN_ARN)
+
+    result = validator.handler(writer_event(), CONTEXT)
+
+    assert aws.calls == [("describe_restore_job", JOB_ID)]
     assert "not created by this restore testing plan" in result["ignored"]
 
 
@@ -452,109 +419,92 @@ def _listed(job_id: str, minutes_ago: float, *, plan: str = PLAN_ARN, **extra: A
     }
 
 
-def _sweep_lists(stubbed: StubbedClients, jobs: list[dict[str, Any]]) -> None:
-    stubbed.stub("backup").add_response(
-        "list_restore_jobs",
-        {"RestoreJobs": jobs},
-        {"ByResourceType": "Aurora", "ByStatus": "COMPLETED", "ByCreatedAfter": SWEEP_TIME - timedelta(days=1)},
-    )
+# The sweep's ListRestoreJobs call: the completed Aurora restores of the last day.
+LISTING = ("list_restore_jobs", "Aurora", "COMPLETED", SWEEP_TIME - timedelta(days=1))
 
 
-def test_sweep_fails_a_test_whose_writer_is_late_deleting_the_writer_first(validator, capsys):
-    stubbed = StubbedClients(validator)
-    _sweep_lists(
-        stubbed,
-        [
-            _listed("LATE", 61),  # past the 60-minute deadline, never validated
-            _listed("RECENT", 30),  # its writer may still come
-            _listed("FOREIGN", 120, plan=OTHER_PLAN_ARN),
-            _listed("DONE", 90, ValidationStatus="SUCCESSFUL", DeletionStatus="SUCCESSFUL"),
-        ],
-    )
+def test_sweep_fails_a_test_whose_writer_is_late_deleting_the_writer_first(validator, aws, capsys):
+    aws.listed = [
+        _listed("LATE", 61),  # past the 60-minute deadline, never validated
+        _listed("RECENT", 30),  # its writer may still come
+        _listed("FOREIGN", 120, plan=OTHER_PLAN_ARN),
+        _listed("DONE", 90, ValidationStatus="SUCCESSFUL", DeletionStatus="SUCCESSFUL"),
+    ]
     late_writer = f"{COPY_PREFIX}late-writer"
-    stubbed.stub("rds").add_response("delete_db_instance", {"DBInstance": {}}, {"DBInstanceIdentifier": late_writer})
-    stubbed.stub("backup").add_response(
-        "put_restore_validation_result",
-        {},
-        {
-            "RestoreJobId": "LATE",
-            "ValidationStatus": "FAILED",
-            "ValidationStatusMessage": f"the restored cluster's writer {late_writer} was not available within 60 "
-            "minutes of the restore",
-        },
-    )
+    aws.instances[late_writer] = {"DBInstanceStatus": "available"}
 
-    result = validator.handler(sweep_event(), CONTEXT, clients=stubbed.clients)
+    result = validator.handler(sweep_event(), CONTEXT)
 
-    stubbed.verify()
+    assert aws.calls == [
+        LISTING,
+        ("delete_instance", late_writer),
+        (
+            "put_validation_result",
+            "LATE",
+            "FAILED",
+            f"the restored cluster's writer {late_writer} was not available within 60 minutes of the restore",
+        ),
+    ]
     assert [outcome["restoreJobId"] for outcome in result["swept"]] == ["LATE"]
     assert metric_values(emf(capsys), "RestoreValidationFailed") == {"Aurora": 1, None: 1}
 
 
-def test_sweep_fails_a_test_whose_writer_never_came(validator):
-    stubbed = StubbedClients(validator)
-    _sweep_lists(stubbed, [_listed("NOWRITER", 75)])
+def test_sweep_fails_a_test_whose_writer_never_came(validator, aws):
+    aws.listed = [_listed("NOWRITER", 75)]
     writer = f"{COPY_PREFIX}nowriter-writer"
-    stubbed.stub("rds").add_client_error("delete_db_instance", "DBInstanceNotFound", http_status_code=404)
-    stubbed.stub("rds").add_client_error("describe_db_instances", "DBInstanceNotFound", http_status_code=404)
-    stubbed.stub("backup").add_response(
-        "put_restore_validation_result",
-        {},
-        {
-            "RestoreJobId": "NOWRITER",
-            "ValidationStatus": "FAILED",
-            "ValidationStatusMessage": f"the restored cluster's writer {writer} was not available within 60 minutes "
-            "of the restore",
-        },
+
+    result = validator.handler(sweep_event(), CONTEXT)
+
+    assert aws.calls[-1] == (
+        "put_validation_result",
+        "NOWRITER",
+        "FAILED",
+        f"the restored cluster's writer {writer} was not available within 60 minutes of the restore",
     )
-
-    result = validator.handler(sweep_event(), CONTEXT, clients=stubbed.clients)
-
-    stubbed.verify()
     assert result["swept"][0]["validation"] == "FAILED"
 
 
-def test_sweep_waits_while_a_late_writer_cannot_be_deleted_yet(validator, capsys):
+def test_sweep_waits_while_a_late_writer_cannot_be_deleted_yet(validator, aws, capsys):
     """A writer still being created cannot be deleted; reporting now would make AWS Backup try to
     delete a cluster that still has it. The next sweep (or the writer's creation event) finishes it."""
-    stubbed = StubbedClients(validator)
-    _sweep_lists(stubbed, [_listed("CREATING", 70)])
-    stubbed.stub("rds").add_client_error("delete_db_instance", "InvalidDBInstanceState", http_status_code=400)
-    stubbed.stub("rds").add_response("describe_db_instances", {"DBInstances": [{"DBInstanceStatus": "creating"}]})
+    aws.listed = [_listed("CREATING", 70)]
+    writer = f"{COPY_PREFIX}creating-writer"
+    aws.instances[writer] = {"DBInstanceStatus": "creating"}
+    aws.busy.add(writer)
 
-    result = validator.handler(sweep_event(), CONTEXT, clients=stubbed.clients)
+    result = validator.handler(sweep_event(), CONTEXT)
 
-    stubbed.verify()
+    assert aws.changes("put_validation_result") == []
     assert result["swept"] == []
     assert metric_values(emf(capsys), "RestoreValidationFailed") == {}
 
 
-def test_sweep_deletes_a_writer_left_behind_by_a_finished_test(validator):
-    stubbed = StubbedClients(validator)
-    _sweep_lists(stubbed, [_listed("LEFT", 20, ValidationStatus="FAILED", DeletionStatus="FAILED")])
+def test_sweep_deletes_a_writer_left_behind_by_a_finished_test(validator, aws):
+    aws.listed = [_listed("LEFT", 20, ValidationStatus="FAILED", DeletionStatus="FAILED")]
     writer = f"{COPY_PREFIX}left-writer"
-    stubbed.stub("rds").add_response("delete_db_instance", {"DBInstance": {}}, {"DBInstanceIdentifier": writer})
+    aws.instances[writer] = {"DBInstanceStatus": "available"}
 
-    result = validator.handler(sweep_event(), CONTEXT, clients=stubbed.clients)
+    result = validator.handler(sweep_event(), CONTEXT)
 
-    stubbed.verify()
+    assert aws.calls == [LISTING, ("delete_instance", writer)]
     assert result["swept"] == [{"restoreJobId": "LEFT", "deletedWriter": writer}]
 
 
 def test_writer_names_keep_the_copy_prefix_and_fit_rds_limits(validator):
-    assert validator.writer_of(COPY_CLUSTER) == f"{COPY_CLUSTER}-writer"
+    writer_of = validator.logic.writer_of
+    assert writer_of(COPY_CLUSTER) == f"{COPY_CLUSTER}-writer"
     long_copy = COPY_PREFIX + "x" * 40
-    assert len(validator.writer_of(long_copy)) == 63 and validator.writer_of(long_copy).startswith(COPY_PREFIX)
+    assert len(writer_of(long_copy)) == 63 and writer_of(long_copy).startswith(COPY_PREFIX)
     cut_at_a_hyphen = COPY_PREFIX + "x" * 32 + "-abc"  # the 56 characters kept end in "-"
-    assert validator.writer_of(cut_at_a_hyphen) == COPY_PREFIX + "x" * 32 + "-writer"
+    assert writer_of(cut_at_a_hyphen) == COPY_PREFIX + "x" * 32 + "-writer"
 
 
-def test_failed_restore_job_is_a_failed_test_and_over_the_rto_is_flagged(validator, capsys):
-    stubbed = StubbedClients(validator)  # no API call: a failed job has no copy to judge
+def test_failed_restore_job_is_a_failed_test_and_over_the_rto_is_flagged(validator, aws, capsys):
     event = restore_event("FAILED", creationDate="2026-11-28T00:00:00.000Z", completionDate="2026-11-28T04:30:00.000Z")
 
-    result = validator.handler(event, CONTEXT, clients=stubbed.clients)
+    result = validator.handler(event, CONTEXT)
 
+    assert aws.calls == []  # a failed job has no copy to judge
     assert (result["validation"], result["overRto"]) == ("FAILED", True)
     assert "Access denied to KMS key" in result["validationMessage"]
     lines = emf(capsys)
@@ -562,51 +512,40 @@ def test_failed_restore_job_is_a_failed_test_and_over_the_rto_is_flagged(validat
     assert metric_values(lines, "RestoreDurationMinutes") == {"DynamoDB": 270.0, None: 270.0}
 
 
-def test_restore_jobs_of_another_plan_are_ignored_and_counted(validator, capsys):
-    result = validator.handler(restore_event(plan=OTHER_PLAN_ARN), CONTEXT, clients=StubbedClients(validator).clients)
+def test_restore_jobs_of_another_plan_are_ignored_and_counted(validator, aws, capsys):
+    result = validator.handler(restore_event(plan=OTHER_PLAN_ARN), CONTEXT)
 
     assert "not created by this restore testing plan" in result["ignored"]
     assert metric_values(emf(capsys), "InvalidEvents") == {None: 1}
 
 
-def test_plan_missing_from_the_event_is_read_with_describe_restore_job(validator, capsys):
-    stubbed = StubbedClients(validator)
-    stubbed.stub("backup").add_response(
-        "describe_restore_job",
-        {
-            "RestoreJobId": "A1B2C3D4-0000-1111-2222-333344445555",
-            "CreatedBy": {"RestoreTestingPlanArn": OTHER_PLAN_ARN},
-        },
-        {"RestoreJobId": "A1B2C3D4-0000-1111-2222-333344445555"},
-    )
+def test_plan_missing_from_the_event_is_read_with_describe_restore_job(validator, aws, capsys):
+    aws.jobs[JOB_ID] = {"RestoreJobId": JOB_ID, "CreatedBy": {"RestoreTestingPlanArn": OTHER_PLAN_ARN}}
 
-    result = validator.handler(restore_event(plan=None), CONTEXT, clients=stubbed.clients)
+    result = validator.handler(restore_event(plan=None), CONTEXT)
 
-    stubbed.verify()
+    assert aws.calls == [("describe_restore_job", JOB_ID)]
     assert "ignored" in result  # an on-demand restore or another plan's job: nothing to validate
 
 
-def test_plan_from_describe_restore_job_fills_in_what_the_event_lacks(validator):
-    stubbed = StubbedClients(validator)
-    described = {
-        "RestoreJobId": "A1B2C3D4-0000-1111-2222-333344445555",
+def test_plan_from_describe_restore_job_fills_in_what_the_event_lacks(validator, aws):
+    aws.jobs[JOB_ID] = {
+        "RestoreJobId": JOB_ID,
         "CreatedBy": {"RestoreTestingPlanArn": PLAN_ARN},
         "CreationDate": datetime(2026, 11, 28, 5, 0, tzinfo=UTC),
         "CompletionDate": datetime(2026, 11, 28, 5, 10, tzinfo=UTC),
         "ResourceType": "DynamoDB",
         "CreatedResourceArn": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{COPY_TABLE}",
     }
-    stubbed.stub("backup").add_response("describe_restore_job", described)
-    stubbed.stub("dynamodb").add_response("query", {"Items": [{"sk": {"S": "2026-11-28T04:55"}}]})
-    stubbed.stub("backup").add_response("put_restore_validation_result", {})
+    aws.items[COPY_TABLE] = {"sk": {"S": "2026-11-28T04:55"}}
     event = restore_event(plan=None)
     for key in ("creationDate", "completionDate", "createdResourceArn", "resourceType"):
         del event["detail"][key]
 
-    result = validator.handler(event, CONTEXT, clients=stubbed.clients)
+    result = validator.handler(event, CONTEXT)
 
-    stubbed.verify()
     assert (result["validation"], result["durationMinutes"]) == ("SUCCESSFUL", 10.0)
+    assert [call[0] for call in aws.calls] == ["describe_restore_job", "put_validation_result"]
 
 
 @pytest.mark.parametrize(
@@ -623,65 +562,99 @@ def test_plan_from_describe_restore_job_fills_in_what_the_event_lacks(validator)
         },
     ],
 )
-def test_malformed_or_foreign_events_are_logged_and_counted_not_raised(validator, capsys, event):
-    result = validator.handler(event, CONTEXT, clients=StubbedClients(validator).clients)
+def test_malformed_or_foreign_events_are_logged_and_counted_not_raised(validator, aws, capsys, event):
+    result = validator.handler(event, CONTEXT)
 
-    assert "ignored" in result
+    assert "ignored" in result and aws.calls == []
     assert metric_values(emf(capsys), "InvalidEvents") == {None: 1}
 
 
-def test_a_copy_of_the_wrong_kind_fails_validation(validator):
-    stubbed = StubbedClients(validator)
-    stubbed.stub("backup").add_response("put_restore_validation_result", {})
-
-    result = validator.handler(restore_event(created="arn:aws:s3:::a-bucket"), CONTEXT, clients=stubbed.clients)
+def test_a_copy_of_the_wrong_kind_fails_validation(validator, aws):
+    result = validator.handler(restore_event(created="arn:aws:s3:::a-bucket"), CONTEXT)
 
     assert result["validation"] == "FAILED" and "not a DynamoDB table" in result["validationMessage"]
+    assert aws.changes("put_validation_result")[0][2] == "FAILED"
+
+
+# --- the gateway ----------------------------------------------------------------------------------
+
+
+class Refusing:
+    """An RDS client whose instance calls fail with ``code``."""
+
+    def __init__(self, code: str) -> None:
+        self.error = ClientError({"Error": {"Code": code, "Message": "x"}}, "DeleteDBInstance")
+
+    def create_db_instance(self, **_: Any) -> Any:
+        raise self.error
+
+    def delete_db_instance(self, **_: Any) -> Any:
+        raise self.error
+
+    def describe_db_instances(self, **_: Any) -> Any:
+        raise self.error
+
+
+@pytest.fixture
+def gateway(validator: ModuleType) -> ModuleType:
+    return sys.modules["gateway"]  # the copy load_handler imported
+
+
+@pytest.mark.parametrize(
+    ("code", "deleted", "exists"),
+    [
+        ("DBInstanceNotFound", False, False),
+        ("DBInstanceNotFoundFault", False, False),
+        ("InvalidDBInstanceState", False, None),
+    ],
+)
+def test_instance_errors_that_are_answers_are_returned_not_raised(gateway, code, deleted, exists):
+    aws = gateway.Gateway(clients=lambda service: Refusing(code))
+
+    assert aws.delete_instance(COPY_WRITER) is deleted
+    if exists is None:
+        with pytest.raises(ClientError):
+            aws.describe_instance(COPY_WRITER)
+    else:
+        assert aws.describe_instance(COPY_WRITER) is None
+
+
+def test_a_writer_that_exists_already_is_fine_other_errors_raise(gateway):
+    gateway.Gateway(clients=lambda service: Refusing("DBInstanceAlreadyExists")).create_instance(
+        COPY_WRITER, COPY_CLUSTER, "aurora-postgresql", "db.serverless", {"restore-job-id": JOB_ID}
+    )
+    with pytest.raises(ClientError):
+        gateway.Gateway(clients=lambda service: Refusing("AccessDenied")).delete_instance(COPY_WRITER)
 
 
 class FakeConnection:
-    def __init__(self, rows: list[list[Any]] | Exception) -> None:
+    def __init__(self, rows: list[list[Any]]) -> None:
         self.rows, self.closed = rows, False
         self.statements: list[str] = []
 
     def run(self, statement: str) -> list[list[Any]]:
         self.statements.append(statement)
-        if isinstance(self.rows, Exception):
-            raise self.rows
         return self.rows
 
     def close(self) -> None:
         self.closed = True
 
 
-def _secret_stub(stubbed: StubbedClients, password: str = "pa55-word") -> None:
-    stubbed.stub("secretsmanager").add_response(
-        "get_secret_value",
-        {"SecretString": json.dumps({"username": "dbadmin", "password": password})},
-        {"SecretId": SECRET_ARN},
-    )
-
-
-def test_the_heartbeat_query_runs_over_tls_and_closes_the_connection(validator, monkeypatch):
-    stubbed = StubbedClients(validator)
-    _secret_stub(stubbed)
+def test_the_heartbeat_query_runs_over_tls_and_closes_the_connection(gateway, monkeypatch):
     connection = FakeConnection([[datetime(2026, 11, 28, 4, 55, tzinfo=UTC)]])
-    monkeypatch.setattr(postgres, "connect", lambda *args, **options: connection)
+    seen: dict[str, Any] = {}
 
-    newest = validator.newest_heartbeat(
-        "copy.example", 5432, "appdb", validator.Settings.from_environ(os.environ), stubbed.clients
+    def connect(host, port, database, credentials, **options):
+        seen.update(host=host, database=database, tls=options.get("context") is not None)
+        return connection
+
+    monkeypatch.setattr(postgres, "connect", connect)
+    credentials = postgres.Credentials("dbadmin", "pa55-word")
+
+    newest = gateway.Gateway(clients=lambda service: None).newest_heartbeat(
+        "copy.example", 5432, "appdb", credentials, None
     )
 
-    assert newest == "2026-11-28T04:55:00+00:00"
+    assert newest == datetime(2026, 11, 28, 4, 55, tzinfo=UTC)
+    assert seen == {"host": "copy.example", "database": "appdb", "tls": True}
     assert connection.statements == ["SELECT max(checked_at) FROM dr_heartbeat"] and connection.closed
-
-
-def test_query_errors_never_carry_the_password(validator, monkeypatch):
-    stubbed = StubbedClients(validator)
-    _secret_stub(stubbed, password="pa55-word")
-    monkeypatch.setattr(
-        postgres, "connect", lambda *args, **options: FakeConnection(RuntimeError("auth failed for pa55-word"))
-    )
-
-    with pytest.raises(validator.ValidationError, match=r"^RuntimeError: auth failed for \*\*\*$"):
-        validator.newest_heartbeat("h", 5432, "appdb", validator.Settings.from_environ(os.environ), stubbed.clients)
