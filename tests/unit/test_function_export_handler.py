@@ -29,7 +29,7 @@ import pytest
 from botocore.exceptions import ClientError
 from dr_common import cfn
 
-from tests.unit.handlers import load_handler
+from .handlers import load_handler
 
 REAL_HTTP_PUT = cfn.http_put
 ACCOUNT = "123456789012"

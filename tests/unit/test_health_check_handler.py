@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import ssl
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,7 +24,8 @@ from dr_common import postgres
 from dr_common.settings import ConfigurationError
 from moto import mock_aws
 
-HANDLER_PATH = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "health_check" / "handler.py"
+from .handlers import FUNCTIONS_DIR, load_handler
+
 PASSWORD = "s3cr3t-Pa55word-value"
 TABLE = "dr-table-test"
 BUCKET = "dr-bucket-test"
@@ -43,19 +42,10 @@ BASE_ENV = {
 }
 
 
-def load_handler(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """A fresh module per test: warm-container caches must not leak between tests.
-
-    Loaded by path because ``lambda`` in ``lib/lambda`` is a keyword, not an importable package.
-    """
-    spec = importlib.util.spec_from_file_location("health_check_handler", HANDLER_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Registered before executing: dataclasses resolve their string annotations through it.
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    postgres.ssl_context.cache_clear()  # a fresh container: the missing-bundle warning is due again
-    return module
+@pytest.fixture(autouse=True)
+def fresh_container() -> None:
+    """Each test runs in a new container: the missing-bundle warning is due again."""
+    postgres.ssl_context.cache_clear()
 
 
 class FakeDatabase:
@@ -162,7 +152,7 @@ def database() -> FakeDatabase:
 
 @pytest.fixture
 def handler(database: FakeDatabase, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    module = load_handler(monkeypatch)
+    module = load_handler(monkeypatch, "health_check")
     monkeypatch.setattr(module, "connect", database.connect)
     return module
 
@@ -394,7 +384,7 @@ def test_ca_bundle_name_resolves_inside_the_package_and_must_exist(
 ) -> None:
     monkeypatch.setenv("DB_CA_BUNDLE", "rds-ca-missing.pem")
     settings = handler.Settings.from_environ(BASE_ENV | {"DB_CA_BUNDLE": "rds-ca-missing.pem"})
-    assert settings.db_ca_bundle == HANDLER_PATH.parent / "rds-ca-missing.pem"
+    assert settings.db_ca_bundle == FUNCTIONS_DIR / "health_check" / "rds-ca-missing.pem"
 
     with pytest.raises(handler.HealthCheckFailed) as raised:
         handler.handler({}, None)
@@ -407,7 +397,7 @@ def test_ca_bundle_name_resolves_inside_the_package_and_must_exist(
 def test_connect_hands_tls_context_and_short_timeout_to_pg8000(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    module = load_handler(monkeypatch)
+    module = load_handler(monkeypatch, "health_check")
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(pg8000.native, "Connection", lambda **kwargs: calls.append(kwargs))
     opened = object()

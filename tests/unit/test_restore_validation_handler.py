@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from dr_common import postgres
 
-from tests.unit.handlers import load_handler
+from .handlers import load_handler
 
 ACCOUNT = "123456789012"
 PLAN_ARN = f"arn:aws:backup:us-east-1:{ACCOUNT}:restore-testing-plan:restore_testing_plan_test-abc123"

@@ -12,13 +12,10 @@ some client errors as transient, which must not hide an unexpected call.
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import json
-import sys
 import threading
 import urllib.error
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -27,7 +24,8 @@ import pytest
 from botocore.stub import Stubber
 from dr_common import cfn
 
-HANDLER_PATH = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "vault_cleanup" / "handler.py"
+from .handlers import load_handler
+
 VAULT = "backup-vault-test"
 ACCOUNT = "123456789012"
 RESPONSE_URL = "https://cloudformation-custom-resource-response.example/presigned?X-Amz-Signature=secret"
@@ -142,16 +140,6 @@ class Harness:
             self.stub.add_response("delete_recovery_point", {}, params)
 
 
-def load_handler(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """A fresh module per test; loaded by path because ``lambda`` in ``lib/lambda`` is a keyword."""
-    spec = importlib.util.spec_from_file_location("vault_cleanup_handler", HANDLER_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses resolve annotations through it
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     for name, value in {
@@ -160,7 +148,7 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
-    module = load_handler(monkeypatch)
+    module = load_handler(monkeypatch, "vault_cleanup")
     client = boto3.client("backup", region_name="us-east-1")
     h = Harness(module, Stubber(client), FakeContext())
 
