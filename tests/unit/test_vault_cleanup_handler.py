@@ -1,27 +1,26 @@
 """Unit tests of the vault-cleanup custom resource handler.
 
-moto 5.2.5's AWS Backup backend implements none of the calls the Delete path makes (ListBackupJobs,
-StopBackupJob, ListRecoveryPointsByBackupVault, DeleteRecoveryPoint), so the handler's client is a
-real botocore client under a ``Stubber``: every call and its parameters are checked in order, and an
-unexpected call fails the test. The CloudFormation response is captured at the handler's HTTP seam
-(``_http_put``); one test sends it for real to a local HTTP server. Every call the handler makes is
-also recorded before the Stubber sees it, and must equal the expected sequence: the handler treats
-some client errors as transient, which must not hide an unexpected call.
+The handler runs on a scripted fake gateway (``FakeGateway``): each test lists the AWS Backup calls
+it expects, in order, with their answers; a call out of order, with other arguments or left over
+fails the test -- the handler treats some refusals as transient, which must not hide an unexpected
+call. The gateway's own rules (pagination, which errors mean "vault gone", "not stopped", "not
+deleted") are tested on it directly, with a fake client. The CloudFormation response is captured at
+its HTTP seam (``cfn.http_put``); one test sends it for real to a local HTTP server.
 """
 
 from __future__ import annotations
 
 import http.server
 import json
+import sys
 import threading
 import urllib.error
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.exceptions import ClientError, EndpointConnectionError
 from dr_common import cfn
 
 from .handlers import load_handler
@@ -49,28 +48,64 @@ class FakeContext:
         return self.remaining_ms
 
 
-class Harness:
-    """The loaded handler module with a stubbed Backup client, a fake clock and captured responses."""
+def client_error(code: str, message: str = "", operation: str = "ListRecoveryPointsByBackupVault") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
 
-    def __init__(self, module: ModuleType, stub: Stubber, context: FakeContext) -> None:
-        self.module = module
-        self.stub = stub
+
+class FakeGateway:
+    """AWS Backup as a script, in place of ``gateway.Gateway``: ``expected`` holds (call, arguments,
+    answer) in the order the handler must make them; an exception as answer is raised. Pausing
+    takes time off the context instead of waiting."""
+
+    def __init__(self, context: FakeContext) -> None:
         self.context = context
+        self.expected: list[tuple[str, tuple[Any, ...], Any]] = []
+        self.sleeps: list[float] = []
+
+    def _call(self, name: str, *arguments: Any) -> Any:
+        assert self.expected, f"unexpected call {name}{arguments}"
+        expected_name, expected_arguments, answer = self.expected.pop(0)
+        assert (name, arguments) == (expected_name, expected_arguments)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def active_jobs(self, vault_name: str, states: Iterable[str]) -> list[str]:
+        return self._call("active_jobs", vault_name, tuple(states))
+
+    def stop_job(self, job_id: str) -> Any:
+        return self._call("stop_job", job_id)
+
+    def recovery_points(self, vault_name: str) -> list[Mapping[str, Any]] | None:
+        return self._call("recovery_points", vault_name)
+
+    def delete_point(self, vault_name: str, arn: str) -> Any:
+        return self._call("delete_point", vault_name, arn)
+
+    def pause(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.context.remaining_ms -= int(seconds * 1000)
+
+
+class Harness:
+    """The loaded handler module on a fake gateway, a fake clock and captured responses."""
+
+    def __init__(self, module: ModuleType, context: FakeContext) -> None:
+        self.module = module
+        self.logic = sys.modules["logic"]  # the copy load_handler imported
+        self.context = context
+        self.gateway = FakeGateway(context)
         self.responses: list[dict[str, Any]] = []
         self.urls: list[str] = []
-        self.sleeps: list[float] = []
-        self.expected_calls: list[str] = []
-        self.calls: list[str] = []
 
-    def _expect(self, operation: str) -> None:
-        self.expected_calls.append(operation)
+    @property
+    def sleeps(self) -> list[float]:
+        return self.gateway.sleeps
 
     def run(self, event: dict[str, Any]) -> dict[str, Any]:
         """Invoke the handler; return the one response it sent."""
-        with self.stub:
-            self.module.handler(event, self.context)
-            self.stub.assert_no_pending_responses()
-        assert self.calls == self.expected_calls
+        self.module.handler(event, self.context)
+        assert self.gateway.expected == [], "expected calls were not made"
         assert len(self.responses) == 1, f"expected exactly one response, got {self.responses}"
         assert self.urls == [RESPONSE_URL]
         return self.responses[0]
@@ -78,97 +113,38 @@ class Harness:
     # --- expected AWS Backup calls, in the order the handler makes them -------------------------
 
     def jobs(self, running: list[str] | None = None) -> None:
-        """One ListBackupJobs call per active state; ``running`` job ids are returned as RUNNING."""
-        for state in ACTIVE_STATES:
-            found = [{"BackupJobId": job_id, "State": state} for job_id in (running or []) if state == "RUNNING"]
-            self._expect("ListBackupJobs")
-            self.stub.add_response(
-                "list_backup_jobs", {"BackupJobs": found}, {"ByBackupVaultName": VAULT, "ByState": state}
-            )
+        self.gateway.expected.append(("active_jobs", (VAULT, ACTIVE_STATES), list(running or [])))
 
     def stop(self, job_id: str, error: str | None = None) -> None:
-        self._expect("StopBackupJob")
-        if error:
-            self.stub.add_client_error(
-                "stop_backup_job",
-                service_error_code=error,
-                http_status_code=400,
-                expected_params={"BackupJobId": job_id},
-            )
-        else:
-            self.stub.add_response("stop_backup_job", {}, {"BackupJobId": job_id})
+        self.gateway.expected.append(("stop_job", (job_id,), self.logic.Refusal(error) if error else None))
 
-    def points(self, *pages: list[dict[str, Any]]) -> None:
-        """ListRecoveryPointsByBackupVault, one call per page, linked by NextToken."""
-        for index, page in enumerate(pages):
-            params: dict[str, Any] = {"BackupVaultName": VAULT}
-            if index:
-                params["NextToken"] = f"token-{index}"
-            response: dict[str, Any] = {"RecoveryPoints": page}
-            self._expect("ListRecoveryPointsByBackupVault")
-            if index + 1 < len(pages):
-                response["NextToken"] = f"token-{index + 1}"
-            self.stub.add_response("list_recovery_points_by_backup_vault", response, params)
+    def points(self, points: list[dict[str, Any]] | None) -> None:
+        """ListRecoveryPointsByBackupVault's points; None: the vault does not exist."""
+        self.gateway.expected.append(("recovery_points", (VAULT,), points))
 
     def points_error(self, code: str, message: str = "") -> None:
-        self._expect("ListRecoveryPointsByBackupVault")
-        self.stub.add_client_error(
-            "list_recovery_points_by_backup_vault",
-            service_error_code=code,
-            service_message=message,
-            http_status_code=400 if code != "AccessDeniedException" else 403,
-            expected_params={"BackupVaultName": VAULT},
-        )
+        self.gateway.expected.append(("recovery_points", (VAULT,), client_error(code, message)))
 
-    def vaults(self, *names: str) -> None:
-        self._expect("ListBackupVaults")
-        vault_list = [{"BackupVaultName": name, "BackupVaultArn": vault_arn(name)} for name in names]
-        self.stub.add_response("list_backup_vaults", {"BackupVaultList": vault_list}, {})
-
-    def delete(self, arn: str, error: str | None = None, message: str = "") -> None:
-        params = {"BackupVaultName": VAULT, "RecoveryPointArn": arn}
-        self._expect("DeleteRecoveryPoint")
-        if error:
-            self.stub.add_client_error(
-                "delete_recovery_point",
-                service_error_code=error,
-                service_message=message,
-                http_status_code=400,
-                expected_params=params,
-            )
-        else:
-            self.stub.add_response("delete_recovery_point", {}, params)
+    def delete(self, arn: str, error: str | None = None, message: str = "", unanswered: bool = False) -> None:
+        answer = self.logic.Refusal(error, message, unanswered) if error else None
+        self.gateway.expected.append(("delete_point", (VAULT, arn), answer))
 
 
 @pytest.fixture
 def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
     module = load_handler(monkeypatch, "vault_cleanup")
-    client = boto3.client("backup", region_name="us-east-1")
-    h = Harness(module, Stubber(client), FakeContext())
+    h = Harness(module, FakeContext())
 
     def fake_put(url: str, body: bytes) -> None:
         h.urls.append(url)
         h.responses.append(json.loads(body))
 
     def fake_sleep(seconds: float) -> None:
-        h.sleeps.append(seconds)
         h.context.remaining_ms -= int(seconds * 1000)
 
-    def record_call(model: Any, **_: Any) -> None:
-        h.calls.append(model.name)
-
-    # Fires for every call, before the Stubber checks it (and before any error it raises is caught).
-    client.meta.events.register("provide-client-params.backup", lambda params, model, **kw: record_call(model))
-    monkeypatch.setitem(module.clients.made, "backup", client)
+    monkeypatch.setattr(module, "gateway", h.gateway)
     monkeypatch.setattr(cfn, "http_put", fake_put)
     monkeypatch.setattr(cfn, "sleep", fake_sleep)
-    monkeypatch.setattr(module, "_sleep", fake_sleep)
     yield h
 
 
@@ -217,7 +193,7 @@ def assert_echoes_request(response: dict[str, Any], request: dict[str, Any]) -> 
 @pytest.mark.parametrize("request_type", ["Create", "Update"])
 def test_create_and_update_succeed_without_backup_calls(harness: Harness, request_type: str) -> None:
     request = event(request_type)
-    response = harness.run(request)  # no stubbed responses: any Backup call would fail the request
+    response = harness.run(request)  # no expected calls: any Backup call would fail the test
     assert response["Status"] == "SUCCESS"
     assert response["PhysicalResourceId"] == VAULT
     assert_echoes_request(response, request)
@@ -239,10 +215,10 @@ def test_delete_of_empty_vault_succeeds_at_once(harness: Harness) -> None:
 
 
 def test_delete_stops_jobs_deletes_every_point_and_waits_until_empty(harness: Harness) -> None:
-    # Round 1: a running job, three points over two pages; one is still being created.
+    # Round 1: a running job, three points; one is still being created.
     harness.jobs(running=["job-1"])
     harness.stop("job-1")
-    harness.points([point(rp_arn(1)), point(AURORA_ARN)], [point(rp_arn(2), "CREATING")])
+    harness.points([point(rp_arn(1)), point(AURORA_ARN), point(rp_arn(2), "CREATING")])
     harness.delete(rp_arn(1))
     harness.delete(AURORA_ARN)
     # Round 2: the Aurora snapshot is still deleting, the new point is complete now.
@@ -276,12 +252,9 @@ def test_delete_waits_for_a_job_that_cannot_be_stopped(harness: Harness) -> None
     assert len(harness.sleeps) == 2
 
 
-@pytest.mark.parametrize("code", ["AccessDeniedException", "ResourceNotFoundException"])
-def test_delete_of_missing_vault_succeeds(harness: Harness, code: str) -> None:
-    # AWS Backup answers a vault that does not exist with AccessDeniedException ("Insufficient privileges").
+def test_delete_of_missing_vault_succeeds(harness: Harness) -> None:
     harness.jobs()
-    harness.points_error(code, "Insufficient privileges to perform this action.")
-    harness.vaults("some-other-vault")
+    harness.points(None)
     response = harness.run(event())
     assert response["Status"] == "SUCCESS"
 
@@ -289,7 +262,6 @@ def test_delete_of_missing_vault_succeeds(harness: Harness, code: str) -> None:
 def test_access_denied_on_an_existing_vault_fails(harness: Harness) -> None:
     harness.jobs()
     harness.points_error("AccessDeniedException", "not authorized to perform backup:ListRecoveryPointsByBackupVault")
-    harness.vaults("some-other-vault", VAULT)
     response = harness.run(event())
     assert response["Status"] == "FAILED"
     assert "AccessDeniedException" in response["Reason"]
@@ -338,9 +310,9 @@ def test_point_deleted_meanwhile_is_not_an_error(harness: Harness) -> None:
 
 def test_point_left_expired_after_repeated_requests_fails(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     # AWS Backup answers 200 to a delete it lacks permissions for and marks the point EXPIRED.
-    monkeypatch.setattr(harness.module, "RETRY_DELETE_AFTER_SECONDS", 0)
+    monkeypatch.setattr(harness.logic, "RETRY_DELETE_AFTER_SECONDS", 0)
     expired = point(AURORA_ARN, "EXPIRED", "Insufficient permissions to delete the snapshot")
-    for _ in range(harness.module.MAX_DELETE_REQUESTS):
+    for _ in range(harness.logic.MAX_DELETE_REQUESTS):
         harness.jobs()
         harness.points([expired])
         harness.delete(AURORA_ARN)
@@ -398,8 +370,7 @@ def test_undeliverable_response_is_retried_and_not_raised(harness: Harness, monk
         raise urllib.error.URLError("connection reset")
 
     monkeypatch.setattr(cfn, "http_put", failing_put)
-    with harness.stub:
-        harness.module.handler(event("Create"), harness.context)  # must not raise
+    harness.module.handler(event("Create"), harness.context)  # must not raise
     assert len(attempts) == cfn.PUT_ATTEMPTS
 
 
@@ -444,3 +415,127 @@ def test_response_url_is_never_logged(harness: Harness, caplog: pytest.LogCaptur
     logged = json.dumps([record.__dict__ for record in caplog.records], default=str)  # messages and their keys
     assert "X-Amz-Signature" not in logged
     assert VAULT in logged
+
+
+# --- the gateway's own rules, on a fake client ----------------------------------------------------
+
+
+class FakeClient:
+    """AWS Backup's client as the gateway uses it: ``pages`` per paginated operation (an exception
+    raises), ``errors`` per other operation; every call recorded with its parameters."""
+
+    def __init__(self, pages: dict[str, Any] | None = None, errors: dict[str, Exception] | None = None) -> None:
+        self.pages = pages or {}
+        self.errors = errors or {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def get_paginator(self, operation: str) -> Any:
+        client = self
+
+        class Paginator:
+            def paginate(self, **params: Any) -> Any:
+                client.calls.append((operation, params))
+                answer = client.pages[operation]
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer(params) if callable(answer) else answer
+
+        return Paginator()
+
+    def __getattr__(self, operation: str) -> Any:
+        def call(**params: Any) -> dict[str, Any]:
+            self.calls.append((operation, params))
+            if operation in self.errors:
+                raise self.errors[operation]
+            return {}
+
+        return call
+
+
+@pytest.fixture
+def gateway(harness: Harness) -> ModuleType:
+    return sys.modules["gateway"]  # the copy load_handler imported
+
+
+def test_active_jobs_are_listed_per_state_over_every_page(gateway: ModuleType) -> None:
+    def pages(params: dict[str, Any]) -> list[dict[str, Any]]:
+        if params["ByState"] != "RUNNING":
+            return [{"BackupJobs": []}]
+        return [{"BackupJobs": [{"BackupJobId": "job-1"}]}, {"BackupJobs": [{"BackupJobId": "job-2"}]}]
+
+    client = FakeClient(pages={"list_backup_jobs": pages})
+
+    assert gateway.Gateway(clients=lambda service: client).active_jobs(VAULT, ACTIVE_STATES) == ["job-1", "job-2"]
+    assert client.calls == [("list_backup_jobs", {"ByBackupVaultName": VAULT, "ByState": s}) for s in ACTIVE_STATES]
+
+
+def test_recovery_points_of_every_page(gateway: ModuleType) -> None:
+    pages = [{"RecoveryPoints": [point(rp_arn(1))]}, {"RecoveryPoints": [point(rp_arn(2))]}]
+    client = FakeClient(pages={"list_recovery_points_by_backup_vault": pages})
+
+    points = gateway.Gateway(clients=lambda service: client).recovery_points(VAULT)
+
+    assert [p["RecoveryPointArn"] for p in points] == [rp_arn(1), rp_arn(2)]
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "ResourceNotFoundException"])
+def test_a_vault_missing_from_list_backup_vaults_is_gone(gateway: ModuleType, code: str) -> None:
+    # AWS Backup answers a vault that does not exist with AccessDeniedException ("Insufficient privileges").
+    client = FakeClient(
+        pages={
+            "list_recovery_points_by_backup_vault": client_error(code, "Insufficient privileges"),
+            "list_backup_vaults": [{"BackupVaultList": [{"BackupVaultName": "some-other-vault"}]}],
+        }
+    )
+    assert gateway.Gateway(clients=lambda service: client).recovery_points(VAULT) is None
+
+
+def test_access_denied_on_a_listed_vault_raises(gateway: ModuleType) -> None:
+    client = FakeClient(
+        pages={
+            "list_recovery_points_by_backup_vault": client_error("AccessDeniedException", "not authorized"),
+            "list_backup_vaults": [
+                {"BackupVaultList": [{"BackupVaultName": "some-other-vault"}]},
+                {"BackupVaultList": [{"BackupVaultName": VAULT}]},
+            ],
+        }
+    )
+    with pytest.raises(ClientError):
+        gateway.Gateway(clients=lambda service: client).recovery_points(VAULT)
+
+
+def test_refused_stops_and_deletes_are_returned_not_raised(gateway: ModuleType) -> None:
+    client = FakeClient(
+        errors={
+            "stop_backup_job": client_error("InvalidRequestException", "cannot stop", "StopBackupJob"),
+            "delete_recovery_point": client_error("InvalidRequestException", "legal hold", "DeleteRecoveryPoint"),
+        }
+    )
+    aws = gateway.Gateway(clients=lambda service: client)
+
+    assert aws.stop_job("job-1").code == "InvalidRequestException"
+    refusal = aws.delete_point(VAULT, rp_arn(1))
+    assert (refusal.code, refusal.message, refusal.unanswered) == ("InvalidRequestException", "legal hold", False)
+    assert client.calls == [
+        ("stop_backup_job", {"BackupJobId": "job-1"}),
+        ("delete_recovery_point", {"BackupVaultName": VAULT, "RecoveryPointArn": rp_arn(1)}),
+    ]
+    assert gateway.Gateway(clients=lambda service: FakeClient()).delete_point(VAULT, rp_arn(1)) is None
+
+
+def test_a_delete_without_answer_is_a_refusal_to_retry(gateway: ModuleType, harness: Harness) -> None:
+    client = FakeClient(errors={"delete_recovery_point": EndpointConnectionError(endpoint_url="https://backup")})
+
+    refusal = gateway.Gateway(clients=lambda service: client).delete_point(VAULT, rp_arn(1))
+
+    assert refusal.unanswered and refusal.code == "EndpointConnectionError"
+    # ... and the handler asks again next round instead of failing.
+    harness.jobs()
+    harness.points([point(rp_arn(1))])
+    harness.delete(rp_arn(1), refusal.code, refusal.message, unanswered=True)
+    harness.jobs()
+    harness.points([point(rp_arn(1))])
+    harness.delete(rp_arn(1))
+    harness.jobs()
+    harness.points([])
+    assert harness.run(event())["Status"] == "SUCCESS"
