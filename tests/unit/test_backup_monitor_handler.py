@@ -1,17 +1,18 @@
-"""Unit tests of the backup monitor: real AWS Backup event shapes, the RPO edges, EMF output."""
+"""Unit tests of the backup monitor: real AWS Backup event shapes, the RPO edges, EMF output, against a fake
+gateway (``FakeGateway``: each resource's recovery points in memory, every read recorded). The gateway's own
+rules (the filters it sends, every page read, one client per environment) are tested on it directly."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-import boto3
 import dr_common.clients
 import pytest
-from botocore.stub import Stubber
 
 from .handlers import load_handler
 
@@ -30,6 +31,24 @@ CONTEXT = SimpleNamespace(
 )
 
 
+class FakeGateway:
+    """AWS Backup's recovery points in memory, in place of ``gateway.Gateway``: ``points`` per resource
+    ARN, as (creation date, status); ``reads`` records each (ARN, created after) asked for."""
+
+    def __init__(self) -> None:
+        self.points: dict[str, list[tuple[datetime, str]]] = {}
+        self.reads: list[tuple[str, datetime | None]] = []
+
+    def recovery_points(self, vault: str, arn: str, created_after: datetime | None) -> Iterable[Mapping[str, Any]]:
+        assert vault == VAULT
+        self.reads.append((arn, created_after))
+        return [
+            {"CreationDate": created, "Status": status}
+            for created, status in self.points.get(arn, [])
+            if created_after is None or created > created_after
+        ]
+
+
 @pytest.fixture
 def monitor(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     for key, value in {
@@ -41,7 +60,14 @@ def monitor(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(key, value)
-    yield load_handler(monkeypatch, "backup_monitor")
+    module = load_handler(monkeypatch, "backup_monitor")
+    monkeypatch.setattr(module, "gateway", FakeGateway())
+    yield module
+
+
+@pytest.fixture
+def logic(monitor: ModuleType) -> ModuleType:
+    return sys.modules["logic"]  # the copy load_handler imported
 
 
 def scheduled(time: str = "2026-11-28T12:00:00Z") -> dict[str, Any]:
@@ -100,97 +126,55 @@ def metric_values(out: str, name: str) -> dict[str, float]:
 
 
 @pytest.mark.parametrize(("minutes", "breaches"), [(59, False), (60, False), (61, True)])
-def test_age_breaches_only_above_the_rpo(monitor: ModuleType, minutes: int, breaches: bool) -> None:
-    age = monitor.Age("dynamodb-table", TABLE_ARN, NOW - timedelta(minutes=minutes), NOW)
+def test_age_breaches_only_above_the_rpo(logic: ModuleType, minutes: int, breaches: bool) -> None:
+    age = logic.Age("dynamodb-table", TABLE_ARN, NOW - timedelta(minutes=minutes), NOW)
     assert age.minutes == minutes
     assert age.breaches(60) is breaches
 
 
-def test_no_recovery_point_is_a_breach_not_silence(monitor: ModuleType) -> None:
-    age = monitor.Age("dynamodb-table", TABLE_ARN, None, NOW)
+def test_no_recovery_point_is_a_breach_not_silence(logic: ModuleType) -> None:
+    age = logic.Age("dynamodb-table", TABLE_ARN, None, NOW)
     assert age.minutes is None
     assert age.breaches(60) is True
 
 
-def stub_points(
-    client: Any, arn: str, pages: list[list[tuple[datetime, str]]], created_after: datetime | None = NOW - WINDOW
-) -> None:
-    """ListRecoveryPointsByBackupVault answers for the resource: ``pages`` of (creation date,
-    status); the request filters by creation time unless ``created_after`` is None."""
-    for index, page in enumerate(pages):
-        response: dict[str, Any] = {
-            "RecoveryPoints": [
-                {
-                    "RecoveryPointArn": f"arn:aws:backup:us-east-1:{ACCOUNT}:recovery-point:{index}-{n}",
-                    "CreationDate": created,
-                    "Status": status,
-                    "BackupVaultName": "backup-vault-test",
-                }
-                for n, (created, status) in enumerate(page)
-            ]
-        }
-        expected: dict[str, Any] = {"BackupVaultName": VAULT, "ByResourceArn": arn}
-        if created_after is not None:
-            expected["ByCreatedAfter"] = created_after
-        if index:
-            expected["NextToken"] = f"page-{index}"
-        if index < len(pages) - 1:
-            response["NextToken"] = f"page-{index + 1}"
-        client_stubber(client).add_response("list_recovery_points_by_backup_vault", response, expected)
+def test_newest_completed_point_skips_unfinished_points(monitor: ModuleType, logic: ModuleType) -> None:
+    monitor.gateway.points[TABLE_ARN] = [
+        (NOW - timedelta(hours=3), "COMPLETED"),
+        (NOW - timedelta(minutes=5), "PARTIAL"),
+        (NOW - timedelta(minutes=45), "COMPLETED"),
+        (NOW - timedelta(minutes=1), "EXPIRED"),
+    ]
+    assert logic.newest_completed_point(monitor.gateway, VAULT, TABLE_ARN) == NOW - timedelta(minutes=45)
 
 
-_stubbers: dict[int, Stubber] = {}
-
-
-def client_stubber(client: Any) -> Stubber:
-    return _stubbers.setdefault(id(client), Stubber(client))
-
-
-def test_newest_completed_point_reads_every_page_and_skips_unfinished(monitor: ModuleType) -> None:
-    client = boto3.client("backup", region_name="us-east-1")
-    stub_points(
-        client,
-        TABLE_ARN,
-        [
-            [(NOW - timedelta(hours=3), "COMPLETED"), (NOW - timedelta(minutes=5), "PARTIAL")],
-            [(NOW - timedelta(minutes=45), "COMPLETED"), (NOW - timedelta(minutes=1), "EXPIRED")],
-        ],
-        created_after=None,
-    )
-    with client_stubber(client):
-        assert monitor.newest_completed_point(client, VAULT, TABLE_ARN) == NOW - timedelta(minutes=45)
-
-
-def test_a_healthy_resource_costs_one_read_of_its_recent_points(monitor: ModuleType) -> None:
+def test_a_healthy_resource_costs_one_read_of_its_recent_points(monitor: ModuleType, logic: ModuleType) -> None:
     """Seven days of hourly points must not be read every 5 minutes: only the last two RPOs are."""
-    client = boto3.client("backup", region_name="us-east-1")
-    stub_points(client, TABLE_ARN, [[(NOW - timedelta(minutes=70), "COMPLETED")]])
-    settings = monitor.Settings.from_environ(monitor.os.environ)
-    with client_stubber(client):
-        assert monitor.newest_point(client, settings, TABLE_ARN, NOW) == NOW - timedelta(minutes=70)
-        client_stubber(client).assert_no_pending_responses()
+    monitor.gateway.points[TABLE_ARN] = [(NOW - timedelta(minutes=70), "COMPLETED")]
+    settings = logic.Settings.from_environ(monitor.os.environ)
+    assert logic.newest_point(monitor.gateway, settings, TABLE_ARN, NOW) == NOW - timedelta(minutes=70)
+    assert monitor.gateway.reads == [(TABLE_ARN, NOW - WINDOW)]
 
 
-def test_a_breaching_resource_reports_its_true_age_from_the_whole_history(monitor: ModuleType) -> None:
-    client = boto3.client("backup", region_name="us-east-1")
-    stub_points(client, TABLE_ARN, [[(NOW - timedelta(minutes=100), "FAILED")]])
-    stub_points(client, TABLE_ARN, [[(NOW - timedelta(hours=5), "COMPLETED")]], created_after=None)
-    settings = monitor.Settings.from_environ(monitor.os.environ)
-    with client_stubber(client):
-        assert monitor.newest_point(client, settings, TABLE_ARN, NOW) == NOW - timedelta(hours=5)
+def test_a_breaching_resource_reports_its_true_age_from_the_whole_history(
+    monitor: ModuleType, logic: ModuleType
+) -> None:
+    monitor.gateway.points[TABLE_ARN] = [
+        (NOW - timedelta(hours=5), "COMPLETED"),
+        (NOW - timedelta(minutes=100), "FAILED"),
+    ]
+    settings = logic.Settings.from_environ(monitor.os.environ)
+    assert logic.newest_point(monitor.gateway, settings, TABLE_ARN, NOW) == NOW - timedelta(hours=5)
+    assert monitor.gateway.reads == [(TABLE_ARN, NOW - WINDOW), (TABLE_ARN, None)]
 
 
 def test_scheduled_run_publishes_each_age_the_worst_and_the_missing(
-    monitor: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monitor: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    client = boto3.client("backup", region_name="us-east-1")
-    stub_points(client, TABLE_ARN, [[(NOW - timedelta(minutes=61), "COMPLETED")]])
-    stub_points(client, CLUSTER_ARN, [[]])
-    stub_points(client, CLUSTER_ARN, [[]], created_after=None)
-    monkeypatch.setitem(monitor.clients.made, "backup", client)
-    with client_stubber(client):
-        summary = monitor.handler(scheduled(), CONTEXT)
+    monitor.gateway.points[TABLE_ARN] = [(NOW - timedelta(minutes=61), "COMPLETED")]
+    summary = monitor.handler(scheduled(), CONTEXT)
 
+    assert monitor.gateway.reads == [(TABLE_ARN, NOW - WINDOW), (CLUSTER_ARN, NOW - WINDOW), (CLUSTER_ARN, None)]
     assert summary["resources"] == {"dynamodb-table": 61.0, "aurora-cluster": "never"}
     assert summary["breaching"] == ["aurora-cluster", "dynamodb-table"]
     out = capsys.readouterr().out
@@ -237,19 +221,53 @@ def test_bad_events_are_logged_and_counted_never_raised(
     assert metric_values(capsys.readouterr().out, "InvalidEvents") == {"": 1.0}
 
 
-def test_a_warm_environment_reuses_its_backup_client(monitor: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+class FakeClient:
+    """AWS Backup's client as the gateway uses it: ``pages`` of recovery points; each paginate's parameters recorded."""
+
+    def __init__(self, pages: list[list[Mapping[str, Any]]]) -> None:
+        self.pages = pages
+        self.requests: list[dict[str, Any]] = []
+
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "list_recovery_points_by_backup_vault"
+        return self
+
+    def paginate(self, **params: Any) -> Any:
+        self.requests.append(params)
+        return [{"RecoveryPoints": page} for page in self.pages]
+
+
+@pytest.fixture
+def gateway(monitor: ModuleType) -> ModuleType:
+    return sys.modules["gateway"]  # the copy load_handler imported
+
+
+def test_the_gateway_reads_every_page_with_the_filters(gateway: ModuleType) -> None:
+    first, second = {"RecoveryPointArn": "rp-1"}, {"RecoveryPointArn": "rp-2"}
+    client = FakeClient([[first], [second]])
+    aws = gateway.Gateway(clients=lambda service: client)
+
+    assert list(aws.recovery_points(VAULT, TABLE_ARN, NOW - WINDOW)) == [first, second]
+    assert list(aws.recovery_points(VAULT, TABLE_ARN, None)) == [first, second]
+    assert client.requests == [
+        {"BackupVaultName": VAULT, "ByResourceArn": TABLE_ARN, "ByCreatedAfter": NOW - WINDOW},
+        {"BackupVaultName": VAULT, "ByResourceArn": TABLE_ARN},
+    ]
+
+
+def test_a_warm_environment_reuses_its_backup_client(
+    monitor: ModuleType, gateway: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Lambda keeps an execution environment warm between the 5-minute runs; the client is built once."""
     made: list[str] = []
-    client = boto3.client("backup", region_name="us-east-1")
+    client = FakeClient([[{"CreationDate": NOW - timedelta(minutes=5), "Status": "COMPLETED"}]])
 
     def build(service: str, **options: Any) -> Any:
         made.append(service)
         return client
 
     monkeypatch.setattr(dr_common.clients.boto3, "client", build)
+    monkeypatch.setattr(monitor, "gateway", gateway.Gateway())  # a real one, as the module makes per environment
     for _ in range(3):
-        stub_points(client, TABLE_ARN, [[(NOW - timedelta(minutes=5), "COMPLETED")]])
-        stub_points(client, CLUSTER_ARN, [[(NOW - timedelta(minutes=5), "COMPLETED")]])
-        with client_stubber(client):
-            monitor.handler(scheduled(), CONTEXT)
+        assert monitor.handler(scheduled(), CONTEXT)["breaching"] == []
     assert made == ["backup"]
