@@ -1,28 +1,31 @@
-"""Unit tests of the health-check canary: moto for AWS, a fake pg8000 connection for Aurora."""
+"""Unit tests of the health-check canary, against a fake gateway (``FakeGateway``: the secret, the table,
+the bucket and the heartbeat rows in memory). The gateway's own SQL over TLS is tested on it directly,
+with a fake pg8000 connection."""
 
 from __future__ import annotations
 
 import json
 import socket
 import ssl
+import sys
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import boto3
 import certifi
 import pg8000.native
 import pytest
+from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from dr_common import postgres
 from dr_common.settings import ConfigurationError
-from moto import mock_aws
 
 from .handlers import FUNCTIONS_DIR, load_handler
 
@@ -31,7 +34,7 @@ TABLE = "dr-table-test"
 BUCKET = "dr-bucket-test"
 NAMESPACE = "DisasterRecovery/HealthCheck"
 BASE_ENV = {
-    "DB_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db",
+    "DB_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:aurora-credentials-test",
     "DB_HOST": "db.internal",
     "DB_PORT": "5432",
     "DB_NAME": "drdb",
@@ -49,36 +52,24 @@ def fresh_container() -> None:
 
 
 class FakeDatabase:
-    """Stands in for Aurora: records each connect and keeps inserted heartbeat rows."""
+    """Stands in for Aurora behind pg8000: keeps inserted heartbeat rows."""
 
     def __init__(self) -> None:
         self.rows: dict[Any, datetime] = {}
-        self.connects: list[dict[str, Any]] = []
+        self.statements: list[str] = []
         self.closed = 0
-        self.error: Exception | None = None
         self.loses_writes = False
-
-    def connect(self, settings: Any, credentials: Any, ssl_context: ssl.SSLContext) -> Any:
-        self.connects.append(
-            {
-                "settings": settings,
-                "credentials": credentials,
-                "ssl_context": ssl_context,
-            }
-        )
-        if self.error is not None:
-            raise self.error
-        return FakeConnection(self)
 
 
 class FakeConnection:
-    """The part of ``pg8000.native.Connection`` the handler uses: ``run`` and ``close``."""
+    """The part of ``pg8000.native.Connection`` the gateway uses: ``run`` and ``close``."""
 
     def __init__(self, database: FakeDatabase) -> None:
         self.database = database
 
     def run(self, sql: str, **params: Any) -> list[list[Any]]:
         statement = sql.split()[0].upper()
+        self.database.statements.append(statement)
         if statement == "INSERT" and not self.database.loses_writes:
             self.database.rows[params["id"]] = params["checked_at"]
         if statement == "SELECT" and params["id"] in self.database.rows:
@@ -89,72 +80,79 @@ class FakeConnection:
         self.database.closed += 1
 
 
+class FakeGateway:
+    """The canary's stores in memory, in place of ``gateway.Gateway``. ``errors`` maps a call's name
+    to the exception it raises; ``secret_reads`` and ``connects`` record those calls."""
+
+    def __init__(self) -> None:
+        self.secret = secret_string(PASSWORD)
+        self.items: dict[str, dict[str, Any]] = {}  # table/sk -> item
+        self.objects: dict[str, bytes] = {}  # bucket/key -> body
+        self.rows: dict[Any, datetime] = {}
+        self.loses_writes = False
+        self.errors: dict[str, Exception] = {}
+        self.secret_reads = 0
+        self.connects: list[dict[str, Any]] = []
+
+    def _fail(self, call: str) -> None:
+        if call in self.errors:
+            raise self.errors[call]
+
+    def secret_string(self, secret_arn: str) -> str:
+        assert secret_arn == BASE_ENV["DB_SECRET_ARN"]
+        self.secret_reads += 1
+        return self.secret
+
+    def write_heartbeat_row(
+        self, host: str, port: int, database: str, credentials: Any, ca_bundle: Path | None, row: tuple[Any, ...]
+    ) -> Any:
+        self.connects.append({"host": host, "port": port, "database": database, "credentials": credentials})
+        self._fail("write_heartbeat_row")
+        heartbeat_id, checked_at, _ = row
+        if not self.loses_writes:
+            self.rows[heartbeat_id] = checked_at
+        return self.rows.get(heartbeat_id)
+
+    def put_item(self, table: str, item: Mapping[str, Any]) -> None:
+        self._fail("put_item")
+        self.items[f"{table}/{item['sk']['S']}"] = dict(item)
+
+    def get_item(self, table: str, key: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        assert key["pk"] == {"S": "heartbeat"}
+        return self.items.get(f"{table}/{key['sk']['S']}")
+
+    def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        self._fail("put_object")
+        assert content_type == "application/json"
+        self.objects[f"{bucket}/{key}"] = body
+
+    def get_object(self, bucket: str, key: str) -> bytes:
+        return self.objects[f"{bucket}/{key}"]
+
+
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, moto_kms_reuses_private_keys: None) -> Iterator[dict[str, Any]]:
-    """Moto table, versioned SSE-KMS bucket and database secret; the handler's environment."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
+def aws() -> FakeGateway:
+    return FakeGateway()
+
+
+@pytest.fixture
+def handler(aws: FakeGateway, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    for name, value in BASE_ENV.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        key_id = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
-        s3.put_bucket_encryption(
-            Bucket=BUCKET,
-            ServerSideEncryptionConfiguration={
-                "Rules": [
-                    {
-                        "ApplyServerSideEncryptionByDefault": {
-                            "SSEAlgorithm": "aws:kms",
-                            "KMSMasterKeyID": key_id,
-                        }
-                    }
-                ]
-            },
-        )
-        secrets = boto3.client("secretsmanager")
-        secret_arn = secrets.create_secret(Name="aurora-credentials-test", SecretString=secret_string(PASSWORD))["ARN"]
-        for name, value in (BASE_ENV | {"DB_SECRET_ARN": secret_arn}).items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("DB_CA_BUNDLE", raising=False)
-        yield {
-            "dynamodb": dynamodb,
-            "s3": s3,
-            "secrets": secrets,
-            "secret_arn": secret_arn,
-        }
-
-
-@pytest.fixture
-def database() -> FakeDatabase:
-    return FakeDatabase()
-
-
-@pytest.fixture
-def handler(database: FakeDatabase, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.delenv("DB_CA_BUNDLE", raising=False)
     module = load_handler(monkeypatch, "health_check")
-    monkeypatch.setattr(module, "connect", database.connect)
+    monkeypatch.setattr(module, "gateway", aws)
     return module
+
+
+@pytest.fixture
+def logic(handler: ModuleType) -> ModuleType:
+    return sys.modules["logic"]  # the copy load_handler imported
+
+
+@pytest.fixture
+def gateway(handler: ModuleType) -> ModuleType:
+    return sys.modules["gateway"]
 
 
 def secret_string(password: str) -> str:
@@ -193,9 +191,8 @@ def assert_valid_emf(document: dict[str, Any]) -> None:
 
 
 def test_success_writes_heartbeats_everywhere_and_emits_emf(
-    aws: Any,
+    aws: FakeGateway,
     handler: ModuleType,
-    database: FakeDatabase,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -210,21 +207,15 @@ def test_success_writes_heartbeats_everywhere_and_emits_emf(
     }
     heartbeat_id = summary["heartbeat_id"]
 
-    item = aws["dynamodb"].get_item(
-        TableName=TABLE,
-        Key={"pk": {"S": "heartbeat"}, "sk": {"S": summary["checked_at"]}},
-    )["Item"]
+    item = aws.items[f"{TABLE}/{summary['checked_at']}"]
+    assert item["pk"] == {"S": "heartbeat"}
     assert item["heartbeat_id"]["S"] == heartbeat_id
-    s3_object = aws["s3"].get_object(Bucket=BUCKET, Key="heartbeat/latest.json")
-    assert json.loads(s3_object["Body"].read())["heartbeat_id"] == heartbeat_id
-    assert s3_object["ServerSideEncryption"] == "aws:kms"
-    assert [str(row_id) for row_id in database.rows] == [heartbeat_id]
-    assert database.closed == 1
-    (connect,) = database.connects
+    assert json.loads(aws.objects[f"{BUCKET}/heartbeat/latest.json"])["heartbeat_id"] == heartbeat_id
+    assert [str(row_id) for row_id in aws.rows] == [heartbeat_id]
+    (connect,) = aws.connects
     assert connect["credentials"].username == "dradmin"
     assert connect["credentials"].password == PASSWORD
-    assert connect["settings"].db_host == "db.internal"  # from DB_HOST, not the secret
-    assert isinstance(connect["ssl_context"], ssl.SSLContext)
+    assert (connect["host"], connect["port"], connect["database"]) == ("db.internal", 5432, "drdb")  # not the secret's
 
     documents = emf_documents(capsys.readouterr().out)
     assert set(documents) == {"Aurora", "DynamoDB", "S3"}
@@ -236,15 +227,11 @@ def test_success_writes_heartbeats_everywhere_and_emits_emf(
 
 
 def test_one_failing_dependency_is_measured_and_fails_the_invocation(
-    aws: Any,
-    handler: ModuleType,
-    database: FakeDatabase,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    aws: FakeGateway, handler: ModuleType, logic: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("BUCKET_NAME", "no-such-bucket-test")
+    aws.errors["put_object"] = ClientError({"Error": {"Code": "NoSuchBucket", "Message": "gone"}}, "PutObject")
 
-    with pytest.raises(handler.HealthCheckFailed) as raised:
+    with pytest.raises(logic.HealthCheckFailed) as raised:
         handler.handler({}, None)
 
     summary = raised.value.summary
@@ -254,8 +241,8 @@ def test_one_failing_dependency_is_measured_and_fails_the_invocation(
     assert results["Aurora"]["success"] is True
     assert results["DynamoDB"]["success"] is True
     assert "1 of 3 dependencies failed: S3: " in str(raised.value)
-    assert len(database.rows) == 1
-    assert aws["dynamodb"].scan(TableName=TABLE)["Count"] == 1
+    assert len(aws.rows) == 1
+    assert len(aws.items) == 1
 
     documents = emf_documents(capsys.readouterr().out)
     assert {name: doc["Success"] for name, doc in documents.items()} == {
@@ -269,14 +256,14 @@ def test_one_failing_dependency_is_measured_and_fails_the_invocation(
 
 
 def test_aurora_failure_never_logs_the_password_and_refetches_the_secret(
-    aws: Any,
+    aws: FakeGateway,
     handler: ModuleType,
-    database: FakeDatabase,
+    logic: ModuleType,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    database.error = pg8000.native.InterfaceError(f"connection to {PASSWORD}@aurora:5432 refused")
-    with pytest.raises(handler.HealthCheckFailed) as raised:
+    aws.errors["write_heartbeat_row"] = pg8000.native.InterfaceError(f"connection to {PASSWORD}@aurora:5432 refused")
+    with pytest.raises(logic.HealthCheckFailed) as raised:
         handler.handler({}, None)
 
     captured = capsys.readouterr()
@@ -287,41 +274,36 @@ def test_aurora_failure_never_logs_the_password_and_refetches_the_secret(
     assert "Aurora check failed" in caplog.text
     for text in (captured.out, captured.err, caplog.text, str(raised.value)):
         assert PASSWORD not in text
-    assert PASSWORD not in repr(database.connects[0]["credentials"])
+    assert PASSWORD not in repr(aws.connects[0]["credentials"])
 
     # A failure may mean the password rotated: the next run must fetch the secret again.
-    aws["secrets"].put_secret_value(SecretId=aws["secret_arn"], SecretString=secret_string("rotated-password"))
-    database.error = None
+    aws.secret = secret_string("rotated-password")
+    del aws.errors["write_heartbeat_row"]
     handler.handler({}, None)
-    assert database.connects[-1]["credentials"].password == "rotated-password"
+    assert aws.connects[-1]["credentials"].password == "rotated-password"
 
 
-def test_secret_is_cached_across_warm_invocations(aws: Any, handler: ModuleType, database: FakeDatabase) -> None:
+def test_secret_is_cached_across_warm_invocations(aws: FakeGateway, handler: ModuleType) -> None:
     handler.handler({}, None)
-    aws["secrets"].put_secret_value(SecretId=aws["secret_arn"], SecretString=secret_string("not-fetched-yet"))
+    aws.secret = secret_string("not-fetched-yet")
     handler.handler({}, None)
 
-    assert [c["credentials"].password for c in database.connects] == [
-        PASSWORD,
-        PASSWORD,
-    ]
+    assert [c["credentials"].password for c in aws.connects] == [PASSWORD, PASSWORD]
+    assert aws.secret_reads == 1
 
 
-def test_write_that_cannot_be_read_back_is_a_failure(aws: Any, handler: ModuleType, database: FakeDatabase) -> None:
-    database.loses_writes = True
+def test_write_that_cannot_be_read_back_is_a_failure(aws: FakeGateway, handler: ModuleType, logic: ModuleType) -> None:
+    aws.loses_writes = True
 
-    with pytest.raises(handler.HealthCheckFailed) as raised:
+    with pytest.raises(logic.HealthCheckFailed) as raised:
         handler.handler({}, None)
 
     aurora = next(r for r in raised.value.summary["results"] if r["dependency"] == "Aurora")
     checked_at = datetime.fromisoformat(raised.value.summary["checked_at"])
     assert aurora["error"] == f"Aurora read-back returned None, expected {checked_at}"
-    assert database.closed == 1
 
 
-def test_missing_environment_variables_are_named(
-    aws: Any, handler: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_environment_variables_are_named(handler: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TABLE_NAME")
     monkeypatch.setenv("METRICS_NAMESPACE", "")
 
@@ -331,9 +313,7 @@ def test_missing_environment_variables_are_named(
     assert str(raised.value) == ("Missing required environment variable(s): TABLE_NAME, METRICS_NAMESPACE")
 
 
-def test_non_numeric_port_is_a_configuration_error(
-    aws: Any, handler: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_non_numeric_port_is_a_configuration_error(handler: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DB_PORT", "postgres")
 
     with pytest.raises(ConfigurationError, match="DB_PORT must be an integer"):
@@ -376,47 +356,57 @@ def test_with_ca_bundle_tls_verifies_certificate_and_host_name(
     assert tls_handshake(unverified, localhost_pki, "db.example.com") is None
 
 
-def test_ca_bundle_name_resolves_inside_the_package_and_must_exist(
-    aws: Any,
-    handler: ModuleType,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    monkeypatch.setenv("DB_CA_BUNDLE", "rds-ca-missing.pem")
+def test_ca_bundle_name_resolves_inside_the_package_and_must_exist(handler: ModuleType, gateway: ModuleType) -> None:
     settings = handler.Settings.from_environ(BASE_ENV | {"DB_CA_BUNDLE": "rds-ca-missing.pem"})
     assert settings.db_ca_bundle == FUNCTIONS_DIR / "health_check" / "rds-ca-missing.pem"
 
-    with pytest.raises(handler.HealthCheckFailed) as raised:
-        handler.handler({}, None)
-
-    aurora = next(r for r in raised.value.summary["results"] if r["dependency"] == "Aurora")
-    assert "rds-ca-missing.pem is not in the package" in aurora["error"]
-    assert emf_documents(capsys.readouterr().out)["DynamoDB"]["Success"] == 1
+    with pytest.raises(ConfigurationError, match=r"rds-ca-missing\.pem is not in the package"):
+        gateway.Gateway(clients=lambda service: None).write_heartbeat_row(
+            "db.internal", 5432, "drdb", postgres.Credentials("dradmin", PASSWORD), settings.db_ca_bundle, ROW
+        )
 
 
-def test_connect_hands_tls_context_and_short_timeout_to_pg8000(
-    monkeypatch: pytest.MonkeyPatch,
+ROW = (uuid.uuid4(), datetime(2026, 11, 28, 12, 0, tzinfo=UTC), "test")
+
+
+def test_the_heartbeat_row_goes_over_tls_with_a_short_timeout_and_is_read_back(
+    gateway: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    module = load_handler(monkeypatch, "health_check")
+    database = FakeDatabase()
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(pg8000.native, "Connection", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(pg8000.native, "Connection", lambda **kwargs: calls.append(kwargs) or FakeConnection(database))
     opened = object()
     monkeypatch.setattr(postgres, "no_delay_socket", lambda host, port, timeout: opened)
-    settings = module.Settings.from_environ(BASE_ENV)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
-    module.connect(settings, postgres.Credentials("dradmin", PASSWORD), context)
+    found = gateway.Gateway(clients=lambda service: None).write_heartbeat_row(
+        "db.internal", 5432, "drdb", postgres.Credentials("dradmin", PASSWORD), None, ROW
+    )
 
+    assert found == ROW[1]
+    assert database.rows == {ROW[0]: ROW[1]}
+    assert database.statements == ["CREATE", "INSERT", "SELECT"]
+    assert database.closed == 1
     (kwargs,) = calls
     assert kwargs["sock"] is opened
-    assert kwargs["ssl_context"] is context
+    assert isinstance(kwargs["ssl_context"], ssl.SSLContext)
     assert kwargs["timeout"] <= 10
-    assert (kwargs["host"], kwargs["port"], kwargs["database"]) == (
-        "db.internal",
-        5432,
-        "drdb",
-    )
+    assert (kwargs["host"], kwargs["port"], kwargs["database"]) == ("db.internal", 5432, "drdb")
     assert (kwargs["user"], kwargs["password"]) == ("dradmin", PASSWORD)
+
+
+def test_a_lost_row_reads_back_as_none_and_the_connection_is_closed(
+    gateway: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = FakeDatabase()
+    database.loses_writes = True
+    monkeypatch.setattr(pg8000.native, "Connection", lambda **kwargs: FakeConnection(database))
+    monkeypatch.setattr(postgres, "no_delay_socket", lambda host, port, timeout: object())
+
+    found = gateway.Gateway(clients=lambda service: None).write_heartbeat_row(
+        "db.internal", 5432, "drdb", postgres.Credentials("dradmin", PASSWORD), None, ROW
+    )
+
+    assert found is None and database.closed == 1
 
 
 def test_the_database_socket_sends_without_waiting_for_acks() -> None:

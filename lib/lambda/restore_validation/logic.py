@@ -35,7 +35,7 @@ WRITER_SCALING = {"MinCapacity": 0.5, "MaxCapacity": 2.0}  # one SQL query; db.s
 JOB_TAG = "restore-job-id"
 SWEEP_LOOKBACK = timedelta(days=1)  # restore tests run daily; their copies live for hours
 IDENTIFIER_LIMIT = 63  # RDS DB instance identifiers
-DYNAMODB_HEARTBEAT_PK = "heartbeat"  # the canary's heartbeat items (health_check/handler.py)
+DYNAMODB_HEARTBEAT_PK = "heartbeat"  # the canary's heartbeat items (health_check/logic.py)
 MESSAGE_LIMIT = 1000  # keep the ValidationStatusMessage short and readable
 TABLE_ARN = re.compile(r"^arn:aws[\w-]*:dynamodb:[^:]+:\d{12}:table/(?P<name>[^/]+)$")
 CLUSTER_ARN = re.compile(r"^arn:aws[\w-]*:rds:[^:]+:\d{12}:cluster:(?P<name>[^:/]+)$")
