@@ -644,11 +644,12 @@ def test_the_heartbeat_query_runs_over_tls_and_closes_the_connection(gateway, mo
     connection = FakeConnection([[datetime(2026, 11, 28, 4, 55, tzinfo=UTC)]])
     seen: dict[str, Any] = {}
 
-    def connect(host, port, database, credentials, **options):
-        seen.update(host=host, database=database, tls=options.get("context") is not None)
+    def connect(**options):
+        seen.update(host=options["host"], database=options["database"], tls=options["ssl_context"] is not None)
         return connection
 
-    monkeypatch.setattr(postgres, "connect", connect)
+    monkeypatch.setattr(postgres.pg8000.native, "Connection", connect)
+    monkeypatch.setattr(postgres, "no_delay_socket", lambda host, port, timeout: None)
     credentials = postgres.Credentials("dbadmin", "pa55-word")
 
     newest = gateway.Gateway(clients=lambda service: None).newest_heartbeat(

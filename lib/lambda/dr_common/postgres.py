@@ -82,13 +82,14 @@ def connect(
     port: int,
     database: str,
     credentials: Credentials,
+    ca_bundle: Path | None,
     *,
-    context: ssl.SSLContext,
     timeout: float,
     application_name: str,
 ) -> pg8000.native.Connection:
-    """An open connection over TLS (``context``: ``ssl_context(bundle)``); ``timeout`` bounds connecting,
-    the handshake and each statement."""
+    """An open connection over TLS (``ssl_context(ca_bundle)``); ``timeout`` bounds connecting, the
+    handshake and each statement."""
+    context = ssl_context(ca_bundle)  # first: a named bundle that is absent fails before any connection
     return pg8000.native.Connection(
         user=credentials.username,
         password=credentials.password,

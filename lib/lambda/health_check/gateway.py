@@ -15,6 +15,7 @@ from dr_common.clients import Clients
 
 # Socket timeout for connecting, the TLS handshake and each statement.
 DB_TIMEOUT_SECONDS = 5
+APPLICATION_NAME = "dr-health-check"  # shown in pg_stat_activity
 # Short timeouts and a single retry keep a dead endpoint (worst case about 2 x (2 + 5) s per call)
 # well inside the function timeout of about 30 s, so the metrics still get printed.
 CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
@@ -54,13 +55,7 @@ class Gateway:
         if needed, and return its ``checked_at`` as read back (None if absent); the connection is closed."""
         heartbeat_id, checked_at, environment_suffix = row
         connection = postgres.connect(
-            host,
-            port,
-            database,
-            credentials,
-            context=postgres.ssl_context(ca_bundle),
-            timeout=DB_TIMEOUT_SECONDS,
-            application_name="dr-health-check",
+            host, port, database, credentials, ca_bundle, timeout=DB_TIMEOUT_SECONDS, application_name=APPLICATION_NAME
         )
         try:
             connection.run(CREATE_TABLE_SQL)

@@ -19,6 +19,7 @@ CONFIG = Config(connect_timeout=3, read_timeout=20, retries={"max_attempts": 3, 
 INSTANCE_GONE = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
 SELECT_NEWEST_HEARTBEAT_SQL = "SELECT max(checked_at) FROM dr_heartbeat"
 DB_TIMEOUT_SECONDS = 10
+APPLICATION_NAME = "dr-restore-validation"  # shown in pg_stat_activity
 
 
 def _code(error: ClientError) -> str | None:
@@ -126,13 +127,7 @@ class Gateway:
     ) -> Any:
         """``max(checked_at)`` of the canary's heartbeat table, over TLS; the connection is closed."""
         connection = postgres.connect(
-            host,
-            port,
-            database,
-            credentials,
-            context=postgres.ssl_context(ca_bundle),
-            timeout=DB_TIMEOUT_SECONDS,
-            application_name="dr-restore-validation",
+            host, port, database, credentials, ca_bundle, timeout=DB_TIMEOUT_SECONDS, application_name=APPLICATION_NAME
         )
         try:
             rows = connection.run(SELECT_NEWEST_HEARTBEAT_SQL)
