@@ -3,7 +3,6 @@ emulator and drill tests share (started by the first test that asks for it)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
@@ -53,23 +52,6 @@ def shared_botocore_models() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Loader, "__init__", init)
         yield
-
-
-@functools.cache
-def _one_private_key_per_spec(key_spec: str) -> Any:
-    from moto.kms.utils import generate_private_key
-
-    return generate_private_key(key_spec)
-
-
-@pytest.fixture
-def moto_kms_reuses_private_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto's KMS makes every key, symmetric ones too, with a freshly generated RSA-2048 private key
-    for Sign/Verify (~50 ms each). Tests that create a key only to encrypt with it, and never sign or
-    compare public keys, request this so CreateKey reuses one private key per key spec."""
-    from moto.kms import models
-
-    monkeypatch.setattr(models, "generate_private_key", _one_private_key_per_spec)
 
 
 @pytest.fixture(scope="session")
