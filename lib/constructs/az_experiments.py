@@ -157,13 +157,20 @@ class AzExperiments(Construct):
                 targets={"Clusters": "targets"},
             ),
         )
-        # An alert that cannot be published is retried, then kept in the queue whose depth alarms.
+        # Only this environment's experiments (AWS FIS User Guide, "Monitor AWS FIS experiments using
+        # Amazon EventBridge": the detail names the template); an alert that cannot be published is
+        # retried, then kept in the queue whose depth alarms.
+        own_templates = [template.attr_id for template in (*self.az_loss.values(), self.writer_failover)]
         self.rule = events.Rule(
             self,
             "StateChanges",
             rule_name=config.name("fis-experiment-state"),
             description="AWS FIS experiment state changes: a fault-injection experiment is running or ended",
-            event_pattern=events.EventPattern(source=["aws.fis"], detail_type=[EXPERIMENT_DETAIL_TYPE]),
+            event_pattern=events.EventPattern(
+                source=["aws.fis"],
+                detail_type=[EXPERIMENT_DETAIL_TYPE],
+                detail={"experiment-template-id": own_templates},
+            ),
             targets=[
                 targets.SnsTopic(
                     topic,

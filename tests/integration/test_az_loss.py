@@ -42,8 +42,22 @@ def watched_alarms(client: Callable[[str], Any], suffix: str) -> list[str]:
     return [f"health-check-errors-{suffix}", f"undelivered-alerts-{suffix}", *rpo]
 
 
-def test_the_az_loss_drill_keeps_the_steady_state(client, clock, suffix, tmp_path: Path) -> None:
+def fis_notices(inbox) -> set[str]:
+    """The experiment ids the alerts topic announced (the FIS state-change rule's alerts)."""
+    ids = set()
+    for notification in inbox.notifications():
+        try:
+            body = json.loads(notification["Message"])
+        except (ValueError, TypeError):
+            continue
+        if isinstance(body, dict) and "AWS FIS experiment" in str(body.get("alert")):
+            ids.add(body["detail"]["experiment-id"])
+    return ids
+
+
+def test_the_az_loss_drill_keeps_the_steady_state(client, clock, suffix, tmp_path: Path, alert_inbox) -> None:
     quiet(client, clock, watched_alarms(client, suffix))
+    alert_inbox.forget()
     out, err = io.StringIO(), io.StringIO()
 
     code = cli.main(["az-loss", "--minutes", "2", "--report-dir", str(tmp_path)], out=out, err=err)
@@ -57,6 +71,10 @@ def test_the_az_loss_drill_keeps_the_steady_state(client, clock, suffix, tmp_pat
     if clock.is_emulated:  # the emulator logs where each execution environment ran
         assert all(i["availability_zone"] for i in report["invocations"])
     assert "<svg" in (tmp_path / "latest-az-loss.html").read_text()
+    # Whoever is on call hears of each experiment the drill ran (the FIS state-change rule).
+    clock.until(
+        lambda: set(report["experiments"]) <= fis_notices(alert_inbox), minutes=5, what="the FIS notices on the topic"
+    )
 
 
 def test_an_interrupted_drill_stops_the_experiment_and_lifts_the_disruption(client, clock, outputs, suffix, tmp_path):

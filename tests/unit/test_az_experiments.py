@@ -131,6 +131,10 @@ def test_experiment_state_changes_reach_the_alerts_topic_with_a_dead_letter_queu
     ((_, rule),) = rules.items()
     pattern = rule["Properties"]["EventPattern"]
     assert (pattern["source"], pattern["detail-type"]) == (["aws.fis"], ["FIS Experiment State Change"])
+    # This environment's four templates only: another team's experiment is not this on-call's page.
+    templates_named = pattern["detail"]["experiment-template-id"]
+    assert len(templates_named) == 4
+    assert {reference["Fn::GetAtt"][1] for reference in templates_named} == {"Id"}
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"]["Ref"].startswith("AlertsTopic")
     assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith("UndeliveredAlerts")
