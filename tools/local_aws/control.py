@@ -11,6 +11,7 @@ server in-process call ``clock.CLOCK.advance`` directly.
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -90,3 +91,15 @@ def call(endpoint: str, action: str, body: dict[str, Any] | None = None, timeout
         raise ControlError(f"the local AWS emulator does not answer at {endpoint} ({error})") from error
     except ValueError as error:  # a 200 that is not JSON: something else listens there
         raise ControlError(f"{endpoint} answered, but not as the local AWS emulator does") from error
+
+
+def operator_session() -> Any:
+    """A boto3 session with the operator's credentials: the environment's, else the local dummy ones
+    (the tools that read the deployment as its operator: leftovers, settle)."""
+    import boto3  # not at import time: the server imports this module before it serves
+
+    return boto3.session.Session(
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+    )

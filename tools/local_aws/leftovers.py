@@ -12,19 +12,17 @@ service still lists it (a deleted backup plan or an endpoint in state ``deleted`
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.exceptions import EndpointConnectionError
 
+from . import control
 from .server import default_endpoint
 
 BOOTSTRAP_STACK = "CDKToolkit"
-REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -45,11 +43,7 @@ class Inventory:
     """boto3 clients for one endpoint, and the account baseline read through them."""
 
     def __init__(self, endpoint_url: str):
-        self._session = boto3.session.Session(
-            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-            region_name=os.environ.get("AWS_DEFAULT_REGION", REGION),
-        )
+        self._session = control.operator_session()
         self._endpoint_url = endpoint_url
         self.baseline = self._read_baseline()
 

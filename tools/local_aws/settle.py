@@ -10,10 +10,8 @@ a time until no job is CREATED, PENDING or RUNNING, as those minutes would pass 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import boto3
 from botocore.exceptions import EndpointConnectionError
 
 from . import control
@@ -33,13 +31,7 @@ def active_jobs(backup: Any) -> int:
 def settle(endpoint: str, max_minutes: int = MAX_MINUTES) -> int:
     """Minutes advanced until no backup job is active; raises ControlError if one still is after
     ``max_minutes``."""
-    backup = boto3.client(
-        "backup",
-        endpoint_url=endpoint,
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    )
+    backup = control.operator_session().client("backup", endpoint_url=endpoint)
     try:
         for minute in range(max_minutes + 1):
             if not active_jobs(backup):

@@ -587,8 +587,7 @@ class Engine:
             if (resource_arn is None or job.resource_arn == resource_arn)
             and (state is None or job.state == state)
             and (vault_name is None or job.vault_name == vault_name)
-            and (created_after is None or job.creation_date > created_after)
-            and (created_before is None or job.creation_date < created_before)
+            and _created_within(job.creation_date, created_after, created_before)
             and (resource_type is None or job.resource_type == resource_type)
         ]
 
@@ -629,8 +628,7 @@ class Engine:
             if (resource_arn is None or point.resource_arn == resource_arn)
             and (resource_type is None or point.resource_type == resource_type)
             and (plan_id is None or (point.created_by or {}).get("BackupPlanId") == plan_id)
-            and (created_after is None or point.creation_date > created_after)
-            and (created_before is None or point.creation_date < created_before)
+            and _created_within(point.creation_date, created_after, created_before)
         ]
 
     def recovery_points_of(self, resource_arn: str) -> list[RecoveryPoint]:
@@ -787,9 +785,13 @@ class Engine:
             for job in jobs
             if (status is None or job.status == status)
             and (resource_type is None or job.point.resource_type == resource_type)
-            and (created_after is None or job.creation_date > created_after)
-            and (created_before is None or job.creation_date < created_before)
+            and _created_within(job.creation_date, created_after, created_before)
         ]
+
+
+def _created_within(created: datetime, after: datetime | None, before: datetime | None) -> bool:
+    """The ByCreatedAfter / ByCreatedBefore filters of AWS Backup's list operations (both exclusive)."""
+    return (after is None or created > after) and (before is None or created < before)
 
 
 _engines_lock = threading.Lock()
