@@ -10,7 +10,7 @@ import signal
 import time
 import zipfile
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -90,6 +90,10 @@ def test_restore_of_every_store_is_validated_timed_reported_and_cleaned_up(deplo
     assert "<svg" in html and "RTO 240 min" in html and "RPO 60 min" in html
     stamped = [p.name for p in tmp_path.iterdir() if not p.name.startswith("latest-")]
     assert len(stamped) == 2 and all(name.endswith(("-restore.json", "-restore.html")) for name in stamped)
+    # The file name is stamped on the target's clock, as the report's own times are: it was written
+    # after the drill started and after its emulated restore minutes, not at this machine's time.
+    written_at = datetime.strptime(stamped[0].split("-")[0], "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
+    assert drill_start + timedelta(minutes=job_minutes) <= written_at <= CLOCK.now()
     assert drill_leftovers(endpoint) == []
 
 

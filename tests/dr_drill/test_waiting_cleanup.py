@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -160,13 +164,14 @@ def test_sigterm_becomes_keyboard_interrupt_and_the_handler_is_restored():
 
 def test_the_cleanup_ignores_the_first_interrupt_and_obeys_the_second():
     out = io.StringIO()
+    before = signal.getsignal(signal.SIGINT)
 
     with pytest.raises(KeyboardInterrupt), shielded(Progress(out)):
         os.kill(os.getpid(), signal.SIGINT)
         assert "interrupt again to leave it behind" in out.getvalue()
         os.kill(os.getpid(), signal.SIGTERM)
 
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) == before
 
 
 def test_sigint_interrupts_even_when_the_shell_started_the_drill_with_it_ignored():
@@ -178,3 +183,19 @@ def test_sigint_interrupts_even_when_the_shell_started_the_drill_with_it_ignored
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_these_tests_pass_when_the_run_starts_with_sigint_ignored():
+    """``nohup make test &`` and some CI runners start pytest with SIGINT ignored; the signal tests
+    above must not depend on the disposition they inherit."""
+    ignore_sigint = functools.partial(signal.signal, signal.SIGINT, signal.SIG_IGN)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-k", "not sigint_ignored"],
+        preexec_fn=ignore_sigint,
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert run.returncode == 0, run.stdout[-2000:]

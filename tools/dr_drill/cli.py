@@ -164,8 +164,10 @@ def _run_status(
 Report = RestoreReport | FailoverReport | StatusReport | AzLossReport
 
 
-def _publish(report: Report, report_dir: Path, out: TextIO) -> int:
-    """Print the summary, write the JSON and HTML reports; the exit code follows the outcome."""
+def _publish(report: Report, report_dir: Path, out: TextIO, written_at: datetime) -> int:
+    """Print the summary, write the JSON and HTML reports; the exit code follows the outcome.
+    ``written_at`` is the target's time (the emulator's clock locally), the clock the report
+    itself uses, so a report's file name and its content never disagree."""
     if isinstance(report, RestoreReport):
         lines, page = restore.summary(report), render.restore_page(report)
     elif isinstance(report, FailoverReport):
@@ -175,7 +177,7 @@ def _publish(report: Report, report_dir: Path, out: TextIO) -> int:
     else:
         lines, page = status.summary(report), render.status_page(report)
     _print(out, lines)
-    path = write(report_dir, report.command, report.to_json(), page, datetime.now(UTC))
+    path = write(report_dir, report.command, report.to_json(), page, written_at)
     _print(out, [f"{report.outcome.upper()}. Report: {path} (picture: {path.with_suffix('.html')})"])
     return EXIT_CODES[report.outcome]
 
@@ -208,7 +210,7 @@ def main(
             progress = Progress(out, target.seconds)
             wait = sleep or target.wait
             report = COMMANDS[args.command](target, args, restore.new_run_id(), progress, wait)
-            return EXIT_OK if report is None else _publish(report, args.report_dir, out)
+            return EXIT_OK if report is None else _publish(report, args.report_dir, out, target.now())
     except SetupError as error:
         print(f"Error: {error}", file=err)
     except FAILURES as error:
