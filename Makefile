@@ -29,8 +29,9 @@ PROFILE ?= dev
 LOCAL_PORT ?= 5055
 LOCAL_ENDPOINT := http://127.0.0.1:$(LOCAL_PORT)
 export CDK_DISABLE_VERSION_CHECK := 1
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# The Node.js that package.json pins (an LTS jsii supports) runs the CDK CLI and jsii, whatever Node.js
+# the machine has: npm installs it into node_modules/.bin, which comes first on every recipe's PATH.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 # Deploy goes to the local emulator unless TARGET=aws is given: never a real account by accident.
 # Destroy goes to the target the last deploy recorded, unless TARGET is given.

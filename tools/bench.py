@@ -150,8 +150,6 @@ def run(
         **os.environ,
         "CDK_OUTDIR": str(scratch / "cdk.out"),
         "CDK_DISABLE_VERSION_CHECK": "1",
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
     }
     timings: dict[str, list[float]] = {case.name: [] for case in cases}
     details: dict[str, list[dict[str, Any]]] = {case.name: [] for case in cases if case.details}
@@ -178,7 +176,6 @@ def profile(scratch: Path) -> dict[str, float]:
         cwd=REPO_ROOT,
         capture_output=True,
         check=True,
-        env={**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"},
     )
     return dict(json.loads(done.stdout.decode().strip().splitlines()[-1]))
 

@@ -79,7 +79,7 @@ def test_make_deploy_input_check_refuses_before_anything_starts(capsys: pytest.C
     refused = subprocess.run(
         [sys.executable, "-m", "lib.config", "pr42", "prod"],
         cwd=REPO_ROOT,
-        env={**env, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"},
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
