@@ -8,7 +8,7 @@
 #   make synth     synthesize every template offline into cdk.out/ (cdk-nag, DR gate, CloudFormation validation)
 #   make unit      unit tests with coverage: the synthesized app, handlers, tools (no emulator, no PostgreSQL)
 #   make emulator  emulator and drill-tool tests with coverage: an in-process emulator, real PostgreSQL servers
-#   make lint      ruff, mypy, cfn-lint, checkov (dev and prod templates)
+#   make lint      ruff, mypy, cfn-lint, checkov (dev and prod templates); make lint-templates: synth + cfn-lint only
 #   make integration   integration tests against the recorded deployment (on-demand actions; < 45 min on AWS)
 #   make integration-long   the integration tests that wait for schedules (about a day and a half on AWS)
 #   make prod-check    the prod profile on the local emulator: deploy, read back, blocked destroy, unprotect, destroy
@@ -67,7 +67,7 @@ PLACEHOLDER_EMAIL := ops@example.com
 synth_profile = rm -rf $(2) && npx --no-install cdk synth -c environmentSuffix=$(SUFFIX) -c profile=$(1) \
 	$(if $(filter prod,$(1)),-c alarmEmail=$(PLACEHOLDER_EMAIL)) --quiet -o $(2)
 
-.PHONY: install postgres synth unit emulator lint deploy destroy unprotect prod-check integration integration-long integration-last drill soak test clean tick bench cost
+.PHONY: install postgres synth unit emulator lint lint-templates deploy destroy unprotect prod-check integration integration-long integration-last drill soak test clean tick bench cost
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -105,12 +105,15 @@ unit: install
 emulator: install
 	$(PY) -m pytest tests/local_aws tests/dr_drill --cov --cov-report=term
 
-lint: install $(CHECKOV_VENV)/.installed
+# The synthesized templates (cdk-nag and the DR gate run in the synth) through cfn-lint; pre-commit's hook.
+lint-templates: install
 	$(call assembly,$(TARGET))
+	$(VENV)/bin/cfn-lint
+
+lint: lint-templates $(CHECKOV_VENV)/.installed
 	$(VENV)/bin/ruff check bin lib tests tools
 	$(VENV)/bin/ruff format --check bin lib tests tools
 	$(VENV)/bin/mypy bin lib tools
-	$(VENV)/bin/cfn-lint
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 	@# the prod profile's templates through the same gates (cdk-nag runs in its synth)
 	$(call synth_profile,prod,cdk.out.prod)
