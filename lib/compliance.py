@@ -13,8 +13,7 @@ from aws_cdk import Acknowledgment, App, Stack, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks
 from constructs import IConstruct
 
-from lib.config import EnvironmentConfig
-from lib.stacks.data_stack import WRITER_ID, aurora_readers
+from lib.config import WRITER_ID, EnvironmentConfig
 
 BACKUP_POLICIES = (
     "service-role/AWSBackupServiceRolePolicyForBackup",
@@ -253,7 +252,7 @@ UNPROTECTED_DATA: tuple[Finding, ...] = (
 def acknowledged(config: EnvironmentConfig) -> tuple[Finding, ...]:
     """The findings acknowledged for this configuration: the fixed list, one per Aurora instance of the
     profile, and the deletion-protection ones where the profile has it off."""
-    instances = [WRITER_ID, *(construct_id for construct_id, _, _ in aurora_readers(config))]
+    instances = [WRITER_ID, *(construct_id for construct_id, _, _ in config.aurora_readers())]
     return (
         *ACKNOWLEDGED,
         *(

@@ -2,6 +2,10 @@
 
 Everything that varies between deployments is decided here, once, before any construct exists,
 so a bad input stops the app with one sentence instead of a half-built tree or a jsii trace.
+
+This module is also what the stacks share with the tools (the drill, the emulator's soak, the
+protection check): objectives, region, naming and the few names the layers agree on. It imports no
+CDK, so a tool that reads it starts in milliseconds and never starts jsii (unit-tested).
 """
 
 from __future__ import annotations
@@ -11,8 +15,6 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-from aws_cdk import aws_logs as logs
 
 REGION = "us-east-1"
 DEFAULT_SUFFIX = "dev"
@@ -29,6 +31,11 @@ CONTEXT_KEYS = ("environmentSuffix", "alarmEmail", "profile")
 _SUFFIX_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MIN_INTERFACE_ENDPOINT_AZS = 2
+
+# Names the layers and the tools agree on.
+HEARTBEAT_OBJECT_KEY = "heartbeat/latest.json"  # the one object the canary writes (its S3_HEARTBEAT_KEY)
+HEALTH_CHECK_NAMESPACE = "DisasterRecovery/HealthCheck"  # the canary's CloudWatch metrics
+WRITER_ID = "Writer"  # construct id of the Aurora writer instance (the cluster offers no typed handle on it)
 
 
 class ConfigError(ValueError):
@@ -68,7 +75,8 @@ class Profile:
     the availability zones after the writer's. ``deletion_protection``: on the Aurora cluster, the
     DynamoDB table and the stack itself (termination protection). ``vault_lock_min_retention_days``:
     the backup vault's lock in governance mode (None: no lock); it may not exceed the plan's retention,
-    or AWS Backup would fail every job.
+    or AWS Backup would fail every job. ``log_retention``: how long CloudWatch Logs keeps every log
+    group, by its ``aws_logs.RetentionDays`` name (this module imports no CDK).
     """
 
     name: str
@@ -78,7 +86,7 @@ class Profile:
     aurora_readers: int
     deletion_protection: bool
     vault_lock_min_retention_days: int | None
-    log_retention: logs.RetentionDays
+    log_retention: str
     alarm_email_required: bool
     interface_endpoint_azs: int
 
@@ -101,7 +109,7 @@ DEV = Profile(
     aurora_readers=1,
     deletion_protection=False,
     vault_lock_min_retention_days=None,
-    log_retention=logs.RetentionDays.ONE_WEEK,
+    log_retention="ONE_WEEK",
     alarm_email_required=False,
     interface_endpoint_azs=3,
 )
@@ -115,7 +123,7 @@ PROD = Profile(
     aurora_readers=2,
     deletion_protection=True,
     vault_lock_min_retention_days=7,
-    log_retention=logs.RetentionDays.ONE_YEAR,
+    log_retention="ONE_YEAR",
     alarm_email_required=True,
     interface_endpoint_azs=3,
 )
@@ -162,6 +170,15 @@ class EnvironmentConfig:
     def name(self, resource_type: str) -> str:
         """Physical name `{resource-type}-{environmentSuffix}` used for every resource."""
         return f"{resource_type}-{self.environment_suffix}"
+
+    def aurora_readers(self) -> list[tuple[str, str, str]]:
+        """(construct id, resource type, AZ) of each reader: the first is `Reader` / `aurora-reader`, the
+        next `Reader2` / `aurora-reader-2`, each in the next AZ after the writer's."""
+        zones = self.availability_zones[1 : 1 + self.profile.aurora_readers]
+        return [
+            ("Reader" if n == 1 else f"Reader{n}", "aurora-reader" if n == 1 else f"aurora-reader-{n}", zone)
+            for n, zone in enumerate(zones, start=1)
+        ]
 
     def global_name(self, resource_type: str) -> str:
         """Name for globally unique namespaces (S3): the account keeps it unique across accounts."""

@@ -11,7 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from lib.config import EnvironmentConfig
+from lib.config import ConfigError, EnvironmentConfig
 
 
 def encrypted_log_group(
@@ -22,6 +22,17 @@ def encrypted_log_group(
         construct_id,
         log_group_name=name,
         encryption_key=key,
-        retention=config.profile.log_retention,
+        retention=retention(config.profile.log_retention),
         removal_policy=RemovalPolicy.DESTROY,
     )
+
+
+def retention(name: str) -> logs.RetentionDays:
+    """The profile's retention (a ``RetentionDays`` name, as the CDK-free config holds it)."""
+    try:
+        return logs.RetentionDays[name]
+    except KeyError:
+        raise ConfigError(
+            f"Log retention {name!r} is not a CloudWatch Logs retention: use an aws_logs.RetentionDays name "
+            "such as ONE_WEEK or ONE_YEAR."
+        ) from None

@@ -19,13 +19,11 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from lib.config import EnvironmentConfig
+from lib.config import HEALTH_CHECK_NAMESPACE, HEARTBEAT_OBJECT_KEY, EnvironmentConfig
 from lib.constructs.execution_role import FunctionNetwork, dead_letter_key_statement
 from lib.constructs.kit_function import KitFunction, function_log_group
 
 FUNCTION_TYPE = "health-check"
-HEALTH_CHECK_NAMESPACE = "DisasterRecovery/HealthCheck"
-HEARTBEAT_OBJECT_KEY = "heartbeat/latest.json"  # the one object the canary writes (handler.S3_HEARTBEAT_KEY)
 LIVE_ALIAS = "live"
 
 

@@ -13,7 +13,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from lib.config import EnvironmentConfig
+from lib.config import WRITER_ID, EnvironmentConfig
 from lib.constructs.log_group import encrypted_log_group
 
 AURORA_ENGINE_VERSION = rds.AuroraPostgresEngineVersion.VER_16_13
@@ -25,8 +25,6 @@ ENHANCED_MONITORING_INTERVAL = Duration.seconds(60)
 NONCURRENT_VERSION_DAYS = 30
 ACCESS_LOG_DAYS = 90
 INCOMPLETE_UPLOAD_DAYS = 7
-# Construct id of the writer instance inside the cluster (the cluster offers no typed handle on it).
-WRITER_ID = "Writer"
 
 
 @dataclass(frozen=True)
@@ -38,16 +36,6 @@ class DataStackProps:
     aurora_key: kms.IKey
     bucket_key: kms.IKey
     monitoring_key: kms.IKey
-
-
-def aurora_readers(config: EnvironmentConfig) -> list[tuple[str, str, str]]:
-    """(construct id, resource type, AZ) of each reader: the first is `Reader` / `aurora-reader`, the next
-    `Reader2` / `aurora-reader-2`, each in the next AZ after the writer's."""
-    zones = config.availability_zones[1 : 1 + config.profile.aurora_readers]
-    return [
-        ("Reader" if n == 1 else f"Reader{n}", "aurora-reader" if n == 1 else f"aurora-reader-{n}", zone)
-        for n, zone in enumerate(zones, start=1)
-    ]
 
 
 class DataStack(NestedStack):
@@ -137,7 +125,7 @@ class DataStack(NestedStack):
                     publicly_accessible=False,
                     scale_with_writer=True,
                 )
-                for construct_id, name, zone in aurora_readers(config)
+                for construct_id, name, zone in config.aurora_readers()
             ],
             serverless_v2_min_capacity=profile.aurora_min_capacity,
             serverless_v2_max_capacity=profile.aurora_max_capacity,

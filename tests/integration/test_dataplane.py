@@ -8,7 +8,7 @@ import pg8000.exceptions
 import pytest
 
 from lib import output_keys as keys
-from lib.stacks.compute_stack import HEALTH_CHECK_NAMESPACE, HEARTBEAT_OBJECT_KEY
+from lib.config import HEALTH_CHECK_NAMESPACE, HEARTBEAT_OBJECT_KEY
 
 from .behaviour import invoke_canary
 

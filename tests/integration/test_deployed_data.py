@@ -8,7 +8,6 @@ import uuid
 import pytest
 
 from lib import output_keys as keys
-from lib.stacks.data_stack import aurora_readers
 
 pytestmark = pytest.mark.aws_minutes(0.5)
 
@@ -22,7 +21,7 @@ def _cluster(client, outputs) -> dict:
 
 def _instances(config) -> dict[str, bool]:
     """Every instance of the profile: is it the writer?"""
-    readers = {config.name(name): False for _, name, _ in aurora_readers(config)}
+    readers = {config.name(name): False for _, name, _ in config.aurora_readers()}
     return {config.name("aurora-writer"): True, **readers}
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from lib import output_keys as keys
-from lib.stacks.compute_stack import HEARTBEAT_OBJECT_KEY
+from lib.config import HEARTBEAT_OBJECT_KEY
 
 from .behaviour import (
     RTO_MINUTES,

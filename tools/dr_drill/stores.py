@@ -19,8 +19,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from lib import output_keys as keys
-from lib.config import DEFAULT_PROFILE, PROFILES, REGION
-from lib.stacks.compute_stack import HEARTBEAT_OBJECT_KEY
+from lib.config import DEFAULT_PROFILE, HEARTBEAT_OBJECT_KEY, PROFILES, REGION
 
 from . import database
 from .cleanup import Created, Ledger
