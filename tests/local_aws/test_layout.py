@@ -91,3 +91,17 @@ def test_a_second_fix_cannot_wrap_an_attribute_without_a_stated_order(monkeypatc
     monkeypatch.setitem(_support.INSTALLED, path, ["T2"])
     with pytest.raises(WrapOrderError):  # stated, but in the other order
         Fix("T1", first).run()
+
+
+def test_each_fix_has_a_code_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A code names one fix (``LOCAL_AWS_WITHOUT``, the tests, the fixes listing): two fixes once
+    shared R10, so leaving one out left out both."""
+    codes = [candidate.code for candidate in all_fixes()]
+    assert len(codes) == len(set(codes)), sorted(code for code in codes if codes.count(code) > 1)
+
+    monkeypatch.setattr(_support, "REGISTRY", [Fix("T1", lambda: None)])
+    with pytest.raises(ValueError, match="Fix code T1 is taken by <lambda>; give again a code of its own"):
+
+        @_support.fix("T1")
+        def again() -> None:
+            pass

@@ -67,6 +67,9 @@ def fix(code: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
     """Register the decorated function as the fix with this code (applied later by apply_all)."""
 
     def register(function: Callable[[], None]) -> Callable[[], None]:
+        taken = [known.name for known in REGISTRY if known.code == code]
+        if taken:  # a code names one fix: in --without, in the tests and in the fixes listing
+            raise ValueError(f"Fix code {code} is taken by {taken[0]}; give {function.__name__} a code of its own.")
         REGISTRY.append(Fix(code, function))
         return function
 

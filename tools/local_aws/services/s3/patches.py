@@ -58,7 +58,7 @@ def _empty_bucket(properties: dict[str, Any], account_id: str, region_name: str)
             backend.delete_object(bucket.name, key_name, version_id=version.version_id, bypass=True)
 
 
-@fix("R10")
+@fix("R15")
 def empty_buckets_on_auto_delete() -> None:
     """``Custom::S3AutoDeleteObjects`` empties its bucket in a Lambda, which cannot run here.
 
