@@ -166,7 +166,7 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
         "Resilience/FunctionExport/Function/Resource",
         "HIPAA.Security-LambdaConcurrency",
         "Reserved concurrency fails to deploy on accounts whose concurrency quota is at the minimum of 10 "
-        "(new accounts). This function runs once an hour and once per deploy that changes code.",
+        "(new accounts). This function runs once per deploy that changes a function.",
     ),
     Finding("Resilience/FunctionExport/Role/DefaultPolicy/Resource", "HIPAA.Security-IAMNoInlinePolicy", _DLQ_WIRING),
     Finding(

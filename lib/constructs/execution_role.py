@@ -41,6 +41,9 @@ LAMBDA_ENI_ACTIONS = (
 )
 
 
+ISOLATED = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+
+
 class Placement(TypedDict):
     """``lambda_.Function`` keyword arguments of a function in the VPC."""
 
@@ -58,11 +61,11 @@ class FunctionNetwork:
 
     def placement(self) -> Placement:
         """The keyword arguments of ``lambda_.Function`` that put it in the isolated subnets."""
-        return Placement(
-            vpc=self.vpc,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-            security_groups=[self.security_group],
-        )
+        return Placement(vpc=self.vpc, vpc_subnets=ISOLATED, security_groups=[self.security_group])
+
+    def subnet_ids(self) -> list[str]:
+        """The ids of those subnets (what a VpcConfig names)."""
+        return self.vpc.select_subnets(subnet_type=ISOLATED.subnet_type).subnet_ids
 
 
 def unscopable_statement(sid: str, actions: Sequence[str], region: str) -> iam.PolicyStatement:

@@ -1,56 +1,52 @@
 """Keeps every Lambda function of the app recoverable without the repository (lib/lambda/function_export).
 
-AWS Backup does not back up Lambda functions, but it backs up the data bucket every hour. So a
-function exports each function's deployment package and configuration into the bucket, under
-``lambda-exports/<FunctionName>/`` (``code.zip``, ``configuration.json``; the format is in the
-handler's docstring): hourly, just before the backup plan runs, and on every deploy that changes a
-function's code, through a custom resource whose properties carry each function's code hash. Every
-recovery point of the bucket then holds the functions as they were.
+AWS Backup does not back up Lambda functions, but it backs up the data bucket every hour. So on every
+deploy that changes a function, a custom resource gives the export function each function's
+configuration (as CreateFunction takes it) and the place of its deployment package in the CDK asset
+bucket; the function copies both into the bucket under ``lambda-exports/<FunctionName>/``
+(``code.zip``, ``configuration.json``; the format is in the handler's docstring). Every recovery
+point of the bucket then holds the functions as they were deployed.
 
-The function runs in the isolated subnets: the Lambda API through its interface endpoint, the
-package download (GetFunction's ``Code.Location``, a pre-signed S3 URL in this region), the bucket
-and the answer to CloudFormation through the S3 gateway endpoint.
+Nothing here calls the Lambda API: the configuration comes from this app, and the package from the
+asset bucket, both through the free S3 gateway endpoint. So the VPC needs no Lambda interface
+endpoint (about $7.30 a month per AZ), and no download reaches an AWS-owned bucket (GetFunction's
+``Code.Location``), which the S3 endpoint's policy would refuse. What the export does not see is a
+change made outside CloudFormation (a console edit): the next deploy puts the template's back anyway.
 
-IAM facts behind the policy (Service Authorization Reference for Lambda, S3, KMS):
+IAM facts behind the policy (Service Authorization Reference for S3, KMS):
 
-* ``lambda:GetFunction`` takes the ``function`` resource type: granted on the exported functions'
-  ARNs only. GetFunction's ``Code.Location`` is a pre-signed URL: downloading it needs no permission.
-* The objects are read and written with ``s3:GetObject`` (GetObject, HeadObject) and ``s3:PutObject``
+* ``s3:GetObject`` on exactly the asset objects of the exported functions (their S3 keys are
+  content hashes, so a changed function is a new object and a new grant). The CDK bootstrap bucket
+  encrypts with the AWS managed key ``aws/s3`` by default, whose key policy lets every principal of
+  the account use it through S3: no KMS grant is needed for the read. (A bootstrap with its own KMS
+  key would need ``kms:Decrypt`` on it.)
+* The exports are read and written with ``s3:GetObject`` (GetObject, HeadObject) and ``s3:PutObject``
   on exactly the two objects of each exported function (``<bucket>/lambda-exports/<name>/code.zip``
   and ``.../configuration.json``), no wildcard; without ``s3:ListBucket`` S3 answers a missing key
   with 403, which the handler treats as "not exported yet".
 * The bucket is SSE-KMS with a customer managed key: ``kms:GenerateDataKey`` (write) and
   ``kms:Decrypt`` (read) on that key, only when S3 asks for it (``kms:ViaService``).
-* Lambda shows a function's environment variables encrypted with a customer managed key only to a
-  caller that may decrypt them: ``kms:Decrypt`` on those functions' keys, only through Lambda.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
-from aws_cdk import CustomResource, Duration, Stack, Token
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
+from aws_cdk import CustomResource, Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
 from lib.constructs.execution_role import FunctionNetwork
-from lib.constructs.kit_function import function_with_role
+from lib.constructs.kit_function import KitFunction, function_with_role
 
 FUNCTION_TYPE = "function-export"
 RESOURCE_TYPE = "Custom::FunctionExport"
-EXPORT_PREFIX = "lambda-exports/"  # handler.EXPORT_PREFIX
-EXPORT_OBJECTS = ("code.zip", "configuration.json")  # handler.CODE_OBJECT, handler.CONFIGURATION_OBJECT
-# Minute 50 of every hour: ten minutes before the hourly backup plan (minute 0) starts, so each
-# hourly recovery point of the bucket holds an export made shortly before it.
-EXPORT_MINUTE = "50"
+EXPORT_PREFIX = "lambda-exports/"  # logic.EXPORT_PREFIX
+EXPORT_OBJECTS = ("code.zip", "configuration.json")  # logic.CODE_OBJECT, logic.CONFIGURATION_OBJECT
 FUNCTION_TIMEOUT = Duration.minutes(5)
 # CloudFormation waits this long for the custom resource's answer; the handler always answers
 # before its timeout, this only bounds the wait if the function is killed.
@@ -58,12 +54,12 @@ SERVICE_TIMEOUT = Duration.minutes(10)
 
 
 class FunctionExport(Construct):
-    """The export function, its hourly schedule and its on-deploy custom resource.
+    """The export function and its on-deploy custom resource.
 
     ``functions`` are exported together with the export function itself. The bucket's key is read
     from ``bucket.encryption_key`` unless ``bucket_key`` is given.
 
-    Exposes: function, role, policy, log_group, schedule, resource.
+    Exposes: function, role, policy, log_group, resource.
     """
 
     def __init__(
@@ -72,7 +68,7 @@ class FunctionExport(Construct):
         construct_id: str,
         *,
         config: EnvironmentConfig,
-        functions: Sequence[lambda_.IFunction],
+        functions: Sequence[KitFunction],
         bucket: s3.IBucket,
         log_key: kms.IKey,
         dead_letter_queue: sqs.IQueue,
@@ -84,9 +80,8 @@ class FunctionExport(Construct):
         if bucket_key is None:
             raise ValueError("FunctionExport needs the data bucket's KMS key (bucket_key or bucket.encryption_key)")
         function_name = config.name(FUNCTION_TYPE)
-        exported_names = [*(fn.function_name for fn in functions), function_name]
-        region = config.region
-
+        # The export function's own package and name are known before it exists; its other settings
+        # are read from it below (a policy that named the function itself would be a cycle).
         made = function_with_role(
             self,
             config=config,
@@ -100,24 +95,15 @@ class FunctionExport(Construct):
                     # the two objects of each function, not the whole prefix
                     resources=[
                         bucket.arn_for_objects(f"{EXPORT_PREFIX}{name}/{obj}")
-                        for name in exported_names
+                        for name in [*(fn.function_name for fn in functions), function_name]
                         for obj in EXPORT_OBJECTS
-                    ],
-                ),
-                iam.PolicyStatement(
-                    sid="ReadExportedFunctions",
-                    actions=["lambda:GetFunction"],
-                    # Its own ARN as a literal: the function waits for this policy (a reference would be a cycle).
-                    resources=[
-                        *(fn.function_arn for fn in functions),
-                        f"arn:aws:lambda:{region}:{config.account}:function:{function_name}",
                     ],
                 ),
                 iam.PolicyStatement(
                     sid="EncryptExports",
                     actions=["kms:GenerateDataKey", "kms:Decrypt"],
                     resources=[bucket_key.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{config.region}.amazonaws.com"}},
                 ),
             ],
             log_key=log_key,
@@ -126,38 +112,17 @@ class FunctionExport(Construct):
             dead_letter_queue=dead_letter_queue,
             retry_attempts=2,
             environment_key=log_key,
-            environment={
-                "BUCKET_NAME": bucket.bucket_name,
-                # Its own name as a literal: a reference to itself would be a circular dependency.
-                "FUNCTION_NAMES": Stack.of(self).to_json_string(exported_names),
-            },
+            environment={"BUCKET_NAME": bucket.bucket_name},
         )
         self.function, self.role, self.policy, self.log_group = made.function, made.role, made.policy, made.log_group
-        exported = [*functions, self.function]
-        keys = environment_keys(exported)
-        if keys:
-            self.policy.add_statements(
-                iam.PolicyStatement(
-                    sid="ReadEncryptedEnvironments",
-                    actions=["kms:Decrypt"],
-                    resources=keys,
-                    conditions={"StringEquals": {"kms:ViaService": f"lambda.{region}.amazonaws.com"}},
-                )
+        recreations = [fn.recreation for fn in [*functions, self.function]]
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                sid="ReadPackages",
+                actions=["s3:GetObject"],
+                # the exact asset objects the functions were deployed from (content-addressed keys)
+                resources=list(dict.fromkeys(recreation.package_arn for recreation in recreations)),
             )
-        self.schedule = events.Rule(
-            self,
-            "Schedule",
-            rule_name=config.name("function-export-schedule"),
-            description="Exports every Lambda function into the data bucket before the hourly backup",
-            schedule=events.Schedule.cron(minute=EXPORT_MINUTE),
-            targets=[
-                targets.LambdaFunction(
-                    self.function,
-                    dead_letter_queue=dead_letter_queue,
-                    retry_attempts=2,
-                    max_event_age=Duration.hours(1),
-                )
-            ],
         )
         self.resource = CustomResource(
             self,
@@ -166,43 +131,16 @@ class FunctionExport(Construct):
             service_token=self.function.function_arn,
             service_timeout=SERVICE_TIMEOUT,
             properties={
-                "Bucket": bucket.bucket_name,
-                "Prefix": EXPORT_PREFIX,
-                # A function whose code changes changes its fingerprint: CloudFormation sends an
-                # Update, and the new package is exported in the same deploy.
+                # A function whose code or configuration changes changes these properties:
+                # CloudFormation sends an Update, and the export follows in the same deploy.
                 "Functions": [
-                    {"FunctionName": name, "CodeFingerprint": code_fingerprint(fn)}
-                    for name, fn in zip(exported_names, exported, strict=True)
+                    {
+                        "Configuration": recreation.configuration,
+                        "Package": {"Bucket": recreation.package_bucket, "Key": recreation.package_key},
+                    }
+                    for recreation in recreations
                 ],
             },
         )
         # Created after the permissions it runs with; deleted (a no-op) before them.
         self.resource.node.add_dependency(self.policy)
-
-
-def _cfn_function(function: lambda_.IFunction) -> lambda_.CfnFunction:
-    cfn = function.node.default_child
-    if not isinstance(cfn, lambda_.CfnFunction):
-        raise TypeError(f"{function.node.path} is not a function defined in this app; it cannot be exported")
-    return cfn
-
-
-def code_fingerprint(function: lambda_.IFunction) -> str:
-    """A value that changes whenever the function's deployment package changes: the asset hash in
-    its S3 key (CDK names assets by content), the S3 object version, the image URI, or a hash of
-    inline code."""
-    code = _cfn_function(function).code
-    if isinstance(code, lambda_.CfnFunction.CodeProperty):
-        parts = [code.s3_key, code.s3_object_version, code.image_uri]
-        if code.zip_file is not None:
-            parts.append(hashlib.sha256(code.zip_file.encode()).hexdigest())
-        fingerprint = "/".join(part for part in parts if part)
-        if fingerprint and not Token.is_unresolved(fingerprint):
-            return fingerprint
-    raise ValueError(f"{function.node.path}: its code has no literal content hash to watch for changes")
-
-
-def environment_keys(functions: Sequence[lambda_.IFunction]) -> list[str]:
-    """ARNs of the customer managed keys the functions' environment variables are encrypted with."""
-    arns = (_cfn_function(function).kms_key_arn for function in functions)
-    return list(dict.fromkeys(arn for arn in arns if arn))  # one key object gives one token string

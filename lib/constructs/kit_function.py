@@ -5,9 +5,11 @@ by function type), packaged with its requirements (lib/build/lambda_bundle.py), 
 architecture of lib/lambda_runtime.py, with 256 MB, in the VPC's isolated subnets, and logs to a log
 group made before it (a group Lambda creates itself is unencrypted and kept for ever).
 
-``KitFunction`` is the function; ``function_with_role`` adds the log group and a role of its own
-(``execution_role``) around it, as every function but the canary has (the canary's role is the
-security layer's). Construct ids stay those the functions always had (``LogGroup``, ``Role``,
+``KitFunction`` is the function, and it keeps what CreateFunction would need to make it again
+(``recreation``: the configuration and the deployment package's place in the CDK asset bucket),
+which the function export writes into the backed-up data bucket. ``function_with_role`` adds the
+log group and a role of its own (``execution_role``) around it, as every function but the canary has
+(the canary's role is the security layer's). Construct ids stay those the functions always had (``LogGroup``, ``Role``,
 ``Policy``, ``Function`` under the owning construct): logical ids follow them, and cdk-nag
 acknowledgements (lib/compliance.py) name them.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
@@ -50,7 +53,8 @@ class KitFunction(lambda_.Function):
     """``{function_type}-{suffix}`` running its package of ``FUNCTION_PACKAGES``.
 
     ``environment_key`` encrypts the environment variables; ``retry_attempts`` and ``dead_letter_queue``
-    are the function's asynchronous-invocation settings.
+    are the function's asynchronous-invocation settings. Environment variables are given here, once:
+    ``add_environment`` later would be missing from ``recreation``.
     """
 
     def __init__(
@@ -91,6 +95,45 @@ class KitFunction(lambda_.Function):
             environment=dict(environment) if environment else None,
             current_version_options=current_version_options,
         )
+        configuration: dict[str, Any] = {
+            "FunctionName": self.function_name,
+            "Runtime": RUNTIME.name,
+            "Role": role.role_arn,
+            "Handler": HANDLER,
+            "Timeout": timeout.to_seconds(),
+            "MemorySize": MEMORY_MB,
+            "Description": description,
+            "Architectures": [ARCHITECTURE.name],
+            "VpcConfig": {
+                "SubnetIds": network.subnet_ids(),
+                "SecurityGroupIds": [network.security_group.security_group_id],
+            },
+            "LoggingConfig": {"LogGroup": log_group.log_group_name},
+        }
+        if environment:
+            configuration["Environment"] = {"Variables": dict(environment)}
+        if environment_key:
+            configuration["KMSKeyArn"] = environment_key.key_arn
+        if dead_letter_queue:
+            configuration["DeadLetterConfig"] = {"TargetArn": dead_letter_queue.queue_arn}
+        code = self.node.default_child.code  # type: ignore[union-attr]
+        self.recreation = Recreation(
+            configuration=configuration, package_bucket=code.s3_bucket, package_key=code.s3_key
+        )
+
+
+@dataclass(frozen=True)
+class Recreation:
+    """What makes the function again: CreateFunction's configuration (GetFunction's field names, the
+    values as tokens CloudFormation resolves) and its package, the CDK asset object it was deployed from."""
+
+    configuration: Mapping[str, Any]
+    package_bucket: str
+    package_key: str
+
+    @property
+    def package_arn(self) -> str:
+        return f"arn:aws:s3:::{self.package_bucket}/{self.package_key}"
 
 
 @dataclass(frozen=True)

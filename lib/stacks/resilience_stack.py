@@ -9,7 +9,6 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -25,6 +24,7 @@ from lib.constructs.backup_plan import BackupPlan
 from lib.constructs.dashboard import Metrics, add_alarms, dr_dashboard
 from lib.constructs.execution_role import FunctionNetwork
 from lib.constructs.function_export import FunctionExport
+from lib.constructs.kit_function import KitFunction
 from lib.constructs.restore_testing import RestoreTesting
 
 
@@ -37,7 +37,7 @@ class ResilienceStackProps:
     cluster: rds.IDatabaseCluster
     table: dynamodb.ITable
     bucket: s3.IBucket
-    function: lambda_.IFunction
+    function: KitFunction
     dead_letter_queue: sqs.IQueue
     metrics_namespace: str
     # where the functions run; restore testing: the Aurora copy's network and the validation's credentials
@@ -117,7 +117,7 @@ class ResilienceStack(NestedStack):
             alarms=alarms,
         )
         # AWS Backup cannot back up Lambda functions: every function's package and configuration is
-        # exported into the backed-up data bucket instead (hourly and on every code change).
+        # exported into the backed-up data bucket instead (on every deploy that changes one).
         FunctionExport(
             self,
             "FunctionExport",

@@ -1,17 +1,17 @@
-"""A function whose interface endpoint is deleted fails on its next invocation with the SDK's connect
-error, and its alarm fires.
+"""A function whose VPC endpoint is deleted fails on its next invocation with the SDK's connect error,
+and its alarm fires.
 
 It breaks the deployment for good: a recreated endpoint would not be the stack's (CloudFormation would
 leave it behind, and the VPC with it, at destroy). So it is marked ``last`` and runs in `make
-integration-last`, right before `make destroy`. It takes the Lambda API's endpoint, which only the
-function export calls: the destroy still needs AWS Backup's (the vault cleanup empties the vault).
+integration-last`, right before `make destroy`. It takes DynamoDB's gateway endpoint, which only the
+canary and the restore validation use: the destroy still needs AWS Backup's interface endpoint (the
+vault cleanup empties the vault) and the S3 gateway (custom resources answer CloudFormation through it).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,9 +20,7 @@ from lib import output_keys as keys
 
 from .test_az_loss import alarm_state, quiet
 
-pytestmark = [pytest.mark.long, pytest.mark.last, pytest.mark.aws_minutes(70)]  # an hourly schedule
-
-SCHEDULED_EVENT = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+pytestmark = [pytest.mark.long, pytest.mark.last, pytest.mark.aws_minutes(20)]
 
 
 def vpc_endpoints(client: Callable[[str], Any], vpc_id: str, service: str) -> list[dict[str, Any]]:
@@ -35,25 +33,24 @@ def vpc_endpoints(client: Callable[[str], Any], vpc_id: str, service: str) -> li
 
 
 @pytest.fixture
-def lambda_endpoint(client, outputs) -> dict[str, Any]:
-    """The function export's interface endpoint for the Lambda API (GetFunction)."""
-    (endpoint,) = vpc_endpoints(client, outputs[keys.VPC_ID], "com.amazonaws.us-east-1.lambda")
+def dynamodb_endpoint(client, outputs) -> dict[str, Any]:
+    """The gateway endpoint the canary reaches its DynamoDB table through."""
+    (endpoint,) = vpc_endpoints(client, outputs[keys.VPC_ID], "com.amazonaws.us-east-1.dynamodb")
     return endpoint
 
 
-def test_a_function_without_its_interface_endpoint_fails_with_the_connect_error_and_pages(
-    client, clock, suffix, lambda_endpoint
+def test_a_function_without_its_endpoint_fails_with_the_connect_error_and_pages(
+    client, clock, suffix, dynamodb_endpoint
 ) -> None:
-    export, alarm = f"function-export-{suffix}", f"undelivered-alerts-{suffix}"
+    canary, alarm = f"health-check-{suffix}", f"health-check-errors-{suffix}"
     quiet(client, clock, [alarm])
-    client("ec2").delete_vpc_endpoints(VpcEndpointIds=[lambda_endpoint["VpcEndpointId"]])
+    client("ec2").delete_vpc_endpoints(VpcEndpointIds=[dynamodb_endpoint["VpcEndpointId"]])
 
-    answer = client("lambda").invoke(
-        FunctionName=export, Payload=json.dumps({**SCHEDULED_EVENT, "time": datetime.now(UTC).isoformat()})
-    )
+    answer = client("lambda").invoke(FunctionName=canary)
 
     assert answer.get("FunctionError") == "Unhandled"
     error = json.loads(answer["Payload"].read())
-    assert "ConnectTimeout" in error["errorType"] + error["errorMessage"], error
-    # Its hourly schedule's runs fail the same way, are retried twice and dead-lettered: that pages.
-    clock.until(lambda: alarm_state(client, alarm) == "ALARM", minutes=90, what=f"{alarm} in ALARM")
+    assert error["errorType"] == "HealthCheckFailed", error
+    assert "1 of 3 dependencies failed: DynamoDB: " in error["errorMessage"], error
+    assert "ConnectTimeout" in error["errorMessage"], error
+    clock.until(lambda: alarm_state(client, alarm) == "ALARM", minutes=15, what=f"{alarm} in ALARM")

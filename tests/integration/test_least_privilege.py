@@ -212,10 +212,6 @@ def _vault(client: Callable[[str], Any], outputs: dict[str, str]) -> str:
     return str(vault["BackupVaultArn"])
 
 
-def _canary_function(client: Callable[[str], Any], outputs: dict[str, str]) -> str:
-    return str(client("lambda").get_function_configuration(FunctionName=outputs[keys.FUNCTION_NAME])["FunctionArn"])
-
-
 def _any(client: Callable[[str], Any], outputs: dict[str, str]) -> str:
     return "*"  # backup:ListRestoreJobs takes no resource type (Service Authorization Reference)
 
@@ -272,7 +268,6 @@ class DeadLetters:
 # scheduled run, and the resource that action is denied on.
 SCHEDULED = [
     ("backup-monitor", "backup-monitor-schedule", 5, "backup:ListRecoveryPointsByBackupVault", _vault),
-    ("function-export", "function-export-schedule", 60, "lambda:GetFunction", _canary_function),
     ("restore-validation", "restore-test-sweep", 30, "backup:ListRestoreJobs", _any),
 ]
 

@@ -1,6 +1,7 @@
 """GetFunction's Code.Location is served by the emulator (D30): the package downloads with a plain
-unsigned GET, per version, for zip uploads and S3-deployed (CDK) functions alike; and the function
-export (lib/lambda/function_export) runs end to end on it: schedule and custom resource."""
+unsigned GET, per version, for zip uploads and S3-deployed (CDK) functions alike. And the function
+export (lib/lambda/function_export) runs end to end on the emulator as CloudFormation runs it: it
+copies packages from an asset bucket, with a role that may not call the Lambda API at all."""
 
 from __future__ import annotations
 
@@ -55,14 +56,14 @@ def _download(url: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def role_arn(aws: Callable[[str], Any]) -> str:
-    """The functions' role, allowed what the function export calls (IAM is enforced for it)."""
+    """The functions' role, allowed what the function export calls (IAM is enforced for it): S3 only."""
     iam = aws("iam")
     name = "code-location-tests"
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))["Role"]["Arn"]
     statement = {
         "Effect": "Allow",
-        "Action": ["lambda:GetFunction", "s3:GetObject", "s3:PutObject"],
-        "Resource": ["arn:aws:lambda:us-east-1:*:function:*", "arn:aws:s3:::*/*"],
+        "Action": ["s3:GetObject", "s3:PutObject"],
+        "Resource": ["arn:aws:s3:::*/*"],
     }
     document = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
     iam.put_role_policy(RoleName=name, PolicyName="export", PolicyDocument=document)
@@ -147,97 +148,78 @@ def test_a_function_deployed_from_an_s3_asset_serves_that_package(
 
 @pytest.fixture
 def export_setup(aws: Callable[[str], Any], role_arn: str, suffix: str) -> dict[str, Any]:
-    """A versioned bucket, one function to export and the export function (its modules and dr_common:
-    the emulator's Python provides Powertools, as the bundled package does in AWS)."""
-    bucket = f"data-{suffix}"
-    aws("s3").create_bucket(Bucket=bucket)
+    """A versioned data bucket, an asset bucket holding two packages (one function's and the export
+    function's own), and the export function (its modules and dr_common: the emulator's Python
+    provides Powertools, as the bundled package does in AWS)."""
+    bucket, assets = f"data-{suffix}", f"assets-export-{suffix}"
+    for name in (bucket, assets):
+        aws("s3").create_bucket(Bucket=name)
     aws("s3").put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    target = f"exported-{suffix}"
-    target_package = _zip("def handler(event, context):\n    return 'exported'\n")
-    aws("lambda").create_function(
-        FunctionName=target,
-        Runtime="python3.12",
-        Role=role_arn,
-        Handler="index.handler",
-        Code={"ZipFile": target_package},
-        Environment={"Variables": {"GREETING": "hello"}},
-        MemorySize=256,
-    )
-    exporter = f"function-export-{suffix}"
+    target, exporter = f"exported-{suffix}", f"function-export-{suffix}"
+    packages = {target: _zip("def handler(event, context):\n    return 'exported'\n"), exporter: _export_package()}
+    for name, package in packages.items():
+        aws("s3").put_object(Bucket=assets, Key=f"{name}.zip", Body=package)
     aws("lambda").create_function(
         FunctionName=exporter,
         Runtime="python3.12",
         Role=role_arn,
         Handler="handler.handler",
-        Code={"ZipFile": _export_package()},
+        Code={"S3Bucket": assets, "S3Key": f"{exporter}.zip"},
         Timeout=60,
-        Environment={"Variables": {"BUCKET_NAME": bucket, "FUNCTION_NAMES": json.dumps([target, exporter])}},
+        Environment={"Variables": {"BUCKET_NAME": bucket}},
     )
-    return {"bucket": bucket, "target": target, "package": target_package, "exporter": exporter}
-
-
-SCHEDULED = {"source": "aws.events", "detail-type": "Scheduled Event", "time": "2026-11-28T11:50:00Z", "detail": {}}
-
-
-def _invoke(aws: Callable[[str], Any], name: str, event: dict[str, Any]) -> dict[str, Any]:
-    answer = aws("lambda").invoke(FunctionName=name, Payload=json.dumps(event).encode())
-    payload = json.loads(answer["Payload"].read())
-    assert "FunctionError" not in answer, payload
-    return dict(payload)
+    functions = [
+        {
+            "Configuration": {
+                "FunctionName": name,
+                "Runtime": "python3.12",
+                "Role": role_arn,
+                "Handler": "index.handler" if name == target else "handler.handler",
+                "MemorySize": 256,
+                "Environment": {"Variables": {"GREETING": "hello"}},
+            },
+            "Package": {"Bucket": assets, "Key": f"{name}.zip"},
+        }
+        for name in packages
+    ]
+    return {"bucket": bucket, "target": target, "packages": packages, "exporter": exporter, "functions": functions}
 
 
 def _object(aws: Callable[[str], Any], bucket: str, key: str) -> bytes:
     return bytes(aws("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def test_the_schedule_exports_every_function_and_skips_unchanged_code(
-    aws: Callable[[str], Any], export_setup: dict[str, Any]
-) -> None:
-    bucket, target, exporter = export_setup["bucket"], export_setup["target"], export_setup["exporter"]
-    first = _invoke(aws, exporter, SCHEDULED)
-    assert first["exported"] == sorted([target, exporter]) and first["failed"] == {}
-
-    assert _object(aws, bucket, f"lambda-exports/{target}/code.zip") == export_setup["package"]
-    configuration = json.loads(_object(aws, bucket, f"lambda-exports/{target}/configuration.json"))
-    assert configuration["FunctionName"] == target
-    assert configuration["Environment"] == {"Variables": {"GREETING": "hello"}}
-    assert configuration["CodeSha256"] == _sha(export_setup["package"])
-    assert (configuration["Runtime"], configuration["Handler"], configuration["MemorySize"]) == (
-        "python3.12",
-        "index.handler",
-        256,
-    )
-    assert "ExportedAt" in configuration
-    own_code = _object(aws, bucket, f"lambda-exports/{exporter}/code.zip")
-    assert "handler.py" in zipfile.ZipFile(io.BytesIO(own_code)).namelist()  # it exported itself
-
-    second = _invoke(aws, exporter, SCHEDULED)
-    assert second["unchanged"] == sorted([target, exporter]) and second["exported"] == []
-    versions = aws("s3").list_object_versions(Bucket=bucket, Prefix=f"lambda-exports/{target}/")["Versions"]
-    assert len(versions) == 2  # nothing rewritten: one version of code.zip, one of configuration.json
-
-
-def test_the_custom_resource_exports_on_deploy_and_answers_cloudformation(
+def test_the_custom_resource_exports_every_function_from_the_asset_bucket_and_answers_cloudformation(
     aws: Callable[[str], Any], cfn: CloudFormation, export_setup: dict[str, Any]
 ) -> None:
-    exporter_arn = aws("lambda").get_function(FunctionName=export_setup["exporter"])["Configuration"]["FunctionArn"]
+    bucket, target, exporter = export_setup["bucket"], export_setup["target"], export_setup["exporter"]
+    exporter_arn = aws("lambda").get_function(FunctionName=exporter)["Configuration"]["FunctionArn"]
     stack = cfn.deploy(
         template(
             {
                 "Export": {
                     "Type": "Custom::FunctionExport",
-                    "Properties": {
-                        "ServiceToken": exporter_arn,
-                        "Functions": [{"FunctionName": export_setup["target"], "CodeFingerprint": "abc.zip"}],
-                    },
+                    "Properties": {"ServiceToken": exporter_arn, "Functions": export_setup["functions"]},
                 }
             },
             outputs={"Exported": {"Fn::GetAtt": ["Export", "Exported"]}},
         )
     )
+
     assert stack.status == "CREATE_COMPLETE", cfn.events(stack)
     assert stack.outputs["Exported"] == "2"
-    key = f"lambda-exports/{export_setup['target']}/code.zip"
-    assert _object(aws, export_setup["bucket"], key) == export_setup["package"]
+    package = export_setup["packages"][target]
+    assert _object(aws, bucket, f"lambda-exports/{target}/code.zip") == package
+    configuration = json.loads(_object(aws, bucket, f"lambda-exports/{target}/configuration.json"))
+    assert configuration["CodeSha256"] == _sha(package)
+    # CloudFormation turned MemorySize into a string on the way; the export turns it back
+    assert (configuration["Runtime"], configuration["Handler"], configuration["MemorySize"]) == (
+        "python3.12",
+        "index.handler",
+        256,
+    )
+    assert configuration["Environment"] == {"Variables": {"GREETING": "hello"}}
+    own_code = _object(aws, bucket, f"lambda-exports/{exporter}/code.zip")
+    assert "handler.py" in zipfile.ZipFile(io.BytesIO(own_code)).namelist()  # it exported itself
     assert cfn.delete(stack).status == "DELETE_COMPLETE"  # Delete does nothing: the exports stay
-    assert _object(aws, export_setup["bucket"], key) == export_setup["package"]
+    assert _object(aws, bucket, f"lambda-exports/{target}/code.zip") == package

@@ -1,18 +1,14 @@
 """FunctionExport in the synthesized app (the session's templates; no synth of its own): the function,
-its exact IAM, the hourly schedule with its DLQ, and a custom resource that changes when code does."""
+its exact IAM (no Lambda API), and a custom resource that carries every function as CreateFunction
+would take it, so it changes whenever a function's code or configuration does."""
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
-import aws_cdk as cdk
-import pytest
-from aws_cdk import aws_lambda as lambda_
-
-from lib.constructs.function_export import EXPORT_OBJECTS, RESOURCE_TYPE, code_fingerprint
+from lib.constructs.function_export import EXPORT_OBJECTS, RESOURCE_TYPE
 from tests.unit.templates import SUFFIX, Templates, only
 
 NAME = f"function-export-{SUFFIX}"
@@ -72,17 +68,6 @@ def _parameter_for(templates: Templates, layer: str, construct_id: str, attribut
     return names[0]
 
 
-def _exported_arns(templates: Templates) -> list[Any]:
-    """Each exported function's ARN as the policy writes it: a reference, or its own ARN as a literal
-    (the export function waits for its policy, so a reference to itself would be a cycle)."""
-    arns: list[Any] = [{"Ref": _parameter_for(templates, "compute", "Function", "Arn")}]
-    for prefix in EXPORTED["resilience"][:-1]:
-        logical_id = _logical_id(templates, "resilience", "AWS::Lambda::Function", prefix)
-        arns.append({"Fn::GetAtt": [logical_id, "Arn"]})
-    own = f"arn:aws:lambda:us-east-1:123456789012:function:{NAME}"
-    return [*arns, own]
-
-
 def _exported_names(templates: Templates) -> list[Any]:
     """Each exported function's name as the resilience template writes it: a Ref, or the literal own name."""
     names: list[Any] = [{"Ref": _parameter_for(templates, "compute", "Function", "Ref")}]
@@ -112,21 +97,17 @@ def test_the_function_runs_in_the_vpc_with_its_own_encrypted_logs_and_the_undeli
     assert role["Properties"]["RoleName"] == f"function-export-role-{SUFFIX}"
 
 
-def test_the_environment_names_the_data_bucket_and_every_exported_function(templates: Templates) -> None:
+def test_the_environment_pins_the_data_bucket(templates: Templates) -> None:
     _, function = _function(templates)
-    variables = function["Environment"]["Variables"]
-    assert variables["BUCKET_NAME"] == {"Ref": _parameter_for(templates, "data", "DataBucket", "Ref")}
-    parts = variables["FUNCTION_NAMES"]["Fn::Join"][1]
-    refs = [part for part in parts if isinstance(part, dict)]
-    assert refs == _exported_names(templates)[:-1]
-    assert parts[-1] == f'","{NAME}"]'  # itself, as a literal (a Ref to itself would be circular)
+    assert function["Environment"]["Variables"] == {
+        "BUCKET_NAME": {"Ref": _parameter_for(templates, "data", "DataBucket", "Ref")}
+    }
 
 
 def test_the_policy_grants_exactly_what_the_handler_calls(templates: Templates) -> None:
     statements = _statements(templates)
     assert set(statements) == {
-        "ReadExportedFunctions",
-        "ReadEncryptedEnvironments",
+        "ReadPackages",
         "WriteExports",
         "EncryptExports",
         "WriteOwnLogs",
@@ -137,9 +118,11 @@ def test_the_policy_grants_exactly_what_the_handler_calls(templates: Templates) 
         assert statement["Effect"] == "Allow"
         assert "*" not in json.dumps(statement["Action"])
 
-    read = statements["ReadExportedFunctions"]
-    assert read["Action"] == "lambda:GetFunction"
-    assert _sorted(read["Resource"]) == _sorted(_exported_arns(templates))
+    read = statements["ReadPackages"]
+    assert read["Action"] == "s3:GetObject"
+    assert sorted(read["Resource"]) == sorted(
+        f"arn:aws:s3:::{package['Bucket']}/{package['Key']}" for package in _packages(templates)
+    )  # exactly the asset objects, no wildcard
 
     write = statements["WriteExports"]
     assert sorted(write["Action"]) == ["s3:GetObject", "s3:PutObject"]
@@ -157,12 +140,6 @@ def test_the_policy_grants_exactly_what_the_handler_calls(templates: Templates) 
     assert sorted(encrypt["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert "BucketKey" in encrypt["Resource"]["Ref"]
     assert encrypt["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
-
-    environments = statements["ReadEncryptedEnvironments"]
-    assert environments["Action"] == "kms:Decrypt"
-    keys = sorted(resource["Ref"] for resource in environments["Resource"])
-    assert len(keys) == 2 and "AuroraKey" in keys[0] and "MonitoringKey" in keys[1]  # canary; monitor + export
-    assert environments["Condition"] == {"StringEquals": {"kms:ViaService": "lambda.us-east-1.amazonaws.com"}}
 
     logs = statements["WriteOwnLogs"]
     assert sorted(logs["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
@@ -186,43 +163,72 @@ def test_the_roles_inline_policy_only_sends_to_the_dead_letter_queue(templates: 
     assert statement["Resource"]["Fn::GetAtt"][0].startswith("UndeliveredAlerts")
 
 
-def test_an_hourly_schedule_before_the_backup_with_retries_and_the_dead_letter_queue(templates: Templates) -> None:
+def test_nothing_schedules_it_and_it_needs_no_lambda_endpoint(templates: Templates) -> None:
+    """It runs on deploys only: between two deploys no function changes, so there is nothing to export."""
     function_id, _ = _function(templates)
-    rule = templates.resilience.find_resources(
-        "AWS::Events::Rule", {"Properties": {"Name": f"function-export-schedule-{SUFFIX}"}}
-    )
-    ((properties,),) = [[r["Properties"] for r in rule.values()]]
-    assert properties["ScheduleExpression"] == "cron(50 * * * ? *)"  # the backup plan runs at minute 0
-    (target,) = properties["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
-    assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith("UndeliveredAlerts")
-    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600}
-    invoke_configs = templates.resilience.find_resources(
-        "AWS::Lambda::EventInvokeConfig", {"Properties": {"FunctionName": {"Ref": function_id}}}
-    )
-    ((config,),) = [[c["Properties"] for c in invoke_configs.values()]]
-    assert config["MaximumRetryAttempts"] == 2
+    targets = [
+        target["Arn"]
+        for rule in _resources(templates, "resilience", "AWS::Events::Rule").values()
+        for target in rule["Properties"].get("Targets", [])
+    ]
+    assert {"Fn::GetAtt": [function_id, "Arn"]} not in targets
+    services = [
+        json.dumps(endpoint["Properties"]["ServiceName"])
+        for endpoint in _resources(templates, "network", "AWS::EC2::VPCEndpoint").values()
+    ]
+    assert not [service for service in services if ".lambda" in service]
 
 
-def test_the_custom_resource_carries_every_functions_code_hash(templates: Templates) -> None:
+# CloudFormation's AWS::Lambda::Function properties that CreateFunction takes back, by the name
+# GetFunction (and so the export) gives them.
+RECREATED = {
+    "Runtime": "Runtime",
+    "Role": "Role",
+    "Handler": "Handler",
+    "Timeout": "Timeout",
+    "MemorySize": "MemorySize",
+    "Description": "Description",
+    "Environment": "Environment",
+    "VpcConfig": "VpcConfig",
+    "DeadLetterConfig": "DeadLetterConfig",
+    "KmsKeyArn": "KMSKeyArn",
+    "Architectures": "Architectures",
+    "LoggingConfig": "LoggingConfig",
+    "TracingConfig": "TracingConfig",
+}
+
+
+def _packages(templates: Templates) -> list[dict[str, Any]]:
+    return [entry["Package"] for entry in only(templates.resilience, RESOURCE_TYPE)["Properties"]["Functions"]]
+
+
+def test_the_custom_resource_carries_each_function_as_it_is_deployed(templates: Templates) -> None:
+    """For the functions of the same layer the values are the very expressions of their template; a
+    property of a function the export leaves out would be missing from a function the drill recreates."""
     function_id, _ = _function(templates)
     resource = only(templates.resilience, RESOURCE_TYPE)
-    properties = resource["Properties"]
-    assert properties["ServiceToken"] == {"Fn::GetAtt": [function_id, "Arn"]}
-    assert properties["Prefix"] == "lambda-exports/"
+    assert resource["Properties"]["ServiceToken"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert _policy_id(templates) in resource["DependsOn"]  # its permissions exist before it runs
+    functions = resource["Properties"]["Functions"]
+    exported = {json.dumps(entry["Configuration"]["FunctionName"]): entry for entry in functions}
+    # the export function names itself by a Ref here (only its policy must use the literal name)
+    names = [*_exported_names(templates)[:-1], {"Ref": function_id}]
+    assert list(exported) == [json.dumps(name) for name in names]
 
-    fingerprints = {json.dumps(f["FunctionName"]): f["CodeFingerprint"] for f in properties["Functions"]}
-    assert list(fingerprints) == [json.dumps(name) for name in _exported_names(templates)]
-    s3_keys = []
-    for layer, prefixes in EXPORTED.items():
-        for prefix in prefixes:
-            logical_id = _logical_id(templates, layer, "AWS::Lambda::Function", prefix)
-            s3_keys.append(
-                _resources(templates, layer, "AWS::Lambda::Function")[logical_id]["Properties"]["Code"]["S3Key"]
-            )
-    # CDK names each asset by its content hash: a code change is a new key, hence an Update.
-    assert list(fingerprints.values()) == s3_keys
+    for logical_id, function in _resources(templates, "resilience", "AWS::Lambda::Function").items():
+        properties = function["Properties"]
+        if "FunctionName" not in properties:
+            continue  # CDK's own providers: not kit functions
+        entry = exported[json.dumps({"Ref": logical_id})]
+        configuration = entry["Configuration"]
+        expected = {RECREATED[key]: value for key, value in properties.items() if key in RECREATED}
+        assert {key: configuration[key] for key in expected if key in configuration} == expected, logical_id
+        assert set(expected) <= set(configuration), f"{logical_id} misses {set(expected) - set(configuration)}"
+        # CDK names each asset by its content hash: a code change is a new key, hence an Update.
+        assert entry["Package"] == {"Bucket": properties["Code"]["S3Bucket"], "Key": properties["Code"]["S3Key"]}
+
+    (canary,) = [entry for key, entry in exported.items() if "Compute" in key]
+    assert set(canary["Configuration"]) >= {"Role", "Environment", "VpcConfig", "KMSKeyArn", "DeadLetterConfig"}
 
 
 def _policy_id(templates: Templates) -> str:
@@ -231,41 +237,6 @@ def _policy_id(templates: Templates) -> str:
     )
     ((logical_id,),) = [list(found)]
     return logical_id
-
-
-# --- code_fingerprint, on constructs (no synth) --------------------------------------------------------
-
-
-def _function_from(stack: cdk.Stack, construct_id: str, code: lambda_.Code) -> lambda_.Function:
-    return lambda_.Function(stack, construct_id, runtime=lambda_.Runtime.PYTHON_3_14, handler="h.h", code=code)
-
-
-def test_the_fingerprint_changes_exactly_when_the_package_does(tmp_path: Path) -> None:
-    stack = cdk.Stack(cdk.App(), "Fingerprints")
-    first, same, changed = (tmp_path / name for name in ("first", "same", "changed"))
-    for folder, source in ((first, "x = 1\n"), (same, "x = 1\n"), (changed, "x = 2\n")):
-        folder.mkdir()
-        (folder / "h.py").write_text(source)
-    prints = {
-        name: code_fingerprint(_function_from(stack, name, lambda_.Code.from_asset(str(folder))))
-        for name, folder in (("first", first), ("same", same), ("changed", changed))
-    }
-    assert prints["first"] == prints["same"] != prints["changed"]
-    assert prints["first"].endswith(".zip")
-    inline = [
-        code_fingerprint(_function_from(stack, f"Inline{n}", lambda_.Code.from_inline(source)))
-        for n, source in enumerate(("x = 1", "x = 2"))
-    ]
-    assert inline[0] != inline[1]
-
-
-def test_a_function_not_defined_in_the_app_cannot_be_exported() -> None:
-    stack = cdk.Stack(cdk.App(), "Imported")
-    imported = lambda_.Function.from_function_arn(
-        stack, "Imported", "arn:aws:lambda:us-east-1:123456789012:function:elsewhere"
-    )
-    with pytest.raises(TypeError, match="not a function defined in this app"):
-        code_fingerprint(imported)
 
 
 def test_every_function_of_the_app_is_exported(templates: Templates) -> None:

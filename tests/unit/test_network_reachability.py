@@ -91,10 +91,10 @@ def test_the_scan_finds_each_way_the_kit_makes_clients() -> None:
         "health-check": {"secretsmanager", "dynamodb", "s3"},
         "backup-monitor": {"backup"},
         "vault-cleanup": {"backup"},
-        "function-export": {"lambda", "s3"},
+        "function-export": {"s3"},
         "restore-validation": {"backup", "rds", "dynamodb", "secretsmanager"},
     }
-    assert interface_services() == ["backup", "lambda", "rds", "secretsmanager"]
+    assert interface_services() == ["backup", "rds", "secretsmanager"]
     assert services_called(FUNCTION_PACKAGES["restore-validation"]) == calls()["restore-validation"]
 
 

@@ -53,7 +53,7 @@ def test_interface_endpoints_exactly_for_the_services_the_functions_call(templat
         "AWS::EC2::VPCEndpoint", {"Properties": {"VpcEndpointType": "Interface"}}
     )
     services = sorted(e["Properties"]["ServiceName"] for e in endpoints.values())
-    assert services == [f"com.amazonaws.us-east-1.{s}" for s in ("backup", "lambda", "rds", "secretsmanager")]
+    assert services == [f"com.amazonaws.us-east-1.{s}" for s in ("backup", "rds", "secretsmanager")]
     assert services == [f"com.amazonaws.us-east-1.{s}" for s in interface_services()]
     for endpoint in endpoints.values():
         properties = endpoint["Properties"]

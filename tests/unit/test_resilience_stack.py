@@ -193,8 +193,8 @@ def test_every_alert_rule_target_has_a_dead_letter_queue_and_retries(templates: 
     rules = templates.resilience.find_resources("AWS::Events::Rule")
     # backup job failed / completed -> topic; monitor schedule / job events -> monitor;
     # restore test jobs, restore-test writers created and the restore-test sweep -> restore
-    # validation; hourly function export; FIS experiment state changes -> topic
-    assert len(rules) == 9
+    # validation; FIS experiment state changes -> topic
+    assert len(rules) == 8
     for rule in rules.values():
         for target in rule["Properties"]["Targets"]:
             assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith("UndeliveredAlerts")

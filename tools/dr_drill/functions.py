@@ -116,7 +116,7 @@ def plan_function(target: Target, ledger: Ledger, name: str, new_name: str | Non
     if configuration is None or package is None:
         raise SetupError(
             f"There is no usable export of function {name} in s3://{bucket}/{folder} (code.zip and "
-            "configuration.json); the exporter writes one on every deploy and every hour."
+            "configuration.json); the exporter writes one on every deploy that changes a function."
         )
     expected = configuration.get("CodeSha256")
     if expected and expected != package_sha256(package):

@@ -1,17 +1,14 @@
-"""The function export's AWS calls: Lambda's GetFunction, the package download from its pre-signed
-``Code.Location``, and the export objects in S3. botocore's errors leave as ``logic.AwsError``."""
+"""The function export's AWS calls, all S3 through the gateway endpoint: the package from the CDK asset
+bucket, and the export objects in the data bucket. botocore's errors leave as ``logic.AwsError``."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,8 +20,7 @@ CODE_SHA_METADATA = "code-sha256"  # S3 user metadata of code.zip: the CodeSha25
 # (this function has none): for the objects it reads, 403 and 404 both mean "no usable export yet".
 # A real permission problem still surfaces: the export then writes, and a failed write is an error.
 ABSENT_CODES = frozenset({"NoSuchKey", "404", "NotFound", "AccessDenied", "403", "Forbidden"})
-DOWNLOAD_CHUNK_BYTES = 1024 * 1024
-DOWNLOAD_TIMEOUT_SECONDS = 60
+READ_CHUNK_BYTES = 1024 * 1024
 # Lambda's limit for an unzipped package; a zipped one is smaller. Keeps /tmp (512 MB) safe.
 MAX_PACKAGE_BYTES = 250 * 1024 * 1024
 CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 5, "mode": "standard"})
@@ -42,17 +38,10 @@ def _aws(operation: str) -> Iterator[None]:
 
 
 class Gateway:
-    """Lambda and S3 through the function's cached clients; ``urlopen`` fetches the package."""
+    """S3 through the function's cached clients."""
 
-    def __init__(
-        self, clients: Clients | None = None, urlopen: Callable[..., IO[bytes]] = urllib.request.urlopen
-    ) -> None:
+    def __init__(self, clients: Clients | None = None) -> None:
         self.clients = clients or Clients(CONFIG)
-        self.urlopen = urlopen
-
-    def get_function(self, name: str) -> Mapping[str, Any]:
-        with _aws("GetFunction"):
-            return dict(self.clients("lambda").get_function(FunctionName=name))
 
     def read_configuration(self, bucket: str, function_name: str) -> bytes | None:
         """The exported configuration.json, or None when there is none."""
@@ -77,26 +66,18 @@ class Gateway:
             raise
         return head.get("Metadata", {}).get(CODE_SHA_METADATA)
 
-    def download(self, location: str, sink: IO[bytes]) -> str:
-        """Stream the package at ``location`` into ``sink``; return its CodeSha256. The URL is
-        credential-bearing and never appears in a message."""
-        if urllib.parse.urlsplit(location).scheme not in ("https", "http"):
-            raise ExportError("Code.Location is not an http(s) URL")
+    def read_package(self, bucket: str, key: str, sink: IO[bytes]) -> str:
+        """Stream the deployment package at ``s3://bucket/key`` into ``sink``; return its CodeSha256."""
         digest = hashlib.sha256()
         size = 0
-        try:
-            with self.urlopen(location, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:  # scheme checked above
-                while chunk := response.read(DOWNLOAD_CHUNK_BYTES):
-                    size += len(chunk)
-                    if size > MAX_PACKAGE_BYTES:
-                        raise ExportError(f"the deployment package is larger than {MAX_PACKAGE_BYTES} bytes")
-                    digest.update(chunk)
-                    sink.write(chunk)
-        except urllib.error.HTTPError as error:
-            raise ExportError(f"downloading the deployment package failed: HTTP {error.code}") from None
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise ExportError(f"downloading the deployment package failed: {reason}") from None
+        with _aws("GetObject"):
+            body = self.clients("s3").get_object(Bucket=bucket, Key=key)["Body"]
+            while chunk := body.read(READ_CHUNK_BYTES):
+                size += len(chunk)
+                if size > MAX_PACKAGE_BYTES:
+                    raise ExportError(f"the deployment package is larger than {MAX_PACKAGE_BYTES} bytes")
+                digest.update(chunk)
+                sink.write(chunk)
         sink.flush()
         return base64.b64encode(digest.digest()).decode()
 

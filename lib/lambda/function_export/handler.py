@@ -2,38 +2,30 @@
 
 AWS Backup cannot back up Lambda functions. The data bucket is versioned and backed up hourly, so
 this function copies each function's deployment package and configuration into it; every recovery
-point of the bucket then holds the functions as they were, and ``dr_drill restore --function NAME``
-recreates one from there without the repository.
+point of the bucket then holds the functions as they were deployed, and ``dr_drill restore
+--function NAME`` recreates one from there without the repository.
 
-Format, per function, under ``lambda-exports/<FunctionName>/`` (overwritten in place: history lives
-in object versions and recovery points):
+It runs as the ``Custom::FunctionExport`` resource, on every deploy that changes a function's code
+or configuration: the request's ``Functions`` give each function's configuration (CreateFunction's
+fields in GetFunction's spelling, resolved by CloudFormation) and its package in the CDK asset
+bucket. No Lambda API call is made (see lib/constructs/function_export.py for why).
 
-* ``code.zip``: the deployment package, downloaded from GetFunction's ``Code.Location``, checked
-  against the function's ``CodeSha256`` before it is written (S3 checks it again on upload), with
-  the hash in its metadata (``code-sha256``);
-* ``configuration.json``: GetFunction's ``Configuration`` limited to ``KEPT_CONFIGURATION`` (nested
-  blocks to ``KEPT_NESTED``; a key GetFunction does not return is left out), plus ``CodeSha256`` and
-  ``ExportedAt`` (ISO 8601, UTC). It is written after ``code.zip``, so its ``CodeSha256`` always
-  names the package beside it.
+Format, per function, under ``lambda-exports/<FunctionName>/`` of the bucket the stack set
+(``BUCKET_NAME``; never taken from the event), overwritten in place (history lives in object
+versions and recovery points):
 
-A package whose ``CodeSha256`` equals the exported configuration's (and whose ``code.zip`` carries
-that hash) is not downloaded again; an unchanged configuration is not rewritten either, so an
-unchanged function costs one GetFunction, one GetObject and one HeadObject an hour.
+* ``code.zip``: the deployment package, copied from the asset bucket, with its CodeSha256 (the base64
+  SHA-256 Lambda reports) in its metadata (``code-sha256``); S3 checks the bytes on upload;
+* ``configuration.json``: the configuration's ``KEPT_CONFIGURATION`` fields, plus ``CodeSha256`` and
+  ``ExportedAt`` (ISO 8601, UTC), written after ``code.zip``, so its ``CodeSha256`` always names the
+  package beside it.
 
-Triggers:
-
-* the hourly EventBridge schedule (``Scheduled Event``): exports all; if any function failed, the
-  invocation raises after trying every function, so Lambda retries it and then dead-letters it into
-  the undelivered-alerts queue, whose depth pages;
-* the ``Custom::FunctionExport`` resource on every deploy that changes a function's code: Create and
-  Update export all and answer SUCCESS, or FAILED naming the functions that could not be exported
-  (an access denial -- IAM still propagating a role made in the same deploy -- is retried after 10,
-  20 and 30 s first, while the function's time allows); Delete does nothing (the exports stay with
-  the data; the bucket's auto-delete empties it on destroy). The answer (``dr_common.cfn``) is sent
-  on every path, exceptions included; the physical id is ``<bucket>/lambda-exports/``.
-
-Anything else is logged and ignored, never retried in a loop. The functions (``FUNCTION_NAMES``:
-JSON list) and the bucket (``BUCKET_NAME``) come from the environment the stack sets.
+An unchanged package or configuration is not written again. Create and Update export all and answer
+SUCCESS, or FAILED naming the functions that could not be exported (an access denial -- IAM still
+propagating a role made in the same deploy -- is retried after 10, 20 and 30 s first, while the
+function's time allows); Delete does nothing (the exports stay with the data; the bucket's
+auto-delete empties it on destroy). The answer (``dr_common.cfn``) is sent on every path, exceptions
+included; the physical id is ``<bucket>/lambda-exports/``. Any other event is logged and ignored.
 
 This module is the entry point; the decisions are in ``logic``, the AWS calls in ``gateway``.
 """
@@ -42,7 +34,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import logic
@@ -51,18 +42,10 @@ from dr_common import InvalidEvent, cfn, observability
 from dr_common.cfn import FAILED, SUCCESS
 from dr_common.settings import ConfigurationError
 from gateway import Gateway
-from logic import ExportFailed, Settings
+from logic import Settings
 
 logger = observability.logger("function-export")
 gateway: logic.Gateway = Gateway()  # one per execution environment; unit tests replace it with a fake
-
-
-def on_schedule(settings: Settings) -> dict[str, Any]:
-    summary = logic.summarize(logic.export_all(gateway, settings, datetime.now(UTC)))
-    if summary["failed"]:
-        raise ExportFailed(logic.failure_reason(summary))
-    logger.info("Functions exported", **summary)
-    return summary
 
 
 def on_custom_resource(event: Mapping[str, Any], context: LambdaContext, settings: Settings | None) -> dict[str, Any]:
@@ -74,15 +57,17 @@ def on_custom_resource(event: Mapping[str, Any], context: LambdaContext, setting
         elif event["RequestType"] == "Delete":
             reason = "Nothing to delete: the exports stay with the data"
         elif settings is None:
-            status, reason = FAILED, "The function's environment (FUNCTION_NAMES, BUCKET_NAME) is invalid"
+            status, reason = FAILED, "The function's environment (BUCKET_NAME) is invalid"
         else:
             results = logic.export_retrying_denials(
-                gateway, settings, lambda: context.get_remaining_time_in_millis() / 1000
+                gateway, settings, logic.functions_of(event), lambda: context.get_remaining_time_in_millis() / 1000
             )
             summary = logic.summarize(results)
             data = {"Exported": str(len(summary["exported"])), "Unchanged": str(len(summary["unchanged"]))}
             if summary["failed"]:
                 status, reason = FAILED, logic.failure_reason(summary)
+    except InvalidEvent as problem:
+        status, reason = FAILED, f"The request is malformed: {problem}"
     except Exception as error:  # answer CloudFormation whatever happened
         logger.exception("The custom-resource request failed")
         status, reason = FAILED, logic.describe(error)
@@ -102,13 +87,8 @@ def _settings() -> Settings | None:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
-        kind = logic.classify(event)
+        request = logic.check_request(event)
     except InvalidEvent as problem:
         logger.warning("Ignored an invalid event", reason=str(problem))
         return {"ignored": str(problem)}
-    settings = _settings()
-    if kind == "custom-resource":
-        return on_custom_resource(event, context, settings)
-    if settings is None:
-        raise ValueError("The function's environment (FUNCTION_NAMES, BUCKET_NAME) is invalid")
-    return on_schedule(settings)
+    return on_custom_resource(request, context, _settings())

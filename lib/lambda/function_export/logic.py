@@ -1,6 +1,7 @@
-"""The function export's decisions: what to export, when a package or configuration is unchanged, which
-failures are retried and what is answered. Every AWS call goes through the gateway it is given
-(``gateway.Gateway``; unit tests give a fake); every AWS error arrives as ``AwsError``."""
+"""The function export's decisions: what CloudFormation asked for, what to copy, when a package or
+configuration is unchanged, which failures are retried and what is answered. Every AWS call goes
+through the gateway it is given (``gateway.Gateway``; unit tests give a fake); every AWS error arrives
+as ``AwsError``."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from typing import IO, Any, Protocol
 
 from dr_common import InvalidEvent
 from dr_common.observability import current_logger
-from dr_common.settings import ConfigurationError, json_value, require
+from dr_common.settings import require
 
 EXPORT_PREFIX = "lambda-exports/"
 CODE_OBJECT = "code.zip"
 CONFIGURATION_OBJECT = "configuration.json"
 EXPORTED_AT = "ExportedAt"
-# What a restore needs from GetFunction's Configuration, in the order a reader expects them.
+CODE_SHA = "CodeSha256"
+# CreateFunction's fields an export keeps, in GetFunction's spelling (what the drill passes back).
 KEPT_CONFIGURATION = (
     "FunctionName",
     "Runtime",
@@ -38,16 +40,13 @@ KEPT_CONFIGURATION = (
     "Architectures",
     "LoggingConfig",
     "TracingConfig",
-    "CodeSha256",
 )
-# Nested blocks keep only what CreateFunction takes back (not VpcId, Environment.Error, ...).
-KEPT_NESTED = {"Environment": ("Variables",), "VpcConfig": ("SubnetIds", "SecurityGroupIds")}
+# CloudFormation hands every scalar of a custom resource's properties over as a string.
+INTEGER_FIELDS = ("Timeout", "MemorySize")
 
-SCHEDULED_EVENT = ("aws.events", "Scheduled Event")
 REQUEST_TYPES = frozenset({"Create", "Update", "Delete"})
-# Access denials a custom-resource run retries: a role and policy created in the same deploy take a
-# few seconds to apply everywhere (IAM is eventually consistent); failing the deploy for that would
-# roll it back. The schedule needs no such loop: Lambda retries a failed asynchronous run.
+# Access denials a run retries: a role and policy created in the same deploy take a few seconds to
+# apply everywhere (IAM is eventually consistent); failing the deploy for that would roll it back.
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "KMS.AccessDeniedException"})
 DENIED_RETRY_DELAYS_SECONDS = (10, 20, 30)
 RESPONSE_RESERVE_SECONDS = 30  # kept back from the timeout to answer CloudFormation
@@ -74,20 +73,14 @@ class ExportError(Exception):
         self.retryable = retryable
 
 
-class ExportFailed(Exception):
-    """At least one function could not be exported (raised so the schedule retries, then dead-letters)."""
-
-
 class Gateway(Protocol):
-    """The AWS calls the export makes (``gateway.Gateway``)."""
-
-    def get_function(self, name: str) -> Mapping[str, Any]: ...
+    """The S3 calls the export makes (``gateway.Gateway``)."""
 
     def read_configuration(self, bucket: str, function_name: str) -> bytes | None: ...
 
     def exported_code_sha(self, bucket: str, function_name: str) -> str | None: ...
 
-    def download(self, location: str, sink: IO[bytes]) -> str: ...
+    def read_package(self, bucket: str, key: str, sink: IO[bytes]) -> str: ...
 
     def put_package(self, bucket: str, function_name: str, package: IO[bytes], code_sha: str) -> None: ...
 
@@ -98,16 +91,27 @@ class Gateway(Protocol):
 
 @dataclass(frozen=True)
 class Settings:
+    """The data bucket the exports go to: fixed at deploy time, never taken from an event."""
+
     bucket: str
-    function_names: tuple[str, ...]
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        require(environ, "FUNCTION_NAMES", "BUCKET_NAME")
-        names = json_value(environ, "FUNCTION_NAMES")
-        if not isinstance(names, list) or not all(isinstance(name, str) and name for name in names):
-            raise ConfigurationError("FUNCTION_NAMES must be a JSON list of function names")
-        return cls(bucket=environ["BUCKET_NAME"], function_names=tuple(dict.fromkeys(names)))
+        require(environ, "BUCKET_NAME")
+        return cls(bucket=environ["BUCKET_NAME"])
+
+
+@dataclass(frozen=True)
+class Exported:
+    """One function as the stack deployed it: its configuration and its package in the asset bucket."""
+
+    configuration: Mapping[str, Any]
+    package_bucket: str
+    package_key: str
+
+    @property
+    def name(self) -> str:
+        return str(self.configuration["FunctionName"])
 
 
 @dataclass(frozen=True)
@@ -129,16 +133,32 @@ def configuration_key(function_name: str) -> str:
     return f"{EXPORT_PREFIX}{function_name}/{CONFIGURATION_OBJECT}"
 
 
+def functions_of(event: Mapping[str, Any]) -> list[Exported]:
+    """The functions a Create or Update names, or InvalidEvent saying what is malformed."""
+    listed = (event.get("ResourceProperties") or {}).get("Functions")
+    if not isinstance(listed, list) or not listed:
+        raise InvalidEvent("ResourceProperties.Functions is not a non-empty list")
+    functions = []
+    for entry in listed:
+        configuration = entry.get("Configuration") if isinstance(entry, Mapping) else None
+        package = entry.get("Package") if isinstance(entry, Mapping) else None
+        if not isinstance(configuration, Mapping) or not configuration.get("FunctionName"):
+            raise InvalidEvent("a function entry has no Configuration with a FunctionName")
+        if not isinstance(package, Mapping) or not package.get("Bucket") or not package.get("Key"):
+            raise InvalidEvent(f"function {configuration['FunctionName']} has no Package with a Bucket and a Key")
+        functions.append(Exported(exported_configuration(configuration), str(package["Bucket"]), str(package["Key"])))
+    return functions
+
+
 def exported_configuration(configuration: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of GetFunction's Configuration that is exported (without the export time)."""
-    kept: dict[str, Any] = {}
-    for key in KEPT_CONFIGURATION:
-        if key not in configuration or configuration[key] is None:
-            continue
-        value = configuration[key]
-        if key in KEPT_NESTED and isinstance(value, Mapping):
-            value = {sub: value[sub] for sub in KEPT_NESTED[key] if sub in value}
-        kept[key] = value
+    """The kept fields, with the integers CloudFormation turned into strings turned back."""
+    kept = {key: configuration[key] for key in KEPT_CONFIGURATION if configuration.get(key) is not None}
+    for key in INTEGER_FIELDS:
+        if key in kept:
+            try:
+                kept[key] = int(kept[key])
+            except (TypeError, ValueError):
+                raise InvalidEvent(f"{key} of function {kept.get('FunctionName')} is not a whole number") from None
     return kept
 
 
@@ -164,64 +184,48 @@ def previous_configuration(gateway: Gateway, bucket: str, function_name: str) ->
     return exported if isinstance(exported, dict) else None
 
 
-def export_function(gateway: Gateway, bucket: str, name: str, now: datetime) -> Result:
-    """Export one function: its package when its code changed, its configuration when that changed."""
-    try:
-        described = gateway.get_function(name)
-    except AwsError as error:
-        raise ExportError(f"GetFunction failed: {error}", error.denied) from None
-    configuration = described.get("Configuration") or {}
-    environment = configuration.get("Environment") or {}
-    if "Error" in environment and "Variables" not in environment:
-        # Lambda hides variables encrypted with a customer managed key from a caller that may not
-        # decrypt them; an export without them would restore a broken function.
-        raise ExportError(f"the environment variables are unreadable: {environment['Error'].get('ErrorCode')}")
-    function_name = str(configuration.get("FunctionName") or name)
-    code_sha = configuration.get("CodeSha256")
-    location = (described.get("Code") or {}).get("Location")
-    if not code_sha or not location:
-        raise ExportError("GetFunction returned no CodeSha256 or Code.Location (only zip packages are exported)")
-    wanted = exported_configuration(configuration)
-
-    previous = previous_configuration(gateway, bucket, function_name)
-    code_current = (
-        previous is not None
-        and previous.get("CodeSha256") == code_sha
-        and gateway.exported_code_sha(bucket, function_name) == code_sha
-    )
-    code_state = "unchanged" if code_current else export_package(gateway, bucket, function_name, location, code_sha)
-    if code_current and previous is not None and {k: v for k, v in previous.items() if k != EXPORTED_AT} == wanted:
-        return Result(function_name, code=code_state, configuration="unchanged")
-    document = {**wanted, EXPORTED_AT: now.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")}
-    gateway.put_configuration(bucket, function_name, json.dumps(document, indent=2, sort_keys=True).encode())
-    return Result(function_name, code=code_state, configuration="exported")
-
-
-def export_package(gateway: Gateway, bucket: str, function_name: str, location: str, code_sha: str) -> str:
-    """Download the package to a temporary file and write it only if it is the function's code."""
+def export_function(gateway: Gateway, bucket: str, function: Exported, now: datetime) -> Result:
+    """Export one function: the package is read from the asset bucket and written when it is not the
+    exported one; the configuration is written when it (or the package) changed. configuration.json
+    is written after code.zip, so its CodeSha256 always names the package beside it."""
     with tempfile.TemporaryFile() as package:
-        downloaded_sha = gateway.download(location, package)
-        if downloaded_sha != code_sha:
+        try:
+            code_sha = gateway.read_package(function.package_bucket, function.package_key, package)
+        except AwsError as error:
             raise ExportError(
-                f"the downloaded package has CodeSha256 {downloaded_sha}, the function {code_sha}; nothing written"
-            )
-        package.seek(0)
-        gateway.put_package(bucket, function_name, package, code_sha)
-    return "exported"
+                f"reading its package s3://{function.package_bucket}/{function.package_key} failed: {error}",
+                error.denied,
+            ) from None
+        previous = previous_configuration(gateway, bucket, function.name)
+        code_current = (
+            previous is not None
+            and previous.get(CODE_SHA) == code_sha
+            and gateway.exported_code_sha(bucket, function.name) == code_sha
+        )
+        if not code_current:
+            package.seek(0)
+            gateway.put_package(bucket, function.name, package, code_sha)
+    wanted = {**function.configuration, CODE_SHA: code_sha}
+    code_state = "unchanged" if code_current else "exported"
+    if code_current and previous is not None and {k: v for k, v in previous.items() if k != EXPORTED_AT} == wanted:
+        return Result(function.name, code=code_state, configuration="unchanged")
+    document = {**wanted, EXPORTED_AT: now.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")}
+    gateway.put_configuration(bucket, function.name, json.dumps(document, indent=2, sort_keys=True).encode())
+    return Result(function.name, code=code_state, configuration="exported")
 
 
-def export_all(gateway: Gateway, settings: Settings, now: datetime) -> list[Result]:
+def export_all(gateway: Gateway, settings: Settings, functions: Sequence[Exported], now: datetime) -> list[Result]:
     """Export every function; one failing does not stop the others."""
     results = []
-    for name in settings.function_names:
+    for function in functions:
         try:
-            result = export_function(gateway, settings.bucket, name, now)
+            result = export_function(gateway, settings.bucket, function, now)
         except ExportError as error:
-            result = Result(name, error=str(error), retryable=error.retryable)
+            result = Result(function.name, error=str(error), retryable=error.retryable)
         except AwsError as error:
-            result = Result(name, error=f"S3 {error.operation} failed: {error}", retryable=error.denied)
+            result = Result(function.name, error=f"S3 {error.operation} failed: {error}", retryable=error.denied)
         if result.error:
-            current_logger().error("Function export failed", function=name, reason=result.error)
+            current_logger().error("Function export failed", function=function.name, reason=result.error)
         else:
             current_logger().info(
                 "Function exported", function=result.function, code=result.code, configuration=result.configuration
@@ -231,19 +235,20 @@ def export_all(gateway: Gateway, settings: Settings, now: datetime) -> list[Resu
 
 
 def export_retrying_denials(
-    gateway: Gateway, settings: Settings, remaining_seconds: Callable[[], float]
+    gateway: Gateway, settings: Settings, functions: Sequence[Exported], remaining_seconds: Callable[[], float]
 ) -> list[Result]:
     """Export all; retry the functions whose export was denied, while time allows."""
-    results = export_all(gateway, settings, datetime.now(UTC))
+    results = export_all(gateway, settings, functions, datetime.now(UTC))
     for delay in DENIED_RETRY_DELAYS_SECONDS:
-        denied = tuple(r.function for r in results if r.retryable)
+        retryable = {r.function for r in results if r.retryable}
+        denied = [function for function in functions if function.name in retryable]
         if not denied or remaining_seconds() < delay + RESPONSE_RESERVE_SECONDS + 60:
             break
         current_logger().warning(
-            "Access denied; retrying (IAM may still be propagating)", functions=denied, delay=delay
+            "Access denied; retrying (IAM may still be propagating)", functions=[f.name for f in denied], delay=delay
         )
         gateway.pause(delay)
-        retried = {r.function: r for r in export_all(gateway, Settings(settings.bucket, denied), datetime.now(UTC))}
+        retried = {r.function: r for r in export_all(gateway, settings, denied, datetime.now(UTC))}
         results = [retried.get(r.function, r) if r.retryable else r for r in results]
     return results
 
@@ -262,18 +267,15 @@ def failure_reason(summary: Mapping[str, Any]) -> str:
     return "Could not export " + "; ".join(f"{name}: {reason}" for name, reason in sorted(failed.items()))
 
 
-def classify(event: object) -> str:
-    """Return "schedule" or "custom-resource", or raise InvalidEvent saying why the event is neither."""
+def check_request(event: object) -> Mapping[str, Any]:
+    """The event as a custom-resource request that can be answered, or InvalidEvent saying why not
+    (it is then logged and ignored: there is nobody to answer)."""
     if not isinstance(event, Mapping):
         raise InvalidEvent(f"the event is a {type(event).__name__}, not a JSON object")
-    if "RequestType" in event or "ResponseURL" in event:
-        url = event.get("ResponseURL")
-        if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
-            raise InvalidEvent("a custom-resource request without an http(s) ResponseURL cannot be answered")
-        return "custom-resource"
-    if (event.get("source"), event.get("detail-type")) == SCHEDULED_EVENT:
-        return "schedule"
-    raise InvalidEvent(f"unexpected event {event.get('source')!r} / {event.get('detail-type')!r}")
+    url = event.get("ResponseURL")
+    if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
+        raise InvalidEvent("not a custom-resource request with an http(s) ResponseURL: nothing to answer")
+    return event
 
 
 def custom_resource_request_problem(event: Mapping[str, Any]) -> str:
