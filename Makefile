@@ -15,7 +15,8 @@
 #   make soak DAYS=7   N emulated days of normal operation on the local deployment, then its invariants
 #   make bench     synth / tests / local cycle timings and ratios against an empty app (bench-results.json)
 #   make cost      estimated monthly cost per profile (dev, prod), idle and typical, against a naive build (COST=--markdown)
-#   make tick MINUTES=60 [TO_MINUTE=6]   advance the local emulator's clock (schedules, backups, alarms run)
+#   make tick MINUTES=60 [TO_MINUTE=6] [TICK=--quiet|--json]   advance the local emulator's clock (schedules,
+#                  backups, alarms run) and print what happened: invocations, jobs, alarm changes, a summary
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -208,7 +209,7 @@ prod-check: install
 
 # Advance the local emulator's clock: what falls due on the way (schedules, backups, alarms) runs.
 tick: install
-	$(PY) -m tools.local_aws tick --minutes $(or $(MINUTES),60) $(if $(TO_MINUTE),--to-minute $(TO_MINUTE))
+	$(PY) -m tools.local_aws tick --minutes $(or $(MINUTES),60) $(if $(TO_MINUTE),--to-minute $(TO_MINUTE)) $(TICK)
 
 # What engineers wait for, against the floor (cases interleaved; ratios, not single times):
 #   make bench   (BENCH="--repeat 3 --cases synth,synth-cli,floor,floor-cli,unit,emulator,cycle,soak --profile")

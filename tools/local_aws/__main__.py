@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import sys
 from datetime import datetime, timedelta
 
 from . import control, server, settle, soak
+from .outcomes import Observer
 
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -38,8 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     leftovers = commands.add_parser("leftovers", help="list the app's resources still in the emulator (exit 1 if any)")
     leftovers.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
     commands.add_parser("fixes", help="list the fixes applied to moto")
-    tick = commands.add_parser("tick", help="advance the emulator's clock, running what falls due on the way")
-    tick.add_argument("--minutes", type=float, required=True, help="how far to advance the clock")
+    tick = commands.add_parser(
+        "tick", help="advance the emulator's clock, running what falls due on the way, and say what happened"
+    )
+    tick.add_argument("--minutes", type=_minutes, required=True, help="how far to advance the clock (> 0)")
     tick.add_argument(
         "--to-minute",
         type=int,
@@ -48,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
         help="then on to the next hh:M, e.g. 6 to land just after an hourly backup (cron minute 0)",
     )
     tick.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
+    shown = tick.add_mutually_exclusive_group()
+    shown.add_argument("--quiet", action="store_true", help="print only alarm state changes and the summary")
+    shown.add_argument("--json", action="store_true", help="print what happened as one JSON document (for tests)")
     settle_parser = commands.add_parser(
         "settle", help="advance the clock until no AWS Backup job runs (before a local destroy, as time passes on AWS)"
     )
@@ -60,6 +68,17 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     return parser
+
+
+def _minutes(text: str) -> float:
+    """A tick's length: a positive, finite number of minutes."""
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = math.nan
+    if not math.isfinite(minutes) or minutes <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes greater than 0 (e.g. 60 or 0.5)")
+    return minutes
 
 
 def _codes(text: str) -> list[str]:
@@ -75,11 +94,17 @@ def _clock_command(args: argparse.Namespace) -> int:
     if args.to_minute is not None:
         landing = datetime.fromisoformat(control.call(endpoint, "clock")["now"]) + timedelta(minutes=minutes)
         minutes += (args.to_minute - landing.minute) % 60 - landing.second / 60
+    session = control.operator_session()
+    observer = Observer(lambda service: session.client(service, endpoint_url=endpoint))
+    start, depths = datetime.fromisoformat(control.call(endpoint, "clock")["now"]), observer.queue_depths()
     answer = control.call(endpoint, "tick", {"minutes": max(minutes, 0)})
-    for item in answer["fired"]:
-        print(f"{item['when']}  {item['name']}" + (f"  FAILED: {item['error']}" if item["error"] else ""))
-    print(f"now {answer['now']}")
-    return 1 if any(item["error"] for item in answer["fired"]) else 0
+    outcomes = observer.observe(start, datetime.fromisoformat(answer["now"]), depths)
+    failures = [f"{item['when']}  {item['name']}  FAILED: {item['error']}" for item in answer["fired"] if item["error"]]
+    if args.json:
+        print(json.dumps({**outcomes.to_json(), "emulator_failures": failures}, indent=2))
+    else:
+        print("\n".join(failures + outcomes.lines(quiet=args.quiet) + [f"now {answer['now']}"]))
+    return 1 if failures else 0
 
 
 def main(argv: list[str] | None = None) -> int:

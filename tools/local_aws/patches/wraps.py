@@ -32,6 +32,9 @@ WRAP_ORDER: dict[str, tuple[str, ...]] = {
     "moto.backup.urls.url_paths": ("D10", "D11", "D40", "D42"),
     # Vault Lock (Q7) refuses before the deletion D10 does.
     "moto.backup.responses.BackupResponse.delete_recovery_point": ("D10", "Q7"),
+    # SNS: S4 asks for the caller's key use (and delivers as SNS); D61 counts what went through.
+    "moto.sns.models.Topic.publish": ("S4", "D61"),
+    "moto.sns.models.Subscription.publish": ("S4", "D61"),
     # Lambda
     # Each keeps a property moto's CloudFormation create drops (F9: logging and DLQ, F10: KMS key).
     "moto.awslambda.models.LambdaFunction.create_from_cloudformation_json": ("F9", "F10"),

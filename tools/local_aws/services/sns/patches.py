@@ -10,6 +10,7 @@ from moto.sns.models import Subscription, Topic, sns_backends
 
 from ...patches._support import ModelLogic, Properties, fix, install, register_model
 from ...pipeline import caller
+from ..cloudwatch import metrics
 from ..kms import usage as key_usage
 
 
@@ -124,3 +125,38 @@ def sns_uses_kms_keys_as_the_publisher() -> None:
 
     install(Topic, "publish", publish_as_caller)
     install(Subscription, "publish", deliver_as_sns)
+
+
+@fix("D61")
+def sns_publishes_its_metrics() -> None:
+    """moto's SNS records nothing CloudWatch can show. SNS publishes, per topic (dimension
+    ``TopicName``, namespace ``AWS/SNS``), ``NumberOfMessagesPublished`` for each message published and
+    ``NumberOfNotificationsDelivered`` / ``NumberOfNotificationsFailed`` for each delivery to a
+    subscription (Amazon SNS Developer Guide, "Monitoring Amazon SNS topics using CloudWatch"). The
+    emulator now does: an alarm or a graph on them sees data, and ``tick`` reports the deliveries."""
+    publish = Topic.publish
+    deliver = Subscription.publish
+
+    def count(account_id: str, region: str, topic_arn: str, name: str) -> None:
+        dimensions = {"TopicName": topic_arn.rsplit(":", 1)[-1]}
+        metrics.put(account_id, region, "AWS/SNS", name, 1, dimensions, "Count")
+
+    def publish_counted(topic: Topic, *args: Any, **kwargs: Any) -> Any:
+        message_id = publish(topic, *args, **kwargs)
+        count(topic.account_id, topic.sns_backend.region_name, topic.arn, "NumberOfMessagesPublished")
+        return message_id
+
+    def deliver_counted(subscription: Subscription, *args: Any, **kwargs: Any) -> Any:
+        region = subscription.topic.sns_backend.region_name
+        try:
+            delivered = deliver(subscription, *args, **kwargs)
+        except Exception:
+            count(subscription.account_id, region, subscription.topic.arn, "NumberOfNotificationsFailed")
+            raise
+        if subscription.protocol not in ("email", "email-json"):
+            # an e-mail address is only written to once confirmed, which never happens here
+            count(subscription.account_id, region, subscription.topic.arn, "NumberOfNotificationsDelivered")
+        return delivered
+
+    install(Topic, "publish", publish_counted)
+    install(Subscription, "publish", deliver_counted)
