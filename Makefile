@@ -14,6 +14,7 @@
 #   make prod-check    the prod profile on the local emulator: deploy, read back, blocked destroy, unprotect, destroy
 #   make soak DAYS=7   N emulated days of normal operation on the local deployment, then its invariants
 #   make bench     synth / tests / local cycle timings and ratios against an empty app (bench-results.json)
+#   make dashboard draw the deployed CloudWatch dashboard with the emulator's metric data (dashboard-reports/)
 #   make cost      estimated monthly cost per profile (dev, prod), idle and typical, against a naive build (COST=--markdown)
 #   make tick MINUTES=60 [TO_MINUTE=6] [TICK=--quiet|--json]   advance the local emulator's clock (schedules,
 #                  backups, alarms run) and print what happened: invocations, jobs, alarm changes, a summary
@@ -68,7 +69,7 @@ PLACEHOLDER_EMAIL := ops@example.com
 synth_profile = rm -rf $(2) && npx --no-install cdk synth -c environmentSuffix=$(SUFFIX) -c profile=$(1) \
 	$(if $(filter prod,$(1)),-c alarmEmail=$(PLACEHOLDER_EMAIL)) --quiet -o $(2)
 
-.PHONY: install postgres synth unit emulator lint lint-templates deploy destroy unprotect prod-check integration integration-long integration-last drill soak test clean tick bench cost
+.PHONY: install postgres chromium dashboard synth unit emulator lint lint-templates deploy destroy unprotect prod-check integration integration-long integration-last drill soak test clean tick bench cost
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -86,7 +87,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed postgres
+install: $(VENV)/.installed node_modules/.installed postgres chromium
 
 # The emulator runs one real PostgreSQL (with TLS) per Aurora cluster: Debian's server package,
 # installed when missing (the pip wheels that bundle PostgreSQL are built without OpenSSL).
@@ -95,6 +96,14 @@ postgres:
 	  echo "Installing PostgreSQL (Debian package postgresql) for the local Aurora emulation"; \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+# `make dashboard` draws into HTML, and its test looks at the page in a real headless browser:
+# Debian's Chromium, installed when missing.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  echo "Installing Chromium (Debian package chromium) to look at the drawn dashboard"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 synth: install
 	rm -f cdk.out/.assembly
@@ -208,6 +217,11 @@ prod-check: install
 	  $(PY) -m tools.local_aws stop >/dev/null || true; exit $$status
 
 # Advance the local emulator's clock: what falls due on the way (schedules, backups, alarms) runs.
+# Draw the deployed dashboard with the emulator's data (the last 3 h of its clock) into one HTML file:
+#   make dashboard   (DASHBOARD="--hours 24 --out /tmp/d.html")
+dashboard: install
+	$(PY) -m tools.local_aws dashboard $(DASHBOARD)
+
 tick: install
 	$(PY) -m tools.local_aws tick --minutes $(or $(MINUTES),60) $(if $(TO_MINUTE),--to-minute $(TO_MINUTE)) $(TICK)
 

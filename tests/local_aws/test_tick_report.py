@@ -34,7 +34,7 @@ def test_minutes_that_are_not_a_positive_number_are_refused_in_one_sentence(endp
     code, out, err = _tick(endpoint, "--minutes", minutes)
 
     assert (code, out) == (2, "")
-    assert f"'{minutes}' is not a number of minutes greater than 0 (e.g. 60 or 0.5)" in err
+    assert f"'{minutes}' is not a number greater than 0 (e.g. 60 or 0.5)" in err
     assert "Traceback" not in err
 
 

@@ -1,4 +1,5 @@
-"""Command line: ``python -m tools.local_aws {serve,start,stop,status,leftovers,fixes,tick,clock,settle,soak}``."""
+"""Command line: ``python -m tools.local_aws COMMAND``: serve, start, stop, status, leftovers, fixes, tick, clock,
+settle, soak, dashboard."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ import math
 import os
 import sys
 from datetime import datetime, timedelta
+from pathlib import Path
+
+from lib.deploy_target import OutputsError, read_flat_outputs
+from lib.output_keys import DASHBOARD_NAME
 
 from . import control, server, settle, soak
+from .dashboard import DashboardError, draw
 from .outcomes import Observer
 
 
@@ -62,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     settle_parser.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
     clock = commands.add_parser("clock", help="print the emulator's current time")
     clock.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
+    drawn = commands.add_parser(
+        "dashboard", help="draw the deployed CloudWatch dashboard with the emulator's data into one HTML file"
+    )
+    drawn.add_argument("--name", help="dashboard name (default: the recorded deployment's, cfn-outputs/)")
+    drawn.add_argument("--hours", type=_minutes, default=3.0, help="how far back from the emulator's now (default 3)")
+    drawn.add_argument("--out", type=Path, help="the HTML file (default: dashboard-reports/<name>.html)")
+    drawn.add_argument("--endpoint", help="endpoint URL (default: the running server, else $AWS_ENDPOINT_URL)")
     soak.add_arguments(
         commands.add_parser(
             "soak", help="run N emulated days of normal operation on the deployment, then check its invariants"
@@ -71,13 +84,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _minutes(text: str) -> float:
-    """A tick's length: a positive, finite number of minutes."""
+    """A tick's length (or a window's): a positive, finite number."""
     try:
         minutes = float(text)
     except ValueError:
         minutes = math.nan
     if not math.isfinite(minutes) or minutes <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes greater than 0 (e.g. 60 or 0.5)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number greater than 0 (e.g. 60 or 0.5)")
     return minutes
 
 
@@ -105,6 +118,27 @@ def _clock_command(args: argparse.Namespace) -> int:
     else:
         print("\n".join(failures + outcomes.lines(quiet=args.quiet) + [f"now {answer['now']}"]))
     return 1 if failures else 0
+
+
+def _dashboard_command(args: argparse.Namespace) -> int:
+    endpoint = args.endpoint or server.default_endpoint()
+    name = args.name
+    if name is None:
+        try:
+            name = read_flat_outputs()[DASHBOARD_NAME]
+        except (OutputsError, KeyError):
+            print("No recorded deployment names a dashboard: run `make deploy`, or give --name.", file=sys.stderr)
+            return 2
+    session = control.operator_session()
+    now = datetime.fromisoformat(control.call(endpoint, "clock")["now"])
+    out = args.out or Path("dashboard-reports") / f"{name}.html"
+    try:
+        drawn = draw(lambda service: session.client(service, endpoint_url=endpoint), name, now, args.hours, out)
+    except DashboardError as error:
+        print(f"Cannot draw the dashboard: {error}.", file=sys.stderr)
+        return 2
+    print(f"Dashboard {name} ({args.hours:g} h to {now:%Y-%m-%d %H:%M} UTC): {drawn}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"No AWS Backup job runs ({minutes} emulated minutes advanced).")
         elif args.command == "soak":
             return soak.main(args)
+        elif args.command == "dashboard":
+            return _dashboard_command(args)
         elif args.command == "fixes":
             from .patches import all_fixes
 

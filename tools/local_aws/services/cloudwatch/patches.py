@@ -3,7 +3,7 @@ index, and metric retention."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from moto.cloudformation import models as cfn_models
@@ -308,3 +308,46 @@ def describe_alarm_history() -> None:
     ``NextToken``.
     """
     install(CloudWatchResponse, "describe_alarm_history", _describe_alarm_history)
+
+
+def _percentile_statistics(response: CloudWatchResponse) -> ActionResult:
+    """GetMetricStatistics with ``ExtendedStatistics`` (percentiles): every requested statistic per
+    period from ``StartTime``, over the raw points (a statistic set carries no percentile)."""
+    start, end = response._get_param("StartTime"), response._get_param("EndTime")
+    period = response._get_int_param("Period")
+    simple, extended = response._get_param("Statistics") or [], response._get_param("ExtendedStatistics") or []
+    namespace, name = response._get_param("Namespace"), response._get_param("MetricName")
+    wanted = sorted((d["Name"], d.get("Value")) for d in response._get_param("Dimensions") or [])
+    backend = response.cloudwatch_backend
+    points = [
+        point
+        for point in metrics.in_window(backend.account_id, backend.region_name, {(namespace, name)}, start, end)
+        if sorted((d.name, d.value) for d in point.dimensions) == wanted and hasattr(point, "value")
+    ]
+    origin = start.astimezone(UTC).replace(tzinfo=None)
+    buckets: dict[int, list[float]] = {}
+    for point in points:
+        buckets.setdefault(int((point.timestamp - origin).total_seconds() // period), []).append(float(point.value))
+    datapoints = []
+    for index, values in sorted(buckets.items()):
+        datapoint: dict[str, Any] = {"Timestamp": origin.replace(tzinfo=UTC) + timedelta(seconds=index * period)}
+        datapoint.update({stat: metrics.statistic(values, stat) for stat in simple})
+        datapoint["ExtendedStatistics"] = {stat: metrics.statistic(values, stat) for stat in extended}
+        datapoints.append(datapoint)
+    return ActionResult({"Label": name, "Datapoints": datapoints})
+
+
+@fix("D62")
+def percentiles_in_metric_statistics() -> None:
+    """moto's GetMetricStatistics accepts ``ExtendedStatistics`` (p99, ...) and answers data points
+    without them, so a dashboard graph of a percentile has no line. A request with extended
+    statistics is now answered with each percentile (and any other statistic asked for) per period
+    (GetMetricStatistics API reference: ``ExtendedStatistics``, "p0.0 to p100")."""
+    original = CloudWatchResponse.get_metric_statistics
+
+    def get_metric_statistics(response: CloudWatchResponse) -> ActionResult:
+        if response._get_param("ExtendedStatistics"):
+            return _percentile_statistics(response)
+        return original(response)
+
+    install(CloudWatchResponse, "get_metric_statistics", get_metric_statistics)
