@@ -2,8 +2,9 @@
 
 Every function of the kit runs ``handler.handler`` of its package under lib/lambda (``FUNCTION_PACKAGES``
 by function type), packaged with its requirements (lib/build/lambda_bundle.py), on the runtime and
-architecture of lib/lambda_runtime.py, with 256 MB, in the VPC's isolated subnets, and logs to a log
-group made before it (a group Lambda creates itself is unencrypted and kept for ever).
+architecture of lib/lambda_runtime.py, with 256 MB, in the VPC's isolated subnets, with X-Ray active
+tracing (its role may upload traces: ``TracingPolicy``), and logs to a log group made before it (a
+group Lambda creates itself is unencrypted and kept for ever).
 
 ``KitFunction`` is the function; ``function_with_role`` adds the log group and a role of its own
 (``execution_role``) around it, as every function but the canary has (the canary's role is the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
@@ -27,7 +29,7 @@ from constructs import Construct
 
 from lib.build.lambda_bundle import bundle_function
 from lib.config import EnvironmentConfig
-from lib.constructs.execution_role import FunctionNetwork, execution_role
+from lib.constructs.execution_role import FunctionNetwork, execution_role, trace_upload_statement
 from lib.constructs.log_group import encrypted_log_group
 from lib.lambda_runtime import ARCHITECTURE, RUNTIME
 from lib.network_reachability import FUNCTION_PACKAGES
@@ -90,6 +92,19 @@ class KitFunction(lambda_.Function):
             environment_encryption=environment_key,
             environment=dict(environment) if environment else None,
             current_version_options=current_version_options,
+        )
+        # Active tracing on the CloudFormation resource, not with ``tracing=``: that would also write
+        # CDK's own X-Ray statement into an inline default policy of the role. The upload permission
+        # is this function's managed policy instead, whoever made the role.
+        cfn_function = cast(lambda_.CfnFunction, self.node.default_child)
+        cfn_function.tracing_config = lambda_.CfnFunction.TracingConfigProperty(mode="Active")
+        iam.ManagedPolicy(
+            self,
+            "TracingPolicy",
+            managed_policy_name=config.name(f"{function_type}-tracing"),
+            description=f"Lets the X-Ray daemon of {config.name(function_type)} upload its traces",
+            roles=[role],
+            statements=[trace_upload_statement(config.region)],
         )
 
 

@@ -56,6 +56,8 @@ from moto.sqs.models import Queue, sqs_backends
 from moto.sts.models import sts_backends
 from moto.utilities.arns import Arn, parse_arn
 from moto.utilities.utils import get_partition
+from moto.xray.exceptions import BadSegmentException
+from moto.xray.models import xray_backends
 
 __all__ = [
     "AWS_ERRORS",
@@ -136,6 +138,20 @@ def random_string(length: int) -> str:
 
 def random_hex(length: int) -> str:
     return str(mock_random.get_random_hex(length))
+
+
+# --- X-Ray -----------------------------------------------------------------------------------
+
+
+def put_trace_segments(account_id: str, region: str, documents: list[str]) -> int:
+    """Store segment documents as PutTraceSegments does; returns how many X-Ray refused (malformed)."""
+    refused = 0
+    for document in documents:
+        try:
+            xray_backends[account_id][region].process_segment(document)
+        except BadSegmentException:
+            refused += 1
+    return refused
 
 
 # --- Lambda and CloudWatch Logs ------------------------------------------------------------
