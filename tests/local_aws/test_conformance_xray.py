@@ -27,6 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 from tools.local_aws import clock
+from tools.local_aws.services.xray import daemon
 
 from .helpers import function, grants, ref, role, template
 
@@ -82,7 +83,7 @@ def _documents(aws: Aws, root: str) -> list[dict[str, Any]]:
     return [json.loads(segment["Document"]) for trace in traces for segment in trace["Segments"]]
 
 
-def test_an_active_function_gets_a_sampled_trace_header_per_invocation_and_the_daemon(cfn, aws, suffix):
+def test_f12_an_active_function_gets_a_sampled_trace_header_per_invocation_and_the_daemon(cfn, aws, suffix):
     name = _deploy(cfn, suffix, mode="Active")
     clock.CLOCK.advance(timedelta(days=1))  # the root's epoch is the emulated time
 
@@ -98,17 +99,23 @@ def test_an_active_function_gets_a_sampled_trace_header_per_invocation_and_the_d
     assert first["context_missing"] == "LOG_ERROR"
 
 
-def test_what_the_code_sends_to_the_daemon_is_in_x_ray_under_lambdas_function_segment(cfn, aws, suffix):
+def test_f12_what_the_code_sends_to_the_daemon_is_in_x_ray_under_lambdas_function_segment(cfn, aws, suffix):
     name = _deploy(cfn, suffix, mode="Active")
 
     answer = _invoke(aws, name, send=True)
 
     fields = dict(field.split("=", 1) for field in answer["header"].split(";"))
-    documents = {document["id"]: document for document in _documents(aws, fields["Root"])}
-    function_segment = documents[fields["Parent"]]
-    assert (function_segment["name"], function_segment["origin"]) == (name, "AWS::Lambda::Function")
-    sent = documents["0123456789abcdef"]
-    assert (sent["name"], sent["parent_id"], sent["annotations"]) == ("## step", fields["Parent"], {"store": "Aurora"})
+    (function_segment,) = _documents(aws, fields["Root"])  # X-Ray nests the subsegment in its parent
+    assert (function_segment["id"], function_segment["name"]) == (fields["Parent"], name)
+    assert function_segment["origin"] == "AWS::Lambda::Function"
+    (sent,) = function_segment["subsegments"]
+    assert sent == {
+        "name": "## step",
+        "id": "0123456789abcdef",
+        "start_time": sent["start_time"],
+        "end_time": sent["end_time"],
+        "annotations": {"store": "Aurora"},
+    }
     now = int(clock.now().timestamp())
     summaries = aws("xray").get_trace_summaries(StartTime=now - 3600, EndTime=now + 3600)["TraceSummaries"]
     assert fields["Root"] in {summary["Id"] for summary in summaries}
@@ -134,3 +141,13 @@ def test_a_pass_through_function_is_not_sampled(cfn, aws, suffix):
     matched = HEADER.match(answer["header"])
     assert matched and matched["s"] == "0"
     assert aws("xray").batch_get_traces(TraceIds=[matched.group(0).split(";")[0][5:]])["Traces"] == []
+
+
+def test_the_daemon_takes_only_datagrams_with_its_header():
+    """X-Ray Developer Guide, "Sending segment documents to the X-Ray daemon": header, newline, document."""
+    document = '{"name": "fn", "id": "0123456789abcdef"}'
+
+    assert daemon.document_of(b'{"format":"json","version":1}\n' + document.encode()) == document
+    assert daemon.document_of(b'{"format": "json", "version": 1}\n' + document.encode()) == document
+    assert daemon.document_of(document.encode()) is None
+    assert daemon.document_of(b'{"format":"json","version":2}\n' + document.encode()) is None

@@ -57,7 +57,7 @@ from moto.sts.models import sts_backends
 from moto.utilities.arns import Arn, parse_arn
 from moto.utilities.utils import get_partition
 from moto.xray.exceptions import BadSegmentException
-from moto.xray.models import xray_backends
+from moto.xray.models import TraceSegment, xray_backends
 
 __all__ = [
     "AWS_ERRORS",
@@ -143,13 +143,25 @@ def random_hex(length: int) -> str:
 # --- X-Ray -----------------------------------------------------------------------------------
 
 
+# What moto's X-Ray reads of a segment document: ids, the trace's time span, the summary's flags. The
+# document itself is kept as sent (BatchGetTraces returns it); moto's own PutTraceSegments would also
+# keep every field parsed, nested dicts ten times the document's size, for each trace of the history.
+SEGMENT_FIELDS = (
+    *("id", "name", "trace_id", "parent_id", "start_time", "end_time", "in_progress"),
+    *("error", "fault", "throttle"),
+)
+
+
 def put_trace_segments(account_id: str, region: str, documents: list[str]) -> int:
     """Store segment documents as PutTraceSegments does; returns how many X-Ray refused (malformed)."""
+    collection = xray_backends[account_id][region]._segment_collection
     refused = 0
     for document in documents:
         try:
-            xray_backends[account_id][region].process_segment(document)
-        except BadSegmentException:
+            parsed = json.loads(document)
+            fields = {key: parsed[key] for key in SEGMENT_FIELDS if key in parsed}
+            collection.put_segment(TraceSegment.from_dict(fields, raw=document))
+        except (ValueError, TypeError, BadSegmentException):
             refused += 1
     return refused
 

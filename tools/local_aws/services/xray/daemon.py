@@ -10,6 +10,9 @@ daemon, which relays what the X-Ray SDK in the function sends, with the function
 "Defined runtime environment variables"). X-Ray Developer Guide, "Sending segment documents to the
 X-Ray daemon": one UDP datagram is the header ``{"format":"json","version":1}``, a newline and one
 segment (or subsegment) document.
+X-Ray keeps a trace's subsegments inside their segments (BatchGetTraces); the emulator nests what one
+invocation sent before it stores it (``assembled``), which also keeps one document per invocation
+in memory instead of one per subsegment.
 
 Each execution environment has a daemon of its own: a UDP socket on 127.0.0.1 (Lambda's is
 169.254.79.129:2000, an address this host does not have). What it received is uploaded, with the
@@ -79,6 +82,25 @@ def document_of(datagram: bytes) -> str | None:
     return document.decode("utf-8", "replace")
 
 
+def assembled(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents as X-Ray keeps a trace: each subsegment sent on its own nested in its parent
+    (``parent_id``), where the parent is among them, without the fields only an independent
+    subsegment carries (X-Ray Developer Guide, "Sending subsegments separately")."""
+    by_id = {document.get("id"): document for document in documents}
+    top, nested = [], []
+    for document in documents:
+        parent = by_id.get(document.get("parent_id")) if document.get("type") == "subsegment" else None
+        if parent is None or parent is document:
+            top.append(document)
+        else:
+            parent.setdefault("subsegments", []).append(document)
+            nested.append(document)
+    for document in nested:
+        for field in ("type", "trace_id", "parent_id"):
+            document.pop(field, None)
+    return top
+
+
 class Daemon:
     """One execution environment's daemon: receives the SDK's datagrams, uploads them as ``caller``."""
 
@@ -92,22 +114,22 @@ class Daemon:
 
     def flush(self, segments: list[dict[str, Any]]) -> None:
         """Upload what the environment sent so far, with ``segments`` (Lambda's own)."""
-        documents = [json.dumps(segment) for segment in segments]
+        documents = list(segments)
         while True:
             try:
                 datagram = self._socket.recv(MAX_DATAGRAM_BYTES)
             except (BlockingIOError, OSError):
                 break
             try:
-                document = document_of(datagram)
+                document = json.loads(document_of(datagram) or "null")
             except ValueError:
                 document = None
-            if document is None:
-                logger.warning("X-Ray daemon: a datagram without the daemon header dropped")
+            if not isinstance(document, dict):
+                logger.warning("X-Ray daemon: a datagram that is not the daemon header and a document, dropped")
                 continue
             documents.append(document)
         if documents:
-            self._upload(documents)
+            self._upload([json.dumps(document) for document in assembled(documents)])
 
     def _upload(self, documents: list[str]) -> None:
         denied = policy.authorize(self.caller, UPLOAD_ACTION, "*", {"aws:RequestedRegion": self.region})
