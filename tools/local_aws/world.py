@@ -1,6 +1,7 @@
 """The world as moto keeps it: the one place where the emulator's engines read and change moto's
 backends -- functions, log groups, topics, queues, alarms and metrics, event buses, tables, buckets,
-clusters and their instances, backup vaults and plans -- and where moto's server app is built.
+clusters and their instances, backup vaults and plans, X-Ray traces -- and where moto's server app
+is built.
 
 The rule: outside this module and the patch modules (``patches/`` and ``services/*/patches.py``), no
 module imports moto (``tests/local_aws/test_layout.py`` checks it), so a moto upgrade touches this

@@ -856,8 +856,8 @@ def _run(fn: world.Function, payload: bytes, invoked_arn: str, request_id: str) 
     try:
         outcome = sandbox.invoke(invocation, payload or b"{}", timeout, log)
         failed = outcome.timed_out or "payload_json" not in (outcome.report or {})
-        segment = xray.function_segment(trace_header, fn.function_arn, started, clock.now(), failed)
-        sandbox.daemon.flush([segment] if sampled else [])
+        own = [xray.function_segment(trace_header, fn.function_arn, started, clock.now(), failed)] if sampled else []
+        sandbox.daemon.flush(own)  # what the function sent, with Lambda's own segment
     finally:
         _POOL.release(sandbox)
     payload_out, function_error = _result_payload(outcome, request_id, timeout, log)
