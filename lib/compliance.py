@@ -207,6 +207,25 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
             "arn:aws:rds:us-east-1:<AWS::AccountId>:db:awsbackup-restore-test-*",
         )
     ),
+    # --- Every function: X-Ray active tracing (lib/constructs/kit_function.py)
+    *(
+        Finding(
+            f"{function}/Function/TracingPolicy/Resource",
+            "AwsSolutions-IAM5[Resource::*]",
+            _NO_RESOURCE_LEVEL.format(
+                actions="xray:PutTraceSegments and xray:PutTelemetryRecords (the X-Ray daemon "
+                "Lambda runs for an actively traced function uploads with its role)"
+            )
+            + " Limited to this region by aws:RequestedRegion.",
+        )
+        for function in (
+            "Compute",
+            "Resilience/VaultCleanup",
+            "Resilience/BackupMonitor",
+            "Resilience/FunctionExport",
+            "Resilience/RestoreTesting",
+        )
+    ),
     # --- Resilience: AWS FIS experiments (lib/constructs/az_experiments.py)
     Finding(
         "Resilience/AzExperiments/Policy/Resource",

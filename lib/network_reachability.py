@@ -19,6 +19,14 @@ ships them, not the function's ENI), and the custom resources' answers to CloudF
 a pre-signed S3 URL (``cloudformation-custom-resource-response-<region>...s3.amazonaws.com``): that
 is S3 in this region, routed through the S3 gateway endpoint. The same holds for the pre-signed
 package URL Lambda's GetFunction returns, which the function export downloads.
+
+X-Ray trace data is not in the table either, and gets no interface endpoint: the function's SDK sends
+it over UDP to the daemon Lambda runs for the function (``AWS_XRAY_DAEMON_ADDRESS``), and the daemon
+uploads it. Whether that upload leaves through the function's VPC is not settled by AWS's pages (Lambda
+Developer Guide, "Visualize Lambda function invocations using AWS X-Ray" and "Giving Lambda functions
+access to resources in an Amazon VPC" say nothing of it). Tracing data lost for want of a route is
+silent and harmless to the function, while an ``xray`` endpoint would cost $7.30 per AZ and month in
+every environment; if traces stay missing on AWS, add ``xray`` to the network layer's endpoints.
 """
 
 from __future__ import annotations

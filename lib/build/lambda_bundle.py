@@ -15,6 +15,10 @@ after the first build:
   source file, the shared package's included. Unchanged sources give the same directory, hence the
   same CDK asset hash and no function update on deploy.
 
+A requirements file lists the whole closure of what the package needs beyond the runtime, pinned:
+pip installs exactly that (``--no-deps``), so a dependency's own requirement on something the runtime
+provides (aws-xray-sdk's on botocore) adds no copy of it.
+
 Each cache entry is built in a temporary directory and renamed into place, so an interrupted build
 never leaves a half-filled entry behind. Nested requirement files (``-r other.txt``) are not part
 of the key; keep a function's requirements in its one file.
@@ -107,6 +111,8 @@ def _pip_install(function_name: str, requirements: Path, target: Path) -> None:
         "install",
         "--quiet",
         "--no-compile",  # bytecode of the build Python is useless to the runtime
+        # Exactly the pinned closure: what the runtime provides (boto3, botocore) stays out of the package.
+        "--no-deps",
         "--target",
         str(target),
         *PIP_TARGET_ARGS,

@@ -40,6 +40,12 @@ LAMBDA_ENI_ACTIONS = (
     "ec2:UnassignPrivateIpAddresses",
 )
 
+# What the X-Ray daemon Lambda runs beside an actively traced function calls with the function's
+# execution role (Lambda Developer Guide, "Visualize Lambda function invocations using AWS X-Ray").
+# X-Ray has no resource-level permissions for them (Service Authorization Reference, "Actions,
+# resources, and condition keys for AWS X-Ray": no resource type), so "*", limited to the region.
+TRACE_UPLOAD_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+
 
 ISOLATED = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
 
@@ -74,6 +80,11 @@ def unscopable_statement(sid: str, actions: Sequence[str], region: str) -> iam.P
     return iam.PolicyStatement(
         sid=sid, actions=list(actions), resources=["*"], conditions={"StringEquals": {"aws:RequestedRegion": region}}
     )
+
+
+def trace_upload_statement(region: str) -> iam.PolicyStatement:
+    """What an actively traced function's role needs so that its traces reach X-Ray."""
+    return unscopable_statement("UploadTraces", TRACE_UPLOAD_ACTIONS, region)
 
 
 def vpc_access_statement() -> iam.PolicyStatement:

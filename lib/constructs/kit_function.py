@@ -2,23 +2,24 @@
 
 Every function of the kit runs ``handler.handler`` of its package under lib/lambda (``FUNCTION_PACKAGES``
 by function type), packaged with its requirements (lib/build/lambda_bundle.py), on the runtime and
-architecture of lib/lambda_runtime.py, with 256 MB, in the VPC's isolated subnets, and logs to a log
-group made before it (a group Lambda creates itself is unencrypted and kept for ever).
+architecture of lib/lambda_runtime.py, with 256 MB, in the VPC's isolated subnets, with X-Ray active
+tracing (its role may upload traces: ``TracingPolicy``), and logs to a log group made before it (a
+group Lambda creates itself is unencrypted and kept for ever).
 
 ``KitFunction`` is the function, and it keeps what CreateFunction would need to make it again
 (``recreation``: the configuration and the deployment package's place in the CDK asset bucket),
 which the function export writes into the backed-up data bucket. ``function_with_role`` adds the
 log group and a role of its own (``execution_role``) around it, as every function but the canary has
-(the canary's role is the security layer's). Construct ids stay those the functions always had (``LogGroup``, ``Role``,
-``Policy``, ``Function`` under the owning construct): logical ids follow them, and cdk-nag
-acknowledgements (lib/compliance.py) name them.
+(the canary's role is the security layer's). Construct ids stay those the functions always had
+(``LogGroup``, ``Role``, ``Policy``, ``Function`` under the owning construct): logical ids follow
+them, and cdk-nag acknowledgements (lib/compliance.py) name them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
@@ -30,13 +31,14 @@ from constructs import Construct
 
 from lib.build.lambda_bundle import bundle_function
 from lib.config import EnvironmentConfig
-from lib.constructs.execution_role import FunctionNetwork, execution_role
+from lib.constructs.execution_role import FunctionNetwork, execution_role, trace_upload_statement
 from lib.constructs.log_group import encrypted_log_group
 from lib.lambda_runtime import ARCHITECTURE, RUNTIME
 from lib.network_reachability import FUNCTION_PACKAGES
 
 HANDLER = "handler.handler"
 MEMORY_MB = 256
+TRACING_MODE = "Active"
 # A package without requirements is used as its folder is (bundle_function): leave the build's bytecode out.
 EXCLUDED = ["__pycache__", "*.pyc"]
 
@@ -95,6 +97,19 @@ class KitFunction(lambda_.Function):
             environment=dict(environment) if environment else None,
             current_version_options=current_version_options,
         )
+        # Active tracing on the CloudFormation resource, not with ``tracing=``: that would also write
+        # CDK's own X-Ray statement into an inline default policy of the role. The upload permission
+        # is this function's managed policy instead, whoever made the role.
+        cfn_function = cast(lambda_.CfnFunction, self.node.default_child)
+        cfn_function.tracing_config = lambda_.CfnFunction.TracingConfigProperty(mode=TRACING_MODE)
+        iam.ManagedPolicy(
+            self,
+            "TracingPolicy",
+            managed_policy_name=config.name(f"{function_type}-tracing"),
+            description=f"Lets the X-Ray daemon of {config.name(function_type)} upload its traces",
+            roles=[role],
+            statements=[trace_upload_statement(config.region)],
+        )
         configuration: dict[str, Any] = {
             "FunctionName": self.function_name,
             "Runtime": RUNTIME.name,
@@ -109,6 +124,7 @@ class KitFunction(lambda_.Function):
                 "SecurityGroupIds": [network.security_group.security_group_id],
             },
             "LoggingConfig": {"LogGroup": log_group.log_group_name},
+            "TracingConfig": {"Mode": TRACING_MODE},
         }
         if environment:
             configuration["Environment"] = {"Variables": dict(environment)}
@@ -116,7 +132,9 @@ class KitFunction(lambda_.Function):
             configuration["KMSKeyArn"] = environment_key.key_arn
         if dead_letter_queue:
             configuration["DeadLetterConfig"] = {"TargetArn": dead_letter_queue.queue_arn}
-        code = self.node.default_child.code  # type: ignore[union-attr]
+        code = cast(lambda_.CfnFunction.CodeProperty, cfn_function.code)
+        if code.s3_bucket is None or code.s3_key is None:  # every kit function is an S3 asset
+            raise ValueError(f"{self.node.path}: its code is not an S3 asset, so it cannot be exported")
         self.recreation = Recreation(
             configuration=configuration, package_bucket=code.s3_bucket, package_key=code.s3_key
         )

@@ -9,6 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib.build.lambda_bundle import bundle_function
+from lib.network_reachability import FUNCTION_PACKAGES
+
 
 @dataclass
 class Stack:
@@ -263,3 +266,16 @@ def failing_function(aws: Callable[[str], Any], role_arn: str, name: str, **conf
         **config,
     )
     return name
+
+
+def kit_function_code(aws: Callable[[str], Any], function_type: str, bucket: str) -> dict[str, str]:
+    """The kit's package of ``function_type`` (lib/lambda, with the shared package and its pinned
+    dependencies) zipped into ``bucket``, as CDK's asset upload does: a template's ``Code``."""
+    package = bundle_function(FUNCTION_PACKAGES[function_type])
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(package.rglob("*")):
+            archive.write(path, path.relative_to(package).as_posix())
+    aws("s3").create_bucket(Bucket=bucket)
+    aws("s3").put_object(Bucket=bucket, Key=f"{function_type}.zip", Body=buffer.getvalue())
+    return {"S3Bucket": bucket, "S3Key": f"{function_type}.zip"}

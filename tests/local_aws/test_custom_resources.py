@@ -3,17 +3,12 @@ answer at the ResponseURL, Data for Fn::GetAtt, failures with the provider's rea
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lib.build.lambda_bundle import bundle_function
-from lib.network_reachability import FUNCTION_PACKAGES
-
-from .helpers import CloudFormation, Stack, get_att, grants, ref, role, template
+from .helpers import CloudFormation, Stack, get_att, grants, kit_function_code, ref, role, template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -186,26 +181,15 @@ def test_r4_providers_may_answer_with_the_cfnresponse_module(cfn):
     assert (stack.status, stack.outputs["Id"]) == ("CREATE_COMPLETE", "answered")
 
 
-def _vault_cleanup_code(aws: Callable[[str], Any], bucket: str) -> dict[str, str]:
-    """lib/lambda/vault_cleanup's package (the shared package and Powertools included) zipped into a
-    bucket, as CDK's asset upload does."""
-    package = bundle_function(FUNCTION_PACKAGES["vault-cleanup"])
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in sorted(package.rglob("*")):
-            archive.write(path, path.relative_to(package).as_posix())
-    aws("s3").create_bucket(Bucket=bucket)
-    aws("s3").put_object(Bucket=bucket, Key="vault_cleanup.zip", Body=buffer.getvalue())
-    return {"S3Bucket": bucket, "S3Key": "vault_cleanup.zip"}
-
-
 def test_r4_the_apps_vault_cleanup_provider_answers_create_and_delete(cfn, aws, suffix):
     resources = {
         "Vault": {"Type": "AWS::Backup::BackupVault", "Properties": {"BackupVaultName": f"vault-{suffix}"}},
         "ProviderRole": role(
             **grants("backup:ListBackupJobs", "backup:ListRecoveryPointsByBackupVault", "backup:ListBackupVaults")
         ),
-        "Provider": _provider(Handler="handler.handler", Timeout=60, Code=_vault_cleanup_code(aws, f"assets-{suffix}")),
+        "Provider": _provider(
+            Handler="handler.handler", Timeout=60, Code=kit_function_code(aws, "vault-cleanup", f"assets-{suffix}")
+        ),
         "Cleanup": {
             "Type": "Custom::BackupVaultCleanup",
             "Properties": {"ServiceToken": get_att("Provider", "Arn"), "BackupVaultName": ref("Vault")},

@@ -199,3 +199,26 @@ def test_every_vpc_function_is_created_after_the_policy_that_lets_it_manage_enis
         checked.append(function["Properties"]["FunctionName"])
     # every function of the kit runs in the VPC (lib/network_reachability.py's table names them all)
     assert sorted(checked) == sorted(f"{kind}-{SUFFIX}" for kind in FUNCTION_PACKAGES)
+
+
+def test_every_function_is_actively_traced_and_its_role_may_upload_its_traces(templates: Templates) -> None:
+    """X-Ray active tracing on every function of the kit, and the two actions the X-Ray daemon calls
+    with the function's role (no resource-level permissions: "*" within the region)."""
+    t = _json(templates)
+    functions = list(_functions(t))
+    assert {f["Properties"]["FunctionName"].removesuffix(f"-{SUFFIX}") for _, _, f in functions} == set(
+        FUNCTION_PACKAGES
+    )
+    for stack, lid, function in functions:
+        assert function["Properties"].get("TracingConfig") == {"Mode": "Active"}, f"{stack}/{lid} is not traced"
+        role = _origin(t, stack, function["Properties"]["Role"])
+        uploads = [
+            s
+            for _, _, s in _statements_for(t, role)
+            if s["Effect"] == "Allow" and {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} <= _actions(s)
+        ]
+        assert uploads, f"the role of {stack}/{lid} may not upload traces"
+        assert all(
+            s["Resource"] == "*" and s["Condition"] == {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}
+            for s in uploads
+        )

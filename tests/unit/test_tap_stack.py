@@ -8,7 +8,7 @@ import pytest
 
 from lib import output_keys
 from lib.constructs.az_experiments import UNSCOPABLE_EC2_ACTIONS as FIS_UNSCOPABLE_EC2_ACTIONS
-from lib.constructs.execution_role import LAMBDA_ENI_ACTIONS
+from lib.constructs.execution_role import LAMBDA_ENI_ACTIONS, TRACE_UPLOAD_ACTIONS
 from lib.constructs.restore_testing import UNSCOPABLE_ACTIONS as RESTORE_TEST_UNSCOPABLE_ACTIONS
 from lib.constructs.vault_cleanup import UNSCOPABLE_BACKUP_ACTIONS
 from lib.explicit_actions import UnknownWildcardError, expand
@@ -41,6 +41,7 @@ NAME_EXEMPT = {("AWS::Lambda::Alias", "Name"), ("AWS::IAM::Policy", "PolicyName"
 # Actions AWS documents without resource-level permissions; "*" is their only possible resource.
 RESOURCE_STAR_ALLOWED = {
     *LAMBDA_ENI_ACTIONS,
+    *TRACE_UPLOAD_ACTIONS,
     *UNSCOPABLE_BACKUP_ACTIONS,
     *RESTORE_TEST_UNSCOPABLE_ACTIONS,
     *FIS_UNSCOPABLE_EC2_ACTIONS,

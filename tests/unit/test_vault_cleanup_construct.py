@@ -15,7 +15,7 @@ from aws_cdk.assertions import Match, Template
 
 from lib.app import new_app
 from lib.config import EnvironmentConfig
-from lib.constructs.execution_role import LAMBDA_ENI_ACTIONS, FunctionNetwork
+from lib.constructs.execution_role import LAMBDA_ENI_ACTIONS, TRACE_UPLOAD_ACTIONS, FunctionNetwork
 from lib.constructs.vault_cleanup import HANDLER_DIR, BackupVaultCleanup
 
 ACCOUNT = "123456789012"
@@ -28,6 +28,7 @@ DOCUMENTED_STAR_ACTIONS = {
     "backup:StopBackupJob",
     "backup:ListBackupVaults",
     *LAMBDA_ENI_ACTIONS,
+    *TRACE_UPLOAD_ACTIONS,
 }
 
 
@@ -152,9 +153,13 @@ def test_role_is_named_trusts_lambda_and_has_only_its_own_policy(
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
     ]
-    assert "ManagedPolicyArns" not in role  # no AWS managed policy; its own customer-managed one
-    (policy,) = _resources(template, "AWS::IAM::ManagedPolicy").values()
-    assert policy["Properties"]["Roles"] == [{"Ref": ids["role"]}]
+    assert "ManagedPolicyArns" not in role  # no AWS managed policy; its own customer-managed ones
+    policies = _resources(template, "AWS::IAM::ManagedPolicy").values()
+    assert [policy["Properties"]["ManagedPolicyName"] for policy in policies] == [
+        f"vault-cleanup-policy-{SUFFIX}",
+        f"vault-cleanup-tracing-{SUFFIX}",  # the function's X-Ray daemon uploads with it (KitFunction)
+    ]
+    assert all(policy["Properties"]["Roles"] == [{"Ref": ids["role"]}] for policy in policies)
 
 
 def test_no_wildcard_actions_and_star_resources_only_where_documented(

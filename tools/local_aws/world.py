@@ -1,6 +1,7 @@
 """The world as moto keeps it: the one place where the emulator's engines read and change moto's
 backends -- functions, log groups, topics, queues, alarms and metrics, event buses, tables, buckets,
-clusters and their instances, backup vaults and plans -- and where moto's server app is built.
+clusters and their instances, backup vaults and plans, X-Ray traces -- and where moto's server app
+is built.
 
 The rule: outside this module and the patch modules (``patches/`` and ``services/*/patches.py``), no
 module imports moto (``tests/local_aws/test_layout.py`` checks it), so a moto upgrade touches this
@@ -56,6 +57,8 @@ from moto.sqs.models import Queue, sqs_backends
 from moto.sts.models import sts_backends
 from moto.utilities.arns import Arn, parse_arn
 from moto.utilities.utils import get_partition
+from moto.xray.exceptions import BadSegmentException
+from moto.xray.models import TraceSegment, xray_backends
 
 __all__ = [
     "AWS_ERRORS",
@@ -136,6 +139,32 @@ def random_string(length: int) -> str:
 
 def random_hex(length: int) -> str:
     return str(mock_random.get_random_hex(length))
+
+
+# --- X-Ray -----------------------------------------------------------------------------------
+
+
+# What moto's X-Ray reads of a segment document: ids, the trace's time span, the summary's flags. The
+# document itself is kept as sent (BatchGetTraces returns it); moto's own PutTraceSegments would also
+# keep every field parsed, nested dicts ten times the document's size, for each trace of the history.
+SEGMENT_FIELDS = (
+    *("id", "name", "trace_id", "parent_id", "start_time", "end_time", "in_progress"),
+    *("error", "fault", "throttle"),
+)
+
+
+def put_trace_segments(account_id: str, region: str, documents: list[str]) -> int:
+    """Store segment documents as PutTraceSegments does; returns how many X-Ray refused (malformed)."""
+    collection = xray_backends[account_id][region]._segment_collection
+    refused = 0
+    for document in documents:
+        try:
+            parsed = json.loads(document)
+            fields = {key: parsed[key] for key in SEGMENT_FIELDS if key in parsed}
+            collection.put_segment(TraceSegment.from_dict(fields, raw=document))
+        except (ValueError, TypeError, BadSegmentException):
+            refused += 1
+    return refused
 
 
 # --- Lambda and CloudWatch Logs ------------------------------------------------------------

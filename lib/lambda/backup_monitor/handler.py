@@ -41,6 +41,7 @@ logger = observability.logger("backup-monitor")
 gateway: logic.Gateway = Gateway()  # one per execution environment; unit tests replace it with a fake
 
 
+@observability.tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = Settings.from_environ(os.environ)

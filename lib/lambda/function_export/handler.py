@@ -84,6 +84,7 @@ def _settings() -> Settings | None:
         return None
 
 
+@observability.tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:

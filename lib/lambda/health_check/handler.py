@@ -39,6 +39,7 @@ logger = observability.logger("health-check")
 gateway: logic.Gateway = Gateway()  # one per execution environment; unit tests replace it with a fake
 
 
+@observability.tracer.capture_lambda_handler(capture_response=False)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """Lambda entry point; the scheduled event carries nothing the canary needs, so it is ignored."""
     return logic.run(Settings.from_environ(os.environ), gateway)

@@ -200,10 +200,12 @@ CHECKS: dict[str, Check] = {
 
 
 def _run_check(name: str, check: Check, settings: Settings, heartbeat: Heartbeat, gateway: Gateway) -> CheckResult:
-    """Time one check; any exception is a measured failure, never a crash of the whole run."""
+    """Time one check, in the trace too (subsegment ``## <store> check``, annotated with the store and
+    the result); any exception is a measured failure, never a crash of the whole run."""
     started = time.perf_counter()
     try:
-        check(settings, heartbeat, gateway)
+        with observability.step(f"{name} check", store=name):
+            check(settings, heartbeat, gateway)
     except Exception as exc:  # by design: every failure is a result to measure
         error = _describe(exc)
         current_logger().error(f"{name} check failed", dependency=name, error=error)

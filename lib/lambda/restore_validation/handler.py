@@ -56,6 +56,7 @@ logger = observability.logger("restore-validation")
 gateway: logic.Gateway = Gateway()  # one per execution environment; unit tests replace it with a fake
 
 
+@observability.tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """EventBridge target: a restore job state change, a copy's writer created, or the sweep schedule."""

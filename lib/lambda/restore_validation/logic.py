@@ -264,8 +264,9 @@ def validate(job: RestoreJob, settings: Settings, gateway: Gateway) -> tuple[boo
     validator = VALIDATORS.get(job.resource_type)
     if validator is None:
         return False, f"no validation for resource type {job.resource_type}"
-    try:
-        return True, validator(job, settings, gateway)
+    try:  # timed in the trace: ``## <type> validation``, annotated with the store, the job and the result
+        with observability.step(f"{job.resource_type} validation", store=job.resource_type, job=job.job_id):
+            return True, validator(job, settings, gateway)
     except ValidationError as problem:
         return False, str(problem)
     except Exception as error:  # a check that cannot run is a failed check, with its cause

@@ -36,6 +36,7 @@ logger = observability.logger("vault-cleanup")
 gateway: logic.Gateway = Gateway()  # one per execution environment; unit tests replace it with a fake
 
 
+@observability.tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: Mapping[str, Any], context: LambdaContext) -> None:
     """Lambda entry point: work out the outcome, then always answer CloudFormation."""

@@ -36,10 +36,11 @@ WRAP_ORDER: dict[str, tuple[str, ...]] = {
     "moto.sns.models.Topic.publish": ("S4", "D61"),
     "moto.sns.models.Subscription.publish": ("S4", "D61"),
     # Lambda
-    # Each keeps a property moto's CloudFormation create drops (F9: logging and DLQ, F10: KMS key).
-    "moto.awslambda.models.LambdaFunction.create_from_cloudformation_json": ("F9", "F10"),
+    # Each keeps a property moto's CloudFormation create drops (F9: logging and DLQ, F10: KMS key,
+    # F12: tracing mode).
+    "moto.awslambda.models.LambdaFunction.create_from_cloudformation_json": ("F9", "F10", "F12"),
     # Q8 checks the role's network permissions before anything is created (and F9 records it).
     "moto.awslambda.models.LambdaBackend.create_function": ("F9", "Q8"),
-    # Q8 checks first; then D2 retires the warm environments after the update F9 records.
-    "moto.awslambda.models.LambdaFunction.update_configuration": ("F9", "D2", "Q8"),
+    # Q8 checks first; then D2 retires the warm environments after the update F9 and F12 record.
+    "moto.awslambda.models.LambdaFunction.update_configuration": ("F9", "F12", "D2", "Q8"),
 }

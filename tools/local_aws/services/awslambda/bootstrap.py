@@ -212,6 +212,7 @@ def run(handler: Any, invocation: dict[str, Any], parent: Parent) -> dict[str, A
     """Run the handler once; the result says what to answer. Only ``Exception`` is the function's
     error: ``SystemExit`` and the like end the process, as they end Lambda's runtime."""
     request_id = invocation["request_id"]
+    os.environ["_X_AMZN_TRACE_ID"] = invocation["trace_header"]  # per invocation, as Lambda's runtime sets it
     deadline = parent.deadline = time.time() + float(invocation["timeout"])
     event = json.loads(invocation["event"] or b"{}")
     handler_started = time.time()

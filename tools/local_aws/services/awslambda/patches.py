@@ -288,6 +288,27 @@ def keep_lambda_kms_keys() -> None:
     after_create(LambdaFunction, _set_kms_key)
 
 
+def _set_tracing_config(function: LambdaFunction, properties: dict[str, Any], account_id: str, region: str) -> None:
+    function.tracing_config = properties.get("TracingConfig") or {"Mode": "PassThrough"}
+
+
+@fix("F12")
+def keep_lambda_tracing_config() -> None:
+    """moto's ``AWS::Lambda::Function`` drops ``TracingConfig`` and UpdateFunctionConfiguration ignores
+    it, so a function with active X-Ray tracing read back as ``PassThrough`` and was never traced. The
+    template's and the update's mode are now kept; the code runner (D2) traces ``Active`` functions
+    (services/xray/daemon.py)."""
+    original_update = LambdaFunction.update_configuration
+    after_create(LambdaFunction, _set_tracing_config)
+
+    def update_configuration(function: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "TracingConfig" in config_updates:
+            function.tracing_config = config_updates["TracingConfig"] or {"Mode": "PassThrough"}
+        return original_update(function, config_updates)
+
+    install(LambdaFunction, "update_configuration", update_configuration)
+
+
 def _invoke(
     account_id: str,
     region_name: str,

@@ -47,6 +47,7 @@ from ...pipeline import caller, network, policy
 from ...server import ENDPOINT_ENV, state_dir
 from ..cloudwatch import metrics
 from ..rds import postgres
+from ..xray import daemon as xray
 
 logger = logging.getLogger(__name__)
 
@@ -473,10 +474,12 @@ class _Environment:
         version = environment["AWS_LAMBDA_FUNCTION_VERSION"]
         self.log_stream = f"{clock.now():%Y/%m/%d}/[{version}]{uuid.uuid4().hex}"
         self.directory = Path(tempfile.mkdtemp(prefix="local-aws-lambda-"))
+        self.daemon = xray.Daemon(session.caller, environment["AWS_REGION"])  # Lambda runs one beside the function
         environment = {
             **environment,
             **session.environment(),
             "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
+            "AWS_XRAY_DAEMON_ADDRESS": self.daemon.address,
             "TMPDIR": str(self.directory),
         }
         self.initialized = False
@@ -503,6 +506,7 @@ class _Environment:
         except BaseException:
             os.close(control)
             os.close(requests)
+            self.daemon.close()
             shutil.rmtree(self.directory, ignore_errors=True)
             raise
         finally:
@@ -643,6 +647,7 @@ class _Environment:
         with suppress(OSError):
             self.requests.close()
         os.close(self.control)
+        self.daemon.close()
         self.reader.join(EXIT_GRACE_SECONDS)  # a grandchild that escaped the process group may hold it open
         shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -799,6 +804,7 @@ def _environment(fn: world.Function, root: Path, log_group: str) -> dict[str, st
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
         "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_XRAY_CONTEXT_MISSING": xray.CONTEXT_MISSING,
         "LAMBDA_TASK_ROOT": str(root),
         "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
         "_HANDLER": str(fn.handler or ""),
@@ -836,14 +842,22 @@ def _run(fn: world.Function, payload: bytes, invoked_arn: str, request_id: str) 
     zone = network.availability_zone(sandbox.session.caller)
     if subnet_id:
         log.add(f"[local AWS] RequestId: {request_id} placement {subnet_id} {zone}", always=True)
+    # Active tracing samples every invocation (AWS: the first each second and 5 % of the others).
+    sampled = (fn.tracing_config or {}).get("Mode") == "Active"
+    started = clock.now()
+    trace_header = xray.trace_header(started, sampled)
     invocation = {
         "request_id": request_id,
         "invoked_function_arn": invoked_arn,
         "timeout": timeout,
         "clock_offset": clock.CLOCK.offset.total_seconds(),  # the function reads the emulator's time
+        "trace_header": trace_header,
     }
     try:
         outcome = sandbox.invoke(invocation, payload or b"{}", timeout, log)
+        failed = outcome.timed_out or "payload_json" not in (outcome.report or {})
+        own = [xray.function_segment(trace_header, fn.function_arn, started, clock.now(), failed)] if sampled else []
+        sandbox.daemon.flush(own)  # what the function sent, with Lambda's own segment
     finally:
         _POOL.release(sandbox)
     payload_out, function_error = _result_payload(outcome, request_id, timeout, log)
