@@ -22,7 +22,7 @@ AWS managed policies AWSBackupFullAccess and AWSBackupServiceRolePolicyForBackup
   DynamoDB, the snapshot's ARN for Aurora: ``arn:aws:rds:...:cluster-snapshot:awsbackup:job-...``).
   Neither has a condition key that names the vault, so IAM can scope deletion to this account and
   region only. What confines it to this vault is the code (the pinned vault) and, for everyone else,
-  the vault's access policy (``lib/constructs/vault_policy.py``): it denies deleting this vault's
+  the vault's access policy (``lib/constructs/backup_plan.access_policy``): it denies deleting this vault's
   recovery points to every principal but this role (dev) or the break-glass role (prod).
 * ``backup:ListBackupJobs``, ``backup:StopBackupJob`` and ``backup:ListBackupVaults`` support no
   resource-level permissions: ``*`` is the only valid resource. StopBackupJob names a job, not a vault,
