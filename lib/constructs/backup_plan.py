@@ -76,7 +76,7 @@ class BackupPlan:
         self.cleanup = BackupVaultCleanup(
             scope, "VaultCleanup", config=config, vault=self.vault, log_key=log_key, network=network
         )
-        for statement in access_policy(config, self.cleanup.role):
+        for statement in access_policy(config, self.cleanup.role.role_arn):
             self.vault.add_to_access_policy(statement)
         self.plan = backup.BackupPlan(
             scope,
@@ -104,7 +104,7 @@ class BackupPlan:
         )
 
 
-def access_policy(config: EnvironmentConfig, cleanup_role: iam.IRole) -> list[iam.PolicyStatement]:
+def access_policy(config: EnvironmentConfig, cleanup_role_arn: str) -> list[iam.PolicyStatement]:
     """The vault access policy's statements: one guardian may delete recovery points -- the vault
     cleanup in a profile that destroys completely (dev), the break-glass role in a protected one
     (prod, where ``make unprotect`` removes this policy before a destroy) -- and may, with
@@ -119,7 +119,7 @@ def access_policy(config: EnvironmentConfig, cleanup_role: iam.IRole) -> list[ia
     if config.profile.deletion_protection:
         sid, guardian = GUARDED_BY_BREAK_GLASS_SID, break_glass_role_arn(config)
     else:
-        sid, guardian = GUARDED_BY_CLEANUP_SID, cleanup_role.role_arn
+        sid, guardian = GUARDED_BY_CLEANUP_SID, cleanup_role_arn
     return [
         deny_all_but(sid, RECOVERY_POINT_ACTIONS, [guardian]),
         deny_all_but(

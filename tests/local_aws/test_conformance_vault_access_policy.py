@@ -1,5 +1,6 @@
 """Conformance: an AWS Backup vault's access policy is the resource policy of the vault and of its
-recovery points (Q19).
+recovery points (Q19). The policy is the kit's own (dev: only the vault cleanup deletes), so these
+tests also show the kit's vault refusing every other principal.
 
 AWS Backup Developer Guide, "Vault access policies",
 https://docs.aws.amazon.com/aws-backup/latest/devguide/create-a-vault-access-policy.html ("Deny access
@@ -21,12 +22,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from lib.config import EnvironmentConfig
+from lib.constructs.backup_plan import access_policy
 from tests.emulator import ACCOUNT, BACKUP_ROLE, REGION
 
 from .helpers import TRUST_LAMBDA, backup_job_done, get_att, template
 
 Aws = Callable[[str], Any]
-# What the kit's vault cleanup may do, granted to both roles: only the vault policy tells them apart.
+# What the vault cleanup's role could be granted, granted to both roles: only the vault policy tells them apart.
 RECOVERY_POINT_ACTIONS = [
     "backup:DeleteRecoveryPoint",
     "backup:ListRecoveryPointsByBackupVault",
@@ -58,39 +61,26 @@ def _as_role(aws: Aws, role_arn: str, endpoint: str) -> Aws:
     return lambda service: session.client(service, endpoint_url=endpoint)
 
 
-def _deny_all_but(allowed: str) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "OnlyTheCleanupDeletes",
-                "Effect": "Deny",
-                "Principal": {"AWS": "*"},
-                "Action": [
-                    "backup:DeleteRecoveryPoint",
-                    "backup:UpdateRecoveryPointLifecycle",
-                    "backup:PutBackupVaultAccessPolicy",
-                    "backup:DeleteBackupVaultAccessPolicy",
-                ],
-                "Resource": "*",
-                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": allowed}},
-            }
-        ],
-    }
+def _kits_policy(cleanup_role: str, suffix: str) -> dict[str, Any]:
+    """The vault access policy the kit deploys in dev (lib/constructs/backup_plan.access_policy): only
+    the vault cleanup's role deletes recovery points."""
+    config = EnvironmentConfig(environment_suffix=suffix, account=ACCOUNT, region=REGION)
+    statements = [statement.to_statement_json() for statement in access_policy(config, cleanup_role)]
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 @pytest.fixture
 def protected_vault(aws: Aws, cfn: Any, suffix: str) -> tuple[str, str, str, str]:
-    """A vault whose template's AccessPolicy denies deletes to all but one role, with one recovery point
-    of a table; (vault, recovery point ARN, the allowed role, another role with the same permissions)."""
-    allowed, other = _role(aws, f"vap-cleanup-{suffix}"), _role(aws, f"vap-other-{suffix}")
+    """A vault whose template's AccessPolicy is the kit's, with one recovery point of a table; (vault,
+    recovery point ARN, the vault cleanup's role, another role with the same permissions)."""
+    allowed, other = _role(aws, f"vault-cleanup-role-{suffix}"), _role(aws, f"vap-other-{suffix}")
     vault = f"vap-vault-{suffix}"
     cfn.deploy(
         template(
             {
                 "Vault": {
                     "Type": "AWS::Backup::BackupVault",
-                    "Properties": {"BackupVaultName": vault, "AccessPolicy": _deny_all_but(allowed)},
+                    "Properties": {"BackupVaultName": vault, "AccessPolicy": _kits_policy(allowed, suffix)},
                 }
             },
             {"Arn": get_att("Vault", "BackupVaultArn")},
@@ -120,14 +110,15 @@ def _points(aws: Aws, vault: str) -> list[str]:
 
 def test_the_templates_access_policy_reads_back(aws, protected_vault):
     vault, _, allowed, _ = protected_vault
+    suffix = vault.removeprefix("vap-vault-")
 
     answer = aws("backup").get_backup_vault_access_policy(BackupVaultName=vault)
 
     assert answer["BackupVaultArn"] == f"arn:aws:backup:{REGION}:{ACCOUNT}:backup-vault:{vault}"
-    assert json.loads(answer["Policy"]) == _deny_all_but(allowed)
+    assert json.loads(answer["Policy"]) == _kits_policy(allowed, suffix)
 
 
-def test_a_principal_the_vault_policy_denies_cannot_delete_a_recovery_point(aws, endpoint, protected_vault):
+def test_a_principal_other_than_the_cleanup_cannot_delete_a_recovery_point(aws, endpoint, protected_vault):
     vault, point, allowed, other = protected_vault
 
     with pytest.raises(ClientError) as denied:
