@@ -95,6 +95,7 @@ class BackupVaultCleanup(Construct):
             network=network,
             timeout=FUNCTION_TIMEOUT,
             environment={VAULT_VARIABLE: vault.backup_vault_name},
+            environment_key=log_key,
         )
         self.function, self.role, self.policy, self.log_group = made.function, made.role, made.policy, made.log_group
         self.resource = CustomResource(
