@@ -42,7 +42,9 @@ class SecurityStack(NestedStack):
         config = props.config
 
         # The keys that encrypt recovery points: AWS Backup's Aurora snapshots keep the cluster's key, the
-        # vault's key encrypts the rest (S3, DynamoDB). A protected profile denies destroying them.
+        # vault's key encrypts S3's (and DynamoDB's with advanced backup features; without them a DynamoDB
+        # backup keeps the table's AWS managed key, which no one can delete). A protected profile denies
+        # destroying them.
         recovery_key_denies = key_denies(config) if config.profile.deletion_protection else []
         self.aurora_key = CustomerManagedKey(
             self,
