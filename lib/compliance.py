@@ -268,6 +268,32 @@ UNPROTECTED_DATA: tuple[Finding, ...] = (
 )
 
 
+def protected_data(config: EnvironmentConfig) -> tuple[Finding, ...]:
+    """Only a protected profile (prod) has these: the break-glass role's policy
+    (lib/constructs/break_glass.py), whose patterns name this deployment's stack and data bucket."""
+    policy = "Security/BreakGlass/Policy/Resource"
+    return (
+        Finding(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            _NO_RESOURCE_LEVEL.format(actions="backup:ListBackupVaults")
+            + " Limited to this region by aws:RequestedRegion.",
+        ),
+        Finding(
+            policy,
+            f"AwsSolutions-IAM5[Resource::arn:aws:cloudformation:{config.region}:<AWS::AccountId>:stack/"
+            f"{config.stack_name}/*]",
+            "A stack ARN ends with an id CloudFormation generates; the pattern names this deployment's stack.",
+        ),
+        Finding(
+            policy,
+            f"AwsSolutions-IAM5[Resource::arn:aws:s3:::{config.global_name('data-bucket')}/*]",
+            "`make unprotect` empties the data bucket before a destroy: s3:DeleteObjectVersion on its objects "
+            "(every key), of this one bucket only.",
+        ),
+    )
+
+
 def acknowledged(config: EnvironmentConfig) -> tuple[Finding, ...]:
     """The findings acknowledged for this configuration: the fixed list, one per Aurora instance of the
     profile, and the deletion-protection ones where the profile has it off."""
@@ -283,7 +309,7 @@ def acknowledged(config: EnvironmentConfig) -> tuple[Finding, ...]:
             )
             for instance in instances
         ),
-        *(() if config.profile.deletion_protection else UNPROTECTED_DATA),
+        *(protected_data(config) if config.profile.deletion_protection else UNPROTECTED_DATA),
     )
 
 

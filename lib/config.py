@@ -36,6 +36,12 @@ MIN_INTERFACE_ENDPOINT_AZS = 2
 HEARTBEAT_OBJECT_KEY = "heartbeat/latest.json"  # the one object the canary writes (its S3_HEARTBEAT_KEY)
 HEALTH_CHECK_NAMESPACE = "DisasterRecovery/HealthCheck"  # the canary's CloudWatch metrics
 WRITER_ID = "Writer"  # construct id of the Aurora writer instance (the cluster offers no typed handle on it)
+# The prod locks' names, which tools/protection.py reads back to find and lift them: the break-glass
+# role's type, the key policy statements that deny destroying a key, and the vault access policy's.
+BREAK_GLASS_ROLE_TYPE = "role-breakglass"
+KEY_DENY_SIDS = ("OnlyBreakGlassDisablesOrDeletesTheKey", "OnlyBreakGlassOrCloudFormationChangesTheKeyPolicy")
+GUARDED_BY_CLEANUP_SID = "OnlyTheVaultCleanupDeletesRecoveryPoints"
+GUARDED_BY_BREAK_GLASS_SID = "OnlyBreakGlassDeletesRecoveryPoints"
 
 
 class ConfigError(ValueError):

@@ -17,8 +17,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from lib.config import EnvironmentConfig
+from lib.config import GUARDED_BY_BREAK_GLASS_SID, GUARDED_BY_CLEANUP_SID, EnvironmentConfig
 from lib.constructs.backup_monitor import ProtectedResource
+from lib.constructs.break_glass import break_glass_role_arn, cloudformation_role_arn, deny_all_but
 from lib.constructs.execution_role import FunctionNetwork
 from lib.constructs.vault_cleanup import BackupVaultCleanup
 
@@ -26,6 +27,18 @@ from lib.constructs.vault_cleanup import BackupVaultCleanup
 HOURLY = events.Schedule.cron(minute="0")
 BACKUP_START_WINDOW = Duration.hours(1)  # the shortest window AWS Backup allows
 BACKUP_COMPLETION_WINDOW = Duration.hours(2)
+# What the vault access policy keeps from everyone but its guardian: deleting recovery points or
+# shortening their retention (AWS Backup Developer Guide, "Vault access policies": "Deny access to delete
+# recovery points in a backup vault") ...
+RECOVERY_POINT_ACTIONS = ("backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle")
+# ... and lifting that protection: rewriting or removing the policy, removing the lock or weakening it
+# (a Put of a lower MinRetentionDays would let points go early). CloudFormation may too (below).
+PROTECTION_ACTIONS = (
+    "backup:PutBackupVaultAccessPolicy",
+    "backup:DeleteBackupVaultAccessPolicy",
+    "backup:PutBackupVaultLockConfiguration",
+    "backup:DeleteBackupVaultLockConfiguration",
+)
 
 
 class BackupPlan:
@@ -60,6 +73,8 @@ class BackupPlan:
         self.cleanup = BackupVaultCleanup(
             scope, "VaultCleanup", config=config, vault=self.vault, log_key=log_key, network=network
         )
+        for statement in access_policy(config, self.cleanup.role.role_arn):
+            self.vault.add_to_access_policy(statement)
         self.plan = backup.BackupPlan(
             scope,
             "Plan",
@@ -84,3 +99,29 @@ class BackupPlan:
             role=role,
             resources=[backup.BackupResource.from_arn(resource.arn) for resource in protected],
         )
+
+
+def access_policy(config: EnvironmentConfig, cleanup_role_arn: str) -> list[iam.PolicyStatement]:
+    """The vault access policy's statements: one guardian may delete recovery points -- the vault
+    cleanup in a profile that destroys completely (dev), the break-glass role in a protected one
+    (prod, where ``make unprotect`` removes this policy before a destroy) -- and may, with
+    CloudFormation (which applies the vault's AccessPolicy and LockConfiguration on stack updates),
+    change the vault's protection.
+
+    AWS Backup's own deletion of points whose retention ended is not an IAM request and is not
+    affected. The vault cleanup's role can name no vault in its DeleteRecoveryPoint permission (the
+    action's resource is the recovery point): this policy is what keeps other principals off this
+    vault's points.
+    """
+    if config.profile.deletion_protection:
+        sid, guardian = GUARDED_BY_BREAK_GLASS_SID, break_glass_role_arn(config)
+    else:
+        sid, guardian = GUARDED_BY_CLEANUP_SID, cleanup_role_arn
+    return [
+        deny_all_but(sid, RECOVERY_POINT_ACTIONS, [guardian]),
+        deny_all_but(
+            "OnlyTheGuardianOrCloudFormationChangesTheProtection",
+            PROTECTION_ACTIONS,
+            [guardian, cloudformation_role_arn(config)],
+        ),
+    ]

@@ -57,7 +57,8 @@ class CustomerManagedKey(Construct):
 
     `service_statements` are added for AWS services that use the key with their own service
     principal (CloudWatch Logs, SNS publishers); services acting through the caller's IAM
-    identity (RDS, S3, AWS Backup, Secrets Manager) are covered by the account statement.
+    identity (RDS, S3, AWS Backup, Secrets Manager) are covered by the account statement. `denies`
+    limit what even the account may do (``lib/constructs/break_glass.key_denies``).
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class CustomerManagedKey(Construct):
         purpose: str,
         description: str,
         service_statements: Sequence[iam.PolicyStatement] = (),
+        denies: Sequence[iam.PolicyStatement] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         policy = iam.PolicyDocument(
@@ -80,6 +82,7 @@ class CustomerManagedKey(Construct):
                     resources=["*"],  # in a key policy "*" means this key
                 ),
                 *service_statements,
+                *denies,
             ]
         )
         self.key = kms.Key(

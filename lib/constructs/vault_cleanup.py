@@ -9,6 +9,10 @@ subnets: AWS Backup through its interface endpoint, the answer to CloudFormation
 URL) through the S3 gateway endpoint. The network layer is deleted after this one, so both are
 still there when the stack's deletion invokes it.
 
+The vault is pinned at deploy time: the function's environment names it, and the function refuses any
+request that names another vault (or none) before it makes a single AWS call, so a fake Delete sent by
+anyone allowed to invoke it empties nothing and stops nothing.
+
 IAM facts behind the policy (Service Authorization Reference for AWS Backup, RDS, DynamoDB, IAM;
 AWS managed policies AWSBackupFullAccess and AWSBackupServiceRolePolicyForBackup):
 
@@ -16,9 +20,14 @@ AWS managed policies AWSBackupFullAccess and AWSBackupServiceRolePolicyForBackup
   ``backup:DeleteRecoveryPoint`` takes ``recoveryPoint``, whose ARN is the recovery point's own ARN
   (``arn:aws:backup:...:recovery-point:ID`` for Backup-managed points such as S3 and advanced
   DynamoDB, the snapshot's ARN for Aurora: ``arn:aws:rds:...:cluster-snapshot:awsbackup:job-...``).
-  Neither has a condition key that names the vault, so deletion is scoped to this account and region.
+  Neither has a condition key that names the vault, so IAM can scope deletion to this account and
+  region only. What confines it to this vault is the code (the pinned vault) and, for everyone else,
+  the vault's access policy (``lib/constructs/backup_plan.access_policy``): it denies deleting this vault's
+  recovery points to every principal but this role (dev) or the break-glass role (prod).
 * ``backup:ListBackupJobs``, ``backup:StopBackupJob`` and ``backup:ListBackupVaults`` support no
-  resource-level permissions: ``*`` is the only valid resource.
+  resource-level permissions: ``*`` is the only valid resource. StopBackupJob names a job, not a vault,
+  so IAM cannot keep the role off another vault's jobs: the function lists only its own vault's jobs
+  (``ListBackupJobs`` with ``ByBackupVaultName``) and stops only those.
 * AWS Backup deletes an Aurora snapshot (or a DynamoDB backup made without advanced DynamoDB
   features) with the caller's permissions, through a forward-access session: the caller also needs
   ``rds:DeleteDBClusterSnapshot`` / ``dynamodb:DeleteBackup``. AWSBackupFullAccess grants exactly
@@ -50,6 +59,8 @@ FUNCTION_TIMEOUT = Duration.minutes(15)
 # CloudFormation waits this long for an answer (default: one hour). The handler always answers
 # before the function timeout; this only bounds the wait if the function is killed (e.g. out of memory).
 SERVICE_TIMEOUT = Duration.minutes(20)
+# The function's environment variable naming the one vault it may empty (lib/lambda/vault_cleanup/handler.py).
+VAULT_VARIABLE = "BACKUP_VAULT_NAME"
 CALLED_VIA_BACKUP = {"ForAnyValue:StringEquals": {"aws:CalledVia": ["backup.amazonaws.com"]}}
 
 # Actions of the service authorization reference without resource types: only "*" is valid.
@@ -83,6 +94,8 @@ class BackupVaultCleanup(Construct):
             log_key=log_key,
             network=network,
             timeout=FUNCTION_TIMEOUT,
+            environment={VAULT_VARIABLE: vault.backup_vault_name},
+            environment_key=log_key,
         )
         self.function, self.role, self.policy, self.log_group = made.function, made.role, made.policy, made.log_group
         self.resource = CustomResource(

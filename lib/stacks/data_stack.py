@@ -226,6 +226,8 @@ class DataStack(NestedStack):
                     abort_incomplete_multipart_upload_after=Duration.days(INCOMPLETE_UPLOAD_DAYS),
                 )
             ],
-            auto_delete_objects=True,
+            # A protected profile keeps the data like the table and the cluster: no function empties the
+            # bucket on destroy (nor on a fake Delete event); `make unprotect` empties it deliberately.
+            auto_delete_objects=not self._config.profile.deletion_protection,
             removal_policy=RemovalPolicy.DESTROY,
         )

@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
+from lib.constructs.break_glass import BreakGlassRole, key_denies
 from lib.constructs.customer_key import CustomerManagedKey
 from lib.constructs.execution_role import vpc_access_statement
 from lib.constructs.log_group import encrypted_log_group
@@ -40,12 +41,18 @@ class SecurityStack(NestedStack):
         super().__init__(scope, construct_id, description="Security layer: KMS keys, IAM roles, flow logs")
         config = props.config
 
+        # The keys that encrypt recovery points: AWS Backup's Aurora snapshots keep the cluster's key, the
+        # vault's key encrypts S3's (and DynamoDB's with advanced backup features; without them a DynamoDB
+        # backup keeps the table's AWS managed key, which no one can delete). A protected profile denies
+        # destroying them.
+        recovery_key_denies = key_denies(config) if config.profile.deletion_protection else []
         self.aurora_key = CustomerManagedKey(
             self,
             "AuroraKey",
             config=config,
             purpose="aurora",
             description="Aurora storage, snapshots, the database secret and the function's connection settings",
+            denies=recovery_key_denies,
         ).key
         self.bucket_key = CustomerManagedKey(
             self,
@@ -60,7 +67,10 @@ class SecurityStack(NestedStack):
             config=config,
             purpose="backup",
             description="AWS Backup vault recovery points",
+            denies=recovery_key_denies,
         ).key
+        if config.profile.deletion_protection:
+            BreakGlassRole(self, "BreakGlass", config=config, recovery_keys=[self.aurora_key, self.backup_key])
         self.monitoring_key = CustomerManagedKey(
             self,
             "MonitoringKey",

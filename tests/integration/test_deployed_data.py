@@ -72,6 +72,13 @@ def test_bucket_is_kms_encrypted_with_its_cmk(client, outputs) -> None:
     assert rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == outputs[keys.BUCKET_KEY_ARN]
 
 
+def test_only_devs_data_bucket_empties_itself_on_destroy(client, outputs, config) -> None:
+    """CDK's auto-delete tag (and custom resource): dev only; prod keeps its objects until `make unprotect`."""
+    tags = client("s3").get_bucket_tagging(Bucket=outputs[keys.BUCKET_NAME])["TagSet"]
+    auto_deletes = {"Key": "aws-cdk:auto-delete-objects", "Value": "true"} in tags
+    assert auto_deletes is not config.profile.deletion_protection
+
+
 def test_bucket_keeps_old_versions_readable(client, outputs) -> None:
     s3 = client("s3")
     bucket, key = outputs[keys.BUCKET_NAME], f"integration-test/{uuid.uuid4()}.txt"

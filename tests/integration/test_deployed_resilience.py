@@ -25,6 +25,29 @@ def test_only_a_protecting_profile_locks_the_vault_and_the_stack(client, outputs
     assert stack["EnableTerminationProtection"] is config.profile.deletion_protection
 
 
+def test_the_vault_policy_lets_only_the_profiles_guardian_delete_recovery_points(client, outputs, config) -> None:
+    """dev: the vault cleanup empties the vault on destroy; prod: only the break-glass role (RUNBOOK, 7)."""
+    answer = client("backup").get_backup_vault_access_policy(BackupVaultName=outputs[keys.BACKUP_VAULT_NAME])
+    statements = {statement["Sid"]: statement for statement in json.loads(answer["Policy"])["Statement"]}
+    guardian = "role-breakglass" if config.profile.deletion_protection else "vault-cleanup-role"
+    sid = (
+        "OnlyBreakGlassDeletesRecoveryPoints"
+        if config.profile.deletion_protection
+        else "OnlyTheVaultCleanupDeletesRecoveryPoints"
+    )
+    deletes = statements[sid]
+    assert (deletes["Effect"], deletes["Principal"]) == ("Deny", {"AWS": "*"})
+    assert set(deletes["Action"]) == {"backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle"}
+    (exempt,) = [deletes["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]]
+    assert [arn.rsplit("/", 1)[-1] for arn in (exempt if isinstance(exempt, list) else [exempt])] == [
+        config.name(guardian)
+    ]
+    assert (
+        "backup:DeleteBackupVaultLockConfiguration"
+        in statements["OnlyTheGuardianOrCloudFormationChangesTheProtection"]["Action"]
+    )
+
+
 def test_plan_backs_up_hourly_into_the_vault_for_seven_days(client, outputs) -> None:
     plan = client("backup").get_backup_plan(BackupPlanId=outputs[keys.BACKUP_PLAN_ID])["BackupPlan"]
     (rule,) = plan["Rules"]

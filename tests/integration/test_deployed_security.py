@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from botocore.exceptions import ClientError
 
 from lib import output_keys as keys
 
@@ -61,3 +64,36 @@ def test_vpc_flow_logs_capture_all_traffic(client, outputs, suffix) -> None:
     ]
     assert flow_log["TrafficType"] == "ALL"
     assert flow_log["LogGroupName"] == f"/aws/vpc/flow-logs-{suffix}"
+
+
+@pytest.mark.parametrize("output", KEY_OUTPUTS)
+def test_only_prods_recovery_point_keys_deny_their_destruction_to_all_but_break_glass(
+    client, outputs, config, output
+) -> None:
+    """The keys of the recovery points (Aurora's snapshots, the vault) in prod; no other key, nothing in dev."""
+    kms = client("kms")
+    policy = json.loads(kms.get_key_policy(KeyId=outputs[output], PolicyName="default")["Policy"])
+    denies = {statement["Sid"]: statement for statement in policy["Statement"] if statement["Effect"] == "Deny"}
+    recovery_key = output in (keys.AURORA_KEY_ARN, keys.BACKUP_KEY_ARN)
+    if not (config.profile.deletion_protection and recovery_key):
+        assert denies == {}
+        return
+    destroy = denies["OnlyBreakGlassDisablesOrDeletesTheKey"]
+    assert set(destroy["Action"]) == {"kms:DisableKey", "kms:ScheduleKeyDeletion"}
+    exempt = destroy["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert [arn.rsplit("/", 1)[-1] for arn in (exempt if isinstance(exempt, list) else [exempt])] == [
+        config.name("role-breakglass")
+    ]
+    assert "OnlyBreakGlassOrCloudFormationChangesTheKeyPolicy" in denies
+
+
+def test_only_prod_has_the_break_glass_role_and_it_needs_mfa(client, config) -> None:
+    try:
+        role = client("iam").get_role(RoleName=config.name("role-breakglass"))["Role"]
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "NoSuchEntity"
+        assert not config.profile.deletion_protection
+        return
+    assert config.profile.deletion_protection
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .helpers import CloudFormation, Stack, get_att, grants, kit_function_code, ref, role, template
+from tests.emulator import ACCOUNT, BACKUP_ROLE, REGION
+
+from .helpers import CloudFormation, Stack, backup_job_done, get_att, grants, kit_function_code, ref, role, template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -181,15 +183,57 @@ def test_r4_providers_may_answer_with_the_cfnresponse_module(cfn):
     assert (stack.status, stack.outputs["Id"]) == ("CREATE_COMPLETE", "answered")
 
 
+def _cleanup_provider(aws: Callable[[str], Any], suffix: str) -> dict[str, Any]:
+    """The app's vault cleanup, pinned to the template's ``Vault`` as the construct pins it."""
+    return _provider(
+        Handler="handler.handler",
+        Timeout=60,
+        Code=kit_function_code(aws, "vault-cleanup", f"assets-{suffix}"),
+        Environment={"Variables": {"BACKUP_VAULT_NAME": ref("Vault")}},
+    )
+
+
+def _another_vault_with_a_point_and_a_running_job(aws: Callable[[str], Any], suffix: str) -> tuple[str, str, str]:
+    """A vault that is not the cleanup's, with a completed recovery point and an unfinished backup job:
+    (vault, recovery point ARN, job id)."""
+    other, table = f"other-vault-{suffix}", f"other-table-{suffix}"
+    backup = aws("backup")
+    backup.create_backup_vault(BackupVaultName=other)
+    aws("dynamodb").create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    job = {
+        "BackupVaultName": other,
+        "ResourceArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}",
+        "IamRoleArn": BACKUP_ROLE,
+    }
+    done = backup_job_done(aws, backup.start_backup_job(**job)["BackupJobId"])
+    return other, done["RecoveryPointArn"], backup.start_backup_job(**job)["BackupJobId"]
+
+
+def _assert_untouched(aws: Callable[[str], Any], vault: str, point: str, job: str) -> None:
+    """The vault still holds its point and its job was not stopped (it completes)."""
+    points = aws("backup").list_recovery_points_by_backup_vault(BackupVaultName=vault)["RecoveryPoints"]
+    assert [listed["RecoveryPointArn"] for listed in points] == [point]
+    assert aws("backup").describe_backup_job(BackupJobId=job)["State"] in ("CREATED", "PENDING", "RUNNING")
+    assert backup_job_done(aws, job)["State"] == "COMPLETED"
+
+
 def test_r4_the_apps_vault_cleanup_provider_answers_create_and_delete(cfn, aws, suffix):
     resources = {
         "Vault": {"Type": "AWS::Backup::BackupVault", "Properties": {"BackupVaultName": f"vault-{suffix}"}},
         "ProviderRole": role(
-            **grants("backup:ListBackupJobs", "backup:ListRecoveryPointsByBackupVault", "backup:ListBackupVaults")
+            **grants(
+                "backup:ListBackupJobs",
+                "backup:StopBackupJob",
+                "backup:ListRecoveryPointsByBackupVault",
+                "backup:ListBackupVaults",
+            )
         ),
-        "Provider": _provider(
-            Handler="handler.handler", Timeout=60, Code=kit_function_code(aws, "vault-cleanup", f"assets-{suffix}")
-        ),
+        "Provider": _cleanup_provider(aws, suffix),
         "Cleanup": {
             "Type": "Custom::BackupVaultCleanup",
             "Properties": {"ServiceToken": get_att("Provider", "Arn"), "BackupVaultName": ref("Vault")},
@@ -197,10 +241,12 @@ def test_r4_the_apps_vault_cleanup_provider_answers_create_and_delete(cfn, aws, 
     }
 
     stack = cfn.deploy(template(resources, {"Id": ref("Cleanup"), "Provider": ref("Provider")}))
+    other, point, job = _another_vault_with_a_point_and_a_running_job(aws, suffix)
 
     assert stack.status == "CREATE_COMPLETE"
     assert stack.outputs["Id"] == f"vault-{suffix}"
     assert cfn.delete(stack).status == "DELETE_COMPLETE"
+    _assert_untouched(aws, other, point, job)  # the cleanup stops only its own vault's jobs
     # The function logs JSON lines (Powertools); Lambda's own START/END lines are text.
     logged = [json.loads(m) for m in _messages(aws, stack.outputs["Provider"]) if m.startswith("{")]
     assert {"message": "Custom-resource request", "request": "Delete", "resource": "Cleanup"}.items() <= next(
@@ -208,3 +254,51 @@ def test_r4_the_apps_vault_cleanup_provider_answers_create_and_delete(cfn, aws, 
     ).items()
     assert any(line["message"] == "The vault is empty" and line.get("vault") == f"vault-{suffix}" for line in logged)
     assert sum(line["message"] == "Answering" and line.get("status") == "SUCCESS" for line in logged) == 2
+
+
+def test_a_fake_delete_naming_another_vault_deletes_nothing_and_stops_nothing(cfn, aws, suffix):
+    """Anyone allowed to invoke the cleanup can send it a Delete event of their own making: the function
+    is pinned to its stack's vault, so one naming another vault is answered FAILED and that vault keeps
+    its recovery point and its running backup job -- though the role may delete and stop."""
+    resources = {
+        "Vault": {"Type": "AWS::Backup::BackupVault", "Properties": {"BackupVaultName": f"vault-{suffix}"}},
+        "ProviderRole": role(
+            **grants(
+                "backup:ListBackupJobs",
+                "backup:StopBackupJob",
+                "backup:ListRecoveryPointsByBackupVault",
+                "backup:DeleteRecoveryPoint",
+                "backup:ListBackupVaults",
+                "dynamodb:DeleteBackup",
+            )
+        ),
+        "Provider": _cleanup_provider(aws, suffix),
+        "Cleanup": {
+            "Type": "Custom::BackupVaultCleanup",
+            "Properties": {"ServiceToken": get_att("Provider", "Arn"), "BackupVaultName": ref("Vault")},
+        },
+    }
+    stack = cfn.deploy(template(resources, {"Provider": ref("Provider")}))
+    assert stack.status == "CREATE_COMPLETE"
+    other, point, job = _another_vault_with_a_point_and_a_running_job(aws, suffix)
+    aws("s3").create_bucket(Bucket=f"answers-{suffix}")
+    answer_url = aws("s3").generate_presigned_url(
+        "put_object", Params={"Bucket": f"answers-{suffix}", "Key": "answer"}, ExpiresIn=3600
+    )
+    fake = {
+        "RequestType": "Delete",
+        "ResponseURL": answer_url,
+        "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/fake/guid",
+        "RequestId": "fake-1",
+        "LogicalResourceId": "Cleanup",
+        "PhysicalResourceId": other,
+        "ResourceType": "Custom::BackupVaultCleanup",
+        "ResourceProperties": {"ServiceToken": "fake", "BackupVaultName": other},
+    }
+
+    aws("lambda").invoke(FunctionName=stack.outputs["Provider"], Payload=json.dumps(fake).encode())
+
+    answer = json.loads(aws("s3").get_object(Bucket=f"answers-{suffix}", Key="answer")["Body"].read())
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"].startswith(f"Refused: this function empties backup vault vault-{suffix} only")
+    _assert_untouched(aws, other, point, job)

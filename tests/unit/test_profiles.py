@@ -7,18 +7,24 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Match
 
 from lib.config import DEFAULT_AVAILABILITY_ZONES, EnvironmentConfig
 from lib.tap_stack import TapStack
 
-from .templates import SUFFIX, Templates, only, synthesized, templates_of
+from .templates import ACCOUNT, SUFFIX, Templates, only, synthesized, templates_of
 
 EMAIL = "ops@example.com"
-# The resources prod has beyond dev's: the third AZ's reader and the alert e-mail subscription.
+# The resources prod has beyond dev's: the third AZ's reader, the alert e-mail subscription and the
+# break-glass role with its policy.
 PROD_ONLY = {
     ("data", "AWS::RDS::DBInstance", f"aurora-reader-2-{SUFFIX}"),
     ("resilience", "AWS::SNS::Subscription", EMAIL),
+    ("security", "AWS::IAM::Role", f"role-breakglass-{SUFFIX}"),
+    ("security", "AWS::IAM::ManagedPolicy", f"breakglass-policy-{SUFFIX}"),
 }
+BREAK_GLASS = f"arn:aws:iam::{ACCOUNT}:role/role-breakglass-{SUFFIX}"
+CLOUDFORMATION = f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-us-east-1"
 # Properties that carry a resource's physical name (or, for a subscription, what it names).
 NAME_PROPERTIES = ("Name", "Identifier", "Endpoint", "Alias", "AliasName")
 
@@ -54,8 +60,12 @@ def test_same_resources_and_names_in_both_but_prods_extra_reader_and_pager(templ
     assert dev_names <= prod_names
     dev_ids, prod_ids = _logical_ids(templates), _logical_ids(prod)
     extra = {layer: prod_ids[layer] - dev_ids[layer] for layer in dev_ids}
-    assert {layer: len(ids) for layer, ids in extra.items() if ids} == {"data": 1, "resilience": 1}
-    assert all(dev_ids[layer] <= prod_ids[layer] for layer in dev_ids)
+    assert {layer: len(ids) for layer, ids in extra.items() if ids} == {"data": 1, "resilience": 1, "security": 2}
+    # dev's data bucket alone empties itself on destroy (CDK's auto-delete custom resource)
+    missing = {layer: dev_ids[layer] - prod_ids[layer] for layer in dev_ids}
+    assert {layer: len(ids) for layer, ids in missing.items() if ids} == {"data": 1}
+    (auto_delete,) = missing["data"]
+    assert templates.data.to_json()["Resources"][auto_delete]["Type"] == "Custom::S3AutoDeleteObjects"
 
 
 def test_recovery_objectives_and_alarm_thresholds_are_the_same(templates: Templates, prod: Templates) -> None:
@@ -143,3 +153,152 @@ def test_the_profile_is_an_output_and_a_tag(templates: Templates, prod: Template
         assert layers.parent.find_outputs("Profile")["Profile"]["Value"] == name
         tags = only(layers.data, "AWS::DynamoDB::Table")["Properties"]["Tags"]
         assert {"Key": "Profile", "Value": name} in tags
+
+
+def _key_policies(layers: Templates) -> dict[str, list[dict[str, Any]]]:
+    """Each key's policy statements, by the key's alias name."""
+    resources = layers.security.to_json()["Resources"]
+    aliases = {
+        alias["Properties"]["TargetKeyId"]["Fn::GetAtt"][0]: alias["Properties"]["AliasName"]
+        for alias in resources.values()
+        if alias["Type"] == "AWS::KMS::Alias"
+    }
+    return {
+        aliases[logical_id]: resource["Properties"]["KeyPolicy"]["Statement"]
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::KMS::Key"
+    }
+
+
+def _denies(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [statement for statement in statements if statement["Effect"] == "Deny"]
+
+
+def test_only_prod_keeps_the_recovery_points_keys_from_being_disabled_or_deleted_but_by_break_glass(
+    templates: Templates, prod: Templates
+) -> None:
+    """The keys of the recovery points: AWS Backup's Aurora snapshots keep the cluster's key, the vault's
+    key encrypts the rest. Disabling or deleting either would make the points useless."""
+    assert not any(_denies(statements) for statements in _key_policies(templates).values())  # dev destroys all
+    policies = _key_policies(prod)
+    for alias in (f"alias/aurora-key-{SUFFIX}", f"alias/backup-key-{SUFFIX}"):
+        assert _denies(policies[alias]) == [
+            {
+                "Sid": "OnlyBreakGlassDisablesOrDeletesTheKey",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": ["kms:DisableKey", "kms:ScheduleKeyDeletion"],
+                "Resource": "*",
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [BREAK_GLASS]}},
+            },
+            {
+                "Sid": "OnlyBreakGlassOrCloudFormationChangesTheKeyPolicy",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": "kms:PutKeyPolicy",
+                "Resource": "*",
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [BREAK_GLASS, CLOUDFORMATION]}},
+            },
+        ]
+    others = {
+        alias: statements
+        for alias, statements in policies.items()
+        if "aurora-key" not in alias and "backup-key" not in alias
+    }
+    assert len(others) == 2 and not any(_denies(statements) for statements in others.values())
+
+
+def test_only_prod_has_the_break_glass_role_assumable_with_mfa_for_unprotect_alone(prod: Templates) -> None:
+    roles = prod.security.find_resources("AWS::IAM::Role", {"Properties": {"RoleName": f"role-breakglass-{SUFFIX}"}})
+    (role,) = roles.values()
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        }
+    ]
+    assert "ManagedPolicyArns" not in role["Properties"] and "Policies" not in role["Properties"]
+    (policy,) = (
+        policy["Properties"]
+        for policy in prod.security.find_resources("AWS::IAM::ManagedPolicy").values()
+        if policy["Properties"]["ManagedPolicyName"] == f"breakglass-policy-{SUFFIX}"
+    )
+    actions = {
+        action
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    }
+    assert {a for a in actions if not a.startswith(("kms:", "backup:"))} == {
+        "cloudformation:DescribeStacks",
+        "cloudformation:UpdateTerminationProtection",
+        "rds:DescribeDBClusters",
+        "rds:ModifyDBCluster",
+        "dynamodb:DescribeTable",
+        "dynamodb:UpdateTable",
+        "s3:ListBucketVersions",
+        "s3:GetBucketTagging",
+        "s3:DeleteObjectVersion",
+    }
+    assert {a for a in actions if a.startswith(("kms:", "backup:"))} == {
+        "kms:DescribeKey",
+        "kms:GetKeyPolicy",
+        "kms:PutKeyPolicy",
+        "backup:ListBackupVaults",
+        "backup:GetBackupVaultAccessPolicy",
+        "backup:DeleteBackupVaultAccessPolicy",
+        "backup:DeleteBackupVaultLockConfiguration",
+    }
+
+
+def test_only_devs_data_bucket_empties_itself_on_destroy(templates: Templates, prod: Templates) -> None:
+    for layers, auto_deletes in ((templates, True), (prod, False)):
+        tagged = layers.data.find_resources(
+            "AWS::S3::Bucket",
+            {"Properties": {"Tags": Match.array_with([{"Key": "aws-cdk:auto-delete-objects", "Value": "true"}])}},
+        )
+        names = {bucket["Properties"]["BucketName"] for bucket in tagged.values()}
+        assert (f"data-bucket-{ACCOUNT}-{SUFFIX}" in names) is auto_deletes
+        assert f"access-logs-{ACCOUNT}-{SUFFIX}" in names  # logs only: it empties itself in every profile
+
+
+def test_the_vault_policy_lets_only_the_cleanup_in_dev_and_the_break_glass_role_in_prod_delete(
+    templates: Templates, prod: Templates
+) -> None:
+    """AWS Backup Developer Guide, "Vault access policies": deleting recovery points, changing their
+    lifecycle and lifting the vault's protection are denied to every principal but the guardian (and,
+    for the protection, CloudFormation, which applies AccessPolicy and LockConfiguration on updates)."""
+    cleanup_role = next(
+        logical_id
+        for logical_id, role in templates.resilience.find_resources("AWS::IAM::Role").items()
+        if role["Properties"]["RoleName"] == f"vault-cleanup-role-{SUFFIX}"
+    )
+    for layers, sid, guardian in (
+        (templates, "OnlyTheVaultCleanupDeletesRecoveryPoints", {"Fn::GetAtt": [cleanup_role, "Arn"]}),
+        (prod, "OnlyBreakGlassDeletesRecoveryPoints", BREAK_GLASS),
+    ):
+        policy = only(layers.resilience, "AWS::Backup::BackupVault")["Properties"]["AccessPolicy"]
+        assert policy["Statement"] == [
+            {
+                "Sid": sid,
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": ["backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle"],
+                "Resource": "*",
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [guardian]}},
+            },
+            {
+                "Sid": "OnlyTheGuardianOrCloudFormationChangesTheProtection",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": [
+                    "backup:PutBackupVaultAccessPolicy",
+                    "backup:DeleteBackupVaultAccessPolicy",
+                    "backup:PutBackupVaultLockConfiguration",
+                    "backup:DeleteBackupVaultLockConfiguration",
+                ],
+                "Resource": "*",
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [guardian, CLOUDFORMATION]}},
+            },
+        ]

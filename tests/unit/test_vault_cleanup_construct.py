@@ -107,6 +107,8 @@ def test_function_properties(synthesized: tuple[Template, dict[str, str]]) -> No
             "LoggingConfig": {"LogGroup": {"Ref": ids["log_group"]}},
             "VpcConfig": {"SubnetIds": Match.any_value(), "SecurityGroupIds": [Match.any_value()]},
             "Layers": Match.absent(),
+            # The one vault it may empty, pinned at deploy time (the event's vault is only checked).
+            "Environment": {"Variables": {"BACKUP_VAULT_NAME": {"Fn::GetAtt": [ids["vault"], "BackupVaultName"]}}},
         },
     )
     assert (HANDLER_DIR / "handler.py").is_file()

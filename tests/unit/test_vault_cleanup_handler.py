@@ -143,6 +143,7 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
         h.context.remaining_ms -= int(seconds * 1000)
 
     monkeypatch.setattr(module, "gateway", h.gateway)
+    monkeypatch.setenv("BACKUP_VAULT_NAME", VAULT)  # the vault the construct pins
     monkeypatch.setattr(cfn, "http_put", fake_put)
     monkeypatch.setattr(cfn, "sleep", fake_sleep)
     yield h
@@ -198,6 +199,37 @@ def test_create_and_update_succeed_without_backup_calls(harness: Harness, reques
     assert response["PhysicalResourceId"] == VAULT
     assert_echoes_request(response, request)
     assert harness.sleeps == []
+
+
+# --- Requests that do not name the pinned vault ------------------------------------------------------
+
+
+@pytest.mark.parametrize("request_type", ["Create", "Update", "Delete"])
+@pytest.mark.parametrize(
+    "properties",
+    [
+        {"ServiceToken": "arn:aws:lambda:fn", "BackupVaultName": "someone-elses-vault"},
+        {"ServiceToken": "arn:aws:lambda:fn"},
+        "not-an-object",
+    ],
+    ids=["another-vault", "no-vault", "malformed"],
+)
+def test_a_request_for_another_vault_is_refused_before_any_call(
+    harness: Harness, request_type: str, properties: Any
+) -> None:
+    """A fake Delete sent by anyone allowed to invoke the function stops no job and deletes no point."""
+    response = harness.run(event(request_type, ResourceProperties=properties))  # any Backup call fails the test
+    assert response["Status"] == "FAILED"
+    assert response["Reason"].startswith(f"Refused: this function empties backup vault {VAULT} only")
+    assert response["Reason"].count(". ") == 0  # one sentence
+    assert harness.sleeps == []
+
+
+def test_a_function_without_its_pinned_vault_acts_on_none(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BACKUP_VAULT_NAME")
+    response = harness.run(event())
+    assert response["Status"] == "FAILED"
+    assert "deployed without the name of its backup vault" in response["Reason"]
 
 
 # --- Delete ---------------------------------------------------------------------------------------
@@ -350,8 +382,8 @@ def test_time_running_out_fails(harness: Harness) -> None:
 
 
 def test_unexpected_exception_still_answers_failed(harness: Harness) -> None:
-    request = event(ResourceProperties={"ServiceToken": "arn:aws:lambda:fn"})  # no BackupVaultName
-    response = harness.run(request)
+    harness.gateway.expected.append(("active_jobs", (VAULT, ACTIVE_STATES), KeyError("BackupJobs")))
+    response = harness.run(event())
     assert response["Status"] == "FAILED"
     assert "KeyError" in response["Reason"]
     assert response["PhysicalResourceId"] == VAULT  # the id CloudFormation sent

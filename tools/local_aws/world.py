@@ -753,7 +753,8 @@ def _json_text(document: Any) -> str:
 
 def resource_policy(arn: str, account_id: str) -> str | dict[str, Any] | None:
     """The resource-based policy of the resource ``arn`` names where its service has one (S3 bucket
-    -- also for an object ARN --, KMS key, secret, SNS topic, SQS queue, Lambda function); None if it
+    -- also for an object ARN --, KMS key, secret, SNS topic, SQS queue, Lambda function, AWS Backup
+    vault: its access policy); None if it
     has none or does not exist. ``account_id``: the caller's (S3 ARNs name no account)."""
     parts = arn.split(":", 5)
     if len(parts) < 6:
@@ -780,6 +781,9 @@ def resource_policy(arn: str, account_id: str) -> str | dict[str, Any] | None:
             return function_policy(account_id, region, arn)
         except (LambdaClientError, *AWS_ERRORS):
             return None
+    if service == "backup" and resource.startswith("backup-vault:"):
+        vault = backup_backends[account_id][region].vaults.get(resource.removeprefix("backup-vault:"))
+        return getattr(vault, "access_policy", None)  # set by PutBackupVaultAccessPolicy (Q19)
     return None
 
 

@@ -91,6 +91,21 @@ class Clock:
         return (self._start_ms - self._context.get_remaining_time_in_millis()) / 1000
 
 
+def refusal(pinned: str, properties: object) -> Outcome | None:
+    """FAILED, with one sentence, for a request that does not name the pinned vault (or a function
+    deployed without one); None for a request about the pinned vault."""
+    if not pinned:
+        return Outcome(FAILED, "This function was deployed without the name of its backup vault; it acts on none.")
+    named = properties.get("BackupVaultName") if isinstance(properties, Mapping) else None
+    if named != pinned:
+        return Outcome(
+            FAILED,
+            f"Refused: this function empties backup vault {pinned} only, and the request names "
+            f"{named!r} instead; nothing was stopped or deleted.",
+        )
+    return None
+
+
 def empty_vault(gateway: Gateway, vault_name: str, clock: Clock) -> Outcome:
     """Stop the vault's jobs and delete its recovery points until it is empty or time runs out."""
     logger = current_logger()

@@ -29,7 +29,9 @@ WRAP_ORDER: dict[str, tuple[str, ...]] = {
     "moto.rds.models.RDSBackend.delete_db_cluster": ("D3", "D50"),
     # AWS Backup
     # Each adds its own routes; none replaces another's.
-    "moto.backup.urls.url_paths": ("D10", "D11", "D40", "D42"),
+    "moto.backup.urls.url_paths": ("D10", "D11", "D40", "D42", "Q19"),
+    # Each applies a property moto's vault model drops: the lock (F11), the access policy (Q19).
+    "tools.local_aws.services.backup.patches.BackupVaultModel.create_from_cloudformation_json": ("F11", "Q19"),
     # Vault Lock (Q7) refuses before the deletion D10 does.
     "moto.backup.responses.BackupResponse.delete_recovery_point": ("D10", "Q7"),
     # SNS: S4 asks for the caller's key use (and delivers as SNS); D61 counts what went through.

@@ -47,6 +47,9 @@ class Target:
     resources: tuple[str | Callable[[Mapping[str, Any], Scope], str | None], ...] = ("*",)
     # Further actions the request needs when it carries this parameter (tags on create).
     also: tuple[tuple[str, str], ...] = ()
+    # The resource whose resource policy applies, if not the resource's own (a template, as above):
+    # a recovery point is governed by its vault's access policy.
+    governed_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,9 +110,28 @@ ACTIONS: dict[str, tuple[str, Target]] = {
     "secretsmanager:GetSecretValue": ("secretsmanager:GetSecretValue", Target((_secret,))),
     # AWS Lambda (function export)
     "lambda:GetFunction": ("lambda:GetFunction", Target((_FUNCTION,))),
-    # AWS Backup (backup monitor, vault cleanup, restore validation): most have no resource type
+    # AWS Backup (backup monitor, vault cleanup, restore validation): most have no resource type. The
+    # vault's access policy governs the vault and its recovery points (AWS Backup Developer Guide,
+    # "Vault access policies")
     "backup:ListRecoveryPointsByBackupVault": ("backup:ListRecoveryPointsByBackupVault", Target((_VAULT,))),
-    "backup:DeleteRecoveryPoint": ("backup:DeleteRecoveryPoint", Target(("{recoveryPointArn}",))),
+    "backup:DeleteRecoveryPoint": (
+        "backup:DeleteRecoveryPoint",
+        Target(("{recoveryPointArn}",), governed_by=_VAULT),
+    ),
+    "backup:UpdateRecoveryPointLifecycle": (
+        "backup:UpdateRecoveryPointLifecycle",
+        Target(("{recoveryPointArn}",), governed_by=_VAULT),
+    ),
+    **{
+        f"backup:{operation}": (f"backup:{operation}", Target((_VAULT,)))
+        for operation in (
+            "GetBackupVaultAccessPolicy",
+            "PutBackupVaultAccessPolicy",
+            "DeleteBackupVaultAccessPolicy",
+            "PutBackupVaultLockConfiguration",
+            "DeleteBackupVaultLockConfiguration",
+        )
+    },
     "backup:ListBackupJobs": ("backup:ListBackupJobs", Target()),
     "backup:ListBackupVaults": ("backup:ListBackupVaults", Target()),
     "backup:StopBackupJob": ("backup:StopBackupJob", Target()),
@@ -169,8 +191,9 @@ def decide(request: Request) -> Denial | None:
     context = _context(request, prefix, params)
     needed = [(action, resource) for resource in _resources(target, params, scope)]
     needed += [(extra, needed[0][1]) for parameter, extra in target.also if parameter in params]
+    governed_by = _filled(target.governed_by, params, scope) if target.governed_by else None
     for needed_action, resource in needed:
-        denial = policy.authorize(caller, needed_action, resource, context)
+        denial = policy.authorize(caller, needed_action, resource, context, governed_by)
         if denial is not None:
             return policy.answer(denial, request.protocol, prefix)
     return None

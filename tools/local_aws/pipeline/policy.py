@@ -131,18 +131,24 @@ def _assumed_by_services_only(role_arn: str) -> bool:
 
 
 def authorize(
-    caller: Caller | None, action: str, resource: str, context: Mapping[str, ContextValue] | None = None
+    caller: Caller | None,
+    action: str,
+    resource: str,
+    context: Mapping[str, ContextValue] | None = None,
+    governed_by: str | None = None,
 ) -> Denial | None:
     """None if ``caller`` may perform ``action`` (``s3:PutObject``) on ``resource`` (an ARN, or
     ``*`` for actions without a resource type) with the request ``context`` (condition keys such as
     ``aws:SourceArn``, ``kms:ViaService``); else the AccessDenied answer AWS gives (JSON protocol
-    form: ``answer`` gives another protocol's). Callers that are not enforced (``enforced``: the
-    operator's) are always allowed."""
+    form: ``answer`` gives another protocol's). ``governed_by``: the ARN whose resource policy
+    applies when it is not the resource's own (an AWS Backup vault's access policy governs its
+    recovery points). Callers that are not enforced (``enforced``: the operator's) are always allowed."""
     if caller is None or not enforced(caller):
         return None
     keys = _context(caller, action, context or {})
     identity = [s for document in world.role_policies(caller.role_arn or "") or () for s in _compiled(document)]
-    found = world.resource_policy(resource, caller.account_id) if resource != "*" else None
+    holder = governed_by or resource
+    found = world.resource_policy(holder, caller.account_id) if holder != "*" else None
     on_resource = _compiled(found if isinstance(found, str) else json.dumps(found)) if found else ()
     who = f"User: {caller.principal_arn} is not authorized to perform: {action} on resource: {resource}"
     if any(s.deny and s.applies(action, resource, keys) for s in identity):

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import botocore.session
 from botocore.exceptions import UnknownServiceError
@@ -147,8 +147,21 @@ def parse(environ: dict[str, Any]) -> Request:
     if routes is None:
         return request
     protocol, table = routes
-    operation, parameters = _route(table, method, path, query, environ)
-    return _with(request, operation=operation, protocol=protocol, parameters=parameters)
+    operation, parameters = _route(table, method, _encoded_path(environ, path), query, environ)
+    return _with(
+        request,
+        operation=operation,
+        protocol=protocol,
+        parameters={key: unquote(value) for key, value in parameters.items()},
+    )
+
+
+def _encoded_path(environ: dict[str, Any], path: str) -> str:
+    """The path as the client sent it: a REST path label is percent-encoded, so an ARN in it keeps its
+    ``/`` as ``%2F`` (AWS Backup's DynamoDB recovery points, ``table/<name>/backup/<id>``) and matches
+    one label; the server's PATH_INFO has it decoded."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    return str(raw).split("?", 1)[0] if raw else path
 
 
 def _with(request: Request, **changes: Any) -> Request:

@@ -791,3 +791,60 @@ def validate_and_delete_restore_test_copies() -> None:
     """
     install(backup_urls, "url_paths", {**backup_urls.url_paths, **VALIDATION_PATHS})
     install(BackupResponse, "put_restore_validation_result", _put_restore_validation_result)
+
+
+# --- vault access policies ---------------------------------------------------------------------
+
+
+def _vault(response: BackupResponse) -> Vault:
+    return response.backup_backend.describe_backup_vault(unquote(response.uri_match["backupVaultName"]))
+
+
+def _put_backup_vault_access_policy(response: BackupResponse) -> EmptyResult:
+    _vault(response).access_policy = _body(response)["Policy"]  # type: ignore[attr-defined]
+    return EmptyResult()
+
+
+def _get_backup_vault_access_policy(response: BackupResponse) -> str:
+    vault = _vault(response)
+    found = getattr(vault, "access_policy", None)
+    if found is None:
+        raise ResourceNotFoundException(msg=f"Backup vault {vault.backup_vault_name} has no access policy")
+    return _json(
+        {"BackupVaultName": vault.backup_vault_name, "BackupVaultArn": vault.backup_vault_arn, "Policy": found}
+    )
+
+
+def _delete_backup_vault_access_policy(response: BackupResponse) -> EmptyResult:
+    _vault(response).access_policy = None  # type: ignore[attr-defined]
+    return EmptyResult()
+
+
+def _apply_access_policy(model: BackupVaultModel, properties: Properties, account_id: str, region_name: str) -> None:
+    found = properties.get("AccessPolicy")
+    if found:
+        model.vault.access_policy = found if isinstance(found, str) else json.dumps(found)  # type: ignore[attr-defined]
+
+
+@fix("Q19")
+def apply_vault_access_policies() -> None:
+    """moto has no vault access policies: PutBackupVaultAccessPolicy, GetBackupVaultAccessPolicy and
+    DeleteBackupVaultAccessPolicy answer 404 and ``AWS::Backup::BackupVault`` drops ``AccessPolicy``, so
+    a vault that denies deleting its recovery points let anyone delete them.
+
+    The policy is now kept on the vault (from the template, or the API), and authorization evaluates it
+    as the resource policy of the vault's operations and of its recovery points (AWS Backup Developer
+    Guide, "Vault access policies"): a principal it denies gets AccessDeniedException. Needs R8, D10.
+    """
+    install(
+        backup_urls,
+        "url_paths",
+        {
+            **backup_urls.url_paths,
+            "{0}/backup-vaults/(?P<backupVaultName>[^/]+)/access-policy$": BackupResponse.dispatch,
+        },
+    )
+    install(BackupResponse, "put_backup_vault_access_policy", _put_backup_vault_access_policy)
+    install(BackupResponse, "get_backup_vault_access_policy", _get_backup_vault_access_policy)
+    install(BackupResponse, "delete_backup_vault_access_policy", _delete_backup_vault_access_policy)
+    after_create(BackupVaultModel, _apply_access_policy)
