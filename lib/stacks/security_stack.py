@@ -106,7 +106,15 @@ class SecurityStack(NestedStack):
             self,
             "FlowLogRole",
             role_name=config.name("flow-logs-role"),
-            assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"),
+            # Only for this account's flow logs (Amazon VPC User Guide, "IAM role for publishing flow
+            # logs to CloudWatch Logs": confused deputy prevention with aws:SourceAccount/SourceArn).
+            assumed_by=iam.ServicePrincipal(
+                "vpc-flow-logs.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": config.account},
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{config.region}:{config.account}:vpc-flow-log/*"},
+                },
+            ),
         )
         ec2.FlowLog(
             self,
@@ -139,11 +147,21 @@ def _monitoring_key_statements(config: EnvironmentConfig) -> list[iam.PolicyStat
             conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
         ),
         iam.PolicyStatement(
-            sid="AlarmAndEventPublishersUseTheTopicKey",
-            principals=[
-                iam.ServicePrincipal("events.amazonaws.com"),
-                iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-            ],
+            sid="CloudWatchAlarmsOfThisAccountUseTheTopicKey",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=["*"],
+            conditions={
+                "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{config.region}:{config.account}:alarm:*"},
+                "StringEquals": {"aws:SourceAccount": config.account},
+            },
+        ),
+        # No source condition: EventBridge sends neither aws:SourceArn nor aws:SourceAccount with the
+        # KMS requests of a delivery to an encrypted topic, so a condition on them would drop every
+        # alert. The topic policy limits EventBridge to this account's rules instead (alerting.py).
+        iam.PolicyStatement(
+            sid="EventBridgeUsesTheTopicKey",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
             actions=["kms:Decrypt", "kms:GenerateDataKey"],
             resources=["*"],
         ),

@@ -109,13 +109,24 @@ def test_topic_policy_lets_this_accounts_alarms_publish(templates: Templates) ->
     )
 
 
-def test_topic_policy_lets_eventbridge_publish(templates: Templates) -> None:
+def test_topic_policy_lets_this_accounts_eventbridge_rules_publish(templates: Templates) -> None:
     templates.resilience.has_resource_properties(
         "AWS::SNS::TopicPolicy",
         {
             "PolicyDocument": {
                 "Statement": Match.array_with(
-                    [Match.object_like({"Action": "sns:Publish", "Principal": {"Service": "events.amazonaws.com"}})]
+                    [
+                        Match.object_like(
+                            {
+                                "Action": "sns:Publish",
+                                "Principal": {"Service": "events.amazonaws.com"},
+                                "Condition": {
+                                    "ArnLike": {"aws:SourceArn": "arn:aws:events:us-east-1:123456789012:rule/*"},
+                                    "StringEquals": {"aws:SourceAccount": "123456789012"},
+                                },
+                            }
+                        )
+                    ]
                 )
             }
         },
