@@ -9,6 +9,7 @@ import pytest
 
 from lib import output_keys
 from lib.constructs.az_experiments import UNSCOPABLE_EC2_ACTIONS as FIS_UNSCOPABLE_EC2_ACTIONS
+from lib.constructs.backup_plan import S3_BACKUP_UNSCOPABLE_ACTIONS
 from lib.constructs.execution_role import LAMBDA_ENI_ACTIONS
 from lib.constructs.restore_testing import UNSCOPABLE_ACTIONS as RESTORE_TEST_UNSCOPABLE_ACTIONS
 from lib.constructs.vault_cleanup import UNSCOPABLE_BACKUP_ACTIONS
@@ -45,6 +46,7 @@ RESOURCE_STAR_ALLOWED = {
     *UNSCOPABLE_BACKUP_ACTIONS,
     *RESTORE_TEST_UNSCOPABLE_ACTIONS,
     *FIS_UNSCOPABLE_EC2_ACTIONS,
+    *S3_BACKUP_UNSCOPABLE_ACTIONS,
     "logs:CreateLogDelivery",
 }
 # Services that must never be sent to a stack: nothing is replicated out of the region.
