@@ -10,6 +10,8 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
+from lib.constructs.restore_testing import UNSCOPABLE_ACTIONS as RESTORE_TEST_UNSCOPABLE_ACTIONS
+from lib.constructs.vault_cleanup import UNSCOPABLE_BACKUP_ACTIONS
 from lib.network_reachability import interface_services
 
 POSTGRES_PORT = 5432
@@ -53,6 +55,12 @@ ENDPOINT_ACTIONS: dict[str, tuple[str, ...]] = {
         "secretsmanager:UpdateSecretVersionStage",
     ),
 }
+# Actions without a resource type (Service Authorization Reference): they act on nothing another
+# account could own, and IAM documents aws:ResourceAccount only "for most service actions", so an
+# endpoint lets them through for this region instead of on a condition they might not carry.
+NO_RESOURCE_TYPE_ACTIONS = frozenset(
+    {*UNSCOPABLE_BACKUP_ACTIONS, *RESTORE_TEST_UNSCOPABLE_ACTIONS, "secretsmanager:GetRandomPassword"}
+)
 
 
 @dataclass(frozen=True)
@@ -175,15 +183,27 @@ def endpoint_policy(config: EnvironmentConfig, service: str) -> list[iam.PolicyS
     account's packages.
     """
     anyone = [iam.AnyPrincipal()]
+    actions = ENDPOINT_ACTIONS[service]
     statements = [
         iam.PolicyStatement(
             sid="ThisAccountsResources",
             principals=anyone,
-            actions=list(ENDPOINT_ACTIONS[service]),
+            actions=[action for action in actions if action not in NO_RESOURCE_TYPE_ACTIONS],
             resources=["*"],
             conditions={"StringEquals": {"aws:ResourceAccount": Aws.ACCOUNT_ID}},
         )
     ]
+    without_resource_type = [action for action in actions if action in NO_RESOURCE_TYPE_ACTIONS]
+    if without_resource_type:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ActionsWithoutResourceTypes",
+                principals=anyone,
+                actions=without_resource_type,
+                resources=["*"],
+                conditions={"StringEquals": {"aws:RequestedRegion": config.region}},
+            )
+        )
     if service == "s3":
         stacks = f"arn:aws:cloudformation:{config.region}:{Aws.ACCOUNT_ID}:stack/*"
         responses = f"cloudformation-custom-resource-response-{config.region.replace('-', '')}"

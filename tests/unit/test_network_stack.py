@@ -6,10 +6,11 @@ from typing import Any
 
 from lib.config import DEV
 from lib.network_reachability import interface_services
-from lib.stacks.network_stack import ENDPOINT_ACTIONS
+from lib.stacks.network_stack import ENDPOINT_ACTIONS, NO_RESOURCE_TYPE_ACTIONS
 from tests.unit.templates import SUFFIX, Templates, only
 
 ACCOUNT = {"Ref": "AWS::AccountId"}
+IN_THIS_REGION = {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}
 S3_PREFIX_LIST, DYNAMODB_PREFIX_LIST = "pl-63a5400a", "pl-02cd2c6b"  # cdk.json's cached lookups
 
 
@@ -142,8 +143,9 @@ def test_functions_reach_only_the_endpoints_and_the_database(templates: Template
 def test_every_endpoint_lets_through_only_this_accounts_resources(templates: Templates) -> None:
     """AWS PrivateLink Guide, "Control access to VPC endpoints using endpoint policies": each endpoint
     has a policy; every statement allows only the kit's actions for this service, and only on this
-    account's resources (aws:ResourceAccount) -- except the two AWS-owned S3 buckets the functions
-    reach with pre-signed URLs, each limited to this account's objects."""
+    account's resources (aws:ResourceAccount) -- except actions without a resource type (in this
+    region) and the two AWS-owned S3 buckets the functions reach with pre-signed URLs, each limited to
+    this account's objects."""
     found = []
     for logical_id, endpoint in templates.network.find_resources("AWS::EC2::VPCEndpoint").items():
         document = endpoint["Properties"].get("PolicyDocument")
@@ -158,7 +160,8 @@ def test_every_endpoint_lets_through_only_this_accounts_resources(templates: Tem
             elif not set(actions) <= set(ENDPOINT_ACTIONS[service]):
                 found.append(f"{logical_id} allows {sorted(set(actions) - set(ENDPOINT_ACTIONS[service]))}")
             elif statement.get("Condition") != {"StringEquals": {"aws:ResourceAccount": ACCOUNT}} and not (
-                service == "s3" and _aws_owned_bucket_of_this_account(statement)
+                (service == "s3" and _aws_owned_bucket_of_this_account(statement))
+                or (set(actions) <= NO_RESOURCE_TYPE_ACTIONS and statement.get("Condition") == IN_THIS_REGION)
             ):
                 found.append(f"{logical_id}: statement {statement.get('Sid')} is not limited to this account")
     assert not found, found

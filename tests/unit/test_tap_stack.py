@@ -14,6 +14,7 @@ from lib.constructs.execution_role import LAMBDA_ENI_ACTIONS
 from lib.constructs.restore_testing import UNSCOPABLE_ACTIONS as RESTORE_TEST_UNSCOPABLE_ACTIONS
 from lib.constructs.vault_cleanup import UNSCOPABLE_BACKUP_ACTIONS
 from lib.explicit_actions import UnknownWildcardError, expand
+from lib.stacks.network_stack import NO_RESOURCE_TYPE_ACTIONS
 from tests.unit.templates import SUFFIX, Templates
 
 # Physical-name properties; each literal value must carry the suffix.
@@ -47,6 +48,7 @@ RESOURCE_STAR_ALLOWED = {
     *RESTORE_TEST_UNSCOPABLE_ACTIONS,
     *FIS_UNSCOPABLE_EC2_ACTIONS,
     *S3_BACKUP_UNSCOPABLE_ACTIONS,
+    *NO_RESOURCE_TYPE_ACTIONS,
     "logs:CreateLogDelivery",
 }
 # Services that must never be sent to a stack: nothing is replicated out of the region.
