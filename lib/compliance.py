@@ -18,7 +18,6 @@ from lib.config import WRITER_ID, EnvironmentConfig
 BACKUP_POLICIES = (
     "service-role/AWSBackupServiceRolePolicyForBackup",
     "service-role/AWSBackupServiceRolePolicyForRestores",
-    "AWSBackupServiceRolePolicyForS3Backup",
     "AWSBackupServiceRolePolicyForS3Restore",
 )
 
@@ -76,6 +75,12 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
         for policy in BACKUP_POLICIES
     ),
     Finding(
+        "Security/RestoreTestingRole/Resource",
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores]",
+        "AWS Backup service-role policy maintained by AWS for restores (and the deletion of restore-test "
+        "copies); a hand-written copy would fall behind new Backup features.",
+    ),
+    Finding(
         "Security/FlowLogRole/DefaultPolicy/Resource",
         "HIPAA.Security-IAMNoInlinePolicy",
         "Written by CDK's FlowLog construct: CreateLogStream/PutLogEvents/DescribeLogStreams on the one "
@@ -127,6 +132,24 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
         )
     ),
     # --- Resilience
+    Finding(
+        "Resilience/BackupS3Policy/Resource",
+        "AwsSolutions-IAM5[Resource::*]",
+        _NO_RESOURCE_LEVEL.format(actions="s3:ListAllMyBuckets, cloudwatch:GetMetricData and events:ListRules")
+        + " Limited to this region by aws:RequestedRegion.",
+    ),
+    Finding(
+        "Resilience/BackupS3Policy/Resource",
+        "AwsSolutions-IAM5[Resource::arn:aws:events:us-east-1:<AWS::AccountId>:rule/AwsBackupManagedRule*]",
+        "The EventBridge rules AWS Backup creates for S3 continuous backups; AWS Backup names them, the "
+        "pattern admits only those in this account and region.",
+    ),
+    Finding(
+        "Resilience/BackupS3Policy/Resource",
+        "AwsSolutions-IAM5[Resource::arn:aws:backup:us-east-1:<AWS::AccountId>:recovery-point:*]",
+        "AWS Backup tags the S3 recovery points it creates; their ARNs are generated, the pattern admits "
+        "only this account's and region's points.",
+    ),
     Finding(
         "Resilience/VaultCleanup/Policy/Resource",
         "AwsSolutions-IAM5[Resource::*]",
@@ -310,6 +333,12 @@ def acknowledged(config: EnvironmentConfig) -> tuple[Finding, ...]:
             for instance in instances
         ),
         *(protected_data(config) if config.profile.deletion_protection else UNPROTECTED_DATA),
+        Finding(
+            "Resilience/BackupS3Policy/Resource",
+            f"AwsSolutions-IAM5[Resource::arn:aws:s3:::{config.global_name('data-bucket')}/*]",
+            "Every object of the data bucket: AWS Backup reads all of them (and their versions) to back "
+            "the bucket up. No other bucket.",
+        ),
     )
 
 

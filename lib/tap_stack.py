@@ -86,6 +86,7 @@ class TapStack(Stack):
                 backup_key=security.backup_key,
                 monitoring_key=security.monitoring_key,
                 backup_role=security.backup_role,
+                restore_testing_role=security.restore_testing_role,
                 cluster=data.cluster,
                 table=data.table,
                 bucket=data.bucket,

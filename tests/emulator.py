@@ -92,7 +92,8 @@ def client_factory(endpoint: str) -> Callable[[str], Any]:
     return client
 
 
-# The AWS managed policies the kit gives its AWS Backup role (lib/stacks/security_stack.py).
+# The AWS managed policies the emulator tests give an AWS Backup role: the kit's backup role's
+# (lib/stacks/security_stack.py) plus S3 backups on every bucket, which the kit grants on its data bucket only.
 BACKUP_MANAGED_POLICIES = (
     "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
     "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",

@@ -8,7 +8,10 @@ deletes the topic or queue it just "created".
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -36,8 +39,24 @@ class Alerting:
             master_key=key,
             enforce_ssl=True,
         )
-        # The topic policy replaces SNS's default one, so the alarm service must be named in it
-        # (EventBridge's statement is added by its SnsTopic target).
+        # The topic policy replaces SNS's default one, so the services that publish must be named in
+        # it, each only for this account's alarms or rules (IAM User Guide, "The confused deputy
+        # problem"; both send aws:SourceArn and aws:SourceAccount: Amazon SNS Developer Guide,
+        # "Example cases for Amazon SNS access control", and Amazon EventBridge User Guide, "Using
+        # resource-based policies for Amazon EventBridge"). EventBridge rules publish through
+        # ``alert_target``, so CDK adds no statement of its own without these conditions.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeRulesOfThisAccountPublish",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:events:{config.region}:{config.account}:rule/*"},
+                    "StringEquals": {"aws:SourceAccount": config.account},
+                },
+            )
+        )
         self.topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchAlarmsOfThisAccountPublish",
@@ -64,3 +83,23 @@ class Alerting:
             removal_policy=RemovalPolicy.DESTROY,
         )
         self.alarms = TopicAlarms(scope, "Alarms", config=config, topic=self.topic)
+
+
+_RULES_REFERENCE = "ReferenceForRuleTargets"
+
+
+def alert_target(topic: sns.ITopic, **options: Any) -> targets.SnsTopic:
+    """An EventBridge rule target that publishes to the alerts ``topic`` (``options``: SnsTopic's).
+
+    CDK's SnsTopic target grants ``events.amazonaws.com`` sns:Publish on the topic it is given, with
+    no source condition. Given an imported reference of the topic it grants nothing (an imported
+    topic's policy is not CDK's to change), so the topic's own statement for EventBridge, limited to
+    this account's rules (``Alerting``), is the one that lets the rules publish.
+    """
+    found = topic.node.try_find_child(_RULES_REFERENCE)
+    reference = (
+        cast(sns.ITopic, found)
+        if found is not None
+        else sns.Topic.from_topic_arn(cast(Construct, topic), _RULES_REFERENCE, topic.topic_arn)
+    )
+    return targets.SnsTopic(reference, **options)

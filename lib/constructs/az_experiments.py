@@ -45,7 +45,6 @@ from aws_cdk import Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_fis as fis
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -55,6 +54,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
+from lib.constructs.alerting import alert_target
 from lib.constructs.backup_job_events import MAX_EVENT_AGE, RETRY_ATTEMPTS, alert_message
 from lib.constructs.execution_role import unscopable_statement
 from lib.constructs.log_group import encrypted_log_group
@@ -172,7 +172,7 @@ class AzExperiments(Construct):
                 detail={"experiment-template-id": own_templates},
             ),
             targets=[
-                targets.SnsTopic(
+                alert_target(
                     topic,
                     message=alert_message(f"NOTICE: AWS FIS experiment state change ({config.environment_suffix})"),
                     dead_letter_queue=dead_letter_queue,

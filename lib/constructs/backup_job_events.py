@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lib.config import EnvironmentConfig
+from lib.constructs.alerting import alert_target
 
 FAILURE_STATES = ("FAILED", "ABORTED", "EXPIRED")
 SUCCESS_STATES = ("COMPLETED",)
@@ -89,7 +89,7 @@ class BackupJobEvents(Construct):
             ),
             # An alert that cannot be published is retried, then kept in the queue whose depth alarms.
             targets=[
-                targets.SnsTopic(
+                alert_target(
                     topic,
                     message=alert_message(headline),
                     dead_letter_queue=self._dead_letter_queue,

@@ -15,6 +15,7 @@ from aws_cdk import aws_backup as backup
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from lib.config import GUARDED_BY_BREAK_GLASS_SID, GUARDED_BY_CLEANUP_SID, EnvironmentConfig
@@ -39,6 +40,8 @@ PROTECTION_ACTIONS = (
     "backup:PutBackupVaultLockConfiguration",
     "backup:DeleteBackupVaultLockConfiguration",
 )
+# AWS Backup's S3 backups call these too; none has a resource type (Service Authorization Reference).
+S3_BACKUP_UNSCOPABLE_ACTIONS = ("s3:ListAllMyBuckets", "cloudwatch:GetMetricData", "events:ListRules")
 
 
 class BackupPlan:
@@ -54,6 +57,7 @@ class BackupPlan:
         config: EnvironmentConfig,
         key: kms.IKey,
         role: iam.IRole,
+        bucket: s3.IBucket,
         protected: Sequence[ProtectedResource],
         log_key: kms.IKey,
         network: FunctionNetwork,
@@ -93,6 +97,14 @@ class BackupPlan:
         )
         # The plan goes first on delete, so no new backup starts after the vault has been emptied.
         self.plan.node.add_dependency(self.cleanup.resource)
+        iam.ManagedPolicy(
+            scope,
+            "BackupS3Policy",
+            managed_policy_name=config.name("backup-s3"),
+            description="What AWS Backup needs to back up the data bucket, and nothing else",
+            roles=[role],
+            statements=s3_backup_statements(config, bucket),
+        )
         self.plan.add_selection(
             "Selection",
             backup_selection_name=config.name("backup-selection"),
@@ -125,3 +137,82 @@ def access_policy(config: EnvironmentConfig, cleanup_role_arn: str) -> list[iam.
             [guardian, cloudformation_role_arn(config)],
         ),
     ]
+
+
+def s3_backup_statements(config: EnvironmentConfig, bucket: s3.IBucket) -> list[iam.PolicyStatement]:
+    """AWSBackupServiceRolePolicyForS3Backup's statements (AWS Backup Developer Guide, "Managed
+    policies for AWS Backup", "Amazon S3 backup permissions") on the data bucket, its objects and its
+    key instead of every bucket. Where AWS allows no narrower resource they stay as AWS wrote them:
+    s3:ListAllMyBuckets, cloudwatch:GetMetricData and events:ListRules have no resource type (``*``),
+    and the EventBridge rules AWS Backup manages for continuous backups are named by AWS Backup
+    (``AwsBackupManagedRule*``, limited here to this account and region)."""
+    region, account = config.region, config.account
+    # The bucket's fixed name, not a reference: the policy reads as what it allows.
+    bucket_arn = f"arn:aws:s3:::{config.global_name('data-bucket')}"
+    statements = [
+        iam.PolicyStatement(
+            sid="S3BucketPermissions",
+            actions=[
+                "s3:GetBucketTagging",
+                "s3:GetInventoryConfiguration",
+                "s3:ListBucketVersions",
+                "s3:ListBucket",
+                "s3:GetBucketVersioning",
+                "s3:GetBucketLocation",
+                "s3:GetBucketAcl",
+                "s3:PutInventoryConfiguration",
+                "s3:GetBucketNotification",
+                "s3:PutBucketNotification",
+                "s3:ListTagsForResource",
+            ],
+            resources=[bucket_arn],
+        ),
+        iam.PolicyStatement(
+            sid="S3ObjectPermissions",
+            actions=[
+                "s3:GetObjectAcl",
+                "s3:GetObject",
+                "s3:GetObjectVersionTagging",
+                "s3:GetObjectVersionAcl",
+                "s3:GetObjectTagging",
+                "s3:GetObjectVersion",
+            ],
+            resources=[f"{bucket_arn}/*"],
+        ),
+        iam.PolicyStatement(
+            sid="EventBridgePermissionsForAwsBackupManagedRule",
+            actions=[
+                "events:DeleteRule",
+                "events:PutTargets",
+                "events:DescribeRule",
+                "events:EnableRule",
+                "events:PutRule",
+                "events:RemoveTargets",
+                "events:ListTargetsByRule",
+                "events:DisableRule",
+            ],
+            resources=[f"arn:aws:events:{region}:{account}:rule/AwsBackupManagedRule*"],
+        ),
+        iam.PolicyStatement(
+            sid="RecoveryPointTaggingPermissions",
+            actions=["backup:TagResource"],
+            resources=[f"arn:aws:backup:{region}:{account}:recovery-point:*"],
+        ),
+        # No resource-level permissions: "*" is the only valid resource; limited to this region.
+        iam.PolicyStatement(
+            sid="ListingAndMetricsWithoutResourceTypes",
+            actions=list(S3_BACKUP_UNSCOPABLE_ACTIONS),
+            resources=["*"],
+            conditions={"StringEquals": {"aws:RequestedRegion": region}},
+        ),
+    ]
+    if bucket.encryption_key is not None:
+        statements.append(
+            iam.PolicyStatement(
+                sid="KmsPermissions",
+                actions=["kms:Decrypt", "kms:DescribeKey"],
+                resources=[bucket.encryption_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            )
+        )
+    return statements

@@ -6,7 +6,7 @@ Pieces:
 * ``AWS::Backup::RestoreTestingPlan``: daily, a one-hour start window, the latest snapshot recovery
   point of the last day from this stack's vault.
 * One ``AWS::Backup::RestoreTestingSelection`` per resource (Aurora cluster, DynamoDB table), restored
-  with the backup role and kept one hour for validation; the Aurora copy goes into the database
+  with the restore-testing role and kept one hour for validation; the Aurora copy goes into the database
   subnet group with the database security group, so the validator can reach it on 5432.
 * The validation function (``lib/lambda/restore_validation``), driven by events, never waiting:
   AWS Backup's "Restore Job State Change" events of this plan (COMPLETED and FAILED/ABORTED); RDS's
@@ -100,7 +100,7 @@ class RestoreTesting(Construct):
         *,
         config: EnvironmentConfig,
         vault: backup.IBackupVault,
-        backup_role: iam.IRole,
+        restore_role: iam.IRole,
         cluster: rds.IDatabaseCluster,
         table: dynamodb.ITable,
         secret: secretsmanager.ISecret,
@@ -121,8 +121,8 @@ class RestoreTesting(Construct):
             "VpcSecurityGroupIds": Stack.of(self).to_json_string([database_security_group.security_group_id]),
         }
         self.selections = {
-            "aurora": self._selection(config, "aurora", "Aurora", cluster.cluster_arn, backup_role, aurora_overrides),
-            "dynamodb": self._selection(config, "dynamodb", "DynamoDB", table.table_arn, backup_role, None),
+            "aurora": self._selection(config, "aurora", "Aurora", cluster.cluster_arn, restore_role, aurora_overrides),
+            "dynamodb": self._selection(config, "dynamodb", "DynamoDB", table.table_arn, restore_role, None),
         }
         self.function = function_with_role(
             self,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
-from aws_cdk import Duration, NestedStack, RemovalPolicy
+from aws_cdk import CfnResource, Duration, NestedStack, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
@@ -161,6 +162,17 @@ class DataStack(NestedStack):
             removal_policy=RemovalPolicy.DESTROY,
         )
         cluster.node.add_dependency(log_group)
+        # RDS assumes the enhanced-monitoring role CDK makes for the cluster; only for this account's
+        # DB instances (Amazon Aurora User Guide, "Setting up and enabling Enhanced Monitoring",
+        # cross-service confused deputy prevention: aws:SourceArn is the DB instance's ARN).
+        monitoring_role = cast(CfnResource, cluster.node.find_child("MonitoringRole").node.default_child)
+        monitoring_role.add_property_override(
+            "AssumeRolePolicyDocument.Statement.0.Condition",
+            {
+                "StringEquals": {"aws:SourceAccount": config.account},
+                "ArnLike": {"aws:SourceArn": f"arn:aws:rds:{config.region}:{config.account}:db:*"},
+            },
+        )
         return cluster
 
     def _table(self) -> dynamodb.Table:

@@ -34,6 +34,7 @@ class ResilienceStackProps:
     backup_key: kms.IKey
     monitoring_key: kms.IKey
     backup_role: iam.IRole
+    restore_testing_role: iam.IRole
     cluster: rds.IDatabaseCluster
     table: dynamodb.ITable
     bucket: s3.IBucket
@@ -73,6 +74,7 @@ class ResilienceStack(NestedStack):
             config=config,
             key=props.backup_key,
             role=props.backup_role,
+            bucket=props.bucket,
             protected=protected,
             log_key=props.monitoring_key,
             network=network,
@@ -104,7 +106,7 @@ class ResilienceStack(NestedStack):
             "RestoreTesting",
             config=config,
             vault=self.vault,
-            backup_role=props.backup_role,
+            restore_role=props.restore_testing_role,
             cluster=props.cluster,
             table=props.table,
             secret=props.secret,

@@ -17,12 +17,16 @@ from lib.constructs.log_group import encrypted_log_group
 
 # AWS-maintained policies for the AWS Backup service role. AWS keeps them in step with the
 # services Backup supports (RDS/Aurora, DynamoDB, S3); a hand-written copy would fall behind.
+# The backup role's AWS managed policies. S3 backups are granted on the data bucket alone instead of
+# AWSBackupServiceRolePolicyForS3Backup's arn:aws:s3:::* (lib/constructs/backup_plan.py); an S3 restore
+# goes into a new bucket named at restore time, so AWSBackupServiceRolePolicyForS3Restore stays.
 BACKUP_MANAGED_POLICIES = (
     "service-role/AWSBackupServiceRolePolicyForBackup",
     "service-role/AWSBackupServiceRolePolicyForRestores",
-    "AWSBackupServiceRolePolicyForS3Backup",
     "AWSBackupServiceRolePolicyForS3Restore",
 )
+# Restore testing restores Aurora and DynamoDB copies and deletes them after validation: restores only.
+RESTORE_TESTING_MANAGED_POLICIES = ("service-role/AWSBackupServiceRolePolicyForRestores",)
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,8 @@ class SecurityStackProps:
 class SecurityStack(NestedStack):
     """Keys and roles the later layers use; data permissions are attached where the data lives.
 
-    Exposes: aurora_key, bucket_key, backup_key, monitoring_key, function_role, backup_role.
+    Exposes: aurora_key, bucket_key, backup_key, monitoring_key, function_role, backup_role,
+    restore_testing_role.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: SecurityStackProps) -> None:
@@ -104,6 +109,18 @@ class SecurityStack(NestedStack):
             assumed_by=iam.ServicePrincipal("backup.amazonaws.com"),
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(n) for n in BACKUP_MANAGED_POLICIES],
         )
+        # A role of its own for restore testing: the daily tests cannot back up, and the backups'
+        # role is not the one that creates and deletes the throw-away copies.
+        self.restore_testing_role = iam.Role(
+            self,
+            "RestoreTestingRole",
+            role_name=config.name("restore-testing-role"),
+            description="Role AWS Backup assumes to restore and delete the daily restore-test copies",
+            assumed_by=iam.ServicePrincipal("backup.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(n) for n in RESTORE_TESTING_MANAGED_POLICIES
+            ],
+        )
 
         flow_log_group = encrypted_log_group(
             self,
@@ -116,7 +133,15 @@ class SecurityStack(NestedStack):
             self,
             "FlowLogRole",
             role_name=config.name("flow-logs-role"),
-            assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"),
+            # Only for this account's flow logs (Amazon VPC User Guide, "IAM role for publishing flow
+            # logs to CloudWatch Logs": confused deputy prevention with aws:SourceAccount/SourceArn).
+            assumed_by=iam.ServicePrincipal(
+                "vpc-flow-logs.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": config.account},
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{config.region}:{config.account}:vpc-flow-log/*"},
+                },
+            ),
         )
         ec2.FlowLog(
             self,
@@ -149,11 +174,21 @@ def _monitoring_key_statements(config: EnvironmentConfig) -> list[iam.PolicyStat
             conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
         ),
         iam.PolicyStatement(
-            sid="AlarmAndEventPublishersUseTheTopicKey",
-            principals=[
-                iam.ServicePrincipal("events.amazonaws.com"),
-                iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-            ],
+            sid="CloudWatchAlarmsOfThisAccountUseTheTopicKey",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=["*"],
+            conditions={
+                "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{config.region}:{config.account}:alarm:*"},
+                "StringEquals": {"aws:SourceAccount": config.account},
+            },
+        ),
+        # No source condition: EventBridge sends neither aws:SourceArn nor aws:SourceAccount with the
+        # KMS requests of a delivery to an encrypted topic, so a condition on them would drop every
+        # alert. The topic policy limits EventBridge to this account's rules instead (alerting.py).
+        iam.PolicyStatement(
+            sid="EventBridgeUsesTheTopicKey",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
             actions=["kms:Decrypt", "kms:GenerateDataKey"],
             resources=["*"],
         ),

@@ -63,3 +63,28 @@ def test_database_accepts_postgres_only_from_the_function_group(client, outputs)
     assert (rule["FromPort"], rule["ToPort"], rule["IpProtocol"]) == (5432, 5432, "tcp")
     assert [p["GroupId"] for p in rule["UserIdGroupPairs"]] == [outputs[keys.FUNCTION_SECURITY_GROUP_ID]]
     assert rule["IpRanges"] == []
+
+
+def test_functions_send_nothing_to_the_internet_and_endpoints_serve_this_account_only(client, outputs) -> None:
+    """The functions' group lets out only 443 to the interface endpoints' group and the S3/DynamoDB
+    prefix lists, and 5432 to the database; every endpoint's policy names this account's resources."""
+    ec2 = client("ec2")
+    (group,) = ec2.describe_security_groups(GroupIds=[outputs[keys.FUNCTION_SECURITY_GROUP_ID]])["SecurityGroups"]
+    rules = group["IpPermissionsEgress"]
+    peers = {
+        (rule["FromPort"], peer.get("GroupId") or peer.get("PrefixListId"))
+        for rule in rules
+        for peer in [*rule["UserIdGroupPairs"], *rule["PrefixListIds"]]
+    }
+    prefix_lists = {
+        found["PrefixListId"]
+        for found in ec2.describe_managed_prefix_lists()["PrefixLists"]
+        if found["PrefixListName"] in ("com.amazonaws.us-east-1.s3", "com.amazonaws.us-east-1.dynamodb")
+    }
+    assert all(rule["IpRanges"] == [] and rule["Ipv6Ranges"] == [] for rule in rules)
+    assert {peer for port, peer in peers if port == 443} - {outputs[keys.DATABASE_SECURITY_GROUP_ID]} >= prefix_lists
+    assert len(prefix_lists) == 2 and len(peers) == 4
+    assert (5432, outputs[keys.DATABASE_SECURITY_GROUP_ID]) in peers
+    in_vpc = [{"Name": "vpc-id", "Values": [outputs[keys.VPC_ID]]}]
+    for endpoint in ec2.describe_vpc_endpoints(Filters=in_vpc)["VpcEndpoints"]:
+        assert "aws:ResourceAccount" in endpoint["PolicyDocument"], endpoint["ServiceName"]

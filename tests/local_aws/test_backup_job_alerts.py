@@ -1,5 +1,6 @@
-"""The kit's backup-job alert rule, deployed to the emulator: a FAILED job whose statusMessage has
-quotes reaches a queue subscribed to the alerts topic intact."""
+"""The kit's backup-job alert rule, deployed to the emulator with the kit's alerts topic (its policy)
+and monitoring key (its key policy): a FAILED job whose statusMessage has quotes reaches a queue
+subscribed to the alerts topic intact. An alert that the topic or key policy stops fails here."""
 
 from __future__ import annotations
 
@@ -7,29 +8,33 @@ import json
 from typing import Any
 
 from aws_cdk import BootstraplessSynthesizer, Stack
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_kms as kms
 
 from lib.app import new_app
 from lib.config import EnvironmentConfig
+from lib.constructs.alerting import Alerting
 from lib.constructs.backup_job_events import BackupJobEvents
+from lib.stacks.security_stack import _monitoring_key_statements as monitoring_key_statements
 
 STATUS_MESSAGE = 'Backup job failed because "aurora-cluster-dev" is not in a valid state'
 
 
 def _alert_stack(suffix: str) -> dict[str, Any]:
-    """The kit's BackupJobEvents with a topic and a dead-letter queue, synthesized."""
+    """The kit's BackupJobEvents with its alerts topic, dead-letter queue and monitoring key, synthesized."""
     app = new_app()
     stack = Stack(app, f"BackupAlerts{suffix}", synthesizer=BootstraplessSynthesizer())
     config = EnvironmentConfig(environment_suffix=suffix)
-    topic = sns.Topic(stack, "Topic", topic_name=config.name("alerts-topic"))
+    key = kms.Key(stack, "MonitoringKey")
+    for statement in monitoring_key_statements(config):
+        key.add_to_resource_policy(statement)
+    alerting = Alerting(stack, config=config, key=key)
     BackupJobEvents(
         stack,
         "BackupJobEvents",
         config=config,
         backup_vault_name=config.name("backup-vault"),
-        topic=topic,
-        dead_letter_queue=sqs.Queue(stack, "Undelivered", queue_name=config.name("undelivered-alerts")),
+        topic=alerting.topic,
+        dead_letter_queue=alerting.undelivered,
     )
     template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
     return template

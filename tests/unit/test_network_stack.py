@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lib.config import DEV
 from lib.network_reachability import interface_services
+from lib.stacks.network_stack import ENDPOINT_ACTIONS, NO_RESOURCE_TYPE_ACTIONS
 from tests.unit.templates import SUFFIX, Templates, only
+
+ACCOUNT = {"Ref": "AWS::AccountId"}
+IN_THIS_REGION = {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}
+S3_PREFIX_LIST, DYNAMODB_PREFIX_LIST = "pl-63a5400a", "pl-02cd2c6b"  # cdk.json's cached lookups
 
 
 def test_one_vpc_named_with_suffix(templates: Templates) -> None:
@@ -80,9 +87,129 @@ def test_security_groups_named_and_closed_by_default(templates: Templates) -> No
         assert "SecurityGroupIngress" not in group["Properties"]
         for rule in group["Properties"].get("SecurityGroupEgress", []):
             # allow_all_outbound=False renders a "disallow all" placeholder rule
-            assert rule["CidrIp"] in ("255.255.255.255/32", "0.0.0.0/0")
-            if rule["CidrIp"] == "0.0.0.0/0":
-                assert rule["FromPort"] == rule["ToPort"] == 443
+            assert rule["CidrIp"] == "255.255.255.255/32"
+
+
+def test_no_security_group_lets_anything_out_to_the_internet(templates: Templates) -> None:
+    """No egress rule to 0.0.0.0/0 or ::/0, and no group left with CloudFormation's default
+    allow-all egress (a group without any egress rule of its own gets it)."""
+    found = []
+    for name, template in templates.all().items():
+        standalone = template.find_resources("AWS::EC2::SecurityGroupEgress")
+        for logical_id, group in template.find_resources("AWS::EC2::SecurityGroup").items():
+            inline = group["Properties"].get("SecurityGroupEgress", [])
+            own = [
+                r for r in standalone.values() if r["Properties"]["GroupId"] == {"Fn::GetAtt": [logical_id, "GroupId"]}
+            ]
+            if not inline and not own:
+                found.append(f"{name}/{logical_id} has no egress rule, so CloudFormation gives it allow-all egress")
+            for rule in inline:
+                if rule.get("CidrIp") == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0":
+                    found.append(f"{name}/{logical_id} lets traffic out to the internet: {rule}")
+        for logical_id, rule in standalone.items():
+            if rule["Properties"].get("CidrIp") == "0.0.0.0/0" or rule["Properties"].get("CidrIpv6") == "::/0":
+                found.append(f"{name}/{logical_id} lets traffic out to the internet: {rule['Properties']}")
+    assert not found, found
+
+
+def test_functions_reach_only_the_endpoints_and_the_database(templates: Templates) -> None:
+    """Egress of the functions' group: 443 to the interface endpoints' group and to the S3 and
+    DynamoDB prefix lists (the gateway endpoints), 5432 to the database's group."""
+    egress = [
+        r["Properties"]
+        for r in templates.network.find_resources("AWS::EC2::SecurityGroupEgress").values()
+        if "FunctionSecurityGroup" in r["Properties"]["GroupId"]["Fn::GetAtt"][0]
+    ]
+
+    def peer(rule: dict[str, Any]) -> str:
+        if "DestinationPrefixListId" in rule:
+            return str(rule["DestinationPrefixListId"])
+        return str(rule["DestinationSecurityGroupId"]["Fn::GetAtt"][0])
+
+    def group(name: str) -> str:
+        found = templates.network.find_resources("AWS::EC2::SecurityGroup", {"Properties": {"GroupName": name}})
+        return next(iter(found))
+
+    assert sorted((peer(r), r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in egress) == sorted(
+        [
+            (group(f"database-sg-{SUFFIX}"), "tcp", 5432, 5432),
+            (group(f"endpoint-sg-{SUFFIX}"), "tcp", 443, 443),
+            (S3_PREFIX_LIST, "tcp", 443, 443),
+            (DYNAMODB_PREFIX_LIST, "tcp", 443, 443),
+        ]
+    )
+
+
+def test_every_endpoint_lets_through_only_this_accounts_resources(templates: Templates) -> None:
+    """AWS PrivateLink Guide, "Control access to VPC endpoints using endpoint policies": each endpoint
+    has a policy; every statement allows only the kit's actions for this service, and only on this
+    account's resources (aws:ResourceAccount) -- except actions without a resource type (in this
+    region) and the two AWS-owned S3 buckets the functions reach with pre-signed URLs, each limited to
+    this account's objects."""
+    found = []
+    for logical_id, endpoint in templates.network.find_resources("AWS::EC2::VPCEndpoint").items():
+        document = endpoint["Properties"].get("PolicyDocument")
+        if document is None:
+            found.append(f"{logical_id} has no endpoint policy (the default allows any account's resources)")
+            continue
+        service = _service(endpoint["Properties"]["ServiceName"])
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if statement["Effect"] != "Allow" or statement["Principal"] != {"AWS": "*"}:
+                found.append(f"{logical_id}: unexpected statement {statement}")
+            elif not set(actions) <= set(ENDPOINT_ACTIONS[service]):
+                found.append(f"{logical_id} allows {sorted(set(actions) - set(ENDPOINT_ACTIONS[service]))}")
+            elif statement.get("Condition") != {"StringEquals": {"aws:ResourceAccount": ACCOUNT}} and not (
+                (service == "s3" and _aws_owned_bucket_of_this_account(statement))
+                or (set(actions) <= NO_RESOURCE_TYPE_ACTIONS and statement.get("Condition") == IN_THIS_REGION)
+            ):
+                found.append(f"{logical_id}: statement {statement.get('Sid')} is not limited to this account")
+    assert not found, found
+    assert len(templates.network.find_resources("AWS::EC2::VPCEndpoint")) == 2 + len(interface_services())
+
+
+def _service(service_name: Any) -> str:
+    if isinstance(service_name, dict):  # gateway endpoints: {"Fn::Join": ["", ["com.amazonaws.", region, ".s3"]]}
+        service_name = "".join(p if isinstance(p, str) else "" for p in service_name["Fn::Join"][1])
+    return str(service_name).rsplit(".", 1)[-1]
+
+
+def _aws_owned_bucket_of_this_account(statement: dict[str, Any]) -> bool:
+    """The CloudFormation custom-resource response bucket (PutObject under this account's stacks)."""
+    resource = statement["Resource"]
+    parts = resource["Fn::Join"][1] if isinstance(resource, dict) else [resource]
+    text = "".join(p if isinstance(p, str) else "<account>" for p in parts)
+    return (statement["Action"], text) == (
+        "s3:PutObject",
+        "arn:aws:s3:::cloudformation-custom-resource-response-useast1/arn:aws:cloudformation:us-east-1:<account>:stack/*",
+    ) and ACCOUNT in parts
+
+
+def test_endpoint_policies_let_through_every_action_the_functions_roles_grant(templates: Templates) -> None:
+    """A function's call that its role allows but its endpoint's policy does not would fail on AWS
+    (and in the local target, which evaluates endpoint policies): the table must cover the roles."""
+    granted: set[str] = set()
+    for template in templates.all().values():
+        roles = {
+            logical_id
+            for logical_id, role in template.find_resources("AWS::IAM::Role").items()
+            if "lambda.amazonaws.com" in str(role["Properties"]["AssumeRolePolicyDocument"])
+        }
+        for policy in [
+            *template.find_resources("AWS::IAM::Policy").values(),
+            *template.find_resources("AWS::IAM::ManagedPolicy").values(),
+        ]:
+            attached = policy["Properties"].get("Roles", [])
+            if not any(isinstance(r, dict) and r.get("Ref") in roles for r in attached):
+                continue
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                if "aws:CalledVia" in str(statement.get("Condition")):
+                    continue  # a service makes that call for the function (forward access), not through its endpoint
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                granted.update(a for a in actions if a.split(":")[0] in ENDPOINT_ACTIONS)
+    allowed = {action for actions in ENDPOINT_ACTIONS.values() for action in actions}
+    assert granted, "no function role found"
+    assert sorted(granted - allowed) == []
 
 
 def test_database_accepts_5432_only_from_the_function_group(templates: Templates) -> None:

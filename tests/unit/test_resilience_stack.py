@@ -62,6 +62,22 @@ def test_selection_covers_aurora_dynamodb_and_s3_with_the_backup_role(templates:
     assert len(selection["Resources"]) == 3
 
 
+def test_the_backup_role_may_back_up_the_data_bucket_and_no_other(templates: Templates) -> None:
+    """AWS Backup Developer Guide, "Amazon S3 backup permissions": AWSBackupServiceRolePolicyForS3Backup's
+    bucket and object statements, on the data bucket (and its key) instead of arn:aws:s3:::*."""
+    policies = templates.resilience.find_resources(
+        "AWS::IAM::ManagedPolicy", {"Properties": {"ManagedPolicyName": f"backup-s3-{SUFFIX}"}}
+    )
+    (properties,) = [p["Properties"] for p in policies.values()]
+    assert "BackupRole" in json.dumps(properties["Roles"])
+    bucket = f"arn:aws:s3:::data-bucket-123456789012-{SUFFIX}"
+    resources = {statement["Sid"]: statement["Resource"] for statement in properties["PolicyDocument"]["Statement"]}
+    assert resources["S3BucketPermissions"] == bucket
+    assert resources["S3ObjectPermissions"] == f"{bucket}/*"
+    assert "BucketKey" in resources["KmsPermissions"]["Ref"]  # the bucket's key, from the security layer
+    assert not any("arn:aws:s3:::*" in json.dumps(resource) for resource in resources.values())
+
+
 def test_alert_topic_is_encrypted(templates: Templates) -> None:
     topic = only(templates.resilience, "AWS::SNS::Topic")["Properties"]
     assert topic["TopicName"] == f"alerts-topic-{SUFFIX}"
@@ -109,13 +125,24 @@ def test_topic_policy_lets_this_accounts_alarms_publish(templates: Templates) ->
     )
 
 
-def test_topic_policy_lets_eventbridge_publish(templates: Templates) -> None:
+def test_topic_policy_lets_this_accounts_eventbridge_rules_publish(templates: Templates) -> None:
     templates.resilience.has_resource_properties(
         "AWS::SNS::TopicPolicy",
         {
             "PolicyDocument": {
                 "Statement": Match.array_with(
-                    [Match.object_like({"Action": "sns:Publish", "Principal": {"Service": "events.amazonaws.com"}})]
+                    [
+                        Match.object_like(
+                            {
+                                "Action": "sns:Publish",
+                                "Principal": {"Service": "events.amazonaws.com"},
+                                "Condition": {
+                                    "ArnLike": {"aws:SourceArn": "arn:aws:events:us-east-1:123456789012:rule/*"},
+                                    "StringEquals": {"aws:SourceAccount": "123456789012"},
+                                },
+                            }
+                        )
+                    ]
                 )
             }
         },

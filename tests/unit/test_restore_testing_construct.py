@@ -42,7 +42,7 @@ def test_plan_restores_the_latest_snapshot_of_the_vault_daily(templates: Templat
     assert vault_arn == {"Fn::GetAtt": [vault_id, "BackupVaultArn"]}
 
 
-def test_selections_test_aurora_and_dynamodb_with_the_backup_role(templates: Templates) -> None:
+def test_selections_test_aurora_and_dynamodb_with_the_restore_testing_role(templates: Templates) -> None:
     selections = _by_name(templates, "AWS::Backup::RestoreTestingSelection", "RestoreTestingSelectionName")
     assert set(selections) == {f"restore_test_aurora_{SUFFIX}", f"restore_test_dynamodb_{SUFFIX}"}
     plan_id = next(iter(templates.resilience.find_resources("AWS::Backup::RestoreTestingPlan")))
@@ -53,7 +53,7 @@ def test_selections_test_aurora_and_dynamodb_with_the_backup_role(templates: Tem
         assert plan_id in selection["DependsOn"]
         assert properties["ValidationWindowHours"] == 2 and len(properties["ProtectedResourceArns"]) == 1
         role_arns.add(str(properties["IamRoleArn"]))
-    assert len(role_arns) == 1  # the one backup service role
+    assert len(role_arns) == 1 and "RestoreTestingRole" in role_arns.pop()  # not the backup role
     aurora = selections[f"restore_test_aurora_{SUFFIX}"]["Properties"]
     assert aurora["ProtectedResourceType"] == "Aurora"
     assert set(aurora["RestoreMetadataOverrides"]) == {"DBSubnetGroupName", "VpcSecurityGroupIds"}

@@ -384,6 +384,12 @@ def bucket_exists(name: str) -> bool:
     return name in s3_backends.bucket_accounts
 
 
+def bucket_account(name: str) -> str | None:
+    """The account that owns the bucket of this name; None if there is none."""
+    found = s3_backends.bucket_accounts.get(name)
+    return str(found[1]) if found is not None else None
+
+
 def create_bucket(
     account_id: str,
     region: str,

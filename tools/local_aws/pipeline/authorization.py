@@ -11,6 +11,11 @@ resource's policy, conditions; an explicit Deny wins). A refusal is answered in 
 protocol, as AWS words it (``policy.answer``). An operation that is not in ``ACTIONS`` is refused
 by name, so that the list grows on purpose and never lets an unmapped call through.
 
+A request a VPC function's environment makes through a VPC endpoint (``network.endpoint``) must
+also pass the endpoint's policy (``policy.authorize_through_endpoint``). Each resource's account is
+the request's ``aws:ResourceAccount``: the ARN's account, a bucket's owner, the caller's own account
+for actions without a resource type.
+
 Database connections are not authorized here: PostgreSQL checks the password itself.
 """
 
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import world
-from . import policy
+from . import network, policy
 from .request import Denial, Request
 
 logger = logging.getLogger(__name__)
@@ -192,11 +197,26 @@ def decide(request: Request) -> Denial | None:
     needed = [(action, resource) for resource in _resources(target, params, scope)]
     needed += [(extra, needed[0][1]) for parameter, extra in target.also if parameter in params]
     governed_by = _filled(target.governed_by, params, scope) if target.governed_by else None
+    through = network.endpoint(request)
     for needed_action, resource in needed:
-        denial = policy.authorize(caller, needed_action, resource, context, governed_by)
+        keys = {**context, "aws:ResourceAccount": _resource_account(resource, caller.account_id)}
+        denial = policy.authorize(caller, needed_action, resource, keys, governed_by)
+        if denial is None and through is not None:
+            denial = policy.authorize_through_endpoint(through.policy_document, caller, needed_action, resource, keys)
         if denial is not None:
             return policy.answer(denial, request.protocol, prefix)
     return None
+
+
+def _resource_account(resource: str, caller_account: str) -> str:
+    """The account that owns ``resource``: its ARN's account, a bucket's owner (S3 ARNs name none),
+    the caller's account for ``*`` (an action without a resource type acts in the caller's account)."""
+    parts = resource.split(":", 5)
+    if len(parts) < 6:
+        return caller_account
+    if parts[2] == "s3" and not parts[4]:
+        return world.bucket_account(parts[5].split("/", 1)[0]) or ""
+    return parts[4] or caller_account
 
 
 def _parameters(request: Request) -> dict[str, Any]:

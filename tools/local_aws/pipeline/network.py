@@ -9,8 +9,11 @@ e.g. AWS Backup's snapshot of a cluster) reach everything.
 
 - An API request reaches the service (its signing name is the endpoint's service name,
   ``com.amazonaws.<region>.<service>``) through a gateway endpoint whose route tables include the
-  subnet's route table (S3, DynamoDB), an interface endpoint with private DNS on and an ENI in a
-  subnet it can reach whose security groups admit the caller's on 443, or a route to a NAT gateway.
+  subnet's route table (S3, DynamoDB) while one of the caller's groups lets 443 out to the
+  endpoint's prefix list (or to 0.0.0.0/0), an interface endpoint with private DNS on and an ENI in
+  a subnet it can reach whose security groups admit the caller's on 443, or a route to a NAT
+  gateway. ``endpoint`` names the endpoint a request goes through, whose policy the authorization
+  step evaluates (AWS PrivateLink Guide, "Control access to VPC endpoints using endpoint policies").
 - A database connection (``Request.connection``) reaches the cluster's writer only if the path to
   the writer's subnet (the DB subnet group's subnet in the writer's AZ) is open and the cluster's
   security groups admit one of the caller's on the cluster's port.
@@ -94,7 +97,27 @@ def _region(caller: Caller) -> str:
     return str(caller.function_arn).split(":")[3]
 
 
+def endpoint(request: Request) -> Any | None:
+    """The VPC endpoint an API request of a VPC function's environment goes through; None for a
+    caller outside a VPC, a database connection, or a request that reaches no endpoint."""
+    who = request.caller
+    if who is None or who.service is not None or who.subnet_id is None or who.function_arn is None:
+        return None
+    subnet = world.subnet(who.account_id, _region(who), who.subnet_id)
+    if subnet is None or request.service in (None, "rds-db"):
+        return None
+    return _endpoint_reached(who, subnet, str(request.service))
+
+
 def _reaches_service(who: Caller, subnet: Any, service: str) -> bool:
+    if _endpoint_reached(who, subnet, service) is not None:
+        return True
+    table = world.route_table_of(who.account_id, _region(who), subnet.id, subnet.vpc_id)
+    return _has_nat_route(table) and _path(who, subnet, None, HTTPS_PORT)
+
+
+def _endpoint_reached(who: Caller, subnet: Any, service: str) -> Any | None:
+    """The first available endpoint of the service the caller's environment reaches from ``subnet``."""
     region = _region(who)
     name = f"com.amazonaws.{region}.{service}"
     table = world.route_table_of(who.account_id, region, subnet.id, subnet.vpc_id)
@@ -105,16 +128,31 @@ def _reaches_service(who: Caller, subnet: Any, service: str) -> bool:
         kind = str(endpoint.vpc_endpoint_type or "Gateway").lower()
         if kind == "gateway":
             routed = table is not None and table.id in (endpoint.route_table_ids or ())
-            if routed and _path(who, subnet, None, HTTPS_PORT):
-                return True
+            let_out = _egress_to_prefix_list(who, endpoint.destination_prefix_list_id, HTTPS_PORT)
+            if routed and let_out and _path(who, subnet, None, HTTPS_PORT):
+                return endpoint
         elif kind == "interface" and _private_dns(endpoint, vpc):
             for interface_id in endpoint.network_interface_ids:
                 interface = world.network_interface(who.account_id, region, interface_id)
                 if interface is not None and _path(who, subnet, interface.subnet, HTTPS_PORT):
                     groups = tuple(endpoint.security_group_ids or ())
                     if _groups_admit(who, subnet, groups, interface.subnet, HTTPS_PORT):
-                        return True
-    return _has_nat_route(table) and _path(who, subnet, None, HTTPS_PORT)
+                        return endpoint
+    return None
+
+
+def _egress_to_prefix_list(who: Caller, prefix_list_id: str | None, port: int) -> bool:
+    """One of the caller's groups lets TCP ``port`` out to the prefix list (a gateway endpoint's
+    service addresses) or to every address (a ``/0`` rule)."""
+    rules = _rules(who.account_id, _region(who), who.security_group_ids, egress=True)
+    return any(
+        _protocol_matches(rule.ip_protocol, rule.from_port, rule.to_port, port)
+        and (
+            (prefix_list_id is not None and getattr(rule, "prefix_list_id", None) == prefix_list_id)
+            or _contains((rule.ip_range or {}).get("CidrIp"), None)
+        )
+        for rule in rules
+    )
 
 
 def _private_dns(endpoint: Any, vpc: Any) -> bool:

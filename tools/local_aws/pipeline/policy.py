@@ -52,6 +52,7 @@ SUPPORTED_KEYS = frozenset(
         "aws:principalaccount",
         "aws:principaltype",
         "aws:requestedregion",
+        "aws:resourceaccount",
         "aws:sourcearn",
         "aws:sourceaccount",
         "aws:calledvia",
@@ -165,6 +166,32 @@ def authorize(
     if identity_allows or "principal" in granted:
         return None
     return _denial(f"{who} because no identity-based policy allows the {action} action")
+
+
+def authorize_through_endpoint(
+    document: str | Mapping[str, Any],
+    caller: Caller | None,
+    action: str,
+    resource: str,
+    context: Mapping[str, ContextValue] | None = None,
+) -> Denial | None:
+    """None if the VPC endpoint's policy ``document`` lets ``caller`` perform ``action`` on
+    ``resource`` through it; else AWS's AccessDenied. An endpoint policy grants nothing, it only
+    limits what passes the endpoint: an explicit Deny wins, and without an Allow that names the
+    principal the request is refused "because no VPC endpoint policy allows" it (AWS PrivateLink
+    Guide, "Control access to VPC endpoints using endpoint policies"; IAM User Guide, "Troubleshoot
+    access denied error messages")."""
+    if caller is None or not enforced(caller):
+        return None
+    keys = _context(caller, action, context or {})
+    statements = _compiled(document if isinstance(document, str) else json.dumps(document))
+    who = f"User: {caller.principal_arn} is not authorized to perform: {action} on resource: {resource}"
+    applying = [s for s in statements if s.applies(action, resource, keys) and s.names(caller) == "principal"]
+    if any(s.deny for s in applying):
+        return _denial(f"{who} with an explicit deny in a VPC endpoint policy")
+    if any(not s.deny for s in applying):
+        return None
+    return _denial(f"{who} because no VPC endpoint policy allows the {action} action")
 
 
 def answer(denial: Denial, protocol: str | None, prefix: str) -> Denial:

@@ -39,7 +39,8 @@ class Caller:
     ``subnet_id``: the one of them the environment was placed in (``network.place``).
     ``service`` is set when an AWS service acts with a role it was given (``backup.amazonaws.com``
     for AWS Backup's jobs); such a caller works on AWS's own infrastructure, not in the customer's
-    network. A service acting as itself (``service_principal``) has ``service`` and no role.
+    network. A service acting as itself (``service_principal``) has ``service`` and no role, and
+    ``source_arn``: the resource it acts for (the alarm, the rule), which it sends as ``aws:SourceArn``.
     """
 
     account_id: str
@@ -51,6 +52,7 @@ class Caller:
     security_group_ids: tuple[str, ...] = ()
     service: str | None = None
     subnet_id: str | None = None
+    source_arn: str | None = None
 
     @classmethod
     def root(cls, account_id: str) -> Caller:
@@ -58,11 +60,11 @@ class Caller:
         return cls(account_id, f"arn:aws:iam::{account_id}:root")
 
     @classmethod
-    def service_principal(cls, account_id: str, service: str) -> Caller:
+    def service_principal(cls, account_id: str, service: str, source_arn: str | None = None) -> Caller:
         """An AWS service acting as itself, for a resource of ``account_id`` (CloudWatch publishing an
         alarm's notification, EventBridge delivering an event): no role, so only resource policies
         (a key policy, a topic or queue policy) can let it in, by its service principal."""
-        return cls(account_id, service, service=service)
+        return cls(account_id, service, service=service, source_arn=source_arn)
 
     @property
     def is_service_principal(self) -> bool:

@@ -31,6 +31,7 @@ from typing import Any
 from ... import world
 from ...clock import CLOCK, Due
 from ...pipeline import caller
+from ..events import resource_policy
 from . import metrics
 
 logger = logging.getLogger(__name__)
@@ -263,11 +264,24 @@ def _change_state(
         if topic is None:
             logger.warning("alarm %s: action %s is not an existing SNS topic; skipped", alarm.name, action)
             continue
+        if not _may_publish(alarm, account_id, region, action):
+            logger.warning("alarm %s: the policy of %s does not let CloudWatch publish; skipped", alarm.name, action)
+            continue
         try:
-            with caller.acting_as(caller.Caller.service_principal(account_id, CLOUDWATCH)):
+            with caller.acting_as(caller.Caller.service_principal(account_id, CLOUDWATCH, alarm.alarm_arn)):
                 topic.publish(message, subject=subject)
         except world.AWS_ERRORS as refused:  # e.g. the topic's key policy does not let CloudWatch in
             logger.warning("alarm %s: publishing to %s failed: %s", alarm.name, action, refused)
+
+
+def _may_publish(alarm: world.Alarm, account_id: str, region: str, topic_arn: str) -> bool:
+    """Whether the topic's policy lets CloudWatch publish for this alarm: the request carries the
+    alarm as aws:SourceArn, its account as aws:SourceAccount (Amazon SNS Developer Guide, "Example
+    cases for Amazon SNS access control") and as SNS's AWS:SourceOwner, which the default topic
+    policy names."""
+    context = {"aws:SourceArn": alarm.alarm_arn, "aws:SourceAccount": account_id, "aws:SourceOwner": account_id}
+    policy = world.topic_policy(account_id, region, topic_arn)
+    return resource_policy.allows(policy, CLOUDWATCH, "sns:Publish", topic_arn, context)
 
 
 def aws_time(moment: datetime) -> str:

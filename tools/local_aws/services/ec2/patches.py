@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.flow_logs import FlowLogs
 from moto.ec2.models.internet_gateways import InternetGateway
+from moto.ec2.models.managed_prefixes import ManagedPrefixListBackend
 from moto.ec2.models.route_tables import Route, RouteTable
 from moto.ec2.models.security_groups import SecurityGroup, SecurityGroupIngress
 from moto.ec2.models.subnets import Subnet, SubnetRouteTableAssociation
@@ -111,7 +112,8 @@ def associate_route_tables() -> None:
 
 
 def _rule_arguments(properties: dict[str, Any], peer_group_key: str) -> dict[str, Any]:
-    """Keyword arguments of moto's authorize/revoke calls for one CloudFormation SG rule."""
+    """Keyword arguments of moto's authorize/revoke calls for one CloudFormation SG rule (a peer
+    CIDR, security group or prefix list)."""
     ip_ranges = []
     if "CidrIp" in properties:
         ip_range = {"CidrIp": properties["CidrIp"]}
@@ -119,12 +121,14 @@ def _rule_arguments(properties: dict[str, Any], peer_group_key: str) -> dict[str
             ip_range["Description"] = properties["Description"]
         ip_ranges.append(ip_range)
     peer = properties.get(peer_group_key)
+    prefix_list = properties.get("DestinationPrefixListId") or properties.get("SourcePrefixListId")
     return {
         "ip_protocol": str(properties["IpProtocol"]),
         "from_port": properties.get("FromPort"),
         "to_port": properties.get("ToPort"),
         "ip_ranges": ip_ranges,
         "source_groups": [{"GroupId": peer}] if peer else [],
+        "prefix_list_ids": [{"PrefixListId": prefix_list}] if prefix_list else [],
     }
 
 
@@ -153,6 +157,9 @@ class SecurityGroupEgressModel(ModelLogic):
     def create(
         cls, resource_name: str, properties: Properties, account_id: str, region_name: str
     ) -> SecurityGroupEgressModel:
+        group = _group(account_id, region_name, properties["GroupId"])
+        if group is not None:
+            _revoke_default_egress(group)
         _backend(account_id, region_name).authorize_security_group_egress(
             properties["GroupId"], **_rule_arguments(properties, "DestinationSecurityGroupId")
         )
@@ -169,6 +176,19 @@ class SecurityGroupEgressModel(ModelLogic):
             )
 
 
+def _revoke_default_egress(group: SecurityGroup) -> None:
+    """CloudFormation strips a group's default allow-all egress rule once another egress rule is
+    added to it (what CDK relies on when it drops its "disallow all" placeholder for a standalone
+    rule), so an explicit egress rule never sits beside an open one."""
+    default = [
+        rule.id
+        for rule in group.egress_rules
+        if str(rule.ip_protocol) == "-1" and (rule.ip_range or {}).get("CidrIp") == "0.0.0.0/0"
+    ]
+    if default:
+        group.ec2_backend.revoke_security_group_egress(group.id, None, None, None, [], security_rule_ids=default)
+
+
 def _delete_ingress(ingress: SecurityGroupIngress, account_id: str, region_name: str) -> None:
     group_id = ingress.security_group.id
     if _group(account_id, region_name, group_id) is not None:
@@ -182,9 +202,11 @@ def add_security_group_rule_resources() -> None:
     """``AWS::EC2::SecurityGroupEgress`` is not supported and a standalone ingress rule is never
     revoked.
 
-    CDK writes rules between security groups of different layers as standalone resources, so
-    Lambda-to-database egress was missing. The egress rule is now authorized (destination group
-    in ``source_groups``, as moto stores it) and both rule types are revoked on delete.
+    CDK writes rules between security groups of different layers (and rules to a prefix list) as
+    standalone resources, so Lambda-to-database egress was missing. The egress rule is now
+    authorized (destination group in ``source_groups``, a prefix list in ``prefix_list_ids``, as moto
+    stores them), the group's default allow-all egress rule is revoked as CloudFormation does once a
+    group gets an egress rule, and both rule types are revoked on delete.
     """
     register_model(SecurityGroupEgressModel, "ec2")
     install(SecurityGroupIngress, "delete", _delete_ingress)
@@ -267,3 +289,42 @@ def apply_vpc_and_subnet_attributes() -> None:
     They are now applied through moto's ModifyVpcAttribute / ModifySubnetAttribute."""
     after_create(VPC, _apply_vpc_dns_attributes)
     after_create(Subnet, _apply_map_public_ip)
+
+
+# AWS's ids of the AWS-managed prefix lists (Amazon VPC User Guide, "AWS-managed prefix lists"), as
+# DescribeManagedPrefixLists answers them in this region (AWS CLI Command Reference,
+# "describe-prefix-lists" example: com.amazonaws.us-east-1.s3 is pl-63a5400a).
+AWS_PREFIX_LIST_IDS = {
+    "us-east-1": {"com.amazonaws.us-east-1.s3": "pl-63a5400a", "com.amazonaws.us-east-1.dynamodb": "pl-02cd2c6b"},
+}
+
+
+def _create_default_prefix_lists(original: Any) -> Any:
+    def create_default_pls(self: Any) -> None:
+        original(self)
+        known = AWS_PREFIX_LIST_IDS.get(self.region_name, {})
+        for prefix_list in list(self.managed_prefix_lists.values()):
+            wanted = known.get(prefix_list.prefix_list_name)
+            if wanted and prefix_list.id != wanted:
+                del self.managed_prefix_lists[prefix_list.id]
+                prefix_list.id = wanted
+                prefix_list.prefix_list_arn = prefix_list.arn(self.region_name, prefix_list.owner_id)
+                self.managed_prefix_lists[wanted] = prefix_list
+
+    return create_default_pls
+
+
+@fix("Q27")
+def aws_managed_prefix_list_ids() -> None:
+    """moto gives the AWS-managed prefix lists (S3, DynamoDB) random ids.
+
+    A template names them by id: the CDK CLI looks the id up by the list's name and the app's
+    cdk.json caches AWS's ids for the offline account, so a function's security-group egress to the
+    S3 and DynamoDB gateway endpoints named ids moto never had. In us-east-1 they now have AWS's ids
+    (other regions keep moto's random ones).
+    """
+    install(
+        ManagedPrefixListBackend,
+        "create_default_pls",
+        _create_default_prefix_lists(ManagedPrefixListBackend.create_default_pls),
+    )

@@ -134,7 +134,7 @@ def _as_sent(event: dict[str, Any]) -> dict[str, Any]:
 def _attempt(delivery: _Delivery) -> None:
     """One delivery attempt, made as EventBridge's service principal (what an encrypted topic's or
     queue's key policy must name)."""
-    with caller.acting_as(caller.Caller.service_principal(delivery.rule.account_id, EVENTS)):
+    with caller.acting_as(caller.Caller.service_principal(delivery.rule.account_id, EVENTS, delivery.rule.arn)):
         try:
             _send(delivery.rule, delivery.target, _input(delivery.rule, delivery.target, delivery.event))
         except DeliveryError as error:

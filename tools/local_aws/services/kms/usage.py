@@ -8,7 +8,8 @@ key policy decide together (``pipeline.policy.authorize``), with ``kms:ViaServic
 ``<service>.<region>.amazonaws.com`` and ``kms:CallerAccount`` in the request context. A service
 acting as itself (``Caller.service_principal``: CloudWatch publishing an alarm to an encrypted topic,
 EventBridge delivering to one) has no identity policy: only a key policy statement naming its service
-principal lets it in. An AWS managed key (``aws/s3``, ``aws/sqs``, ...) lets every principal of the
+principal lets it in, with ``aws:SourceAccount`` and the alarm's or rule's ``aws:SourceArn`` in the
+request context. An AWS managed key (``aws/s3``, ``aws/sqs``, ...) lets every principal of the
 account use it through its service, so it is not checked.
 """
 
@@ -31,7 +32,7 @@ def denial(action: str, key_id: str | None, service: str, account_id: str, regio
     if key is None or key.key_manager == "AWS":
         return None
     if who.service is not None and who.is_service_principal:
-        context = {"aws:SourceAccount": who.account_id}
+        context = {"aws:SourceAccount": who.account_id, **({"aws:SourceArn": who.source_arn} if who.source_arn else {})}
         if resource_policy.allows(key.policy, who.service, action, key.arn, context):
             return None
         return Denial(
