@@ -57,7 +57,7 @@ class AuroraClusters(ResourceKind):
         return [("rds:DescribeDBClusters", cluster_arn), ("rds:CreateDBClusterSnapshot", cluster_arn)]
 
     def back_up(self, name: str, directory: Path) -> Snapshot:
-        from ...rds import postgres
+        from ...rds import auto_pause, postgres
 
         cluster = world.cluster(self.account_id, self.region, name)
         if cluster is None:
@@ -66,7 +66,8 @@ class AuroraClusters(ResourceKind):
             server = postgres.server_for(cluster.db_cluster_identifier)
         except KeyError:
             raise BackupFailure(f"DB cluster {name} has no database server to back up.") from None
-        size = server.dump(directory / "database.dump")
+        with auto_pause.reading(cluster.db_cluster_identifier):  # a snapshot does not resume a paused cluster
+            size = server.dump(directory / "database.dump")
         metadata = {"DBClusterIdentifier": cluster.db_cluster_identifier}
         for key, (attribute, _) in AURORA_SETTINGS.items():
             value = getattr(cluster, attribute, None)
