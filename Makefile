@@ -176,7 +176,7 @@ soak: install
 	$(PY) -m tools.local_aws soak --days $(DAYS) $(SOAK)
 
 # The whole cycle on the local emulator; destroy (and the server stop) runs even when a test fails.
-# The drill runs after an hour of normal operation (canary every 5 minutes, then the hourly backup),
+# The drill runs after an hour of normal operation (the canary on its schedule, then the hourly backup),
 # so it restores recovery points taken after the integration tests' outages; it lands fifteen minutes
 # after an hourly backup started (its Aurora job completes twelve emulated minutes after the hour), so
 # it restores that backup and the data-loss window it measures does not depend on the time of day.

@@ -71,9 +71,9 @@ class Metrics:
         self.dynamodb_errors = table.metric_system_errors_for_operations(period=FIVE_MINUTES)
         self.dynamodb_read = table.metric_consumed_read_capacity_units(period=FIVE_MINUTES)
         self.dynamodb_write = table.metric_consumed_write_capacity_units(period=FIVE_MINUTES)
-        # The canary's alarms count its runs per interval: one run in each period.
+        self.function_errors = canary.metric_errors(period=FIVE_MINUTES, statistic="Sum")
+        # health-check-not-running counts the canary's runs per interval: one run in each period.
         self.canary_interval = Duration.minutes(config.profile.canary_interval_minutes)
-        self.function_errors = canary.metric_errors(period=self.canary_interval, statistic="Sum")
         self.function_invocations = canary.metric_invocations(period=self.canary_interval, statistic="Sum")
         self.function_duration = canary.metric_duration(period=FIVE_MINUTES, statistic="p99")
         self.dead_letters = canary_dead_letters.metric_approximate_number_of_messages_visible(
@@ -141,7 +141,8 @@ ALARMS: tuple[AlarmRow, ...] = (
      "Periods without throttle counts are 0 (FILL): CloudWatch ignores missing data on AWS/DynamoDB alarms.",
      "dynamodb_throttles", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 2), Missing.NOT_BREACHING),
     ("health-check-errors", "The data-plane canary failed: a store is unreachable or broken. Clears with the next "
-     "{interval}-minute period in which the canary only succeeds.",
+     "5-minute period in which the canary only succeeds, or 10 to 15 minutes after the failed run when no run "
+     "follows sooner (a {interval}-minute interval).",
      "function_errors", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 1), Missing.NOT_BREACHING),
     ("health-check-not-running", "The data-plane canary has not run: no invocation for {four} to {five} minutes "
      "(missing data is breaching, and CloudWatch fills it only once the last invocation has left its 5-period "
