@@ -25,7 +25,7 @@ import pytest
 from tools.local_aws.clock import CLOCK
 from tools.local_aws.services.rds import auto_pause, postgres
 
-from .helpers import backup_job_done, until
+from .helpers import backup_job_done, restore_job_done, until
 from .test_backup_engine import ROLE
 from .test_conformance_network import CONNECT_DATABASE, Network, _admit, invoke
 from .test_conformance_network import network as network
@@ -165,44 +165,76 @@ def test_a_connection_that_gives_up_before_the_resume_ends_times_out_and_the_clu
     assert next_one["outcome"] == "1", next_one
 
 
-def test_a_connection_from_outside_the_emulator_resumes_it_and_is_answered(aws, network, pausing):
-    """A client outside any VPC (a test, psql, the drill) reaches the paused cluster's endpoint too."""
-    until(lambda: _paused(pausing), minutes=10, what="the cluster pausing")
+def _sql(host: str, port: int, statement: str) -> Any:
+    """``statement`` over a connection from outside any VPC (as a test or psql connects)."""
     tls = ssl.create_default_context()
     tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
-
     connection = pg8000.native.Connection(
         "master",
-        host=pausing["host"],
-        port=pausing["port"],
+        host=host,
+        port=port,
         password="correct-horse-battery",
         database="postgres",
         ssl_context=tls,
         timeout=20,
     )
     try:
-        answer = connection.run("SELECT 1")
+        return connection.run(statement)
     finally:
         connection.close()
+
+
+def test_a_connection_from_outside_the_emulator_resumes_it_and_is_answered(aws, network, pausing):
+    """A client outside any VPC (a test, psql, the drill) reaches the paused cluster's endpoint too."""
+    until(lambda: _paused(pausing), minutes=10, what="the cluster pausing")
+
+    answer = _sql(pausing["host"], pausing["port"], "SELECT 1")
 
     assert answer == [[1]]
     assert not _paused(pausing)
 
 
-def test_a_backup_of_a_paused_cluster_completes_and_leaves_it_paused(aws, network, pausing, suffix):
-    backup = aws("backup")
-    vault = f"pause-vault-{suffix}"
+def test_a_backup_of_a_paused_cluster_completes_leaves_it_paused_and_restores_its_data(aws, network, pausing, suffix):
+    backup, rds = aws("backup"), aws("rds")
+    vault, copy = f"pause-vault-{suffix}", f"pause-copy-{suffix}"
     backup.create_backup_vault(BackupVaultName=vault)
+    _sql(pausing["host"], pausing["port"], "CREATE TABLE written_before_the_pause AS SELECT 42 AS answer")
     until(lambda: _paused(pausing), minutes=10, what="the cluster pausing")
     since = CLOCK.now()
 
     started = backup.start_backup_job(BackupVaultName=vault, ResourceArn=pausing["arn"], IamRoleArn=ROLE)
     job = backup_job_done(aws, started["BackupJobId"])
+    capacities = set(_capacities(aws, pausing["cluster"], since))
+    still_paused = _paused(pausing)
+    point = job["RecoveryPointArn"]
+    metadata = backup.get_recovery_point_restore_metadata(BackupVaultName=vault, RecoveryPointArn=point)
+    restore = backup.start_restore_job(
+        RecoveryPointArn=point, IamRoleArn=ROLE, Metadata={**metadata["RestoreMetadata"], "DBClusterIdentifier": copy}
+    )
+    restore_job_done(aws, restore["RestoreJobId"])
+    rds.create_db_instance(
+        DBInstanceIdentifier=f"{copy}-writer",
+        DBClusterIdentifier=copy,
+        Engine="aurora-postgresql",
+        DBInstanceClass="db.serverless",
+    )
+    until(
+        lambda: (
+            rds.describe_db_instances(DBInstanceIdentifier=f"{copy}-writer")["DBInstances"][0]["DBInstanceStatus"]
+            == "available"
+        ),
+        minutes=30,
+        what="the copy's writer",
+    )
+    restored = rds.describe_db_clusters(DBClusterIdentifier=copy)["DBClusters"][0]
+    rows = _sql(restored["Endpoint"], restored["Port"], "SELECT answer FROM written_before_the_pause")
 
     assert job["State"] == "COMPLETED", job
-    assert _paused(pausing)
-    assert set(_capacities(aws, pausing["cluster"], since)) == {0.0}  # never resumed on the way
-    backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=job["RecoveryPointArn"])
+    assert still_paused
+    assert capacities == {0.0}  # never resumed on the way
+    assert rows == [[42]]
+    _delete(aws, copy)
+    backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=point)
 
 
 def test_a_paused_cluster_that_is_stopped_refuses_connections_until_it_is_started(aws, network, pausing):

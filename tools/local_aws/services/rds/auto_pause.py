@@ -19,9 +19,11 @@ cluster that can pause; ``RUNNING_ACU`` otherwise). Then the next connection res
   cluster's port, starts the server when a connection arrives and passes that connection on to it.
   This resume takes no emulated time: a client outside the emulator cannot wait on its clock.
 
-AWS Backup's ``pg_dump`` reads a paused cluster through ``reading``: the server runs for the dump only
-and the cluster stays paused (the snapshot neither resumes it nor counts as a connection). Whoever
-else starts the server (StartDBCluster, a failover) resumes it (``postgres.LAUNCH_HOOKS``).
+AWS Backup copies a paused cluster from its storage: the cluster's data as it paused (``pg_dump`` taken
+just before its server stopped; nobody wrote since), through ``paused_snapshot``, without a server, so
+the backup neither resumes it nor counts as a connection (and no start and stop of the server adds a
+WAL segment to its archive every hour). Whoever else starts the server (StartDBCluster, a failover)
+resumes it (``postgres.LAUNCH_HOOKS``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from ... import world
@@ -50,14 +53,14 @@ USER_SESSIONS = (
     "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
 )
 UPSTREAM_TIMEOUT = 10.0  # seconds a passed-on connection waits for the resumed server to accept it
+SNAPSHOT = "paused.dump"  # in the server's data directory: its data as it paused
 
-# ``_lock`` serializes pausing, resuming and reading; ``_state`` guards the dictionaries below and is
+# ``_lock`` serializes pausing, resuming and copying; ``_state`` guards the dictionaries below and is
 # never held while a server starts or stops (the launch hook takes it under the server's own lock).
 _lock = threading.RLock()
 _state = threading.Lock()
 _last_connection: dict[str, datetime] = {}
-_paused: dict[str, _Waker | None] = {}  # a paused cluster's waker (None while AWS Backup reads it)
-_reading: set[str] = set()
+_paused: dict[str, _Waker] = {}
 
 
 class _Waker:
@@ -109,23 +112,11 @@ def connecting(identifier: str) -> float:
 
 
 @contextmanager
-def reading(identifier: str) -> Iterator[None]:
-    """AWS Backup's copy of the cluster: a paused one is read without resuming it."""
+def paused_snapshot(identifier: str) -> Iterator[Path | None]:
+    """A paused cluster's data as it paused (a ``pg_dump`` file, valid inside the block), or None when
+    it runs: what AWS Backup copies from a paused cluster's storage."""
     with _lock:
-        if not is_paused(identifier):
-            yield
-            return
-        server = postgres.server_for(identifier)
-        with _state:
-            _reading.add(identifier)
-        try:
-            server.start()
-            yield
-        finally:
-            server.stop()
-            with _state:
-                _reading.discard(identifier)
-                _paused[identifier] = _Waker(identifier, server.port)
+        yield postgres.server_for(identifier).data_dir / SNAPSHOT if is_paused(identifier) else None
 
 
 def forget(identifier: str) -> None:
@@ -147,7 +138,7 @@ def due_pauses(start: datetime, end: datetime) -> Iterable[Due]:
             continue
         minute = start.replace(second=0, microsecond=0) + timedelta(minutes=1)
         while minute <= end:
-            yield Due(minute, ORDER, f"capacity {identifier}", partial(_sample, account_id, region, identifier))
+            yield Due(minute, ORDER, f"capacity {identifier}", partial(_sample, account_id, region, identifier, minute))
             minute += timedelta(minutes=1)
         if not _pausable(account_id, region, identifier):
             continue
@@ -159,16 +150,11 @@ def due_pauses(start: datetime, end: datetime) -> Iterable[Due]:
 
 
 def on_launch(identifier: str) -> None:
-    """The cluster's server is about to start (``postgres.LAUNCH_HOOKS``): free the port its waker
-    holds; unless AWS Backup is reading it, the cluster is resumed."""
+    """The cluster's server is about to start (``postgres.LAUNCH_HOOKS``): it is resumed, and the
+    port its waker holds is freed."""
     with _state:
-        if identifier not in _paused:
-            return
-        waker = _paused[identifier]
-        if identifier in _reading:
-            _paused[identifier] = None
-        else:
-            del _paused[identifier]
+        waker = _paused.pop(identifier, None)
+        if waker is not None:
             _last_connection[identifier] = CLOCK.now()
     if waker is not None:
         waker.close()
@@ -238,14 +224,22 @@ def _pause(identifier: str, delay: int) -> None:
             _note_connection(identifier)  # open sessions keep it awake
             CLOCK.reschedule()
             return
+        try:
+            server.dump(server.data_dir / SNAPSHOT)
+        except postgres.DatabaseError as error:  # no snapshot to back up from: stay awake, try later
+            logger.warning("auto-pause: %s stays awake: %s", identifier, error)
+            _note_connection(identifier)
+            CLOCK.reschedule()
+            return
         server.stop()
         with _state:
             _paused[identifier] = _Waker(identifier, server.port)
         logger.info("auto-pause: %s paused after %s s without connections", identifier, delay)
 
 
-def _sample(account_id: str, region: str, identifier: str) -> None:
-    """``ServerlessDatabaseCapacity`` of a cluster that can pause, as RDS publishes it each minute."""
+def _sample(account_id: str, region: str, identifier: str, minute: datetime) -> None:
+    """``ServerlessDatabaseCapacity`` of a cluster that can pause, as RDS publishes it each minute
+    (stamped with the minute it is due at, whatever ran before it at that instant)."""
     cluster = world.cluster(account_id, region, identifier)
     if cluster is None or not _has_server(identifier):
         return
@@ -260,5 +254,5 @@ def _sample(account_id: str, region: str, identifier: str) -> None:
         capacity,
         {"DBClusterIdentifier": identifier},
         "Count",
-        CLOCK.now(),
+        minute,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,11 @@ class AuroraClusters(ResourceKind):
             server = postgres.server_for(cluster.db_cluster_identifier)
         except KeyError:
             raise BackupFailure(f"DB cluster {name} has no database server to back up.") from None
-        with auto_pause.reading(cluster.db_cluster_identifier):  # a snapshot does not resume a paused cluster
-            size = server.dump(directory / "database.dump")
+        with auto_pause.paused_snapshot(cluster.db_cluster_identifier) as paused:  # its storage, no resume
+            if paused is None:
+                size = server.dump(directory / "database.dump")
+            else:
+                size = shutil.copyfile(paused, directory / "database.dump").stat().st_size
         metadata = {"DBClusterIdentifier": cluster.db_cluster_identifier}
         for key, (attribute, _) in AURORA_SETTINGS.items():
             value = getattr(cluster, attribute, None)
