@@ -141,8 +141,8 @@ ALARMS: tuple[AlarmRow, ...] = (
      "Periods without throttle counts are 0 (FILL): CloudWatch ignores missing data on AWS/DynamoDB alarms.",
      "dynamodb_throttles", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 2), Missing.NOT_BREACHING),
     ("health-check-errors", "The data-plane canary failed: a store is unreachable or broken. Clears with the next "
-     "5-minute period in which the canary only succeeds, or 10 to 15 minutes after the failed run when no run "
-     "follows sooner (a {interval}-minute interval).",
+     "5-minute period in which the canary only succeeds; with no run in between (it runs every {interval} "
+     "minutes), 10 to 15 minutes after the failed run.",
      "function_errors", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 1), Missing.NOT_BREACHING),
     ("health-check-not-running", "The data-plane canary has not run: no invocation for {four} to {five} minutes "
      "(missing data is breaching, and CloudWatch fills it only once the last invocation has left its 5-period "
