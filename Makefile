@@ -10,7 +10,7 @@
 #   make emulator  emulator and drill-tool tests with coverage: an in-process emulator, real PostgreSQL servers
 #   make lint      ruff, mypy, cfn-lint, checkov (dev and prod templates); make lint-templates: synth + cfn-lint only
 #   make integration   integration tests against the recorded deployment (on-demand actions; < 45 min on AWS)
-#   make integration-long   the integration tests that wait for schedules (about a day and a half on AWS)
+#   make integration-long   the integration tests that wait for schedules (up to 17 days on AWS on dev)
 #   make prod-check    the prod profile on the local emulator: deploy, read back, blocked destroy, unprotect, destroy
 #   make soak DAYS=7   N emulated days of normal operation on the local deployment, then its invariants
 #   make bench     synth / tests / local cycle timings and ratios against an empty app (bench-results.json)
@@ -154,8 +154,8 @@ unprotect: install
 	$(call target_env,$(DESTROY_TARGET)) $(PY) -m tools.protection unprotect --suffix $(SUFFIX)
 
 # Against AWS `make integration` takes under 45 minutes (on-demand actions only); the tests that need
-# schedules to pass (the hourly plan, the daily restore test, an RPO breach) take about a day and a
-# half and run only with `make integration-long`. Each says at its start how long it takes on AWS;
+# schedules to pass (the hourly plan, the scheduled restore test, an RPO breach) take up to 17 days
+# on dev and run only with `make integration-long`. Each says at its start how long it takes on AWS;
 # locally both take seconds.
 integration: install
 	$(PY) -m pytest tests/integration -m "not long" -v
@@ -186,7 +186,7 @@ soak: install
 	$(PY) -m tools.local_aws soak --days $(DAYS) $(SOAK)
 
 # The whole cycle on the local emulator; destroy (and the server stop) runs even when a test fails.
-# The drill runs after an hour of normal operation (canary every 5 minutes, then the hourly backup),
+# The drill runs after an hour of normal operation (the canary on its schedule, then the hourly backup),
 # so it restores recovery points taken after the integration tests' outages; it lands fifteen minutes
 # after an hourly backup started (its Aurora job completes twelve emulated minutes after the hour), so
 # it restores that backup and the data-loss window it measures does not depend on the time of day.

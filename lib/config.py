@@ -31,6 +31,11 @@ CONTEXT_KEYS = ("environmentSuffix", "alarmEmail", "profile")
 _SUFFIX_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MIN_INTERFACE_ENDPOINT_AZS = 2
+# Aurora's range for SecondsUntilAutoPause (RDS API Reference, "ServerlessV2ScalingConfiguration").
+AUTO_PAUSE_SECONDS = (300, 86_400)
+# An hourly canary runs at this minute: just before the hourly backups (minute 0) and after the
+# function export (minute 50), so every hourly recovery point holds a heartbeat minutes old.
+HOURLY_CANARY_MINUTE = 55
 
 # Names the layers and the tools agree on.
 HEARTBEAT_OBJECT_KEY = "heartbeat/latest.json"  # the one object the canary writes (its S3_HEARTBEAT_KEY)
@@ -83,6 +88,10 @@ class Profile:
     the backup vault's lock in governance mode (None: no lock); it may not exceed the plan's retention,
     or AWS Backup would fail every job. ``log_retention``: how long CloudWatch Logs keeps every log
     group, by its ``aws_logs.RetentionDays`` name (this module imports no CDK).
+    ``canary_interval_minutes``: how often the data-plane canary runs (a divisor of 60); in a pausing
+    profile the pause delay must be shorter, so Aurora pauses between runs instead of never.
+    ``restore_test_schedule``: when AWS Backup restore testing runs (a cron expression, UTC).
+    ``interface_endpoint_azs``: how many AZs (the first ones) hold an ENI of each interface endpoint.
     """
 
     name: str
@@ -95,8 +104,11 @@ class Profile:
     log_retention: str
     alarm_email_required: bool
     interface_endpoint_azs: int
+    canary_interval_minutes: int
+    restore_test_schedule: str
 
     def __post_init__(self) -> None:
+        self._check_canary_and_pause()
         if self.interface_endpoint_azs < MIN_INTERFACE_ENDPOINT_AZS:
             raise ConfigError(
                 f"Profile {self.name!r} puts interface endpoints in {self.interface_endpoint_azs} AZ(s): at least "
@@ -104,23 +116,60 @@ class Profile:
                 "it calls through them."
             )
 
+    def _check_canary_and_pause(self) -> None:
+        interval, pause = self.canary_interval_minutes, self.aurora_seconds_until_auto_pause
+        if interval < 1 or 60 % interval:
+            raise ConfigError(
+                f"Profile {self.name!r} runs the canary every {interval} minutes: use a divisor of 60 (5, 30, 60), "
+                "so that its runs keep their place before each hourly backup."
+            )
+        if self.aurora_min_capacity > 0:
+            if pause is not None:
+                raise ConfigError(
+                    f"Profile {self.name!r} sets an auto-pause delay with a minimum capacity of "
+                    f"{self.aurora_min_capacity} ACU: Aurora pauses only at 0 ACU, so drop the delay or the floor."
+                )
+            return
+        if pause is None or not AUTO_PAUSE_SECONDS[0] <= pause <= AUTO_PAUSE_SECONDS[1]:
+            raise ConfigError(
+                f"Profile {self.name!r} scales Aurora to 0 ACU, so it needs an auto-pause delay of "
+                f"{AUTO_PAUSE_SECONDS[0]} to {AUTO_PAUSE_SECONDS[1]} seconds, not {pause}."
+            )
+        if pause >= interval * 60:
+            raise ConfigError(
+                f"Profile {self.name!r} pauses Aurora after {pause} s, not shorter than the canary's "
+                f"{interval}-minute interval, so the canary would keep it awake and it would never pause."
+            )
 
-# dev: pauses to 0 ACU when idle and destroys completely. Its pause delay is longer than the canary's
-# 5-minute interval, so a running canary keeps it awake instead of pausing and resuming it between runs.
+    @property
+    def canary_schedule(self) -> str:
+        """The canary's EventBridge schedule: hourly at ``HOURLY_CANARY_MINUTE``, else a rate."""
+        if self.canary_interval_minutes == 60:
+            return f"cron({HOURLY_CANARY_MINUTE} * * * ? *)"
+        return f"rate({self.canary_interval_minutes} minutes)"
+
+
+# dev: costs little when idle and destroys completely. The canary runs hourly (at minute 55, before the
+# hourly backup) and Aurora pauses to 0 ACU five minutes after it. Restore tests run twice a month (the
+# 1st and 15th, 05:00 UTC): weekly ones would put dev idle $3.29 over its $75 budget (README, "Cost");
+# the drill still runs on demand. Interface endpoints sit in two AZs, still enough to survive losing one.
 DEV = Profile(
     name="dev",
     aurora_min_capacity=0,
     aurora_max_capacity=4,
-    aurora_seconds_until_auto_pause=600,
+    aurora_seconds_until_auto_pause=300,
     aurora_readers=1,
     deletion_protection=False,
     vault_lock_min_retention_days=None,
     log_retention="ONE_WEEK",
     alarm_email_required=False,
-    interface_endpoint_azs=3,
+    interface_endpoint_azs=2,
+    canary_interval_minutes=60,
+    restore_test_schedule="cron(0 5 1,15 * ? *)",
 )
 # prod: a warm floor, a reader in each of the other two AZs, data that an operator must unprotect
-# before it can be deleted, a year of logs and someone to page.
+# before it can be deleted, a year of logs and someone to page; a canary every 5 minutes, daily
+# restore tests (05:00 UTC, between the hourly backups' busy minutes), endpoints in all three AZs.
 PROD = Profile(
     name="prod",
     aurora_min_capacity=2,
@@ -132,6 +181,8 @@ PROD = Profile(
     log_retention="ONE_YEAR",
     alarm_email_required=True,
     interface_endpoint_azs=3,
+    canary_interval_minutes=5,
+    restore_test_schedule="cron(0 5 ? * * *)",
 )
 PROFILES: Mapping[str, Profile] = {profile.name: profile for profile in (DEV, PROD)}
 DEFAULT_PROFILE = DEV.name
@@ -149,7 +200,6 @@ class EnvironmentConfig:
     database_name: str = "appdb"
     profile: Profile = DEV
     objectives: RecoveryObjectives = field(default_factory=RecoveryObjectives)
-    health_check_schedule_minutes: int = 5
     # How long an AZ-loss experiment cuts the AZ's isolated subnets off (ISO-8601, as FIS takes it).
     az_loss_duration: str = "PT10M"
     alarm_email: str | None = None

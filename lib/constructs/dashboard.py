@@ -72,7 +72,9 @@ class Metrics:
         self.dynamodb_read = table.metric_consumed_read_capacity_units(period=FIVE_MINUTES)
         self.dynamodb_write = table.metric_consumed_write_capacity_units(period=FIVE_MINUTES)
         self.function_errors = canary.metric_errors(period=FIVE_MINUTES, statistic="Sum")
-        self.function_invocations = canary.metric_invocations(period=FIVE_MINUTES, statistic="Sum")
+        # health-check-not-running counts the canary's runs per interval: one run in each period.
+        self.canary_interval = Duration.minutes(config.profile.canary_interval_minutes)
+        self.function_invocations = canary.metric_invocations(period=self.canary_interval, statistic="Sum")
         self.function_duration = canary.metric_duration(period=FIVE_MINUTES, statistic="p99")
         self.dead_letters = canary_dead_letters.metric_approximate_number_of_messages_visible(
             period=FIVE_MINUTES, statistic="Maximum"
@@ -111,7 +113,8 @@ def _canary_metric(namespace: str, name: str, dependency: str, suffix: str, stat
     )
 
 
-# alarm name, what it means, metric (a Metrics attribute), threshold, comparison,
+# alarm name, what it means (``{interval}``, ``{four}``, ``{five}``: the canary's interval in minutes and
+# four and five times it), metric (a Metrics attribute), threshold, comparison,
 # (datapoints to alarm, evaluation periods), missing data.
 # Timings follow CloudWatch's evaluation range: it reads two periods more than the evaluation periods,
 # and while a real value is among them, the newest real values decide (User Guide, "Configuring how
@@ -138,10 +141,12 @@ ALARMS: tuple[AlarmRow, ...] = (
      "Periods without throttle counts are 0 (FILL): CloudWatch ignores missing data on AWS/DynamoDB alarms.",
      "dynamodb_throttles", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 2), Missing.NOT_BREACHING),
     ("health-check-errors", "The data-plane canary failed: a store is unreachable or broken. Clears with the next "
-     "5-minute period in which the canary only succeeds.",
+     "5-minute period in which the canary only succeeds; with no run in between (it runs every {interval} "
+     "minutes), 10 to 15 minutes after the failed run.",
      "function_errors", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 1), Missing.NOT_BREACHING),
-    ("health-check-not-running", "The data-plane canary has not run: no invocation for 20 to 25 minutes (missing "
-     "data is breaching, and CloudWatch fills it only once the last invocation has left its 5-period range).",
+    ("health-check-not-running", "The data-plane canary has not run: no invocation for {four} to {five} minutes "
+     "(missing data is breaching, and CloudWatch fills it only once the last invocation has left its 5-period "
+     "range of {interval}-minute periods, one run each).",
      "function_invocations", 1, Comparison.LESS_THAN_THRESHOLD, (3, 3), Missing.BREACHING),
     ("health-check-dead-letters", "Canary invocations were dead-lettered.",
      "dead_letters", 1, Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, (1, 1), Missing.NOT_BREACHING),
@@ -151,10 +156,11 @@ ALARMS: tuple[AlarmRow, ...] = (
 
 def add_alarms(alarms: TopicAlarms, metrics: Metrics) -> dict[str, cloudwatch.Alarm]:
     """The alarms of ``ALARMS``, by name."""
+    interval = int(metrics.canary_interval.to_minutes())
     return {
         name: alarms.add(
             name,
-            description=description,
+            description=description.format(interval=interval, four=4 * interval, five=5 * interval),
             metric=getattr(metrics, metric),
             threshold=threshold,
             comparison=comparison,

@@ -1,10 +1,10 @@
-"""AWS Backup restore testing: every day the newest recovery point of Aurora and of DynamoDB is
-restored into a throw-away copy, validated as the DR drill does, and timed against the RTO.
+"""AWS Backup restore testing: on the profile's schedule the newest recovery point of Aurora and of
+DynamoDB is restored into a throw-away copy, validated as the DR drill does, and timed against the RTO.
 
 Pieces:
 
-* ``AWS::Backup::RestoreTestingPlan``: daily, a one-hour start window, the latest snapshot recovery
-  point of the last day from this stack's vault.
+* ``AWS::Backup::RestoreTestingPlan``: ``Profile.restore_test_schedule`` (daily on prod, twice a month on dev),
+  a one-hour start window, the latest snapshot recovery point of the last day from this stack's vault.
 * One ``AWS::Backup::RestoreTestingSelection`` per resource (Aurora cluster, DynamoDB table), restored
   with the restore-testing role and kept one hour for validation; the Aurora copy goes into the database
   subnet group with the database security group, so the validator can reach it on 5432.
@@ -63,7 +63,6 @@ from lib.constructs.kit_function import function_with_role
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
 
 NAMESPACE = "DisasterRecovery/RestoreTesting"
-SCHEDULE = "cron(0 5 ? * * *)"  # daily at 05:00 UTC, between the hourly backups' busy minutes
 START_WINDOW_HOURS = 1
 SELECTION_WINDOW_DAYS = 1
 # Writer creation takes 10-20 minutes on AWS: give it an hour, then a sweep (every 30 minutes) fails
@@ -157,7 +156,7 @@ class RestoreTesting(Construct):
             self,
             "Plan",
             restore_testing_plan_name=restore_testing_name(config, "restore-testing-plan"),
-            schedule_expression=SCHEDULE,
+            schedule_expression=config.profile.restore_test_schedule,
             schedule_expression_timezone="Etc/UTC",
             start_window_hours=START_WINDOW_HOURS,
             recovery_point_selection=backup.CfnRestoreTestingPlan.RestoreTestingRecoveryPointSelectionProperty(

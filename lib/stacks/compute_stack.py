@@ -102,26 +102,27 @@ class ComputeStack(NestedStack):
         # "live"); on the function they would apply to $LATEST only, and `live` would keep Lambda's
         # defaults of 2 retries and 6 hours. A failed run goes to the DLQ at once; a queued event
         # older than one interval is stale (the next run is due).
+        interval = Duration.minutes(config.profile.canary_interval_minutes)
         self.alias = lambda_.Alias(
             self,
             "LiveAlias",
             alias_name=LIVE_ALIAS,
             version=self.function.current_version,
             retry_attempts=0,
-            max_event_age=Duration.minutes(config.health_check_schedule_minutes),
+            max_event_age=interval,
         )
         events.Rule(
             self,
             "Schedule",
             rule_name=config.name("health-check-schedule"),
-            description=f"Runs {function_name} every {config.health_check_schedule_minutes} minutes",
-            schedule=events.Schedule.rate(Duration.minutes(config.health_check_schedule_minutes)),
+            description=f"Runs {function_name} every {interval.to_minutes()} minutes",
+            schedule=events.Schedule.expression(config.profile.canary_schedule),
             targets=[
                 targets.LambdaFunction(
                     self.alias,
                     dead_letter_queue=self.dead_letter_queue,
                     retry_attempts=2,
-                    max_event_age=Duration.minutes(config.health_check_schedule_minutes),
+                    max_event_age=interval,
                 )
             ],
         )

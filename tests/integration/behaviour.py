@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from tools.local_aws import control
@@ -48,17 +48,14 @@ class Clock:
             return []
         return list(control.call(self.endpoint, "tick", {"minutes": minutes})["fired"])
 
-    def jump_to(self, hour: int, minute: int) -> None:
-        """On the emulator, jump (running nothing on the way) to the next hh:mm at least a minute away;
-        against AWS, wait for it. For reaching a daily schedule without simulating every hour."""
+    def jump_until(self, target: datetime) -> None:
+        """On the emulator, jump (running nothing on the way) to ``target``; against AWS, wait for it.
+        For reaching a daily or monthly schedule without simulating every hour."""
         now = self.now()
-        target = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-        while target <= now + timedelta(minutes=1):
-            target += timedelta(days=1)
         if self.endpoint is None:
-            time.sleep((target - now).total_seconds())
+            time.sleep(max(0.0, (target - now).total_seconds()))
         else:
-            control.call(self.endpoint, "jump", {"minutes": (target - now).total_seconds() / 60})
+            control.call(self.endpoint, "jump", {"minutes": max(0.0, (target - now).total_seconds() / 60)})
 
     def until(self, condition: Callable[[], T | None], *, minutes: float, what: str, step: float = 1) -> T:
         """The first truthy ``condition()`` while at most ``minutes`` pass, else the test fails."""

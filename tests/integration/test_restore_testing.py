@@ -1,9 +1,10 @@
-"""AWS Backup restore testing really runs: at its daily time the plan restores the newest recovery
-point of Aurora and DynamoDB. The DynamoDB copy is validated at once; the Aurora copy has no DB
-instance (AWS Backup restores the cluster only), so the validation function adds a writer, validates
-when RDS says it was created, deletes it and reports; AWS Backup then deletes both copies. The restore
-duration it publishes for Aurora includes the writer's creation.
-(Against AWS this test waits for the next 05:00 UTC, then up to the two-hour validation window.)"""
+"""AWS Backup restore testing really runs: at its scheduled time (the profile's: daily on prod, twice a
+month on dev) the plan restores the newest recovery point of Aurora and DynamoDB. The DynamoDB copy is
+validated at once; the Aurora copy has no DB instance (AWS Backup restores the cluster only), so the
+validation function adds a writer, validates when RDS says it was created, deletes it and reports; AWS
+Backup then deletes both copies. The restore duration it publishes for Aurora includes the writer's
+creation.
+(Against AWS this test waits for the plan's next run, then up to the two-hour validation window.)"""
 
 from __future__ import annotations
 
@@ -15,13 +16,16 @@ from botocore.exceptions import ClientError
 
 from lib import output_keys as keys
 from lib.constructs.restore_testing import NAMESPACE, VALIDATION_WINDOW_HOURS
+from lib.schedules import occurrences
 
 from .behaviour import back_up, invoke_canary, selected_resources
 
-# Against AWS: up to a day until the next 05:00 UTC, then the restore tests and their validation.
-pytestmark = [pytest.mark.long, pytest.mark.aws_minutes(1530)]
+# Against AWS: up to 17 days until the plan's next run (dev's: the 1st and 15th), then the restore tests
+# and their validation.
+pytestmark = [pytest.mark.long, pytest.mark.aws_minutes(17 * 1440 + 90)]
 
-RESTORE_TEST_HOUR = 5  # lib/constructs/restore_testing.py SCHEDULE: cron(0 5 ? * * *)
+# The recovery points are taken this long before the run: inside the plan's one-day selection window.
+BACK_UP_BEFORE = timedelta(hours=1)
 FINAL = ("SUCCESSFUL", "FAILED", "TIMED_OUT")
 
 
@@ -33,18 +37,24 @@ def _gone(describe: Any, code: str, **key: str) -> bool:
     return False
 
 
-def test_the_daily_restore_test_restores_validates_and_reports(client, outputs, suffix, clock) -> None:
+def test_the_scheduled_restore_test_restores_validates_and_reports(client, outputs, suffix, clock) -> None:
     backup, rds = client("backup"), client("rds")
-    summary, error = invoke_canary(client, outputs)
-    assert error is None, summary
-    for arn in selected_resources(client, outputs[keys.BACKUP_PLAN_ID]):
-        if arn.split(":")[2] in ("rds", "dynamodb"):
-            assert back_up(client, outputs, clock, arn)["State"] == "COMPLETED"
     (plan,) = [
         p
         for p in backup.list_restore_testing_plans()["RestoreTestingPlans"]
         if p["RestoreTestingPlanName"].endswith(suffix.replace("-", "_"))
     ]
+    schedule = backup.get_restore_testing_plan(RestoreTestingPlanName=plan["RestoreTestingPlanName"])[
+        "RestoreTestingPlan"
+    ]["ScheduleExpression"]
+    now = clock.now()
+    next_run = occurrences(schedule, now + BACK_UP_BEFORE, now + timedelta(days=32), now)[0]
+    clock.jump_until(next_run - BACK_UP_BEFORE)
+    summary, error = invoke_canary(client, outputs)
+    assert error is None, summary
+    for arn in selected_resources(client, outputs[keys.BACKUP_PLAN_ID]):
+        if arn.split(":")[2] in ("rds", "dynamodb"):
+            assert back_up(client, outputs, clock, arn)["State"] == "COMPLETED"
 
     def jobs() -> list[dict[str, Any]]:
         return [
@@ -66,8 +76,7 @@ def test_the_daily_restore_test_restores_validates_and_reports(client, outputs, 
         except ClientError:
             return None
 
-    clock.jump_to(RESTORE_TEST_HOUR - 1, 58)
-    aurora = clock.until(aurora_copy_restored, minutes=120, what="the Aurora restore test's copy restored")
+    aurora = clock.until(aurora_copy_restored, minutes=180, what="the Aurora restore test's copy restored")
     copy = aurora["CreatedResourceArn"].split(":")[-1]
     writer = f"{copy}-writer"
     # The copy has no instance of its own: the validation function adds one, and validates only once

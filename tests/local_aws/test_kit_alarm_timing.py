@@ -67,10 +67,11 @@ def _state(aws: Aws, name: str) -> str:
     return str(aws("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"])
 
 
-def _period_start() -> datetime:
-    """Jump to one minute into a fresh 5-minute period; returns the period's start."""
+def _period_start(period: timedelta = FIVE_MINUTES) -> datetime:
+    """Jump to one minute into a fresh period (5 minutes unless given); returns the period's start."""
     now = CLOCK.now()
-    boundary = datetime.fromtimestamp(now.timestamp() // 300 * 300, UTC) + FIVE_MINUTES
+    seconds = period.total_seconds()
+    boundary = datetime.fromtimestamp(now.timestamp() // seconds * seconds, UTC) + period
     CLOCK.jump(boundary + timedelta(minutes=1) - now)
     return boundary
 
@@ -90,17 +91,18 @@ def _first_state(aws: Aws, name: str, state: str, minutes: int, each_minute: Cal
 
 
 class Publisher:
-    """Publishes an alarm's metric once every 5 minutes, as the backup monitor (the age of the newest
-    point) and the canary's schedule (one invocation) do."""
+    """Publishes an alarm's metric once per alarm period, as the backup monitor (the age of the newest
+    point, every 5 minutes) and the canary's schedule (one invocation per interval) do."""
 
     def __init__(self, aws: Aws, alarm: dict[str, Any], value: Callable[[datetime], float]) -> None:
         self.aws, self.alarm, self.value = aws, alarm, value
+        self.every = timedelta(seconds=alarm["Period"])
         self.last_report: datetime | None = None
         self.running = True
 
     def tick(self) -> None:
         now = CLOCK.now()
-        if not self.running or (self.last_report and now - self.last_report < FIVE_MINUTES):
+        if not self.running or (self.last_report and now - self.last_report < self.every):
             return
         datum = {
             "MetricName": self.alarm["MetricName"],
@@ -132,9 +134,10 @@ def test_rpo_alarm_pages_15_to_21_minutes_after_the_rpo_when_backups_stop(
     assert properties["Threshold"] == 60
 
 
+# earliest and latest in alarm periods: 5 minutes for the RPO alarm, the canary's interval for its own.
 @pytest.mark.parametrize(
     ("alarm_type", "healthy_value", "earliest", "latest"),
-    [("rpo-dynamodb-table", 5.0, 25, 30), ("health-check-not-running", 1.0, 20, 25)],
+    [("rpo-dynamodb-table", 5.0, 5, 6), ("health-check-not-running", 1.0, 4, 5)],
 )
 def test_missing_data_pages_once_the_last_report_leaves_the_range(
     aws: Aws,
@@ -148,13 +151,14 @@ def test_missing_data_pages_once_the_last_report_leaves_the_range(
     """Missing data is breaching, but only once the last reported value has left the evaluation range:
     the backup monitor or the canary stopped."""
     name, properties = _own_alarm(aws, kit_alarms, alarm_type, suffix)
-    _period_start()
     publisher = Publisher(aws, properties, lambda now: healthy_value)
-    assert _first_state(aws, name, "OK", 10, publisher.tick)
+    period = int(publisher.every.total_seconds() // 60)
+    _period_start(publisher.every)
+    assert _first_state(aws, name, "OK", 2 * period, publisher.tick)
     publisher.running = False
     assert publisher.last_report is not None
-    fired = _first_state(aws, name, "ALARM", 60, lambda: None)
-    assert earliest <= _minutes(fired, publisher.last_report) <= latest
+    fired = _first_state(aws, name, "ALARM", 12 * period, lambda: None)
+    assert earliest * period <= _minutes(fired, publisher.last_report) <= latest * period
 
 
 def test_dynamodb_throttling_alarm_is_ok_without_traffic_and_clears_after_throttling(

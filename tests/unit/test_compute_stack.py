@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from lib.config import DEV
 from lib.lambda_runtime import ARCHITECTURE, RUNTIME_PYTHON_VERSION
 from lib.network_reachability import FUNCTION_PACKAGES
 from tests.unit.templates import SUFFIX, Templates, only
@@ -73,10 +74,10 @@ def test_every_deploy_publishes_a_version_behind_the_live_alias(templates: Templ
     assert alias["Name"] == "live"
 
 
-def test_schedule_invokes_the_alias_every_five_minutes_with_a_dead_letter_queue(templates: Templates) -> None:
+def test_schedule_invokes_the_alias_on_the_profiles_interval_with_a_dead_letter_queue(templates: Templates) -> None:
     rule = only(templates.compute, "AWS::Events::Rule")["Properties"]
     assert rule["Name"] == f"health-check-schedule-{SUFFIX}"
-    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    assert rule["ScheduleExpression"] == DEV.canary_schedule == "cron(55 * * * ? *)"
     target = rule["Targets"][0]
     assert "LiveAlias" in target["Arn"]["Ref"]
     assert "DeadLetterQueue" in target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
@@ -91,7 +92,7 @@ def test_failed_async_invocations_of_the_live_alias_are_dead_lettered_not_retrie
     (alias,) = templates.compute.find_resources("AWS::Lambda::Alias", {"Properties": {"Name": "live"}})
     assert config["Qualifier"] == {"Fn::Select": [7, {"Fn::Split": [":", {"Ref": alias}]}]}  # the alias's name
     assert config["MaximumRetryAttempts"] == 0
-    assert config["MaximumEventAgeInSeconds"] == 5 * 60  # one schedule interval: a later run is stale
+    assert config["MaximumEventAgeInSeconds"] == DEV.canary_interval_minutes * 60  # one interval: a later run is stale
     queue = only(templates.compute, "AWS::SQS::Queue")
     assert queue["Properties"]["QueueName"] == f"health-check-dlq-{SUFFIX}"
     assert "MonitoringKey" in queue["Properties"]["KmsMasterKeyId"]["Ref"]

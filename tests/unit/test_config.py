@@ -125,3 +125,30 @@ def test_an_rpo_aws_backup_cannot_serve_is_refused(rpo: int) -> None:
 def test_objectives_are_one_hour_four_hours_seven_days_by_default() -> None:
     objectives = load_config({}, {}).objectives
     assert (objectives.rpo_minutes, objectives.rto_minutes, objectives.retention_days) == (60, 240, 7)
+
+
+@pytest.mark.parametrize(
+    ("change", "sentence"),
+    [
+        (
+            {"aurora_seconds_until_auto_pause": 3600},
+            "pauses Aurora after 3600 s, not shorter than the canary's 60-minute",
+        ),
+        ({"aurora_seconds_until_auto_pause": None}, "needs an auto-pause delay of 300 to 86400 seconds, not None"),
+        ({"aurora_seconds_until_auto_pause": 120}, "needs an auto-pause delay of 300 to 86400 seconds, not 120"),
+        ({"canary_interval_minutes": 45}, "runs the canary every 45 minutes: use a divisor of 60"),
+        ({"aurora_min_capacity": 0.5}, "sets an auto-pause delay with a minimum capacity of 0.5 ACU"),
+    ],
+)
+def test_a_canary_and_pause_delay_that_would_keep_aurora_awake_or_cannot_be_set_are_refused(
+    change: dict[str, object], sentence: str
+) -> None:
+    with pytest.raises(ConfigError, match=sentence):
+        replace(DEV, **change)  # type: ignore[arg-type]
+
+
+def test_the_hourly_canary_runs_before_the_hourly_backup_and_a_faster_one_on_a_rate() -> None:
+    assert DEV.canary_schedule == "cron(55 * * * ? *)"
+    assert PROD.canary_schedule == "rate(5 minutes)"
+    assert DEV.aurora_seconds_until_auto_pause is not None
+    assert DEV.aurora_seconds_until_auto_pause < DEV.canary_interval_minutes * 60

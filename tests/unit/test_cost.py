@@ -77,10 +77,17 @@ def test_every_price_names_its_unit_source_and_date() -> None:
         assert entry["source"].startswith("https://aws.amazon.com/"), key
 
 
-def test_usage_states_both_scenarios_and_the_dev_idle_budget() -> None:
+def test_usage_states_both_scenarios_and_the_idle_budgets() -> None:
     assert {s.name for s in USAGES.scenarios} == {"idle", "typical"}
     assert all(s.description and s.hours == HOURS for s in USAGES.scenarios)
-    assert [(b.profile, b.scenario, b.usd) for b in USAGES.budgets] == [("dev", "idle", 40.0)]
+    assert [(b.profile, b.scenario, b.usd) for b in USAGES.budgets] == [("dev", "idle", 75.0), ("prod", "idle", 725.0)]
+
+
+def test_a_price_that_could_not_be_checked_is_marked_unverified_next_to_its_number() -> None:
+    """Issue 18: the restore testing charge per job cannot be confirmed offline."""
+    assert not PRICE.entries["backup.restore_testing_job"]["verified"]
+    assert PRICE.unit_price("backup.restore_testing_job") == "$1.50 (unverified)"
+    assert PRICE.unit_price("kms.key_month") == "$1.00"
 
 
 def test_interface_endpoint_is_priced_per_az_hour_and_gateway_endpoints_are_free(tmp_path: Path) -> None:
@@ -321,7 +328,8 @@ def test_the_real_assembly(tap_stack: TapStack, tmp_path: Path, capsys: pytest.C
     directory = cdk.Stage.of(tap_stack).synth().directory
     assert main([f"dev={directory}", "--markdown", "--json", str(tmp_path / "cost.json")]) == 0
     printed = capsys.readouterr().out
-    assert "| dev | idle |" in printed and "budget ≤ $40" in printed
+    assert "| dev | idle |" in printed and "budget ≤ $75" in printed
+    assert "jobs x $1.50 (unverified) |" in printed
     (profile,) = json.loads((tmp_path / "cost.json").read_text())["profiles"]
     idle = profile["scenarios"]["idle"]
     assert idle[OURS]["not_priced"] == []

@@ -65,7 +65,7 @@ def test_interface_endpoints_exactly_for_the_services_the_functions_call(templat
     for endpoint in endpoints.values():
         properties = endpoint["Properties"]
         assert properties["PrivateDnsEnabled"] is True
-        assert len(properties["SubnetIds"]) == DEV.interface_endpoint_azs == 3
+        assert len(properties["SubnetIds"]) == DEV.interface_endpoint_azs == 2
         assert [g["Fn::GetAtt"][0] for g in properties["SecurityGroupIds"]] == [
             next(
                 iter(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from lib.config import DEFAULT_AVAILABILITY_ZONES, EnvironmentConfig
+from lib.config import DEFAULT_AVAILABILITY_ZONES, DEV, PROD
 from lib.tap_stack import TapStack
 
 from .templates import ACCOUNT, SUFFIX, Templates, only, synthesized, templates_of
@@ -89,8 +89,7 @@ def test_dev_aurora_scales_to_zero_and_pauses_prod_keeps_a_warm_floor(templates:
     dev_scaling = only(templates.data, "AWS::RDS::DBCluster")["Properties"]["ServerlessV2ScalingConfiguration"]
     prod_scaling = only(prod.data, "AWS::RDS::DBCluster")["Properties"]["ServerlessV2ScalingConfiguration"]
     assert dev_scaling["MinCapacity"] == 0
-    # Longer than the canary's interval: a running canary keeps dev awake rather than waking it each run.
-    assert dev_scaling["SecondsUntilAutoPause"] > EnvironmentConfig(SUFFIX).health_check_schedule_minutes * 60
+    assert dev_scaling["SecondsUntilAutoPause"] == DEV.aurora_seconds_until_auto_pause
     assert prod_scaling["MinCapacity"] >= 2
     assert "SecondsUntilAutoPause" not in prod_scaling
     assert prod_scaling["MaxCapacity"] > dev_scaling["MaxCapacity"]
@@ -302,3 +301,42 @@ def test_the_vault_policy_lets_only_the_cleanup_in_dev_and_the_break_glass_role_
                 "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [guardian, CLOUDFORMATION]}},
             },
         ]
+
+
+def test_dev_pauses_between_canary_runs_tests_restores_twice_a_month_and_pays_for_two_endpoint_azs(
+    templates: Templates, prod: Templates
+) -> None:
+    """What issue #18 trades on dev, pinned in the templates: an hourly canary (just before the hourly
+    backup) with Aurora pausing 5 minutes after it, restore tests twice a month, endpoint ENIs in 2 AZs; prod
+    keeps a 5-minute canary, a warm floor, daily restore tests and 3 AZs."""
+
+    def canary(layers: Templates) -> tuple[str, int]:
+        rule = only(layers.compute, "AWS::Events::Rule")["Properties"]
+        return rule["ScheduleExpression"], rule["Targets"][0]["RetryPolicy"]["MaximumEventAgeInSeconds"]
+
+    def restore_schedule(layers: Templates) -> str:
+        return str(only(layers.resilience, "AWS::Backup::RestoreTestingPlan")["Properties"]["ScheduleExpression"])
+
+    def endpoint_azs(layers: Templates) -> set[int]:
+        endpoints = layers.network.find_resources(
+            "AWS::EC2::VPCEndpoint", {"Properties": {"VpcEndpointType": "Interface"}}
+        )
+        return {len(e["Properties"]["SubnetIds"]) for e in endpoints.values()}
+
+    def not_running_period(layers: Templates) -> int:
+        alarms = layers.resilience.find_resources("AWS::CloudWatch::Alarm")
+        alarm = next(a for a in alarms.values() if a["Properties"]["AlarmName"] == f"health-check-not-running-{SUFFIX}")
+        return int(alarm["Properties"]["Period"])
+
+    pause = only(templates.data, "AWS::RDS::DBCluster")["Properties"]["ServerlessV2ScalingConfiguration"]
+    assert canary(templates) == ("cron(55 * * * ? *)", 3600)
+    assert not_running_period(templates) == 3600
+    assert pause["MinCapacity"] == 0 and 300 <= pause["SecondsUntilAutoPause"] < 3600
+    assert restore_schedule(templates) == "cron(0 5 1,15 * ? *)"
+    assert endpoint_azs(templates) == {2}
+
+    assert canary(prod) == ("rate(5 minutes)", 300)
+    assert not_running_period(prod) == 300
+    assert restore_schedule(prod) == "cron(0 5 ? * * *)"
+    assert endpoint_azs(prod) == {3}
+    assert (DEV.canary_interval_minutes, PROD.canary_interval_minutes) == (60, 5)

@@ -25,12 +25,13 @@ def _function(templates: Templates, name: str) -> dict[str, Any]:
     return _by_name(templates, "AWS::Lambda::Function", "FunctionName")[name]
 
 
-def test_plan_restores_the_latest_snapshot_of_the_vault_daily(templates: Templates) -> None:
+def test_plan_restores_the_latest_snapshot_of_the_vault_on_the_profiles_schedule(templates: Templates) -> None:
     plan = only(templates.resilience, "AWS::Backup::RestoreTestingPlan")
     properties = plan["Properties"]
     # Restore testing names allow letters, digits and underscores only.
     assert properties["RestoreTestingPlanName"] == f"restore_testing_plan_{SUFFIX}"
-    assert (properties["ScheduleExpression"], properties["StartWindowHours"]) == ("cron(0 5 ? * * *)", 1)
+    # Dev: the 1st and 15th at 05:00 UTC, between the hourly backups' busy minutes; prod: test_profiles.
+    assert (properties["ScheduleExpression"], properties["StartWindowHours"]) == ("cron(0 5 1,15 * ? *)", 1)
     selection = properties["RecoveryPointSelection"]
     assert (selection["Algorithm"], selection["RecoveryPointTypes"], selection["SelectionWindowDays"]) == (
         "LATEST_WITHIN_WINDOW",

@@ -50,6 +50,12 @@ class Prices:
     def __getitem__(self, key: str) -> float:
         return float(self.entries[key]["usd"])
 
+    def unit_price(self, key: str) -> str:
+        """The unit price as the output shows it next to a quantity: marked "unverified" when its
+        entry says it could not be checked against its source page (``"verified": false``)."""
+        mark = "" if self.entries[key].get("verified", True) else " (unverified)"
+        return f"${self[key]:,.2f}{mark}"
+
     @classmethod
     def load(cls, path: Path) -> Prices:
         data = json.loads(path.read_text())
@@ -774,7 +780,7 @@ class _Pricer:
         self._line(
             selection,
             "restore testing jobs",
-            f"{jobs:.0f} jobs",
+            f"{jobs:.1f} jobs x {self.prices.unit_price('backup.restore_testing_job')}",
             jobs * self.prices["backup.restore_testing_job"],
             "restore testing",
         )

@@ -3,8 +3,9 @@ accumulated or leaked.
 
 ``python -m tools.local_aws soak --days N [--report PATH]`` (``make soak DAYS=N``) talks to the
 running emulator that holds the deployment ``make deploy`` recorded (``cfn-outputs/``). It advances
-the emulator's clock an hour at a time (the canary every 5 minutes, the hourly backups, the backup
-monitor, the daily restore test and every alarm evaluation run on the way), prints per emulated day
+the emulator's clock an hour at a time (the canary on its profile's schedule, the hourly backups, the
+backup monitor, the restore tests on theirs and every alarm evaluation run on the way; the expected
+counts are read from the deployed schedules), prints per emulated day
 the wall time, the server's RSS and the size of the state directory, then checks the invariants
 (``check_*``: each a pure function of what was read, so each is unit-tested on synthetic data) and
 writes a JSON report. Exit 0 when all hold, 1 naming each broken one in a sentence, 2 when there is

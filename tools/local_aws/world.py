@@ -553,6 +553,14 @@ def cluster_instances(account_id: str, region: str, cluster_name: str) -> list[D
     ]
 
 
+def all_clusters() -> Iterator[tuple[str, str, DBCluster]]:
+    """(account, region, cluster) of every DB cluster."""
+    for account_id, regions in list(rds_backends.items()):
+        for region, backend in list(regions.items()):
+            for cluster in list(backend.clusters.values()):
+                yield account_id, region, cluster
+
+
 def clusters(account_id: str, region: str) -> list[DBCluster]:
     """Every DB cluster of the region."""
     return list(rds_backends[account_id][region].clusters.values())

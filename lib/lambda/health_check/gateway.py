@@ -13,8 +13,12 @@ from botocore.config import Config
 from dr_common import postgres
 from dr_common.clients import Clients
 
-# Socket timeout for connecting, the TLS handshake and each statement.
-DB_TIMEOUT_SECONDS = 5
+# Socket timeout for connecting, the TLS handshake and each statement. A paused Aurora Serverless v2
+# instance holds a new connection while it resumes, which takes about 15 s (Aurora User Guide, "Scaling
+# to Zero ACUs with automatic pause and resume for Aurora Serverless v2",
+# https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html):
+# 20 s covers that and still ends a dead connection inside the 30 s function timeout.
+DB_TIMEOUT_SECONDS = 20
 APPLICATION_NAME = "dr-health-check"  # shown in pg_stat_activity
 # Short timeouts and a single retry keep a dead endpoint (worst case about 2 x (2 + 5) s per call)
 # well inside the function timeout of about 30 s, so the metrics still get printed.

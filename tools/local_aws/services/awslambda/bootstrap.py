@@ -169,11 +169,15 @@ class Parent:
             threading.Event().wait()
         self.emulated.offset_seconds += seconds
 
-    def admitted(self, port: int) -> bool:
-        """Whether a connection to ``port`` on this host gets through the emulated network."""
+    def admitted(self, port: int) -> float | None:
+        """Whether a connection to ``port`` on this host gets through the emulated network: None if
+        not, else the seconds it waits first (a paused Aurora cluster resuming)."""
         with self._asking:
             self.send(f"connect {port}".encode())
-            return self.requests.readline().strip() == b"1"
+            answer = self.requests.readline().split()
+        if not answer or answer[0] != b"1":
+            return None
+        return float(answer[1]) if len(answer) > 1 else 0.0
 
 
 def serve(parent: Parent) -> None:
@@ -304,17 +308,17 @@ def follow_emulator_network(parent: Parent) -> None:
     connect = socket.socket.connect
 
     def connect_or_time_out(sock: socket.socket, address: Any) -> None:
-        if (
-            isinstance(address, tuple)
-            and address[0] in LOOPBACK
-            and address[1] != endpoint_port
-            and not parent.admitted(int(address[1]))
-        ):
+        if isinstance(address, tuple) and address[0] in LOOPBACK and address[1] != endpoint_port:
+            delay = parent.admitted(int(address[1]))
             timeout = sock.gettimeout()
-            parent.wait(TCP_CONNECT_TIMEOUT_SECONDS if timeout is None else timeout)
-            if timeout is None:
-                raise TimeoutError(errno.ETIMEDOUT, os.strerror(errno.ETIMEDOUT))
-            raise TimeoutError("timed out")
+            limit = TCP_CONNECT_TIMEOUT_SECONDS if timeout is None else timeout
+            if delay is None or delay > limit:  # not let through, or resuming longer than the socket waits
+                parent.wait(limit)
+                if timeout is None:
+                    raise TimeoutError(errno.ETIMEDOUT, os.strerror(errno.ETIMEDOUT))
+                raise TimeoutError("timed out")
+            if delay:
+                parent.wait(delay)
         connect(sock, address)
 
     socket.socket.connect = connect_or_time_out  # type: ignore[method-assign,assignment]

@@ -46,7 +46,7 @@ from ... import clock, pipeline, world
 from ...pipeline import caller, network, policy
 from ...server import ENDPOINT_ENV, state_dir
 from ..cloudwatch import metrics
-from ..rds import postgres
+from ..rds import auto_pause, postgres
 from ..xray import daemon as xray
 
 logger = logging.getLogger(__name__)
@@ -588,14 +588,17 @@ class _Environment:
 
     def _answer_connect(self, port: int) -> None:
         """Whether the environment's connection to ``port`` on this host gets through: a DB
-        cluster's server passes the pipeline's network and fault steps (``admit_connection``)."""
+        cluster's server passes the pipeline's network and fault steps (``admit_connection``). An
+        admitted one may resume a paused cluster: the answer then carries the seconds the connection
+        waits for it (``1 <seconds>``), which the environment waits on its own emulated time."""
         cluster = postgres.cluster_on_port(port)
-        admitted = True
+        answer = b"1"
         if cluster is not None:
             with caller.acting_as(self.session.caller):
                 admitted = pipeline.admit_connection(cluster, port) is None
+            answer = f"1 {auto_pause.connecting(cluster)}".encode() if admitted else b"0"
         with suppress(OSError):
-            self.requests.write(b"1\n" if admitted else b"0\n")
+            self.requests.write(answer + b"\n")
             self.requests.flush()
 
     def _read_output(self, stream: IO[bytes]) -> None:

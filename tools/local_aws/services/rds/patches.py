@@ -27,7 +27,7 @@ from moto.rds.responses import RDSResponse
 from ...clock import CLOCK
 from ...patches._support import ModelLogic, Properties, before_create, fix, install, register_model
 from ..backup.resources import AuroraClusters
-from . import aurora_instances, postgres
+from . import aurora_instances, auto_pause, postgres
 
 
 def _backend(account_id: str, region_name: str) -> Any:
@@ -308,6 +308,7 @@ def run_a_postgresql_server_per_cluster() -> None:
         _remove_automated_snapshots(backend, cluster_identifier)
         if _server(cluster) is not None:
             postgres.delete_server(cluster.db_cluster_identifier)
+            auto_pause.forget(cluster.db_cluster_identifier)
         return cluster
 
     def address(original: Any) -> property:
@@ -380,6 +381,7 @@ def act_on_the_server_on_reboot_failover_stop_start() -> None:
         server = _server(backend.clusters[cluster_identifier])
         if server is not None:
             server.stop()
+            auto_pause.forget(cluster_identifier)  # a paused cluster's port no longer answers either
         return previous
 
     def start(backend: RDSBackend, cluster_identifier: str) -> DBCluster:
@@ -538,3 +540,18 @@ def aws_backup_restores_aurora_clusters_without_an_instance() -> None:
         return arn
 
     install(AuroraClusters, "restore", restore_without_instance)
+
+
+@fix("D63")
+def aurora_pauses_when_idle() -> None:
+    """A cluster with a minimum capacity of 0 ACU never paused: its server ran and answered at once
+    however long nobody connected, so the cost model's "dev pauses" was never tested.
+
+    Such a cluster now pauses after ``SecondsUntilAutoPause`` emulated seconds without connections
+    (``auto_pause``): its server stops, ``AWS/RDS ServerlessDatabaseCapacity`` reads 0, and the next
+    connection of a function resumes it after Aurora's resume time on the function's emulated time
+    (another client's resumes it at once); AWS Backup copies a paused cluster without resuming it.
+    """
+    if auto_pause.on_launch not in postgres.LAUNCH_HOOKS:
+        postgres.LAUNCH_HOOKS.append(auto_pause.on_launch)
+    CLOCK.register(auto_pause.due_pauses)

@@ -35,7 +35,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -81,6 +81,12 @@ SETTINGS = {
     "ssl_key_file": "server.key",
     "password_encryption": "scram-sha-256",
 }
+
+
+# Called with a cluster's identifier before its server starts: ``auto_pause`` frees the port it holds
+# for a paused cluster and notes the resume (whoever starts the server: a connection, StartDBCluster, a
+# failover).
+LAUNCH_HOOKS: list[Callable[[str], None]] = []
 
 
 class DatabaseError(Exception):
@@ -358,6 +364,8 @@ class DatabaseServer:
 
     def _launch(self, recovery: dict[str, str]) -> None:
         """Run ``postgres`` with our settings (plus ``recovery`` ones) and wait until it is ready."""
+        for hook in LAUNCH_HOOKS:
+            hook(self.identifier)
         (self.pgdata / "pg_hba.conf").write_text(_hba(self.force_ssl))
         file = shlex.quote(str(self.archive / "%f"))
         settings = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ class AuroraClusters(ResourceKind):
         return [("rds:DescribeDBClusters", cluster_arn), ("rds:CreateDBClusterSnapshot", cluster_arn)]
 
     def back_up(self, name: str, directory: Path) -> Snapshot:
-        from ...rds import postgres
+        from ...rds import auto_pause, postgres
 
         cluster = world.cluster(self.account_id, self.region, name)
         if cluster is None:
@@ -66,7 +67,11 @@ class AuroraClusters(ResourceKind):
             server = postgres.server_for(cluster.db_cluster_identifier)
         except KeyError:
             raise BackupFailure(f"DB cluster {name} has no database server to back up.") from None
-        size = server.dump(directory / "database.dump")
+        with auto_pause.paused_snapshot(cluster.db_cluster_identifier) as paused:  # its storage, no resume
+            if paused is None:
+                size = server.dump(directory / "database.dump")
+            else:
+                size = shutil.copyfile(paused, directory / "database.dump").stat().st_size
         metadata = {"DBClusterIdentifier": cluster.db_cluster_identifier}
         for key, (attribute, _) in AURORA_SETTINGS.items():
             value = getattr(cluster, attribute, None)
