@@ -57,6 +57,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from lib.build.lambda_bundle import RDS_CA_BUNDLE
 from lib.config import EnvironmentConfig
 from lib.constructs.execution_role import FunctionNetwork, unscopable_statement
 from lib.constructs.kit_function import function_with_role
@@ -141,6 +142,10 @@ class RestoreTesting(Construct):
                 "RESTORE_TESTING_PLAN_ARN": self.plan.attr_restore_testing_plan_arn,
                 "DB_SECRET_ARN": secret.secret_arn,
                 "DB_NAME": config.database_name,
+                "DB_CA_BUNDLE": RDS_CA_BUNDLE,
+                # Only restore tests of these two are validated (DescribeRestoreJob's SourceResourceArn).
+                "SOURCE_CLUSTER_ARN": cluster.cluster_arn,
+                "SOURCE_TABLE_ARN": table.table_arn,
                 "RTO_MINUTES": str(config.objectives.rto_minutes),
                 "INSTANCE_DEADLINE_MINUTES": str(INSTANCE_DEADLINE_MINUTES),
                 "METRICS_NAMESPACE": NAMESPACE,

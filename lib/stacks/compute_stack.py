@@ -19,6 +19,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from lib.build.lambda_bundle import RDS_CA_BUNDLE
 from lib.config import EnvironmentConfig
 from lib.constructs.execution_role import FunctionNetwork, dead_letter_key_statement
 from lib.constructs.kit_function import KitFunction, function_log_group
@@ -93,6 +94,7 @@ class ComputeStack(NestedStack):
                 "DB_HOST": props.cluster.cluster_endpoint.hostname,
                 "DB_PORT": Token.as_string(props.cluster.cluster_endpoint.port),
                 "DB_NAME": config.database_name,
+                "DB_CA_BUNDLE": RDS_CA_BUNDLE,
                 "TABLE_NAME": props.table.table_name,
                 "BUCKET_NAME": props.bucket.bucket_name,
                 "ENVIRONMENT_SUFFIX": config.environment_suffix,

@@ -60,8 +60,10 @@ def test_database_settings_come_from_environment_never_a_password(templates: Tem
         "BUCKET_NAME",
         "ENVIRONMENT_SUFFIX",
         "METRICS_NAMESPACE",
+        "DB_CA_BUNDLE",
     }
     assert variables["DB_NAME"] == "appdb"
+    assert variables["DB_CA_BUNDLE"] == "dr_common/rds-ca-us-east-1-bundle.pem"  # verified TLS, always
     assert variables["ENVIRONMENT_SUFFIX"] == SUFFIX
     assert "password" not in str(variables).lower()
 

@@ -42,12 +42,14 @@ BASE_ENV = {
     "BUCKET_NAME": BUCKET,
     "ENVIRONMENT_SUFFIX": "test",
     "METRICS_NAMESPACE": NAMESPACE,
+    "DB_CA_BUNDLE": "dr_common/rds-ca-us-east-1-bundle.pem",
 }
+PACKAGED_BUNDLE = FUNCTIONS_DIR / "dr_common" / "rds-ca-us-east-1-bundle.pem"
 
 
 @pytest.fixture(autouse=True)
 def fresh_container() -> None:
-    """Each test runs in a new container: the missing-bundle warning is due again."""
+    """Each test runs in a new container: no SSL context cached from another test."""
     postgres.ssl_context.cache_clear()
 
 
@@ -139,7 +141,6 @@ def aws() -> FakeGateway:
 def handler(aws: FakeGateway, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     for name, value in BASE_ENV.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("DB_CA_BUNDLE", raising=False)
     module = load_handler(monkeypatch, "health_check")
     monkeypatch.setattr(module, "gateway", aws)
     return module
@@ -320,17 +321,22 @@ def test_non_numeric_port_is_a_configuration_error(handler: ModuleType, monkeypa
         handler.handler({}, None)
 
 
-def test_without_ca_bundle_tls_is_encrypted_unverified_and_warned_once(
-    handler: ModuleType, caplog: pytest.LogCaptureFixture
-) -> None:
-    context = postgres.ssl_context(None)
+def test_without_a_ca_bundle_nothing_connects(handler: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No downgrade to an unverified server: an unset DB_CA_BUNDLE is a configuration error."""
+    monkeypatch.delenv("DB_CA_BUNDLE")
 
-    assert context is postgres.ssl_context(None)
-    assert context.verify_mode == ssl.CERT_NONE
-    assert context.check_hostname is False
+    with pytest.raises(ConfigurationError, match="DB_CA_BUNDLE"):
+        handler.handler({}, None)
+
+
+def test_the_packaged_bundle_is_the_canarys_and_verifies(handler: ModuleType) -> None:
+    settings = handler.Settings.from_environ(BASE_ENV)
+
+    context = postgres.ssl_context(PACKAGED_BUNDLE)  # where the package's dr_common/ comes from
+
+    assert settings.db_ca_bundle == FUNCTIONS_DIR / "health_check" / "dr_common" / "rds-ca-us-east-1-bundle.pem"
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
     assert context.minimum_version == ssl.TLSVersion.TLSv1_2
-    warnings = [r for r in caplog.records if "RDS CA bundle is not packaged" in r.message]
-    assert len(warnings) == 1
 
 
 def test_with_ca_bundle_tls_verifies_certificate_and_host_name(
@@ -345,15 +351,11 @@ def test_with_ca_bundle_tls_verifies_certificate_and_host_name(
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname is True
     assert [cert["subject"] for cert in context.get_ca_certs()] == [((("commonName", "localhost"),),)]
-    assert "not packaged" not in caplog.text
     assert tls_handshake(context, localhost_pki, "localhost") is None
     wrong_host = tls_handshake(context, localhost_pki, "db.example.com")
     assert "Hostname mismatch" in str(wrong_host)
     other_ca = postgres.ssl_context(Path(certifi.where()))
     assert "CERTIFICATE_VERIFY_FAILED" in str(tls_handshake(other_ca, localhost_pki, "localhost"))
-    # The unverified fallback still negotiates TLS with any server certificate.
-    unverified = postgres.ssl_context(None)
-    assert tls_handshake(unverified, localhost_pki, "db.example.com") is None
 
 
 def test_ca_bundle_name_resolves_inside_the_package_and_must_exist(handler: ModuleType, gateway: ModuleType) -> None:
@@ -379,7 +381,7 @@ def test_the_heartbeat_row_goes_over_tls_with_a_short_timeout_and_is_read_back(
     monkeypatch.setattr(postgres, "no_delay_socket", lambda host, port, timeout: opened)
 
     found = gateway.Gateway(clients=lambda service: None).write_heartbeat_row(
-        "db.internal", 5432, "drdb", postgres.Credentials("dradmin", PASSWORD), None, ROW
+        "db.internal", 5432, "drdb", postgres.Credentials("dradmin", PASSWORD), PACKAGED_BUNDLE, ROW
     )
 
     assert found == ROW[1]
@@ -403,7 +405,7 @@ def test_a_lost_row_reads_back_as_none_and_the_connection_is_closed(
     monkeypatch.setattr(postgres, "no_delay_socket", lambda host, port, timeout: object())
 
     found = gateway.Gateway(clients=lambda service: None).write_heartbeat_row(
-        "db.internal", 5432, "drdb", postgres.Credentials("dradmin", PASSWORD), None, ROW
+        "db.internal", 5432, "drdb", postgres.Credentials("dradmin", PASSWORD), PACKAGED_BUNDLE, ROW
     )
 
     assert found is None and database.closed == 1

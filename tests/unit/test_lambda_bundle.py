@@ -13,6 +13,7 @@ from lib.build import lambda_bundle
 from lib.build.lambda_bundle import RUNTIME_PYTHON_VERSION, LambdaBundleError, bundle_function
 
 HEALTH_CHECK_DIR = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "health_check"
+RDS_CA_SOURCE = lambda_bundle.SHARED_PACKAGE / "rds-ca-us-east-1-bundle.pem"
 
 
 class FakePip:
@@ -58,6 +59,7 @@ def test_real_pip_run_bundles_handler_with_importable_pg8000(tmp_path: Path) -> 
 
     assert (bundle / "handler.py").read_bytes() == (HEALTH_CHECK_DIR / "handler.py").read_bytes()
     assert not list(bundle.rglob("__pycache__")) and not list(bundle.rglob("*.pyc"))
+    assert (bundle / lambda_bundle.RDS_CA_BUNDLE).read_bytes() == (RDS_CA_SOURCE).read_bytes()
     # -S: no site-packages, so pg8000 and its dependencies can only come from the bundle.
     imported = subprocess.run(
         [

@@ -72,6 +72,9 @@ def test_validator_runs_in_the_vpc_and_reads_the_database_secret(templates: Temp
     assert env["INSTANCE_DEADLINE_MINUTES"] == str(INSTANCE_DEADLINE_MINUTES)
     assert env["METRICS_NAMESPACE"] == NAMESPACE and "PROBE_FUNCTION_NAME" not in env
     assert "DB_SECRET_ARN" in env
+    assert env["DB_CA_BUNDLE"] == "dr_common/rds-ca-us-east-1-bundle.pem"  # verified TLS to the copy
+    # Only restore tests of the kit's own cluster and table are validated (nested-stack parameters).
+    assert {"SOURCE_CLUSTER_ARN", "SOURCE_TABLE_ARN"} <= set(env)
     plan_id = next(iter(templates.resilience.find_resources("AWS::Backup::RestoreTestingPlan")))
     assert env["RESTORE_TESTING_PLAN_ARN"] == {"Fn::GetAtt": [plan_id, "RestoreTestingPlanArn"]}
     assert "DeadLetterConfig" in validator and "KmsKeyArn" in validator

@@ -48,7 +48,7 @@ class Gateway:
         port: int,
         database: str,
         credentials: postgres.Credentials,
-        ca_bundle: Path | None,
+        ca_bundle: Path,
         row: tuple[uuid.UUID, datetime, str],
     ) -> Any:
         """Insert the heartbeat row (id, checked_at, environment suffix) over TLS, creating the table

@@ -19,8 +19,8 @@ Endpoint and credentials: host, port and database come from ``DB_HOST``/``DB_POR
 values the stack wires (after a restore, the restored cluster's endpoint); the secret supplies only
 the username and password.
 
-TLS to Aurora: ``dr_common.postgres`` (always encrypted; verified when ``DB_CA_BUNDLE`` names a
-packaged PEM file).
+TLS to Aurora: ``dr_common.postgres`` (always encrypted, the server verified against the packaged
+RDS CA bundle ``DB_CA_BUNDLE`` names).
 
 This module is the entry point; the checks are in ``logic``, the AWS calls and the SQL in ``gateway``.
 """

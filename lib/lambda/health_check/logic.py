@@ -29,6 +29,7 @@ REQUIRED_ENV_VARS = (
     "BUCKET_NAME",
     "ENVIRONMENT_SUFFIX",
     "METRICS_NAMESPACE",
+    "DB_CA_BUNDLE",
 )
 S3_HEARTBEAT_KEY = "heartbeat/latest.json"
 DYNAMODB_HEARTBEAT_PK = "heartbeat"
@@ -45,7 +46,7 @@ class Gateway(Protocol):
         port: int,
         database: str,
         credentials: Credentials,
-        ca_bundle: Path | None,
+        ca_bundle: Path,
         row: tuple[uuid.UUID, datetime, str],
     ) -> Any: ...
 
@@ -84,7 +85,7 @@ class Settings:
     bucket_name: str
     environment_suffix: str
     metrics_namespace: str
-    db_ca_bundle: Path | None
+    db_ca_bundle: Path
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:

@@ -123,7 +123,7 @@ class Gateway:
         return str(self.clients("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])
 
     def newest_heartbeat(
-        self, host: str, port: int, database: str, credentials: postgres.Credentials, ca_bundle: Path | None
+        self, host: str, port: int, database: str, credentials: postgres.Credentials, ca_bundle: Path
     ) -> Any:
         """``max(checked_at)`` of the canary's heartbeat table, over TLS; the connection is closed."""
         connection = postgres.connect(

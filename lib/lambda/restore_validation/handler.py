@@ -34,8 +34,8 @@ may reach the database group on 5432; the Aurora copy is restored into the datab
 that group. AWS Backup, RDS and Secrets Manager answer through their interface endpoints, DynamoDB
 through its gateway endpoint. The SQL query uses the source database secret's credentials.
 
-TLS: as the canary (``dr_common.postgres``), the connection is always encrypted; the server
-certificate is verified only when ``DB_CA_BUNDLE`` names a PEM file packaged with the function.
+TLS: as the canary (``dr_common.postgres``), the connection is always encrypted and the server
+certificate verified against the packaged RDS CA bundle ``DB_CA_BUNDLE`` names.
 
 This module is the entry point; the decisions are in ``logic``, the AWS calls and the query in ``gateway``.
 """

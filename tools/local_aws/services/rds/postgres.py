@@ -12,6 +12,11 @@ the emulator, on a free port of 127.0.0.1, with its files in ``<data root>/<iden
 ``ca.pem``        the certificate of the CA that signed the server's certificate (``certificate``)
 ``server.log``    the server's output
 
+Every server's certificate is signed by one CA of the emulator (``emulator_ca``: ``<data root>/_ca/``,
+made once and kept with the state), so a function can verify any server, a restored copy made after
+it started included: the Lambda runtime adds that CA to the RDS CA bundle a function packages (the
+file its ``DB_CA_BUNDLE`` names), where AWS's servers would chain to the RDS roots in it.
+
 PostgreSQL refuses to run as root, so when the emulator runs as root the server processes (and
 the tools that write into their files) run as the ``postgres`` system user, or ``nobody``.
 """
@@ -145,12 +150,36 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _write_tls(pgdata: Path, ca_file: Path) -> None:
-    """A fresh CA and a server certificate it signs (for localhost, 127.0.0.1 and ::1)."""
+def emulator_ca() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """The emulator's CA: read from ``<data root>/_ca/``, or made there on first use. Kept with the
+    state, because functions unpacked earlier trust it. (``_`` cannot start a cluster identifier.)"""
+    directory = data_root() / "_ca"
+    with _ca_lock:
+        if not (directory / "ca.pem").is_file():
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".ca-", dir=directory.parent))
+            key = ec.generate_private_key(ec.SECP256R1())
+            (staging / "ca.key").write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                )
+            )
+            (staging / "ca.key").chmod(0o600)
+            (staging / "ca.pem").write_bytes(_ca_certificate(key).public_bytes(serialization.Encoding.PEM))
+            try:
+                staging.rename(directory)
+            except OSError:  # another emulator process on this state made it first
+                shutil.rmtree(staging, ignore_errors=True)
+        stored = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None)
+        if not isinstance(stored, ec.EllipticCurvePrivateKey):
+            raise DatabaseError(f"{directory / 'ca.key'} is not the emulator's CA key (EC); remove {directory}")
+        return x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes()), stored
+
+
+def _ca_certificate(ca_key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
     now = datetime.now(UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "local-aws Aurora CA")])
-    ca = (
+    return (
         x509.CertificateBuilder()
         .subject_name(ca_name)
         .issuer_name(ca_name)
@@ -165,6 +194,13 @@ def _write_tls(pgdata: Path, ca_file: Path) -> None:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+
+
+def _write_tls(pgdata: Path, ca_file: Path) -> None:
+    """A server certificate (for localhost, 127.0.0.1 and ::1: the endpoint address) signed by the
+    emulator's CA, whose certificate goes to ``ca_file``."""
+    now = datetime.now(UTC)
+    ca, ca_key = emulator_ca()
     key = ec.generate_private_key(ec.SECP256R1())
     names = [
         x509.DNSName("localhost"),
@@ -174,7 +210,7 @@ def _write_tls(pgdata: Path, ca_file: Path) -> None:
     certificate = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
+        .issuer_name(ca.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(days=1))
@@ -468,6 +504,7 @@ class DatabaseServer:
 _servers: dict[str, DatabaseServer] = {}
 _starting: set[str] = set()
 _registry_lock = threading.Lock()
+_ca_lock = threading.Lock()
 
 
 def data_root() -> Path:
