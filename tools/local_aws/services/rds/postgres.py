@@ -55,6 +55,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ... import pipeline
 from ...clock import CLOCK
 from ...server import process_start_time, state_dir
+from . import iam_auth
 
 logger = logging.getLogger(__name__)
 
@@ -231,11 +232,12 @@ def _write_tls(pgdata: Path, ca_file: Path) -> None:
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
 
 
-def _hba(force_ssl: bool) -> str:
-    """Client authentication: passwords (SCRAM) from the loopback addresses; with force_ssl only
-    over TLS, plaintext connections rejected as Aurora rejects them."""
+def _hba(identifier: str, force_ssl: bool) -> str:
+    """Client authentication: members of ``rds_iam`` with IAM tokens over TLS (``iam_auth``), everyone
+    else with passwords (SCRAM) from the loopback addresses; with force_ssl only over TLS, plaintext
+    connections rejected as Aurora rejects them."""
     method = "hostssl" if force_ssl else "host"
-    lines = [
+    lines = iam_auth.hba_lines(identifier, force_ssl) + [
         f"{method} {database} all {address} scram-sha-256"
         for database in ("all", "replication")
         for address in ("127.0.0.1/32", "::1/128")
@@ -323,14 +325,26 @@ class DatabaseServer:
         self._client("pg_dump", "--format=custom", f"--file={destination}", self.database)
         return destination.stat().st_size
 
+    def dump_roles(self, destination: Path) -> int:
+        """The server's roles, their passwords and memberships (``pg_dumpall --roles-only``): an
+        Aurora snapshot keeps the database users, so a restore brings them back (``load_roles``)."""
+        self._admit("pg_dumpall")
+        self._client("pg_dumpall", "--roles-only", f"--file={destination}")
+        return destination.stat().st_size
+
+    def load_roles(self, source: Path) -> None:
+        """Create the roles of ``dump_roles`` that this server lacks (those it has already, the
+        master user and ``rds_iam``, make psql report an error and go on)."""
+        self._admit("psql")
+        self._client("psql", "-X", "-q", f"--file={source}", "--dbname=postgres")
+
     def load(self, source: Path) -> None:
-        """Restore a dump made by ``dump`` into the (empty) database; objects become the master
-        user's, whoever owned them in the source."""
+        """Restore a dump made by ``dump`` into the (empty) database, with its grants (load the
+        roles first); objects become the master user's, whoever owned them in the source."""
         self._admit("pg_restore")
         self._client(
             "pg_restore",
             "--no-owner",
-            "--no-privileges",
             "--exit-on-error",
             "--single-transaction",
             f"--dbname={self.database}",
@@ -394,7 +408,7 @@ class DatabaseServer:
 
     def _launch(self, recovery: dict[str, str]) -> None:
         """Run ``postgres`` with our settings (plus ``recovery`` ones) and wait until it is ready."""
-        (self.pgdata / "pg_hba.conf").write_text(_hba(self.force_ssl))
+        (self.pgdata / "pg_hba.conf").write_text(_hba(self.identifier, self.force_ssl))
         file = shlex.quote(str(self.archive / "%f"))
         settings = {
             **SETTINGS,
@@ -558,8 +572,10 @@ def start_server(
         _initdb(server)
         _write_tls(server.pgdata, server.certificate)
         server._launch_on_free_port({})
+        statements = [f"CREATE ROLE {iam_auth.ROLE} NOLOGIN"]  # RDS creates it in every cluster
         if database != "postgres":
-            server.sql(f"CREATE DATABASE {_quote(database)} STRATEGY = FILE_COPY", database="postgres")
+            statements.append(f"CREATE DATABASE {_quote(database)} STRATEGY = FILE_COPY")
+        server.sql(*statements, database="postgres")
         server._take_base_backup()
     return server
 
