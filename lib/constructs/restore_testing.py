@@ -53,12 +53,13 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from lib import database_users
 from lib.build.lambda_bundle import RDS_CA_BUNDLE
 from lib.config import EnvironmentConfig
+from lib.constructs.database_users import connect_statement
 from lib.constructs.execution_role import FunctionNetwork, unscopable_statement
 from lib.constructs.kit_function import function_with_role
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
@@ -104,11 +105,9 @@ class RestoreTesting(Construct):
         backup_role: iam.IRole,
         cluster: rds.IDatabaseCluster,
         table: dynamodb.ITable,
-        secret: secretsmanager.ISecret,
         network: FunctionNetwork,
         database_security_group: ec2.ISecurityGroup,
         database_subnet_group_name: str,
-        aurora_key: kms.IKey,
         key: kms.IKey,
         dead_letter_queue: sqs.IQueue,
         alarms: TopicAlarms,
@@ -120,6 +119,8 @@ class RestoreTesting(Construct):
         aurora_overrides = {
             "DBSubnetGroupName": database_subnet_group_name,
             "VpcSecurityGroupIds": Stack.of(self).to_json_string([database_security_group.security_group_id]),
+            # The probe logs in with an IAM token: the copy must accept them as the source does.
+            "EnableIAMDatabaseAuthentication": "true",
         }
         self.selections = {
             "aurora": self._selection(config, "aurora", "Aurora", cluster.cluster_arn, backup_role, aurora_overrides),
@@ -131,7 +132,7 @@ class RestoreTesting(Construct):
             function_type="restore-validation",
             description="Validates restore-test copies (heartbeat present), reports to AWS Backup, times them",
             role_description="Execution role of the function that validates restore tests",
-            statements=_validator_statements(config, secret, aurora_key),
+            statements=_validator_statements(config),
             log_key=key,
             network=network,
             timeout=Duration.seconds(90),
@@ -140,7 +141,7 @@ class RestoreTesting(Construct):
             environment_key=key,
             environment={
                 "RESTORE_TESTING_PLAN_ARN": self.plan.attr_restore_testing_plan_arn,
-                "DB_SECRET_ARN": secret.secret_arn,
+                "DB_USER": database_users.RESTORE_PROBE,
                 "DB_NAME": config.database_name,
                 "DB_CA_BUNDLE": RDS_CA_BUNDLE,
                 # Only restore tests of these two are validated (DescribeRestoreJob's SourceResourceArn).
@@ -268,10 +269,8 @@ class RestoreTesting(Construct):
         }
 
 
-def _validator_statements(
-    config: EnvironmentConfig, secret: secretsmanager.ISecret, aurora_key: kms.IKey
-) -> list[iam.PolicyStatement]:
-    """Exactly what the validator calls: on the copies and their writers, the database secret."""
+def _validator_statements(config: EnvironmentConfig) -> list[iam.PolicyStatement]:
+    """Exactly what the validator calls: on the copies and their writers, and its database login."""
     region, account = config.region, config.account
     copy_clusters = f"arn:aws:rds:{region}:{account}:cluster:{COPY_PREFIX}*"
     copy_instances = f"arn:aws:rds:{region}:{account}:db:{COPY_PREFIX}*"
@@ -295,15 +294,9 @@ def _validator_statements(
             actions=["rds:AddTagsToResource", "rds:DescribeDBInstances", "rds:DeleteDBInstance"],
             resources=[copy_instances],
         ),
-        iam.PolicyStatement(
-            sid="ReadDatabaseSecret", actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]
-        ),
-        iam.PolicyStatement(
-            sid="DecryptDatabaseSecret",
-            actions=["kms:Decrypt"],
-            resources=[aurora_key.key_arn],
-            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
-        ),
+        # The probe's read-only user on any restore-test copy: a copy's resource id (cluster-...) is made
+        # at restore time, so only the user is pinned; the same user on the live cluster reads too.
+        connect_statement(config, "cluster-*", database_users.RESTORE_PROBE),
     ]
 
 

@@ -18,7 +18,7 @@ from tests.unit.templates import SUFFIX, Templates, only
 NAME = f"function-export-{SUFFIX}"
 # The functions the export covers, by the logical id prefix CDK gives them, and where they live.
 EXPORTED = {
-    "compute": ("Function",),
+    "compute": ("Function", "DatabaseUsersFunction"),
     "resilience": (
         "VaultCleanupFunction",
         "BackupMonitorFunction",
@@ -75,7 +75,7 @@ def _parameter_for(templates: Templates, layer: str, construct_id: str, attribut
 def _exported_arns(templates: Templates) -> list[Any]:
     """Each exported function's ARN as the policy writes it: a reference, or its own ARN as a literal
     (the export function waits for its policy, so a reference to itself would be a cycle)."""
-    arns: list[Any] = [{"Ref": _parameter_for(templates, "compute", "Function", "Arn")}]
+    arns: list[Any] = [{"Ref": _parameter_for(templates, "compute", prefix, "Arn")} for prefix in EXPORTED["compute"]]
     for prefix in EXPORTED["resilience"][:-1]:
         logical_id = _logical_id(templates, "resilience", "AWS::Lambda::Function", prefix)
         arns.append({"Fn::GetAtt": [logical_id, "Arn"]})
@@ -85,7 +85,7 @@ def _exported_arns(templates: Templates) -> list[Any]:
 
 def _exported_names(templates: Templates) -> list[Any]:
     """Each exported function's name as the resilience template writes it: a Ref, or the literal own name."""
-    names: list[Any] = [{"Ref": _parameter_for(templates, "compute", "Function", "Ref")}]
+    names: list[Any] = [{"Ref": _parameter_for(templates, "compute", prefix, "Ref")} for prefix in EXPORTED["compute"]]
     for prefix in EXPORTED["resilience"][:-1]:
         names.append({"Ref": _logical_id(templates, "resilience", "AWS::Lambda::Function", prefix)})
     return [*names, NAME]

@@ -29,12 +29,12 @@ from dr_common.settings import ConfigurationError
 
 from .handlers import FUNCTIONS_DIR, load_handler
 
-PASSWORD = "s3cr3t-Pa55word-value"
+PASSWORD = "db.internal:5432/?Action=connect&DBUser=dr_canary&X-Amz-Signature=s3cr3t"  # an IAM token
 TABLE = "dr-table-test"
 BUCKET = "dr-bucket-test"
 NAMESPACE = "DisasterRecovery/HealthCheck"
 BASE_ENV = {
-    "DB_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:aurora-credentials-test",
+    "DB_USER": "dr_canary",
     "DB_HOST": "db.internal",
     "DB_PORT": "5432",
     "DB_NAME": "drdb",
@@ -84,26 +84,25 @@ class FakeConnection:
 
 class FakeGateway:
     """The canary's stores in memory, in place of ``gateway.Gateway``. ``errors`` maps a call's name
-    to the exception it raises; ``secret_reads`` and ``connects`` record those calls."""
+    to the exception it raises; ``logins`` and ``connects`` record those calls."""
 
     def __init__(self) -> None:
-        self.secret = secret_string(PASSWORD)
+        self.token = PASSWORD
         self.items: dict[str, dict[str, Any]] = {}  # table/sk -> item
         self.objects: dict[str, bytes] = {}  # bucket/key -> body
         self.rows: dict[Any, datetime] = {}
         self.loses_writes = False
         self.errors: dict[str, Exception] = {}
-        self.secret_reads = 0
+        self.logins: list[tuple[str, int, str]] = []
         self.connects: list[dict[str, Any]] = []
 
     def _fail(self, call: str) -> None:
         if call in self.errors:
             raise self.errors[call]
 
-    def secret_string(self, secret_arn: str) -> str:
-        assert secret_arn == BASE_ENV["DB_SECRET_ARN"]
-        self.secret_reads += 1
-        return self.secret
+    def db_login(self, host: str, port: int, user: str) -> postgres.Credentials:
+        self.logins.append((host, port, user))
+        return postgres.Credentials(user, self.token)
 
     def write_heartbeat_row(
         self, host: str, port: int, database: str, credentials: Any, ca_bundle: Path | None, row: tuple[Any, ...]
@@ -156,18 +155,6 @@ def gateway(handler: ModuleType) -> ModuleType:
     return sys.modules["gateway"]
 
 
-def secret_string(password: str) -> str:
-    return json.dumps(
-        {
-            "username": "dradmin",
-            "password": password,
-            "host": "secret-host.example.com",
-            "port": 5432,
-            "dbname": "drdb",
-        }
-    )
-
-
 def emf_documents(stdout: str) -> dict[str, dict[str, Any]]:
     """Parse stdout the way CloudWatch Logs does (one JSON document per line), by dependency."""
     documents = [json.loads(line) for line in stdout.splitlines() if line.startswith('{"_aws"')]
@@ -214,9 +201,9 @@ def test_success_writes_heartbeats_everywhere_and_emits_emf(
     assert json.loads(aws.objects[f"{BUCKET}/heartbeat/latest.json"])["heartbeat_id"] == heartbeat_id
     assert [str(row_id) for row_id in aws.rows] == [heartbeat_id]
     (connect,) = aws.connects
-    assert connect["credentials"].username == "dradmin"
-    assert connect["credentials"].password == PASSWORD
-    assert (connect["host"], connect["port"], connect["database"]) == ("db.internal", 5432, "drdb")  # not the secret's
+    assert aws.logins == [("db.internal", 5432, "dr_canary")]  # its own user's token, not the master's secret
+    assert (connect["credentials"].username, connect["credentials"].password) == ("dr_canary", PASSWORD)
+    assert (connect["host"], connect["port"], connect["database"]) == ("db.internal", 5432, "drdb")
 
     documents = emf_documents(capsys.readouterr().out)
     assert set(documents) == {"Aurora", "DynamoDB", "S3"}
@@ -256,7 +243,7 @@ def test_one_failing_dependency_is_measured_and_fails_the_invocation(
     assert "NoSuchBucket" in documents["S3"]["Error"]
 
 
-def test_aurora_failure_never_logs_the_password_and_refetches_the_secret(
+def test_aurora_failure_never_logs_the_token_and_the_next_run_gets_a_new_one(
     aws: FakeGateway,
     handler: ModuleType,
     logic: ModuleType,
@@ -277,20 +264,37 @@ def test_aurora_failure_never_logs_the_password_and_refetches_the_secret(
         assert PASSWORD not in text
     assert PASSWORD not in repr(aws.connects[0]["credentials"])
 
-    # A failure may mean the password rotated: the next run must fetch the secret again.
-    aws.secret = secret_string("rotated-password")
+    aws.token = "a-newer-token"
     del aws.errors["write_heartbeat_row"]
     handler.handler({}, None)
-    assert aws.connects[-1]["credentials"].password == "rotated-password"
+    assert aws.connects[-1]["credentials"].password == "a-newer-token"
 
 
-def test_secret_is_cached_across_warm_invocations(aws: FakeGateway, handler: ModuleType) -> None:
+def test_every_run_logs_in_with_a_fresh_token(aws: FakeGateway, handler: ModuleType) -> None:
+    """A token lives 15 minutes and costs nothing to make (signed locally): never cached."""
     handler.handler({}, None)
-    aws.secret = secret_string("not-fetched-yet")
+    aws.token = "the-next-token"
     handler.handler({}, None)
 
-    assert [c["credentials"].password for c in aws.connects] == [PASSWORD, PASSWORD]
-    assert aws.secret_reads == 1
+    assert [c["credentials"].password for c in aws.connects] == [PASSWORD, "the-next-token"]
+    assert len(aws.logins) == 2
+
+
+def test_the_token_is_signed_locally_for_the_endpoint_and_user(
+    gateway: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rds.generate_db_auth_token: a presigned ``connect`` for host:port and user, no call to RDS."""
+    credentials = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}
+    for name, value in credentials.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setattr(postgres, "_signer", {})
+
+    login = gateway.Gateway(clients=lambda service: None).db_login("db.internal", 5432, "dr_canary")
+
+    assert login.username == "dr_canary"
+    assert login.password.startswith("db.internal:5432/?Action=connect&DBUser=dr_canary&X-Amz-Algorithm=")
+    assert "X-Amz-Expires=900" in login.password and "rds-db%2Faws4_request" in login.password
 
 
 def test_write_that_cannot_be_read_back_is_a_failure(aws: FakeGateway, handler: ModuleType, logic: ModuleType) -> None:
@@ -364,7 +368,7 @@ def test_ca_bundle_name_resolves_inside_the_package_and_must_exist(handler: Modu
 
     with pytest.raises(ConfigurationError, match=r"rds-ca-missing\.pem is not in the package"):
         gateway.Gateway(clients=lambda service: None).write_heartbeat_row(
-            "db.internal", 5432, "drdb", postgres.Credentials("dradmin", PASSWORD), settings.db_ca_bundle, ROW
+            "db.internal", 5432, "drdb", postgres.Credentials("dr_canary", PASSWORD), settings.db_ca_bundle, ROW
         )
 
 
@@ -381,19 +385,19 @@ def test_the_heartbeat_row_goes_over_tls_with_a_short_timeout_and_is_read_back(
     monkeypatch.setattr(postgres, "no_delay_socket", lambda host, port, timeout: opened)
 
     found = gateway.Gateway(clients=lambda service: None).write_heartbeat_row(
-        "db.internal", 5432, "drdb", postgres.Credentials("dradmin", PASSWORD), PACKAGED_BUNDLE, ROW
+        "db.internal", 5432, "drdb", postgres.Credentials("dr_canary", PASSWORD), PACKAGED_BUNDLE, ROW
     )
 
     assert found == ROW[1]
     assert database.rows == {ROW[0]: ROW[1]}
-    assert database.statements == ["CREATE", "INSERT", "SELECT"]
+    assert database.statements == ["INSERT", "SELECT"]  # the table is the database-users resource's
     assert database.closed == 1
     (kwargs,) = calls
     assert kwargs["sock"] is opened
     assert isinstance(kwargs["ssl_context"], ssl.SSLContext)
     assert kwargs["timeout"] <= 10
     assert (kwargs["host"], kwargs["port"], kwargs["database"]) == ("db.internal", 5432, "drdb")
-    assert (kwargs["user"], kwargs["password"]) == ("dradmin", PASSWORD)
+    assert (kwargs["user"], kwargs["password"]) == ("dr_canary", PASSWORD)
 
 
 def test_a_lost_row_reads_back_as_none_and_the_connection_is_closed(
@@ -405,7 +409,7 @@ def test_a_lost_row_reads_back_as_none_and_the_connection_is_closed(
     monkeypatch.setattr(postgres, "no_delay_socket", lambda host, port, timeout: object())
 
     found = gateway.Gateway(clients=lambda service: None).write_heartbeat_row(
-        "db.internal", 5432, "drdb", postgres.Credentials("dradmin", PASSWORD), PACKAGED_BUNDLE, ROW
+        "db.internal", 5432, "drdb", postgres.Credentials("dr_canary", PASSWORD), PACKAGED_BUNDLE, ROW
     )
 
     assert found is None and database.closed == 1

@@ -27,7 +27,6 @@ COPY_CLUSTER = "awsbackup-restore-test-5f4e3d2c1b0a"
 COPY_WRITER = f"{COPY_CLUSTER}-writer"
 COPY_PREFIX = "awsbackup-restore-test-"
 PROBED_HEARTBEAT = "2026-11-28T04:55:00+00:00"
-SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:aurora-credentials-test"
 JOB_ID = "A1B2C3D4-0000-1111-2222-333344445555"
 SOURCE_TABLE = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/dynamodb-table-test"
 SOURCE_CLUSTER = f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:aurora-cluster-test"
@@ -59,13 +58,14 @@ class FakeGateway:
         self.clusters: dict[str, dict[str, Any]] = {}
         self.instances: dict[str, dict[str, Any]] = {}
         self.busy: set[str] = set()  # instances that cannot be deleted now
-        self.secret = json.dumps({"username": "dbadmin", "password": "pa55-word"})
+        self.token = "copy:5432/?Action=connect&X-Amz-Signature=pa55-word"  # the probe's IAM token
+        self.logins: list[tuple[str, int, str]] = []
         self.heartbeat: Any = datetime(2026, 11, 28, 4, 55, tzinfo=UTC)  # or an exception the query raises
         self.queries: list[dict[str, Any]] = []
 
-    def describe_restore_job(self, job_id: str) -> Mapping[str, Any]:
+    def describe_restore_job(self, job_id: str) -> Mapping[str, Any] | None:
         self.calls.append(("describe_restore_job", job_id))
-        return self.jobs[job_id]
+        return self.jobs.get(job_id)
 
     def list_restore_jobs(
         self, resource_type: str, status: str, created_after: datetime
@@ -105,9 +105,9 @@ class FakeGateway:
         del self.instances[identifier]
         return True
 
-    def secret_string(self, secret_arn: str) -> str:
-        assert secret_arn == SECRET_ARN
-        return self.secret
+    def db_login(self, host: str, port: int, user: str) -> postgres.Credentials:
+        self.logins.append((host, port, user))
+        return postgres.Credentials(user, self.token)
 
     def newest_heartbeat(
         self, host: str, port: int, database: str, credentials: postgres.Credentials, ca_bundle: Path | None
@@ -130,7 +130,7 @@ def validator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
         "RTO_MINUTES": "240",
         "DB_NAME": "appdb",
         "INSTANCE_DEADLINE_MINUTES": "60",
-        "DB_SECRET_ARN": SECRET_ARN,
+        "DB_USER": "dr_restore_probe",
         "DB_CA_BUNDLE": "dr_common/rds-ca-us-east-1-bundle.pem",
         "SOURCE_CLUSTER_ARN": SOURCE_CLUSTER,
         "SOURCE_TABLE_ARN": SOURCE_TABLE,
@@ -380,9 +380,10 @@ def test_writer_created_event_validates_deletes_the_writer_then_reports(validato
         ),
     ]
     assert result["validation"] == "SUCCESSFUL", result["validationMessage"]
-    # The copy's endpoint, with the source database secret's user.
+    # The copy's endpoint, as the probe's own read-only user with an IAM token (no master secret).
+    assert aws.logins == [("copy.cluster-x.rds.amazonaws.com", 5432, "dr_restore_probe")]
     assert aws.queries == [
-        {"host": "copy.cluster-x.rds.amazonaws.com", "port": 5432, "database": "appdb", "username": "dbadmin"}
+        {"host": "copy.cluster-x.rds.amazonaws.com", "port": 5432, "database": "appdb", "username": "dr_restore_probe"}
     ]
     # The restore took until the writer was available (05:00:12 -> 05:58:12), not until the job ended (05:42:12).
     assert result["durationMinutes"] == 58.0
@@ -408,9 +409,9 @@ def test_a_failed_query_deletes_the_writer_and_reports_failed(validator, aws, ca
     assert metric_values(emf(capsys), "RestoreValidationFailed") == {"Aurora": 1, None: 1}
 
 
-def test_query_errors_never_carry_the_password(validator, aws):
+def test_query_errors_never_carry_the_token(validator, aws):
     _writer_found(aws)
-    aws.heartbeat = RuntimeError("auth failed for pa55-word")
+    aws.heartbeat = RuntimeError(f"auth failed for {aws.token}")
 
     result = validator.handler(writer_event(), CONTEXT)
 
@@ -612,6 +613,16 @@ def test_a_restore_test_of_another_resource_is_refused_before_any_connection(val
     assert metric_values(emf(capsys), "InvalidEvents") == {None: 1}
 
 
+def test_a_forged_event_of_a_job_aws_backup_does_not_know_is_refused(validator, aws):
+    """This plan's ARN and the live cluster in the event, but no such job: nothing is touched."""
+    aws.clusters["aurora-cluster-test"] = {"DBClusterIdentifier": "aurora-cluster-test", "Engine": "aurora-postgresql"}
+
+    result = validator.handler(restore_event(resource_type="Aurora", created=SOURCE_CLUSTER), CONTEXT)
+
+    assert result["ignored"] == f"AWS Backup has no restore job {JOB_ID}"
+    assert aws.calls == [DESCRIBED] and aws.queries == [] and aws.logins == []
+
+
 def test_a_created_resource_that_is_not_a_restore_test_copy_is_never_queried(validator, aws):
     """A job that names the kit's live cluster as what it created: no writer, no login, a FAILED result."""
     described(aws, resource_type="Aurora", created=SOURCE_CLUSTER)
@@ -683,6 +694,9 @@ class Refusing:
     def describe_db_instances(self, **_: Any) -> Any:
         raise self.error
 
+    def describe_restore_job(self, **_: Any) -> Any:
+        raise self.error
+
 
 @pytest.fixture
 def gateway(validator: ModuleType) -> ModuleType:
@@ -706,6 +720,14 @@ def test_instance_errors_that_are_answers_are_returned_not_raised(gateway, code,
             aws.describe_instance(COPY_WRITER)
     else:
         assert aws.describe_instance(COPY_WRITER) is None
+
+
+def test_an_unknown_restore_job_is_none_other_errors_raise(gateway):
+    assert (
+        gateway.Gateway(clients=lambda service: Refusing("ResourceNotFoundException")).describe_restore_job("x") is None
+    )
+    with pytest.raises(ClientError):
+        gateway.Gateway(clients=lambda service: Refusing("AccessDeniedException")).describe_restore_job("x")
 
 
 def test_a_writer_that_exists_already_is_fine_other_errors_raise(gateway):

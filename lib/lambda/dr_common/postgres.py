@@ -6,6 +6,9 @@ certificate, host name included, must chain to a CA of the PEM file ``DB_CA_BUND
 bundle for us-east-1 as ``dr_common/rds-ca-us-east-1-bundle.pem`` (where it comes from: the
 README's "TLS to Aurora"). An unset variable or a missing file fails before any connection: never
 a downgrade to an unverified server.
+
+The canary and the restore probe log in as database users of their own with IAM authentication
+tokens (``iam_token``); only the database-users custom resource uses the master user's secret.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ import functools
 import json
 import socket
 import ssl
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pg8000.native
 
@@ -89,6 +94,20 @@ def connect(
         timeout=timeout,
         application_name=application_name,
     )
+
+
+def iam_token(host: str, port: int, user: str) -> Credentials:
+    """``user``'s login with an IAM authentication token for ``host:port`` (valid 15 minutes). botocore
+    signs it locally with the function's credentials: no call to the RDS API, no endpoint needed."""
+    import boto3  # the Lambda runtime's (not in the package): imported only where a token is made
+
+    with _signer_lock:
+        signer = _signer.get("rds") or _signer.setdefault("rds", boto3.client("rds"))
+    return Credentials(username=user, password=str(signer.generate_db_auth_token(host, port, user)))
+
+
+_signer_lock = threading.Lock()  # the canary's checks run in threads; creating clients is not thread-safe
+_signer: dict[str, Any] = {}
 
 
 def no_delay_socket(host: str, port: int, timeout: float) -> socket.socket:

@@ -56,7 +56,7 @@ class ValidationError(RuntimeError):
 class Gateway(Protocol):
     """The AWS calls (and the SQL query) the validation makes (``gateway.Gateway``)."""
 
-    def describe_restore_job(self, job_id: str) -> Mapping[str, Any]: ...
+    def describe_restore_job(self, job_id: str) -> Mapping[str, Any] | None: ...
 
     def list_restore_jobs(
         self, resource_type: str, status: str, created_after: datetime
@@ -78,7 +78,7 @@ class Gateway(Protocol):
 
     def delete_instance(self, identifier: str) -> bool: ...
 
-    def secret_string(self, secret_arn: str) -> str: ...
+    def db_login(self, host: str, port: int, user: str) -> postgres.Credentials: ...
 
     def newest_heartbeat(
         self, host: str, port: int, database: str, credentials: postgres.Credentials, ca_bundle: Path
@@ -91,7 +91,7 @@ class Settings:
     namespace: str
     environment_suffix: str
     rto_minutes: float
-    secret_arn: str
+    db_user: str
     database_name: str
     instance_deadline_minutes: float
     ca_bundle: Path
@@ -105,7 +105,7 @@ class Settings:
             "METRICS_NAMESPACE",
             "ENVIRONMENT_SUFFIX",
             "RTO_MINUTES",
-            "DB_SECRET_ARN",
+            "DB_USER",
             "DB_NAME",
             "INSTANCE_DEADLINE_MINUTES",
             "DB_CA_BUNDLE",
@@ -117,7 +117,7 @@ class Settings:
             namespace=environ["METRICS_NAMESPACE"],
             environment_suffix=environ["ENVIRONMENT_SUFFIX"],
             rto_minutes=number(environ, "RTO_MINUTES"),
-            secret_arn=environ["DB_SECRET_ARN"],
+            db_user=environ["DB_USER"],
             database_name=environ["DB_NAME"],
             instance_deadline_minutes=number(environ, "INSTANCE_DEADLINE_MINUTES"),
             ca_bundle=postgres.ca_bundle(environ, PACKAGE_DIR),
@@ -196,6 +196,8 @@ def restore_test(job_id: str, settings: Settings, gateway: Gateway) -> RestoreJo
     """The restore job as DescribeRestoreJob answers it, if it is a restore test of this plan of this
     kit's own resource; InvalidEvent saying why not (nothing else was done)."""
     described = gateway.describe_restore_job(job_id)
+    if described is None:
+        raise InvalidEvent(f"AWS Backup has no restore job {job_id}")
     plan = (described.get("CreatedBy") or {}).get("RestoreTestingPlanArn")
     if plan != settings.plan_arn:
         raise InvalidEvent(f"restore job {job_id} was not created by this restore testing plan (created by {plan!r})")
@@ -283,12 +285,10 @@ def validate(job: RestoreJob, settings: Settings, gateway: Gateway) -> tuple[boo
 
 
 def newest_heartbeat(host: str, port: int, database: str, settings: Settings, gateway: Gateway) -> str | None:
-    """The newest heartbeat in that database (ISO 8601), with the secret's credentials over TLS;
-    ValidationError saying why not (never with the password)."""
-    try:
-        credentials = postgres.Credentials.from_secret(gateway.secret_string(settings.secret_arn))
-    except postgres.InvalidSecret as problem:
-        raise ValidationError(str(problem)) from None
+    """The newest heartbeat in that database (ISO 8601), read over TLS as the probe's own read-only
+    user with an IAM authentication token (the copy keeps the source's users, as a snapshot does);
+    ValidationError saying why not (never with the token)."""
+    credentials = gateway.db_login(host, port, settings.db_user)
     try:
         newest = gateway.newest_heartbeat(host, port, database, credentials, settings.ca_bundle)
     except Exception as error:  # reported as the validation's result, redacted
