@@ -24,9 +24,11 @@ deadline, one more sweep and the writer's deletion, or AWS Backup would try to d
 still has an instance (Aurora refuses) when the window closes.
 
 Network: the validator runs in the isolated subnets with the functions' security group (allowed to
-the database group on 5432), like every function of the kit. It reaches AWS Backup, RDS and Secrets
-Manager through their interface endpoints and DynamoDB through its gateway endpoint, and the Aurora
-copy directly (restored into the database subnet group with the database security group).
+the database group on 5432), like every function of the kit. It reaches AWS Backup and RDS through
+their interface endpoints and DynamoDB through its gateway endpoint, and the Aurora copy directly
+(restored into the database subnet group with the database security group, and with IAM database
+authentication on: the validator logs in as its read-only user ``dr_restore_probe`` with an IAM token
+it signs itself; the copy keeps the source's users and grants, as a snapshot does).
 
 Names: restore testing plan and selection names allow only letters, digits and underscores (AWS's
 rule, unlike every other resource here), so ``{resource-type}-{suffix}`` is written with
@@ -38,7 +40,9 @@ granted on ``*`` limited to this region. The copies AWS Backup restore testing c
 ``awsbackup-restore-test-*`` and the writers are named after them; the validator may query only
 tables, and describe, modify and add instances to only clusters, and create, tag, describe and
 delete only DB instances, of that name (``rds:CreateDBInstance`` is authorized on the instance and
-on the cluster it joins; tags given at creation need ``rds:AddTagsToResource``).
+on the cluster it joins; tags given at creation need ``rds:AddTagsToResource``). ``rds-db:connect``
+names the cluster by its resource id, which RDS generates when the copy is restored: the validator
+may connect as ``dr_restore_probe`` to any cluster (``dbuser:cluster-*/dr_restore_probe``).
 """
 
 from __future__ import annotations
