@@ -42,9 +42,10 @@ LDAP_HOST = "127.0.0.1"
 BIND_REQUEST, UNBIND_REQUEST, BIND_RESPONSE = 0x60, 0x42, 0x61
 SUCCESS, INVALID_CREDENTIALS = 0, 49
 MAX_MESSAGE = 64 * 1024
+BIND_TIMEOUT_SECONDS = 5  # PostgreSQL sends its bind at once; a silent client holds up the next bind this long
 
 _lock = threading.Lock()
-_server: socketserver.ThreadingTCPServer | None = None
+_server: socketserver.TCPServer | None = None
 
 
 def hba_lines(identifier: str, force_ssl: bool) -> list[str]:
@@ -58,12 +59,13 @@ def hba_lines(identifier: str, force_ssl: bool) -> list[str]:
 
 
 def port() -> int:
-    """The emulator's LDAP server's port (started on first use, stopped with the process)."""
+    """The emulator's LDAP server's port (started on first use, stopped with the process). One thread
+    answers the binds one after another: each is one round trip, and a thread per bind would cost the
+    emulator memory for nothing."""
     global _server
     with _lock:
         if _server is None:
-            _server = socketserver.ThreadingTCPServer((LDAP_HOST, 0), _Bind)
-            _server.daemon_threads = True
+            _server = socketserver.TCPServer((LDAP_HOST, 0), _Bind)
             threading.Thread(target=_server.serve_forever, name="rds-iam-auth", daemon=True).start()
         return int(_server.server_address[1])
 
@@ -127,7 +129,7 @@ class _Bind(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         connection: socket.socket = self.request
-        connection.settimeout(10)
+        connection.settimeout(BIND_TIMEOUT_SECONDS)
         try:
             while (message := _read_message(connection)) is not None:
                 message_id, operation, body = message
