@@ -186,7 +186,7 @@ def test_a_snapshot_restore_keeps_the_database_users_and_their_grants(endpoint, 
     """Amazon Aurora User Guide, "Restoring from a DB cluster snapshot",
     https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-restore-snapshot.html: the
     new cluster is the snapshot's database, its users and their privileges included. AWS Backup's
-    Aurora restore here is ``dump_roles``/``dump`` and ``load_roles``/``load``."""
+    Aurora backup and restore here are ``dump`` and ``load``."""
     identifiers = [f"roles-{uuid.uuid4().hex[:8]}" for _ in range(2)]
     source = postgres.start_server(identifiers[0], "master", PASSWORD, "orders")
     try:
@@ -198,9 +198,7 @@ def test_a_snapshot_restore_keeps_the_database_users_and_their_grants(endpoint, 
             f"GRANT SELECT ON readings TO {USER}",
         )
         source.dump(tmp_path / "database.dump")
-        source.dump_roles(tmp_path / "roles.sql")
 
-        target.load_roles(tmp_path / "roles.sql")
         target.load(tmp_path / "database.dump")
 
         member = f"pg_has_role('{USER}', 'rds_iam', 'member')"

@@ -320,28 +320,20 @@ class DatabaseServer:
             self._launch({})
 
     def dump(self, destination: Path) -> int:
-        """``pg_dump -Fc`` of the database into ``destination``; returns its size in bytes."""
+        """``pg_dump -Fc`` of the database into ``destination``, and the server's roles with their
+        passwords and memberships (``pg_dumpall --roles-only``) beside it (``roles_file``): an Aurora
+        snapshot keeps the database users. Returns their size in bytes."""
         self._admit("pg_dump")
         self._client("pg_dump", "--format=custom", f"--file={destination}", self.database)
-        return destination.stat().st_size
-
-    def dump_roles(self, destination: Path) -> int:
-        """The server's roles, their passwords and memberships (``pg_dumpall --roles-only``): an
-        Aurora snapshot keeps the database users, so a restore brings them back (``load_roles``)."""
-        self._admit("pg_dumpall")
-        self._client("pg_dumpall", "--roles-only", f"--file={destination}")
-        return destination.stat().st_size
-
-    def load_roles(self, source: Path) -> None:
-        """Create the roles of ``dump_roles`` that this server lacks (those it has already, the
-        master user and ``rds_iam``, make psql report an error and go on)."""
-        self._admit("psql")
-        self._client("psql", "-X", "-q", f"--file={source}", "--dbname=postgres")
+        self._client("pg_dumpall", "--roles-only", f"--file={roles_file(destination)}")
+        return destination.stat().st_size + roles_file(destination).stat().st_size
 
     def load(self, source: Path) -> None:
-        """Restore a dump made by ``dump`` into the (empty) database, with its grants (load the
-        roles first); objects become the master user's, whoever owned them in the source."""
+        """Restore a dump made by ``dump`` into the (empty) database: first the roles this server
+        lacks (the master user and ``rds_iam`` exist: psql reports those and goes on), then the
+        database with its grants; objects become the master user's, whoever owned them in the source."""
         self._admit("pg_restore")
+        self._client("psql", "-X", "-q", f"--file={roles_file(source)}", "--dbname=postgres")
         self._client(
             "pg_restore",
             "--no-owner",
@@ -519,6 +511,11 @@ _servers: dict[str, DatabaseServer] = {}
 _starting: set[str] = set()
 _registry_lock = threading.Lock()
 _ca_lock = threading.Lock()
+
+
+def roles_file(dump: Path) -> Path:
+    """Where ``DatabaseServer.dump`` puts the roles that go with the database dump ``dump``."""
+    return dump.with_name(dump.name + ".roles.sql")
 
 
 def data_root() -> Path:

@@ -66,7 +66,7 @@ class AuroraClusters(ResourceKind):
             server = postgres.server_for(cluster.db_cluster_identifier)
         except KeyError:
             raise BackupFailure(f"DB cluster {name} has no database server to back up.") from None
-        size = server.dump(directory / "database.dump") + server.dump_roles(directory / "roles.sql")
+        size = server.dump(directory / "database.dump")  # with the database users, as a snapshot
         metadata = {"DBClusterIdentifier": cluster.db_cluster_identifier}
         for key, (attribute, _) in AURORA_SETTINGS.items():
             value = getattr(cluster, attribute, None)
@@ -107,7 +107,5 @@ class AuroraClusters(ResourceKind):
                 value = value.lower() == "true"
             arguments[keyword] = value
         cluster = world.create_cluster(self.account_id, self.region, arguments)
-        server = postgres.server_for(cluster.db_cluster_identifier)
-        server.load_roles(directory / "roles.sql")  # the snapshot's database users, before their grants
-        server.load(directory / "database.dump")
+        postgres.server_for(cluster.db_cluster_identifier).load(directory / "database.dump")
         return str(cluster.db_cluster_arn)
