@@ -247,7 +247,33 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
             "Resilience/BackupMonitor",
             "Resilience/FunctionExport",
             "Resilience/RestoreTesting",
+            "Compute/DatabaseUsers",
         )
+    ),
+    Finding(
+        "Resilience/RestoreTesting/Policy/Resource",
+        "AwsSolutions-IAM5[Resource::arn:aws:rds-db:us-east-1:<AWS::AccountId>:dbuser:cluster-*/dr_restore_probe]",
+        "rds-db:connect names the cluster by its resource id, which RDS generates when AWS Backup restores "
+        "a copy (unknown at deploy time); the pattern pins the probe's read-only database user and admits "
+        "any cluster of this account and region, so only that user's SELECT on the heartbeat table.",
+    ),
+    # --- Compute: the database-users custom resource (lib/constructs/database_users.py)
+    Finding(
+        "Compute/DatabaseUsers/Policy/Resource",
+        "AwsSolutions-IAM5[Resource::*]",
+        _NO_RESOURCE_LEVEL.format(actions=_ENI[0].upper() + _ENI[1:]),
+    ),
+    Finding(
+        "Compute/DatabaseUsers/Function/Resource",
+        "HIPAA.Security-LambdaConcurrency",
+        "Reserved concurrency fails to deploy on accounts whose concurrency quota is at the minimum of "
+        "10 (new accounts). This function runs once per deploy that creates or updates its resource.",
+    ),
+    Finding(
+        "Compute/DatabaseUsers/Function/Resource",
+        "HIPAA.Security-LambdaDLQ",
+        "CloudFormation custom-resource handler: every outcome is reported to CloudFormation, which "
+        "fails the stack operation visibly; a DLQ would hold nothing to act on.",
     ),
     # --- Resilience: AWS FIS experiments (lib/constructs/az_experiments.py)
     Finding(

@@ -54,6 +54,7 @@ FUNCTION_PACKAGES: Mapping[str, Path] = {
     "vault-cleanup": LAMBDA_DIR / "vault_cleanup",
     "function-export": LAMBDA_DIR / "function_export",
     "restore-validation": LAMBDA_DIR / "restore_validation",
+    "database-users": LAMBDA_DIR / "database_users",
 }
 # Services a gateway endpoint serves (free, on the route tables); every other one needs an interface endpoint.
 GATEWAY_SERVICES = frozenset({"s3", "dynamodb"})

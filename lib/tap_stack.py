@@ -91,14 +91,13 @@ class TapStack(Stack):
                 table=data.table,
                 bucket=data.bucket,
                 function=compute.function,
+                database_users_function=compute.database_users.function,
                 dead_letter_queue=compute.dead_letter_queue,
                 metrics_namespace=compute.metrics_namespace,
                 vpc=network.vpc,
                 function_security_group=network.function_security_group,
                 database_security_group=network.database_security_group,
                 database_subnet_group_name=data.subnet_group.subnet_group_name,
-                secret=data.secret,
-                aurora_key=security.aurora_key,
             ),
         )
         self._outputs(config)

@@ -40,6 +40,8 @@ from lib.lambda_runtime import PIP_PLATFORM, RUNTIME_PYTHON_VERSION
 
 DEFAULT_BUILD_ROOT = Path(__file__).resolve().parents[2] / ".build" / "lambda"
 SHARED_PACKAGE = Path(__file__).resolve().parents[1] / "lambda" / "dr_common"
+# AWS's RDS CA bundle for us-east-1 in the shared package: what DB_CA_BUNDLE names (README, "TLS to Aurora").
+RDS_CA_BUNDLE = f"{SHARED_PACKAGE.name}/rds-ca-us-east-1-bundle.pem"
 REQUIREMENTS_FILE = "requirements.txt"
 PIP_TARGET_ARGS = (
     "--platform",

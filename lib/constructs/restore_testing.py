@@ -24,9 +24,11 @@ deadline, one more sweep and the writer's deletion, or AWS Backup would try to d
 still has an instance (Aurora refuses) when the window closes.
 
 Network: the validator runs in the isolated subnets with the functions' security group (allowed to
-the database group on 5432), like every function of the kit. It reaches AWS Backup, RDS and Secrets
-Manager through their interface endpoints and DynamoDB through its gateway endpoint, and the Aurora
-copy directly (restored into the database subnet group with the database security group).
+the database group on 5432), like every function of the kit. It reaches AWS Backup and RDS through
+their interface endpoints and DynamoDB through its gateway endpoint, and the Aurora copy directly
+(restored into the database subnet group with the database security group, and with IAM database
+authentication on: the validator logs in as its read-only user ``dr_restore_probe`` with an IAM token
+it signs itself; the copy keeps the source's users and grants, as a snapshot does).
 
 Names: restore testing plan and selection names allow only letters, digits and underscores (AWS's
 rule, unlike every other resource here), so ``{resource-type}-{suffix}`` is written with
@@ -38,7 +40,9 @@ granted on ``*`` limited to this region. The copies AWS Backup restore testing c
 ``awsbackup-restore-test-*`` and the writers are named after them; the validator may query only
 tables, and describe, modify and add instances to only clusters, and create, tag, describe and
 delete only DB instances, of that name (``rds:CreateDBInstance`` is authorized on the instance and
-on the cluster it joins; tags given at creation need ``rds:AddTagsToResource``).
+on the cluster it joins; tags given at creation need ``rds:AddTagsToResource``). ``rds-db:connect``
+names the cluster by its resource id, which RDS generates when the copy is restored: the validator
+may connect as ``dr_restore_probe`` to any cluster (``dbuser:cluster-*/dr_restore_probe``).
 """
 
 from __future__ import annotations
@@ -53,11 +57,13 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from lib import database_users
+from lib.build.lambda_bundle import RDS_CA_BUNDLE
 from lib.config import EnvironmentConfig
+from lib.constructs.database_users import connect_statement
 from lib.constructs.execution_role import FunctionNetwork, unscopable_statement
 from lib.constructs.kit_function import function_with_role
 from lib.constructs.topic_alarms import Comparison, Missing, TopicAlarms
@@ -102,11 +108,9 @@ class RestoreTesting(Construct):
         restore_role: iam.IRole,
         cluster: rds.IDatabaseCluster,
         table: dynamodb.ITable,
-        secret: secretsmanager.ISecret,
         network: FunctionNetwork,
         database_security_group: ec2.ISecurityGroup,
         database_subnet_group_name: str,
-        aurora_key: kms.IKey,
         key: kms.IKey,
         dead_letter_queue: sqs.IQueue,
         alarms: TopicAlarms,
@@ -118,6 +122,8 @@ class RestoreTesting(Construct):
         aurora_overrides = {
             "DBSubnetGroupName": database_subnet_group_name,
             "VpcSecurityGroupIds": Stack.of(self).to_json_string([database_security_group.security_group_id]),
+            # The probe logs in with an IAM token: the copy must accept them as the source does.
+            "EnableIAMDatabaseAuthentication": "true",
         }
         self.selections = {
             "aurora": self._selection(config, "aurora", "Aurora", cluster.cluster_arn, restore_role, aurora_overrides),
@@ -129,7 +135,7 @@ class RestoreTesting(Construct):
             function_type="restore-validation",
             description="Validates restore-test copies (heartbeat present), reports to AWS Backup, times them",
             role_description="Execution role of the function that validates restore tests",
-            statements=_validator_statements(config, secret, aurora_key),
+            statements=_validator_statements(config),
             log_key=key,
             network=network,
             timeout=Duration.seconds(90),
@@ -138,8 +144,12 @@ class RestoreTesting(Construct):
             environment_key=key,
             environment={
                 "RESTORE_TESTING_PLAN_ARN": self.plan.attr_restore_testing_plan_arn,
-                "DB_SECRET_ARN": secret.secret_arn,
+                "DB_USER": database_users.RESTORE_PROBE,
                 "DB_NAME": config.database_name,
+                "DB_CA_BUNDLE": RDS_CA_BUNDLE,
+                # Only restore tests of these two are validated (DescribeRestoreJob's SourceResourceArn).
+                "SOURCE_CLUSTER_ARN": cluster.cluster_arn,
+                "SOURCE_TABLE_ARN": table.table_arn,
                 "RTO_MINUTES": str(config.objectives.rto_minutes),
                 "INSTANCE_DEADLINE_MINUTES": str(INSTANCE_DEADLINE_MINUTES),
                 "METRICS_NAMESPACE": NAMESPACE,
@@ -262,10 +272,8 @@ class RestoreTesting(Construct):
         }
 
 
-def _validator_statements(
-    config: EnvironmentConfig, secret: secretsmanager.ISecret, aurora_key: kms.IKey
-) -> list[iam.PolicyStatement]:
-    """Exactly what the validator calls: on the copies and their writers, the database secret."""
+def _validator_statements(config: EnvironmentConfig) -> list[iam.PolicyStatement]:
+    """Exactly what the validator calls: on the copies and their writers, and its database login."""
     region, account = config.region, config.account
     copy_clusters = f"arn:aws:rds:{region}:{account}:cluster:{COPY_PREFIX}*"
     copy_instances = f"arn:aws:rds:{region}:{account}:db:{COPY_PREFIX}*"
@@ -289,15 +297,9 @@ def _validator_statements(
             actions=["rds:AddTagsToResource", "rds:DescribeDBInstances", "rds:DeleteDBInstance"],
             resources=[copy_instances],
         ),
-        iam.PolicyStatement(
-            sid="ReadDatabaseSecret", actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]
-        ),
-        iam.PolicyStatement(
-            sid="DecryptDatabaseSecret",
-            actions=["kms:Decrypt"],
-            resources=[aurora_key.key_arn],
-            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
-        ),
+        # The probe's read-only user on any restore-test copy: a copy's resource id (cluster-...) is made
+        # at restore time, so only the user is pinned; the same user on the live cluster reads too.
+        connect_statement(config, "cluster-*", database_users.RESTORE_PROBE),
     ]
 
 

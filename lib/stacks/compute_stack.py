@@ -19,7 +19,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from lib import database_users
+from lib.build.lambda_bundle import RDS_CA_BUNDLE
 from lib.config import HEALTH_CHECK_NAMESPACE, HEARTBEAT_OBJECT_KEY, EnvironmentConfig
+from lib.constructs.database_users import DatabaseUsers, connect_statement
 from lib.constructs.execution_role import FunctionNetwork, dead_letter_key_statement
 from lib.constructs.kit_function import KitFunction, function_log_group
 
@@ -73,6 +76,18 @@ class ComputeStack(NestedStack):
         # on this one (a nested-stack cycle). The import is mutable, so grants are real.
         role = iam.Role.from_role_arn(self, "FunctionRole", props.function_role.role_arn)
         _attach_data_access(self, role, props, log_group, self.dead_letter_queue)
+        network = FunctionNetwork(props.vpc, props.function_security_group)
+        # The canary's (and the restore probe's) database users, made before the canary first runs.
+        self.database_users = DatabaseUsers(
+            self,
+            "DatabaseUsers",
+            config=config,
+            cluster=props.cluster,
+            secret=props.secret,
+            aurora_key=props.aurora_key,
+            log_key=props.monitoring_key,
+            network=network,
+        )
 
         self.function = KitFunction(
             self,
@@ -82,15 +97,16 @@ class ComputeStack(NestedStack):
             description="Data-plane canary: heartbeat write/read on Aurora, DynamoDB and S3, EMF metrics",
             role=role,
             log_group=log_group,
-            network=FunctionNetwork(props.vpc, props.function_security_group),
+            network=network,
             timeout=Duration.seconds(30),
             dead_letter_queue=self.dead_letter_queue,
             environment_key=props.aurora_key,
             environment={
-                "DB_SECRET_ARN": props.secret.secret_arn,
+                "DB_USER": database_users.CANARY,
                 "DB_HOST": props.cluster.cluster_endpoint.hostname,
                 "DB_PORT": Token.as_string(props.cluster.cluster_endpoint.port),
                 "DB_NAME": config.database_name,
+                "DB_CA_BUNDLE": RDS_CA_BUNDLE,
                 "TABLE_NAME": props.table.table_name,
                 "BUCKET_NAME": props.bucket.bucket_name,
                 "ENVIRONMENT_SUFFIX": config.environment_suffix,
@@ -98,6 +114,7 @@ class ComputeStack(NestedStack):
             },
             current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY),
         )
+        self.function.node.add_dependency(self.database_users.resource)  # its user exists before it runs
         # The schedule invokes the alias, so the async settings go on it (EventInvokeConfig Qualifier
         # "live"); on the function they would apply to $LATEST only, and `live` would keep Lambda's
         # defaults of 2 retries and 6 hours. A failed run goes to the DLQ at once; a queued event
@@ -139,17 +156,8 @@ def _attach_data_access(
             actions=["logs:CreateLogStream", "logs:PutLogEvents"],
             resources=[log_group.log_group_arn],
         ),
-        iam.PolicyStatement(
-            sid="ReadDatabaseSecret",
-            actions=["secretsmanager:GetSecretValue"],
-            resources=[props.secret.secret_arn],
-        ),
-        iam.PolicyStatement(
-            sid="DecryptDatabaseSecret",
-            actions=["kms:Decrypt"],
-            resources=[props.aurora_key.key_arn],
-            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
-        ),
+        # Its own database user with IAM tokens: no master secret (lib/constructs/database_users.py).
+        connect_statement(props.config, props.cluster.cluster_resource_identifier, database_users.CANARY),
         iam.PolicyStatement(
             sid="HeartbeatItems",
             actions=["dynamodb:PutItem", "dynamodb:GetItem"],

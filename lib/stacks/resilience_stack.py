@@ -11,7 +11,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -39,15 +38,14 @@ class ResilienceStackProps:
     table: dynamodb.ITable
     bucket: s3.IBucket
     function: KitFunction
+    database_users_function: KitFunction  # exported with the others (function export)
     dead_letter_queue: sqs.IQueue
     metrics_namespace: str
-    # where the functions run; restore testing: the Aurora copy's network and the validation's credentials
+    # where the functions run; restore testing: the Aurora copy's network
     vpc: ec2.IVpc
     function_security_group: ec2.ISecurityGroup
     database_security_group: ec2.ISecurityGroup
     database_subnet_group_name: str
-    secret: secretsmanager.ISecret
-    aurora_key: kms.IKey
 
 
 class ResilienceStack(NestedStack):
@@ -109,11 +107,9 @@ class ResilienceStack(NestedStack):
             restore_role=props.restore_testing_role,
             cluster=props.cluster,
             table=props.table,
-            secret=props.secret,
             network=network,
             database_security_group=props.database_security_group,
             database_subnet_group_name=props.database_subnet_group_name,
-            aurora_key=props.aurora_key,
             key=props.monitoring_key,
             dead_letter_queue=undelivered,
             alarms=alarms,
@@ -124,7 +120,13 @@ class ResilienceStack(NestedStack):
             self,
             "FunctionExport",
             config=config,
-            functions=[props.function, backups.cleanup.function, monitor.function, restore_testing.function],
+            functions=[
+                props.function,
+                props.database_users_function,
+                backups.cleanup.function,
+                monitor.function,
+                restore_testing.function,
+            ],
             bucket=props.bucket,
             log_key=props.monitoring_key,
             dead_letter_queue=undelivered,

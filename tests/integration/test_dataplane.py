@@ -7,6 +7,7 @@ import json
 import pg8000.exceptions
 import pytest
 
+from lib import database_users
 from lib import output_keys as keys
 from lib.config import HEALTH_CHECK_NAMESPACE, HEARTBEAT_OBJECT_KEY
 
@@ -22,8 +23,9 @@ def test_canary_writes_one_heartbeat_to_every_store(client, outputs, database, c
     assert summary["healthy"] is True
     heartbeat = summary["heartbeat_id"]
 
-    rows = database().run("SELECT environment_suffix FROM dr_heartbeat WHERE id = :id", id=heartbeat)
-    assert rows == [[outputs[keys.ENVIRONMENT_SUFFIX]]]
+    rows = database().run("SELECT environment_suffix, written_by FROM dr_heartbeat WHERE id = :id", id=heartbeat)
+    # The canary's session ran as its own least-privilege user (IAM token), not as the master.
+    assert rows == [[outputs[keys.ENVIRONMENT_SUFFIX], database_users.CANARY]]
     item = client("dynamodb").get_item(
         TableName=outputs[keys.TABLE_NAME],
         Key={"pk": {"S": "heartbeat"}, "sk": {"S": summary["checked_at"]}},
@@ -49,6 +51,24 @@ def test_a_plaintext_database_connection_is_refused(database) -> None:
     with pytest.raises(pg8000.exceptions.DatabaseError, match="no encryption"):
         database(tls=False)
     assert database().run("SHOW ssl") == [["on"]]
+
+
+def test_the_canary_and_probe_users_have_only_their_privileges_and_log_in_with_tokens_only(database) -> None:
+    """The database-users custom resource made them: rds_iam (no password login), INSERT and SELECT
+    for the canary, SELECT for the probe, nothing else on the table, no superuser or role creation."""
+    rows = database().run(
+        "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, pg_has_role(rolname, 'rds_iam', 'member'),"
+        " has_table_privilege(rolname, 'dr_heartbeat', 'INSERT'),"
+        " has_table_privilege(rolname, 'dr_heartbeat', 'SELECT'),"
+        " has_table_privilege(rolname, 'dr_heartbeat', 'UPDATE, DELETE, TRUNCATE')"
+        " FROM pg_roles WHERE rolname IN (:canary, :probe) ORDER BY rolname",
+        canary=database_users.CANARY,
+        probe=database_users.RESTORE_PROBE,
+    )
+    assert rows == [
+        [database_users.CANARY, False, False, False, True, True, True, False],
+        [database_users.RESTORE_PROBE, False, False, False, True, False, True, False],
+    ]
 
 
 def test_invoking_a_missing_function_is_an_aws_error(client, suffix) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lib import database_users
 from lib import output_keys as keys
 from lib.lambda_runtime import RUNTIME_PYTHON_VERSION
 
@@ -20,7 +21,7 @@ def test_function_runtime_vpc_and_environment(client, outputs, suffix) -> None:
     assert config["VpcConfig"]["SecurityGroupIds"] == [outputs[keys.FUNCTION_SECURITY_GROUP_ID]]
     variables = config["Environment"]["Variables"]
     assert variables["DB_HOST"] == outputs[keys.AURORA_WRITER_ENDPOINT]
-    assert variables["DB_SECRET_ARN"] == outputs[keys.DATABASE_SECRET_ARN]
+    assert variables["DB_USER"] == database_users.CANARY and "DB_SECRET_ARN" not in variables  # IAM token login
     assert variables["TABLE_NAME"] == outputs[keys.TABLE_NAME]
     assert variables["BUCKET_NAME"] == outputs[keys.BUCKET_NAME]
     assert "password" not in str(variables).lower()

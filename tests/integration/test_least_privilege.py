@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from lib import database_users
 from lib import output_keys as keys
 from lib.config import REGION
 from lib.stacks.compute_stack import HEARTBEAT_OBJECT_KEY
@@ -152,53 +153,24 @@ def test_a_bucket_policy_deny_stops_the_canarys_s3_write(client, outputs, suffix
     canary_quiet_again(client, outputs, clock, suffix)
 
 
-@contextmanager
-def cold_started(client: Callable[[str], Any], clock: Clock, function: str) -> Iterator[None]:
-    """$LATEST of ``function`` with fresh execution environments (a configuration change replaces
-    them): the next invocation runs the function's init and reads what it caches again. Its
-    environment variables are put back afterwards (fresh environments again)."""
-    lam = client("lambda")
-    variables = lam.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
-
-    def configure(values: dict[str, str]) -> None:
-        lam.update_function_configuration(FunctionName=function, Environment={"Variables": values})
-        clock.until(
-            lambda: lam.get_function_configuration(FunctionName=function)["LastUpdateStatus"] == "Successful",
-            minutes=5,
-            what=f"{function} updated",
-        )
-
-    configure({**variables, "COLD_START": uuid.uuid4().hex})
-    try:
-        yield
-    finally:
-        configure(variables)
-
-
-def test_the_canary_without_kms_decrypt_on_the_secrets_key_cannot_read_the_secret(
-    client, outputs, suffix, clock
-) -> None:
-    """The Deny names the key and Secrets Manager (kms:ViaService): what the canary's Allow names. The
-    canary caches the database login per execution environment, so the test invokes fresh ones."""
+def test_the_canary_without_rds_db_connect_cannot_log_in(client, outputs, suffix, clock) -> None:
+    """The canary logs in as its own database user with an IAM token (no master secret): a Deny of
+    ``rds-db:connect`` on that user makes the database refuse the token (RDS checks the signer's
+    permission at login; the emulator's log says why, the client hears only that authentication failed)."""
     function = outputs[keys.FUNCTION_NAME]
     quiet(client, clock, [f"{CANARY_ALARM}-{suffix}"])
-    via_secrets_manager = {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}
+    account = outputs[keys.FUNCTION_ROLE_ARN].split(":")[4]
 
-    with (
-        denied(
-            client,
-            role_name(outputs[keys.FUNCTION_ROLE_ARN]),
-            "kms:Decrypt",
-            outputs[keys.AURORA_KEY_ARN],
-            via_secrets_manager,
-        ),
-        cold_started(client, clock, function),
+    with denied(
+        client,
+        role_name(outputs[keys.FUNCTION_ROLE_ARN]),
+        "rds-db:connect",
+        f"arn:aws:rds-db:{REGION}:{account}:dbuser:*/{database_users.CANARY}",
     ):
         payload = clock.until(failure(lambda: invoke(client, function, {})), minutes=5, what="the canary failing")
         message = payload["errorMessage"]
         assert message.startswith("1 of 3 dependencies failed: Aurora: "), payload
-        assert "(AccessDeniedException) when calling the GetSecretValue operation" in message
-        assert message.endswith("Access to KMS is not allowed"), payload
+        assert "authentication failed for user" in message and database_users.CANARY in message, payload
 
     clock.until(success(lambda: invoke(client, function, {})), minutes=5, what="$LATEST succeeding again")
     canary_quiet_again(client, outputs, clock, suffix)

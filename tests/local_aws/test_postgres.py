@@ -376,7 +376,8 @@ def test_dump_loads_into_another_server(endpoint, tmp_path):
         size = source.dump(tmp_path / "shop.dump")
         target.load(tmp_path / "shop.dump")
 
-        assert size == (tmp_path / "shop.dump").stat().st_size > 0
+        dumped = [tmp_path / "shop.dump", postgres.roles_file(tmp_path / "shop.dump")]
+        assert size == sum(path.stat().st_size for path in dumped) and all(path.stat().st_size for path in dumped)
         assert _connect(_server_details(target)).run("SELECT count(*), max(id) FROM items") == [[100, 100]]
     finally:
         for identifier in identifiers:

@@ -21,7 +21,7 @@ def _function(templates: Templates) -> dict:
 def test_every_function_runs_the_python_and_architecture_the_bundler_targets(templates: Templates) -> None:
     functions = [f for t in templates.all().values() for f in t.find_resources("AWS::Lambda::Function").values()]
     ours = [f for f in functions if "FunctionName" in f["Properties"]]
-    assert len(ours) == 5  # canary, vault cleanup, backup monitor, restore validation, export
+    assert len(ours) == 6  # canary, database users, vault cleanup, backup monitor, restore validation, export
     for function in ours:
         assert function["Properties"]["Runtime"] == f"python{RUNTIME_PYTHON_VERSION}"
         assert function["Properties"]["Architectures"] == [ARCHITECTURE.name]  # the wheels' platform
@@ -53,7 +53,7 @@ def test_function_runs_in_the_isolated_subnets_with_its_group(templates: Templat
 def test_database_settings_come_from_environment_never_a_password(templates: Templates) -> None:
     variables = _function(templates)["Environment"]["Variables"]
     assert set(variables) == {
-        "DB_SECRET_ARN",
+        "DB_USER",
         "DB_HOST",
         "DB_PORT",
         "DB_NAME",
@@ -61,8 +61,11 @@ def test_database_settings_come_from_environment_never_a_password(templates: Tem
         "BUCKET_NAME",
         "ENVIRONMENT_SUFFIX",
         "METRICS_NAMESPACE",
+        "DB_CA_BUNDLE",
     }
     assert variables["DB_NAME"] == "appdb"
+    assert variables["DB_USER"] == "dr_canary"  # its own user with IAM tokens, not the master (no secret)
+    assert variables["DB_CA_BUNDLE"] == "dr_common/rds-ca-us-east-1-bundle.pem"  # verified TLS, always
     assert variables["ENVIRONMENT_SUFFIX"] == SUFFIX
     assert "password" not in str(variables).lower()
 
@@ -100,8 +103,11 @@ def test_failed_async_invocations_of_the_live_alias_are_dead_lettered_not_retrie
 
 
 def test_log_group_encrypted_with_retention(templates: Templates) -> None:
-    group = only(templates.compute, "AWS::Logs::LogGroup")
-    assert group["Properties"]["LogGroupName"] == f"/aws/lambda/health-check-{SUFFIX}"
+    groups = templates.compute.find_resources(
+        "AWS::Logs::LogGroup", {"Properties": {"LogGroupName": f"/aws/lambda/health-check-{SUFFIX}"}}
+    )
+    assert len(groups) == 1
+    group = next(iter(groups.values()))
     assert group["Properties"]["RetentionInDays"] == 7  # the dev profile: one week
     assert "KmsKeyId" in group["Properties"]
     assert group["DeletionPolicy"] == "Delete"
@@ -114,8 +120,7 @@ def test_data_access_is_scoped_to_exact_resources(templates: Templates) -> None:
     statements = {s["Sid"]: s for s in next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]}
     assert set(statements) == {
         "WriteOwnLogs",
-        "ReadDatabaseSecret",
-        "DecryptDatabaseSecret",
+        "ConnectAsOwnDatabaseUser",
         "HeartbeatItems",
         "HeartbeatObjects",
         "EncryptHeartbeatObjects",
@@ -124,8 +129,10 @@ def test_data_access_is_scoped_to_exact_resources(templates: Templates) -> None:
     assert statements["HeartbeatItems"]["Action"] == ["dynamodb:GetItem", "dynamodb:PutItem"]
     assert statements["HeartbeatObjects"]["Action"] == ["s3:GetObject", "s3:PutObject"]
     assert "'/heartbeat/latest.json'" in str(statements["HeartbeatObjects"]["Resource"])
-    assert statements["DecryptDatabaseSecret"]["Condition"] == {
-        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
-    }
+    connect = statements["ConnectAsOwnDatabaseUser"]
+    assert connect["Action"] == "rds-db:connect"
+    resource = connect["Resource"]["Fn::Join"][1]
+    assert resource[0] == "arn:aws:rds-db:us-east-1:123456789012:dbuser:" and resource[-1] == "/dr_canary"
+    assert "DBClusterResourceId" in str(resource[1])  # this cluster's resource id, through a parameter
     for statement in statements.values():
         assert statement["Resource"] != "*"

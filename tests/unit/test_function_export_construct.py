@@ -14,7 +14,7 @@ from tests.unit.templates import SUFFIX, Templates, only
 NAME = f"function-export-{SUFFIX}"
 # The functions the export covers, by the logical id prefix CDK gives them, and where they live.
 EXPORTED = {
-    "compute": ("Function",),
+    "compute": ("Function", "DatabaseUsersFunction"),
     "resilience": (
         "VaultCleanupFunction",
         "BackupMonitorFunction",
@@ -70,7 +70,7 @@ def _parameter_for(templates: Templates, layer: str, construct_id: str, attribut
 
 def _exported_names(templates: Templates) -> list[Any]:
     """Each exported function's name as the resilience template writes it: a Ref, or the literal own name."""
-    names: list[Any] = [{"Ref": _parameter_for(templates, "compute", "Function", "Ref")}]
+    names: list[Any] = [{"Ref": _parameter_for(templates, "compute", prefix, "Ref")} for prefix in EXPORTED["compute"]]
     for prefix in EXPORTED["resilience"][:-1]:
         names.append({"Ref": _logical_id(templates, "resilience", "AWS::Lambda::Function", prefix)})
     return [*names, NAME]
@@ -227,8 +227,14 @@ def test_the_custom_resource_carries_each_function_as_it_is_deployed(templates: 
         # CDK names each asset by its content hash: a code change is a new key, hence an Update.
         assert entry["Package"] == {"Bucket": properties["Code"]["S3Bucket"], "Key": properties["Code"]["S3Key"]}
 
-    (canary,) = [entry for key, entry in exported.items() if "Compute" in key]
-    assert set(canary["Configuration"]) >= {"Role", "Environment", "VpcConfig", "KMSKeyArn", "DeadLetterConfig"}
+    canary_name = json.dumps({"Ref": _parameter_for(templates, "compute", "Function", "Ref")})
+    assert set(exported[canary_name]["Configuration"]) >= {
+        "Role",
+        "Environment",
+        "VpcConfig",
+        "KMSKeyArn",
+        "DeadLetterConfig",
+    }
 
 
 def _policy_id(templates: Templates) -> str:

@@ -29,12 +29,12 @@ from dr_common.settings import ConfigurationError
 
 from .handlers import FUNCTIONS_DIR, load_handler
 
-PASSWORD = "s3cr3t-Pa55word-value"
+PASSWORD = "db.internal:5432/?Action=connect&DBUser=dr_canary&X-Amz-Signature=s3cr3t"  # an IAM token
 TABLE = "dr-table-test"
 BUCKET = "dr-bucket-test"
 NAMESPACE = "DisasterRecovery/HealthCheck"
 BASE_ENV = {
-    "DB_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:aurora-credentials-test",
+    "DB_USER": "dr_canary",
     "DB_HOST": "db.internal",
     "DB_PORT": "5432",
     "DB_NAME": "drdb",
@@ -42,12 +42,14 @@ BASE_ENV = {
     "BUCKET_NAME": BUCKET,
     "ENVIRONMENT_SUFFIX": "test",
     "METRICS_NAMESPACE": NAMESPACE,
+    "DB_CA_BUNDLE": "dr_common/rds-ca-us-east-1-bundle.pem",
 }
+PACKAGED_BUNDLE = FUNCTIONS_DIR / "dr_common" / "rds-ca-us-east-1-bundle.pem"
 
 
 @pytest.fixture(autouse=True)
 def fresh_container() -> None:
-    """Each test runs in a new container: the missing-bundle warning is due again."""
+    """Each test runs in a new container: no SSL context cached from another test."""
     postgres.ssl_context.cache_clear()
 
 
@@ -82,26 +84,25 @@ class FakeConnection:
 
 class FakeGateway:
     """The canary's stores in memory, in place of ``gateway.Gateway``. ``errors`` maps a call's name
-    to the exception it raises; ``secret_reads`` and ``connects`` record those calls."""
+    to the exception it raises; ``logins`` and ``connects`` record those calls."""
 
     def __init__(self) -> None:
-        self.secret = secret_string(PASSWORD)
+        self.token = PASSWORD
         self.items: dict[str, dict[str, Any]] = {}  # table/sk -> item
         self.objects: dict[str, bytes] = {}  # bucket/key -> body
         self.rows: dict[Any, datetime] = {}
         self.loses_writes = False
         self.errors: dict[str, Exception] = {}
-        self.secret_reads = 0
+        self.logins: list[tuple[str, int, str]] = []
         self.connects: list[dict[str, Any]] = []
 
     def _fail(self, call: str) -> None:
         if call in self.errors:
             raise self.errors[call]
 
-    def secret_string(self, secret_arn: str) -> str:
-        assert secret_arn == BASE_ENV["DB_SECRET_ARN"]
-        self.secret_reads += 1
-        return self.secret
+    def db_login(self, host: str, port: int, user: str) -> postgres.Credentials:
+        self.logins.append((host, port, user))
+        return postgres.Credentials(user, self.token)
 
     def write_heartbeat_row(
         self, host: str, port: int, database: str, credentials: Any, ca_bundle: Path | None, row: tuple[Any, ...]
@@ -139,7 +140,6 @@ def aws() -> FakeGateway:
 def handler(aws: FakeGateway, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     for name, value in BASE_ENV.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("DB_CA_BUNDLE", raising=False)
     module = load_handler(monkeypatch, "health_check")
     monkeypatch.setattr(module, "gateway", aws)
     return module
@@ -153,18 +153,6 @@ def logic(handler: ModuleType) -> ModuleType:
 @pytest.fixture
 def gateway(handler: ModuleType) -> ModuleType:
     return sys.modules["gateway"]
-
-
-def secret_string(password: str) -> str:
-    return json.dumps(
-        {
-            "username": "dradmin",
-            "password": password,
-            "host": "secret-host.example.com",
-            "port": 5432,
-            "dbname": "drdb",
-        }
-    )
 
 
 def emf_documents(stdout: str) -> dict[str, dict[str, Any]]:
@@ -213,9 +201,9 @@ def test_success_writes_heartbeats_everywhere_and_emits_emf(
     assert json.loads(aws.objects[f"{BUCKET}/heartbeat/latest.json"])["heartbeat_id"] == heartbeat_id
     assert [str(row_id) for row_id in aws.rows] == [heartbeat_id]
     (connect,) = aws.connects
-    assert connect["credentials"].username == "dradmin"
-    assert connect["credentials"].password == PASSWORD
-    assert (connect["host"], connect["port"], connect["database"]) == ("db.internal", 5432, "drdb")  # not the secret's
+    assert aws.logins == [("db.internal", 5432, "dr_canary")]  # its own user's token, not the master's secret
+    assert (connect["credentials"].username, connect["credentials"].password) == ("dr_canary", PASSWORD)
+    assert (connect["host"], connect["port"], connect["database"]) == ("db.internal", 5432, "drdb")
 
     documents = emf_documents(capsys.readouterr().out)
     assert set(documents) == {"Aurora", "DynamoDB", "S3"}
@@ -255,7 +243,7 @@ def test_one_failing_dependency_is_measured_and_fails_the_invocation(
     assert "NoSuchBucket" in documents["S3"]["Error"]
 
 
-def test_aurora_failure_never_logs_the_password_and_refetches_the_secret(
+def test_aurora_failure_never_logs_the_token_and_the_next_run_gets_a_new_one(
     aws: FakeGateway,
     handler: ModuleType,
     logic: ModuleType,
@@ -276,20 +264,37 @@ def test_aurora_failure_never_logs_the_password_and_refetches_the_secret(
         assert PASSWORD not in text
     assert PASSWORD not in repr(aws.connects[0]["credentials"])
 
-    # A failure may mean the password rotated: the next run must fetch the secret again.
-    aws.secret = secret_string("rotated-password")
+    aws.token = "a-newer-token"
     del aws.errors["write_heartbeat_row"]
     handler.handler({}, None)
-    assert aws.connects[-1]["credentials"].password == "rotated-password"
+    assert aws.connects[-1]["credentials"].password == "a-newer-token"
 
 
-def test_secret_is_cached_across_warm_invocations(aws: FakeGateway, handler: ModuleType) -> None:
+def test_every_run_logs_in_with_a_fresh_token(aws: FakeGateway, handler: ModuleType) -> None:
+    """A token lives 15 minutes and costs nothing to make (signed locally): never cached."""
     handler.handler({}, None)
-    aws.secret = secret_string("not-fetched-yet")
+    aws.token = "the-next-token"
     handler.handler({}, None)
 
-    assert [c["credentials"].password for c in aws.connects] == [PASSWORD, PASSWORD]
-    assert aws.secret_reads == 1
+    assert [c["credentials"].password for c in aws.connects] == [PASSWORD, "the-next-token"]
+    assert len(aws.logins) == 2
+
+
+def test_the_token_is_signed_locally_for_the_endpoint_and_user(
+    gateway: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rds.generate_db_auth_token: a presigned ``connect`` for host:port and user, no call to RDS."""
+    credentials = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}
+    for name, value in credentials.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setattr(postgres, "_signer", {})
+
+    login = gateway.Gateway(clients=lambda service: None).db_login("db.internal", 5432, "dr_canary")
+
+    assert login.username == "dr_canary"
+    assert login.password.startswith("db.internal:5432/?Action=connect&DBUser=dr_canary&X-Amz-Algorithm=")
+    assert "X-Amz-Expires=900" in login.password and "rds-db%2Faws4_request" in login.password
 
 
 def test_write_that_cannot_be_read_back_is_a_failure(aws: FakeGateway, handler: ModuleType, logic: ModuleType) -> None:
@@ -320,17 +325,22 @@ def test_non_numeric_port_is_a_configuration_error(handler: ModuleType, monkeypa
         handler.handler({}, None)
 
 
-def test_without_ca_bundle_tls_is_encrypted_unverified_and_warned_once(
-    handler: ModuleType, caplog: pytest.LogCaptureFixture
-) -> None:
-    context = postgres.ssl_context(None)
+def test_without_a_ca_bundle_nothing_connects(handler: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No downgrade to an unverified server: an unset DB_CA_BUNDLE is a configuration error."""
+    monkeypatch.delenv("DB_CA_BUNDLE")
 
-    assert context is postgres.ssl_context(None)
-    assert context.verify_mode == ssl.CERT_NONE
-    assert context.check_hostname is False
+    with pytest.raises(ConfigurationError, match="DB_CA_BUNDLE"):
+        handler.handler({}, None)
+
+
+def test_the_packaged_bundle_is_the_canarys_and_verifies(handler: ModuleType) -> None:
+    settings = handler.Settings.from_environ(BASE_ENV)
+
+    context = postgres.ssl_context(PACKAGED_BUNDLE)  # where the package's dr_common/ comes from
+
+    assert settings.db_ca_bundle == FUNCTIONS_DIR / "health_check" / "dr_common" / "rds-ca-us-east-1-bundle.pem"
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
     assert context.minimum_version == ssl.TLSVersion.TLSv1_2
-    warnings = [r for r in caplog.records if "RDS CA bundle is not packaged" in r.message]
-    assert len(warnings) == 1
 
 
 def test_with_ca_bundle_tls_verifies_certificate_and_host_name(
@@ -345,15 +355,11 @@ def test_with_ca_bundle_tls_verifies_certificate_and_host_name(
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname is True
     assert [cert["subject"] for cert in context.get_ca_certs()] == [((("commonName", "localhost"),),)]
-    assert "not packaged" not in caplog.text
     assert tls_handshake(context, localhost_pki, "localhost") is None
     wrong_host = tls_handshake(context, localhost_pki, "db.example.com")
     assert "Hostname mismatch" in str(wrong_host)
     other_ca = postgres.ssl_context(Path(certifi.where()))
     assert "CERTIFICATE_VERIFY_FAILED" in str(tls_handshake(other_ca, localhost_pki, "localhost"))
-    # The unverified fallback still negotiates TLS with any server certificate.
-    unverified = postgres.ssl_context(None)
-    assert tls_handshake(unverified, localhost_pki, "db.example.com") is None
 
 
 def test_ca_bundle_name_resolves_inside_the_package_and_must_exist(handler: ModuleType, gateway: ModuleType) -> None:
@@ -362,7 +368,7 @@ def test_ca_bundle_name_resolves_inside_the_package_and_must_exist(handler: Modu
 
     with pytest.raises(ConfigurationError, match=r"rds-ca-missing\.pem is not in the package"):
         gateway.Gateway(clients=lambda service: None).write_heartbeat_row(
-            "db.internal", 5432, "drdb", postgres.Credentials("dradmin", PASSWORD), settings.db_ca_bundle, ROW
+            "db.internal", 5432, "drdb", postgres.Credentials("dr_canary", PASSWORD), settings.db_ca_bundle, ROW
         )
 
 
@@ -379,12 +385,12 @@ def test_the_heartbeat_row_goes_over_tls_with_a_timeout_that_covers_a_resume_and
     monkeypatch.setattr(postgres, "no_delay_socket", lambda host, port, timeout: opened)
 
     found = gateway.Gateway(clients=lambda service: None).write_heartbeat_row(
-        "db.internal", 5432, "drdb", postgres.Credentials("dradmin", PASSWORD), None, ROW
+        "db.internal", 5432, "drdb", postgres.Credentials("dr_canary", PASSWORD), PACKAGED_BUNDLE, ROW
     )
 
     assert found == ROW[1]
     assert database.rows == {ROW[0]: ROW[1]}
-    assert database.statements == ["CREATE", "INSERT", "SELECT"]
+    assert database.statements == ["INSERT", "SELECT"]  # the table is the database-users resource's
     assert database.closed == 1
     (kwargs,) = calls
     assert kwargs["sock"] is opened
@@ -392,7 +398,7 @@ def test_the_heartbeat_row_goes_over_tls_with_a_timeout_that_covers_a_resume_and
     # Longer than Aurora's resume of a paused instance (about 15 s), shorter than the 30 s function timeout.
     assert 15 < kwargs["timeout"] < 30
     assert (kwargs["host"], kwargs["port"], kwargs["database"]) == ("db.internal", 5432, "drdb")
-    assert (kwargs["user"], kwargs["password"]) == ("dradmin", PASSWORD)
+    assert (kwargs["user"], kwargs["password"]) == ("dr_canary", PASSWORD)
 
 
 def test_a_lost_row_reads_back_as_none_and_the_connection_is_closed(
@@ -404,7 +410,7 @@ def test_a_lost_row_reads_back_as_none_and_the_connection_is_closed(
     monkeypatch.setattr(postgres, "no_delay_socket", lambda host, port, timeout: object())
 
     found = gateway.Gateway(clients=lambda service: None).write_heartbeat_row(
-        "db.internal", 5432, "drdb", postgres.Credentials("dradmin", PASSWORD), None, ROW
+        "db.internal", 5432, "drdb", postgres.Credentials("dr_canary", PASSWORD), PACKAGED_BUNDLE, ROW
     )
 
     assert found is None and database.closed == 1

@@ -15,6 +15,7 @@ from lib.build import lambda_bundle
 from lib.build.lambda_bundle import RUNTIME_PYTHON_VERSION, LambdaBundleError, bundle_function
 
 HEALTH_CHECK_DIR = Path(__file__).resolve().parents[2] / "lib" / "lambda" / "health_check"
+RDS_CA_SOURCE = lambda_bundle.SHARED_PACKAGE / "rds-ca-us-east-1-bundle.pem"
 
 
 class FakePip:
@@ -63,6 +64,7 @@ def test_real_pip_run_bundles_exactly_the_pinned_closure(tmp_path: Path) -> None
     assert (bundle / "handler.py").read_bytes() == (HEALTH_CHECK_DIR / "handler.py").read_bytes()
     assert not list(bundle.rglob("__pycache__")) and not list(bundle.rglob("*.pyc"))
     assert not (bundle / "botocore").exists() and not (bundle / "urllib3").exists()
+    assert (bundle / lambda_bundle.RDS_CA_BUNDLE).read_bytes() == (RDS_CA_SOURCE).read_bytes()
     # -S: no site-packages; the dev venv's botocore stands in for the runtime's, after the bundle on
     # the path, so everything the bundle holds is imported from the bundle.
     runtime = Path(botocore.__file__).resolve().parents[1]

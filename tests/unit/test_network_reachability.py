@@ -88,11 +88,13 @@ def test_the_scan_finds_each_way_the_kit_makes_clients() -> None:
     """``boto3.client("backup")``, a helper ``_client("secretsmanager")`` and ``clients("rds")``; a
     ``boto3.client(service)`` with a variable is the helper's body, not a service."""
     assert calls() == {
-        "health-check": {"secretsmanager", "dynamodb", "s3"},
+        # The canary and the probe sign IAM database tokens locally: no Secrets Manager any more.
+        "health-check": {"dynamodb", "s3"},
         "backup-monitor": {"backup"},
         "vault-cleanup": {"backup"},
         "function-export": {"s3"},
-        "restore-validation": {"backup", "rds", "dynamodb", "secretsmanager"},
+        "restore-validation": {"backup", "rds", "dynamodb"},
+        "database-users": {"secretsmanager"},  # the master secret: this custom resource only
     }
     assert interface_services() == ["backup", "rds", "secretsmanager"]
     assert services_called(FUNCTION_PACKAGES["restore-validation"]) == calls()["restore-validation"]

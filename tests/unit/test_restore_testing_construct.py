@@ -57,11 +57,16 @@ def test_selections_test_aurora_and_dynamodb_with_the_restore_testing_role(templ
     assert len(role_arns) == 1 and "RestoreTestingRole" in role_arns.pop()  # not the backup role
     aurora = selections[f"restore_test_aurora_{SUFFIX}"]["Properties"]
     assert aurora["ProtectedResourceType"] == "Aurora"
-    assert set(aurora["RestoreMetadataOverrides"]) == {"DBSubnetGroupName", "VpcSecurityGroupIds"}
+    assert set(aurora["RestoreMetadataOverrides"]) == {
+        "DBSubnetGroupName",
+        "VpcSecurityGroupIds",
+        "EnableIAMDatabaseAuthentication",  # the probe logs in to the copy with an IAM token
+    }
+    assert aurora["RestoreMetadataOverrides"]["EnableIAMDatabaseAuthentication"] == "true"
     assert selections[f"restore_test_dynamodb_{SUFFIX}"]["Properties"]["ProtectedResourceType"] == "DynamoDB"
 
 
-def test_validator_runs_in_the_vpc_and_reads_the_database_secret(templates: Templates) -> None:
+def test_validator_runs_in_the_vpc_and_logs_in_as_its_own_database_user(templates: Templates) -> None:
     """One function: it reaches the AWS APIs through VPC endpoints and the restored copy on 5432
     (there is no probe function any more: a split that existed only because it ran outside the VPC)."""
     validator = _function(templates, f"restore-validation-{SUFFIX}")["Properties"]
@@ -72,7 +77,10 @@ def test_validator_runs_in_the_vpc_and_reads_the_database_secret(templates: Temp
     assert env["RTO_MINUTES"] == str(RecoveryObjectives().rto_minutes)
     assert env["INSTANCE_DEADLINE_MINUTES"] == str(INSTANCE_DEADLINE_MINUTES)
     assert env["METRICS_NAMESPACE"] == NAMESPACE and "PROBE_FUNCTION_NAME" not in env
-    assert "DB_SECRET_ARN" in env
+    assert "DB_SECRET_ARN" not in env and env["DB_USER"] == "dr_restore_probe"  # IAM token, no master secret
+    assert env["DB_CA_BUNDLE"] == "dr_common/rds-ca-us-east-1-bundle.pem"  # verified TLS to the copy
+    # Only restore tests of the kit's own cluster and table are validated (nested-stack parameters).
+    assert {"SOURCE_CLUSTER_ARN", "SOURCE_TABLE_ARN"} <= set(env)
     plan_id = next(iter(templates.resilience.find_resources("AWS::Backup::RestoreTestingPlan")))
     assert env["RESTORE_TESTING_PLAN_ARN"] == {"Fn::GetAtt": [plan_id, "RestoreTestingPlanArn"]}
     assert "DeadLetterConfig" in validator and "KmsKeyArn" in validator
@@ -151,8 +159,9 @@ def test_validator_policy_is_exact(templates: Templates) -> None:
     }
     assert not any("*" in action for s in statements.values() for action in _actions(s))
     assert "InvokeProbe" not in statements
-    assert statements["ReadDatabaseSecret"]["Action"] == "secretsmanager:GetSecretValue"
-    assert "kms:ViaService" in statements["DecryptDatabaseSecret"]["Condition"]["StringEquals"]
+    assert "ReadDatabaseSecret" not in statements and "DecryptDatabaseSecret" not in statements
+    assert statements["ConnectAsOwnDatabaseUser"]["Action"] == "rds-db:connect"
+    assert statements["ConnectAsOwnDatabaseUser"]["Resource"].endswith(":dbuser:cluster-*/dr_restore_probe")
     assert "ec2:CreateNetworkInterface" in statements["ManageVpcNetworkInterfaces"]["Action"]
 
 

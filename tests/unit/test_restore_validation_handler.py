@@ -5,6 +5,7 @@ call recorded). The gateway's own rules (which AWS errors are answers) are teste
 from __future__ import annotations
 
 import json
+import ssl
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from dr_common import postgres
 
-from .handlers import load_handler
+from .handlers import FUNCTIONS_DIR, load_handler
 
 ACCOUNT = "123456789012"
 PLAN_ARN = f"arn:aws:backup:us-east-1:{ACCOUNT}:restore-testing-plan:restore_testing_plan_test-abc123"
@@ -26,8 +27,15 @@ COPY_CLUSTER = "awsbackup-restore-test-5f4e3d2c1b0a"
 COPY_WRITER = f"{COPY_CLUSTER}-writer"
 COPY_PREFIX = "awsbackup-restore-test-"
 PROBED_HEARTBEAT = "2026-11-28T04:55:00+00:00"
-SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:aurora-credentials-test"
 JOB_ID = "A1B2C3D4-0000-1111-2222-333344445555"
+SOURCE_TABLE = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/dynamodb-table-test"
+SOURCE_CLUSTER = f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:aurora-cluster-test"
+SOURCES = {"DynamoDB": SOURCE_TABLE, "Aurora": SOURCE_CLUSTER}
+PACKAGED_BUNDLE = FUNCTIONS_DIR / "dr_common" / "rds-ca-us-east-1-bundle.pem"
+COPY_ARNS = {
+    "DynamoDB": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{COPY_TABLE}",
+    "Aurora": f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:{COPY_CLUSTER}",
+}
 SWEEP_TIME = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 HEARTBEAT = "2026-11-28T04:55:00.000000+00:00"
 CONTEXT = SimpleNamespace(
@@ -50,13 +58,14 @@ class FakeGateway:
         self.clusters: dict[str, dict[str, Any]] = {}
         self.instances: dict[str, dict[str, Any]] = {}
         self.busy: set[str] = set()  # instances that cannot be deleted now
-        self.secret = json.dumps({"username": "dbadmin", "password": "pa55-word"})
+        self.token = "copy:5432/?Action=connect&X-Amz-Signature=pa55-word"  # the probe's IAM token
+        self.logins: list[tuple[str, int, str]] = []
         self.heartbeat: Any = datetime(2026, 11, 28, 4, 55, tzinfo=UTC)  # or an exception the query raises
         self.queries: list[dict[str, Any]] = []
 
-    def describe_restore_job(self, job_id: str) -> Mapping[str, Any]:
+    def describe_restore_job(self, job_id: str) -> Mapping[str, Any] | None:
         self.calls.append(("describe_restore_job", job_id))
-        return self.jobs[job_id]
+        return self.jobs.get(job_id)
 
     def list_restore_jobs(
         self, resource_type: str, status: str, created_after: datetime
@@ -96,9 +105,9 @@ class FakeGateway:
         del self.instances[identifier]
         return True
 
-    def secret_string(self, secret_arn: str) -> str:
-        assert secret_arn == SECRET_ARN
-        return self.secret
+    def db_login(self, host: str, port: int, user: str) -> postgres.Credentials:
+        self.logins.append((host, port, user))
+        return postgres.Credentials(user, self.token)
 
     def newest_heartbeat(
         self, host: str, port: int, database: str, credentials: postgres.Credentials, ca_bundle: Path | None
@@ -121,7 +130,10 @@ def validator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
         "RTO_MINUTES": "240",
         "DB_NAME": "appdb",
         "INSTANCE_DEADLINE_MINUTES": "60",
-        "DB_SECRET_ARN": SECRET_ARN,
+        "DB_USER": "dr_restore_probe",
+        "DB_CA_BUNDLE": "dr_common/rds-ca-us-east-1-bundle.pem",
+        "SOURCE_CLUSTER_ARN": SOURCE_CLUSTER,
+        "SOURCE_TABLE_ARN": SOURCE_TABLE,
     }.items():
         monkeypatch.setenv(key, value)
     module = load_handler(monkeypatch, "restore_validation")
@@ -180,6 +192,38 @@ def restore_event(
     }
 
 
+def described(
+    aws: FakeGateway,
+    status: str = "COMPLETED",
+    resource_type: str = "DynamoDB",
+    *,
+    plan: str = PLAN_ARN,
+    created: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The restore test's DescribeRestoreJob answer (what the validator trusts), put into ``aws``:
+    the same job as ``restore_event`` by default."""
+    job: dict[str, Any] = {
+        "RestoreJobId": JOB_ID,
+        "Status": status,
+        "ResourceType": resource_type,
+        "SourceResourceArn": SOURCES[resource_type],
+        "CreationDate": datetime(2026, 11, 28, 5, 0, 12, tzinfo=UTC),
+        "CompletionDate": datetime(2026, 11, 28, 5, 42, 12, tzinfo=UTC),
+        "CreatedBy": {"RestoreTestingPlanArn": plan},
+    }
+    if status == "COMPLETED":
+        job["CreatedResourceArn"] = created or COPY_ARNS[resource_type]
+    else:
+        job["StatusMessage"] = "Access denied to KMS key"
+    job.update(extra)
+    aws.jobs[JOB_ID] = job
+    return job
+
+
+DESCRIBED = ("describe_restore_job", JOB_ID)
+
+
 def writer_event() -> dict[str, Any]:
     """RDS-EVENT-0005 ("DB instance created") of the copy's writer, as RDS sends it to EventBridge
     (Aurora user guide, "Creating a rule that triggers on an Amazon Aurora event": DB instance event)."""
@@ -233,16 +277,18 @@ def metric_values(lines: list[dict[str, Any]], name: str) -> dict[str | None, fl
 
 def test_completed_dynamodb_copy_with_a_heartbeat_is_reported_successful(validator, aws, capsys):
     aws.items[COPY_TABLE] = {"pk": {"S": "heartbeat"}, "sk": {"S": HEARTBEAT}}
+    described(aws)
 
     result = validator.handler(restore_event(), CONTEXT)
 
     assert aws.calls == [
+        DESCRIBED,
         (
             "put_validation_result",
             JOB_ID,
             "SUCCESSFUL",
             f"restored table {COPY_TABLE} holds heartbeats up to {HEARTBEAT}",
-        )
+        ),
     ]
     assert (result["validation"], result["durationMinutes"], result["overRto"]) == ("SUCCESSFUL", 42.0, False)
     lines = emf(capsys)
@@ -252,10 +298,13 @@ def test_completed_dynamodb_copy_with_a_heartbeat_is_reported_successful(validat
 
 
 def test_a_copy_without_heartbeat_is_reported_failed_and_counted(validator, aws, capsys):
+    described(aws)
+
     result = validator.handler(restore_event(), CONTEXT)
 
     assert aws.calls == [
-        ("put_validation_result", JOB_ID, "FAILED", f"the restored table {COPY_TABLE} holds no heartbeat item")
+        DESCRIBED,
+        ("put_validation_result", JOB_ID, "FAILED", f"the restored table {COPY_TABLE} holds no heartbeat item"),
     ]
     assert result["validation"] == "FAILED"
     assert metric_values(emf(capsys), "RestoreValidationFailed") == {"DynamoDB": 1, None: 1}
@@ -264,10 +313,12 @@ def test_a_copy_without_heartbeat_is_reported_failed_and_counted(validator, aws,
 def test_completed_aurora_copy_gets_a_writer_and_is_not_reported_yet(validator, aws, capsys):
     """AWS Backup restores an Aurora cluster without any DB instance: validating it now can only fail."""
     aws.clusters[COPY_CLUSTER] = {"DBClusterIdentifier": COPY_CLUSTER, "Engine": "aurora-postgresql"}
+    described(aws, resource_type="Aurora")
 
     result = validator.handler(restore_event(resource_type="Aurora"), CONTEXT)
 
     assert aws.calls == [
+        DESCRIBED,
         ("set_serverless_scaling", COPY_CLUSTER, {"MinCapacity": 0.5, "MaxCapacity": 2.0}),
         (
             "create_instance",
@@ -288,10 +339,11 @@ def test_a_retried_completed_event_keeps_the_scaling_and_asks_for_the_writer_aga
         "Engine": "aurora-postgresql",
         "ServerlessV2ScalingConfiguration": {"MinCapacity": 0.5, "MaxCapacity": 2.0},
     }
+    described(aws, resource_type="Aurora")
 
     result = validator.handler(restore_event(resource_type="Aurora"), CONTEXT)
 
-    assert [call[0] for call in aws.calls] == ["create_instance"]
+    assert [call[0] for call in aws.calls] == ["describe_restore_job", "create_instance"]
     assert result["validation"] == "PENDING"
 
 
@@ -303,15 +355,7 @@ def _writer_found(aws: FakeGateway, *, plan: str = PLAN_ARN) -> None:
         "DBInstanceStatus": "available",
         "TagList": [{"Key": "restore-job-id", "Value": JOB_ID}],
     }
-    aws.jobs[JOB_ID] = {
-        "RestoreJobId": JOB_ID,
-        "Status": "COMPLETED",
-        "ResourceType": "Aurora",
-        "CreatedResourceArn": f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:{COPY_CLUSTER}",
-        "CreationDate": datetime(2026, 11, 28, 5, 0, 12, tzinfo=UTC),
-        "CompletionDate": datetime(2026, 11, 28, 5, 42, 12, tzinfo=UTC),
-        "CreatedBy": {"RestoreTestingPlanArn": plan},
-    }
+    described(aws, resource_type="Aurora", plan=plan)
     aws.clusters[COPY_CLUSTER] = {
         "DBClusterIdentifier": COPY_CLUSTER,
         "Endpoint": "copy.cluster-x.rds.amazonaws.com",
@@ -336,9 +380,10 @@ def test_writer_created_event_validates_deletes_the_writer_then_reports(validato
         ),
     ]
     assert result["validation"] == "SUCCESSFUL", result["validationMessage"]
-    # The copy's endpoint, with the source database secret's user.
+    # The copy's endpoint, as the probe's own read-only user with an IAM token (no master secret).
+    assert aws.logins == [("copy.cluster-x.rds.amazonaws.com", 5432, "dr_restore_probe")]
     assert aws.queries == [
-        {"host": "copy.cluster-x.rds.amazonaws.com", "port": 5432, "database": "appdb", "username": "dbadmin"}
+        {"host": "copy.cluster-x.rds.amazonaws.com", "port": 5432, "database": "appdb", "username": "dr_restore_probe"}
     ]
     # The restore took until the writer was available (05:00:12 -> 05:58:12), not until the job ended (05:42:12).
     assert result["durationMinutes"] == 58.0
@@ -364,9 +409,9 @@ def test_a_failed_query_deletes_the_writer_and_reports_failed(validator, aws, ca
     assert metric_values(emf(capsys), "RestoreValidationFailed") == {"Aurora": 1, None: 1}
 
 
-def test_query_errors_never_carry_the_password(validator, aws):
+def test_query_errors_never_carry_the_token(validator, aws):
     _writer_found(aws)
-    aws.heartbeat = RuntimeError("auth failed for pa55-word")
+    aws.heartbeat = RuntimeError(f"auth failed for {aws.token}")
 
     result = validator.handler(writer_event(), CONTEXT)
 
@@ -415,6 +460,7 @@ def _listed(job_id: str, minutes_ago: float, *, plan: str = PLAN_ARN, **extra: A
         "CreationDate": completed - timedelta(minutes=20),
         "CompletionDate": completed,
         "CreatedBy": {"RestoreTestingPlanArn": plan},
+        "SourceResourceArn": SOURCE_CLUSTER,
         **extra,
     }
 
@@ -500,11 +546,16 @@ def test_writer_names_keep_the_copy_prefix_and_fit_rds_limits(validator):
 
 
 def test_failed_restore_job_is_a_failed_test_and_over_the_rto_is_flagged(validator, aws, capsys):
-    event = restore_event("FAILED", creationDate="2026-11-28T00:00:00.000Z", completionDate="2026-11-28T04:30:00.000Z")
+    described(
+        aws,
+        "FAILED",
+        CreationDate=datetime(2026, 11, 28, 0, 0, tzinfo=UTC),
+        CompletionDate=datetime(2026, 11, 28, 4, 30, tzinfo=UTC),
+    )
 
-    result = validator.handler(event, CONTEXT)
+    result = validator.handler(restore_event("FAILED"), CONTEXT)
 
-    assert aws.calls == []  # a failed job has no copy to judge
+    assert aws.calls == [DESCRIBED]  # a failed job has no copy to judge
     assert (result["validation"], result["overRto"]) == ("FAILED", True)
     assert "Access denied to KMS key" in result["validationMessage"]
     lines = emf(capsys)
@@ -528,24 +579,71 @@ def test_plan_missing_from_the_event_is_read_with_describe_restore_job(validator
     assert "ignored" in result  # an on-demand restore or another plan's job: nothing to validate
 
 
-def test_plan_from_describe_restore_job_fills_in_what_the_event_lacks(validator, aws):
-    aws.jobs[JOB_ID] = {
-        "RestoreJobId": JOB_ID,
-        "CreatedBy": {"RestoreTestingPlanArn": PLAN_ARN},
-        "CreationDate": datetime(2026, 11, 28, 5, 0, tzinfo=UTC),
-        "CompletionDate": datetime(2026, 11, 28, 5, 10, tzinfo=UTC),
-        "ResourceType": "DynamoDB",
-        "CreatedResourceArn": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{COPY_TABLE}",
-    }
+def test_the_job_is_what_describe_restore_job_says_never_what_the_event_says(validator, aws):
+    """An event names the job; its copy, dates and status come from AWS Backup. A forged event that
+    points at the kit's own table (or says COMPLETED for a failed job) changes nothing."""
+    described(
+        aws,
+        CreationDate=datetime(2026, 11, 28, 5, 0, tzinfo=UTC),
+        CompletionDate=datetime(2026, 11, 28, 5, 10, tzinfo=UTC),
+    )
     aws.items[COPY_TABLE] = {"sk": {"S": "2026-11-28T04:55"}}
-    event = restore_event(plan=None)
-    for key in ("creationDate", "completionDate", "createdResourceArn", "resourceType"):
-        del event["detail"][key]
+    aws.items["dynamodb-table-test"] = {"sk": {"S": "the live table"}}
+    event = restore_event(created=SOURCE_TABLE, creationDate="2026-11-01T00:00:00.000Z")
 
     result = validator.handler(event, CONTEXT)
 
     assert (result["validation"], result["durationMinutes"]) == ("SUCCESSFUL", 10.0)
+    assert COPY_TABLE in result["validationMessage"]
     assert [call[0] for call in aws.calls] == ["describe_restore_job", "put_validation_result"]
+
+
+def test_a_restore_test_of_another_resource_is_refused_before_any_connection(validator, aws, capsys):
+    """This plan's job, but of a resource that is not the kit's cluster: nothing is touched."""
+    described(aws, resource_type="Aurora", SourceResourceArn=f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:someone-else")
+    aws.clusters[COPY_CLUSTER] = {"DBClusterIdentifier": COPY_CLUSTER, "Engine": "aurora-postgresql"}
+
+    result = validator.handler(restore_event(resource_type="Aurora"), CONTEXT)
+
+    assert aws.calls == [DESCRIBED] and aws.queries == []
+    assert result["ignored"] == (
+        f"restore job {JOB_ID} restored 'arn:aws:rds:us-east-1:{ACCOUNT}:cluster:someone-else', "
+        "which is not this kit's Aurora"
+    )
+    assert metric_values(emf(capsys), "InvalidEvents") == {None: 1}
+
+
+def test_a_forged_event_of_a_job_aws_backup_does_not_know_is_refused(validator, aws):
+    """This plan's ARN and the live cluster in the event, but no such job: nothing is touched."""
+    aws.clusters["aurora-cluster-test"] = {"DBClusterIdentifier": "aurora-cluster-test", "Engine": "aurora-postgresql"}
+
+    result = validator.handler(restore_event(resource_type="Aurora", created=SOURCE_CLUSTER), CONTEXT)
+
+    assert result["ignored"] == f"AWS Backup has no restore job {JOB_ID}"
+    assert aws.calls == [DESCRIBED] and aws.queries == [] and aws.logins == []
+
+
+def test_a_created_resource_that_is_not_a_restore_test_copy_is_never_queried(validator, aws):
+    """A job that names the kit's live cluster as what it created: no writer, no login, a FAILED result."""
+    described(aws, resource_type="Aurora", created=SOURCE_CLUSTER)
+    aws.clusters["aurora-cluster-test"] = {"DBClusterIdentifier": "aurora-cluster-test", "Engine": "aurora-postgresql"}
+
+    result = validator.handler(restore_event(resource_type="Aurora"), CONTEXT)
+
+    assert aws.changes("create_instance") == [] and aws.queries == []
+    assert result["validation"] == "FAILED"
+    assert "which is not a restore-test copy" in result["validationMessage"]
+
+
+def test_a_writer_of_another_cluster_is_refused(validator, aws):
+    """A copy-named instance tagged with a real job id, but in another cluster: the copy is not queried."""
+    _writer_found(aws)
+    aws.instances[COPY_WRITER]["DBClusterIdentifier"] = "aurora-cluster-test"
+
+    result = validator.handler(writer_event(), CONTEXT)
+
+    assert result["ignored"] == f"DB instance {COPY_WRITER} is not the writer of restore job {JOB_ID}'s copy"
+    assert aws.calls == [DESCRIBED] and aws.queries == []
 
 
 @pytest.mark.parametrize(
@@ -570,7 +668,9 @@ def test_malformed_or_foreign_events_are_logged_and_counted_not_raised(validator
 
 
 def test_a_copy_of_the_wrong_kind_fails_validation(validator, aws):
-    result = validator.handler(restore_event(created="arn:aws:s3:::a-bucket"), CONTEXT)
+    described(aws, created="arn:aws:s3:::a-bucket")
+
+    result = validator.handler(restore_event(), CONTEXT)
 
     assert result["validation"] == "FAILED" and "not a DynamoDB table" in result["validationMessage"]
     assert aws.changes("put_validation_result")[0][2] == "FAILED"
@@ -592,6 +692,9 @@ class Refusing:
         raise self.error
 
     def describe_db_instances(self, **_: Any) -> Any:
+        raise self.error
+
+    def describe_restore_job(self, **_: Any) -> Any:
         raise self.error
 
 
@@ -617,6 +720,14 @@ def test_instance_errors_that_are_answers_are_returned_not_raised(gateway, code,
             aws.describe_instance(COPY_WRITER)
     else:
         assert aws.describe_instance(COPY_WRITER) is None
+
+
+def test_an_unknown_restore_job_is_none_other_errors_raise(gateway):
+    assert (
+        gateway.Gateway(clients=lambda service: Refusing("ResourceNotFoundException")).describe_restore_job("x") is None
+    )
+    with pytest.raises(ClientError):
+        gateway.Gateway(clients=lambda service: Refusing("AccessDeniedException")).describe_restore_job("x")
 
 
 def test_a_writer_that_exists_already_is_fine_other_errors_raise(gateway):
@@ -645,7 +756,12 @@ def test_the_heartbeat_query_runs_over_tls_and_closes_the_connection(gateway, mo
     seen: dict[str, Any] = {}
 
     def connect(**options):
-        seen.update(host=options["host"], database=options["database"], tls=options["ssl_context"] is not None)
+        context = options["ssl_context"]
+        seen.update(
+            host=options["host"],
+            database=options["database"],
+            verified=context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname,
+        )
         return connection
 
     monkeypatch.setattr(postgres.pg8000.native, "Connection", connect)
@@ -653,9 +769,9 @@ def test_the_heartbeat_query_runs_over_tls_and_closes_the_connection(gateway, mo
     credentials = postgres.Credentials("dbadmin", "pa55-word")
 
     newest = gateway.Gateway(clients=lambda service: None).newest_heartbeat(
-        "copy.example", 5432, "appdb", credentials, None
+        "copy.example", 5432, "appdb", credentials, PACKAGED_BUNDLE
     )
 
     assert newest == datetime(2026, 11, 28, 4, 55, tzinfo=UTC)
-    assert seen == {"host": "copy.example", "database": "appdb", "tls": True}
+    assert seen == {"host": "copy.example", "database": "appdb", "verified": True}
     assert connection.statements == ["SELECT max(checked_at) FROM dr_heartbeat"] and connection.closed

@@ -725,6 +725,21 @@ def principal_of(access_key_id: str) -> tuple[str, str, str | None] | None:
     return None
 
 
+def signing_secret(access_key_id: str) -> tuple[str, str | None] | None:
+    """(secret access key, session token or None) of a key moto issued -- what a SigV4 signature made
+    with it is checked against -- or None for a key moto does not know."""
+    account_id = get_account_id_from(access_key_id)
+    for partition, iam in list(iam_backends[account_id].items()):
+        key = iam.access_keys.get(access_key_id)
+        if key is None:
+            continue
+        assumed = sts_backends[account_id][partition].get_assumed_role_from_access_key(access_key_id)
+        if assumed is not None:
+            return assumed.secret_access_key, assumed.session_token
+        return key.secret_access_key, None
+    return None
+
+
 def default_account() -> str:
     """The account requests with keys moto does not know go to (moto's default)."""
     return str(DEFAULT_ACCOUNT_ID)

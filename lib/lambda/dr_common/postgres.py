@@ -1,13 +1,14 @@
 """PostgreSQL over TLS, as both the canary and the restore validation reach Aurora.
 
-TLS is mandatory (the cluster sets ``rds.force_ssl``), so the connection is always encrypted and a
-server refusing TLS is an error. The server certificate, host name included, is verified only when
-``DB_CA_BUNDLE`` names a PEM file packaged with the function (relative to the function's directory,
-or absolute); a bundle that is named but absent fails rather than downgrades. The AWS RDS CA bundle
-(``https://truststore.pki.rds.amazonaws.com/<region>/<region>-bundle.pem``) is not in the
-repository: the build has no internet access to fetch it. Without it the traffic is encrypted but
-the server is not authenticated -- safe from eavesdropping, not from an active man-in-the-middle
-inside the VPC -- and a warning is logged once per container.
+TLS is mandatory (the cluster sets ``rds.force_ssl``) and so is verifying the server: its
+certificate, host name included, must chain to a CA of the PEM file ``DB_CA_BUNDLE`` names
+(relative to the function's directory, or absolute). Every function package carries AWS's RDS CA
+bundle for us-east-1 as ``dr_common/rds-ca-us-east-1-bundle.pem`` (where it comes from: the
+README's "TLS to Aurora"). An unset variable or a missing file fails before any connection: never
+a downgrade to an unverified server.
+
+The canary and the restore probe log in as database users of their own with IAM authentication
+tokens (``iam_token``); only the database-users custom resource uses the master user's secret.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ import functools
 import json
 import socket
 import ssl
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pg8000.native
 
-from dr_common.observability import current_logger
-from dr_common.settings import ConfigurationError
+from dr_common.settings import ConfigurationError, require
 
 CA_BUNDLE_VARIABLE = "DB_CA_BUNDLE"
 
@@ -52,27 +54,18 @@ class Credentials:
         return text.replace(self.password, "***") if self.password else text
 
 
-def ca_bundle(environ: Mapping[str, str], function_dir: Path) -> Path | None:
-    """The packaged CA bundle ``DB_CA_BUNDLE`` names, or None when it names none."""
-    name = environ.get(CA_BUNDLE_VARIABLE)
-    return function_dir / name if name else None
+def ca_bundle(environ: Mapping[str, str], function_dir: Path) -> Path:
+    """The packaged CA bundle ``DB_CA_BUNDLE`` names; ConfigurationError when it names none."""
+    require(environ, CA_BUNDLE_VARIABLE)
+    return function_dir / environ[CA_BUNDLE_VARIABLE]
 
 
 @functools.cache
-def ssl_context(bundle: Path | None) -> ssl.SSLContext:
-    """TLS 1.2+ context; cached, so the missing-bundle warning appears once per container."""
-    if bundle is None:
-        current_logger().warning(
-            "RDS CA bundle is not packaged (DB_CA_BUNDLE unset): Aurora traffic is encrypted, "
-            "but the server certificate is not verified"
-        )
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    else:
-        if not bundle.is_file():
-            raise ConfigurationError(f"DB_CA_BUNDLE file {bundle} is not in the package")
-        context = ssl.create_default_context(cafile=str(bundle))
+def ssl_context(bundle: Path) -> ssl.SSLContext:
+    """TLS 1.2+ context that verifies the server certificate and host name against ``bundle``."""
+    if not bundle.is_file():
+        raise ConfigurationError(f"DB_CA_BUNDLE file {bundle} is not in the package")
+    context = ssl.create_default_context(cafile=str(bundle))
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
@@ -82,7 +75,7 @@ def connect(
     port: int,
     database: str,
     credentials: Credentials,
-    ca_bundle: Path | None,
+    ca_bundle: Path,
     *,
     timeout: float,
     application_name: str,
@@ -101,6 +94,20 @@ def connect(
         timeout=timeout,
         application_name=application_name,
     )
+
+
+def iam_token(host: str, port: int, user: str) -> Credentials:
+    """``user``'s login with an IAM authentication token for ``host:port`` (valid 15 minutes). botocore
+    signs it locally with the function's credentials: no call to the RDS API, no endpoint needed."""
+    import boto3  # the Lambda runtime's (not in the package): imported only where a token is made
+
+    with _signer_lock:
+        signer = _signer.get("rds") or _signer.setdefault("rds", boto3.client("rds"))
+    return Credentials(username=user, password=str(signer.generate_db_auth_token(host, port, user)))
+
+
+_signer_lock = threading.Lock()  # the canary's checks run in threads; creating clients is not thread-safe
+_signer: dict[str, Any] = {}
 
 
 def no_delay_socket(host: str, port: int, timeout: float) -> socket.socket:

@@ -1,4 +1,6 @@
-"""The canary's AWS calls (Secrets Manager, DynamoDB, S3) and its heartbeat row in Aurora over TLS.
+"""The canary's AWS calls (DynamoDB, S3) and its heartbeat row in Aurora over TLS, as its own
+database user with an IAM authentication token (the table and the user are the database-users
+custom resource's: the canary may only INSERT and SELECT).
 Errors raise: every failure is a check's measured result."""
 
 from __future__ import annotations
@@ -24,13 +26,6 @@ APPLICATION_NAME = "dr-health-check"  # shown in pg_stat_activity
 # well inside the function timeout of about 30 s, so the metrics still get printed.
 CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
 
-CREATE_TABLE_SQL = """
-CREATE TABLE IF NOT EXISTS dr_heartbeat (
-    id uuid PRIMARY KEY,
-    checked_at timestamptz NOT NULL,
-    environment_suffix text NOT NULL
-)
-"""
 INSERT_HEARTBEAT_SQL = (
     "INSERT INTO dr_heartbeat (id, checked_at, environment_suffix) VALUES (:id, :checked_at, :environment_suffix)"
 )
@@ -43,8 +38,8 @@ class Gateway:
     def __init__(self, clients: Clients | None = None) -> None:
         self.clients = clients or Clients(CONFIG)
 
-    def secret_string(self, secret_arn: str) -> str:
-        return str(self.clients("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])
+    def db_login(self, host: str, port: int, user: str) -> postgres.Credentials:
+        return postgres.iam_token(host, port, user)
 
     def write_heartbeat_row(
         self,
@@ -52,17 +47,16 @@ class Gateway:
         port: int,
         database: str,
         credentials: postgres.Credentials,
-        ca_bundle: Path | None,
+        ca_bundle: Path,
         row: tuple[uuid.UUID, datetime, str],
     ) -> Any:
-        """Insert the heartbeat row (id, checked_at, environment suffix) over TLS, creating the table
-        if needed, and return its ``checked_at`` as read back (None if absent); the connection is closed."""
+        """Insert the heartbeat row (id, checked_at, environment suffix) over TLS and return its
+        ``checked_at`` as read back (None if absent); the connection is closed."""
         heartbeat_id, checked_at, environment_suffix = row
         connection = postgres.connect(
             host, port, database, credentials, ca_bundle, timeout=DB_TIMEOUT_SECONDS, application_name=APPLICATION_NAME
         )
         try:
-            connection.run(CREATE_TABLE_SQL)
             connection.run(
                 INSERT_HEARTBEAT_SQL, id=heartbeat_id, checked_at=checked_at, environment_suffix=environment_suffix
             )

@@ -16,11 +16,12 @@ The three checks run in parallel: a dependency that hangs until its timeout must
 starve the others (a run killed by the function timeout emits no metrics at all).
 
 Endpoint and credentials: host, port and database come from ``DB_HOST``/``DB_PORT``/``DB_NAME``, the
-values the stack wires (after a restore, the restored cluster's endpoint); the secret supplies only
-the username and password.
+values the stack wires (after a restore, the restored cluster's endpoint); the canary logs in as its
+own database user ``DB_USER`` (INSERT and SELECT on the heartbeat table only) with an IAM
+authentication token, never with the master user's secret.
 
-TLS to Aurora: ``dr_common.postgres`` (always encrypted; verified when ``DB_CA_BUNDLE`` names a
-packaged PEM file).
+TLS to Aurora: ``dr_common.postgres`` (always encrypted, the server verified against the packaged
+RDS CA bundle ``DB_CA_BUNDLE`` names).
 
 This module is the entry point; the checks are in ``logic``, the AWS calls and the SQL in ``gateway``.
 """

@@ -21,7 +21,7 @@ from dr_common.settings import integer, require
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REQUIRED_ENV_VARS = (
-    "DB_SECRET_ARN",
+    "DB_USER",
     "DB_HOST",
     "DB_PORT",
     "DB_NAME",
@@ -29,6 +29,7 @@ REQUIRED_ENV_VARS = (
     "BUCKET_NAME",
     "ENVIRONMENT_SUFFIX",
     "METRICS_NAMESPACE",
+    "DB_CA_BUNDLE",
 )
 S3_HEARTBEAT_KEY = "heartbeat/latest.json"
 DYNAMODB_HEARTBEAT_PK = "heartbeat"
@@ -37,7 +38,7 @@ DYNAMODB_HEARTBEAT_PK = "heartbeat"
 class Gateway(Protocol):
     """The AWS calls and the SQL the canary makes (``gateway.Gateway``)."""
 
-    def secret_string(self, secret_arn: str) -> str: ...
+    def db_login(self, host: str, port: int, user: str) -> Credentials: ...
 
     def write_heartbeat_row(
         self,
@@ -45,7 +46,7 @@ class Gateway(Protocol):
         port: int,
         database: str,
         credentials: Credentials,
-        ca_bundle: Path | None,
+        ca_bundle: Path,
         row: tuple[uuid.UUID, datetime, str],
     ) -> Any: ...
 
@@ -76,7 +77,7 @@ class HealthCheckFailed(RuntimeError):
 class Settings:
     """Configuration read from the environment on every invocation."""
 
-    db_secret_arn: str
+    db_user: str
     db_host: str
     db_port: int
     db_name: str
@@ -84,13 +85,13 @@ class Settings:
     bucket_name: str
     environment_suffix: str
     metrics_namespace: str
-    db_ca_bundle: Path | None
+    db_ca_bundle: Path
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         require(environ, *REQUIRED_ENV_VARS)
         return cls(
-            db_secret_arn=environ["DB_SECRET_ARN"],
+            db_user=environ["DB_USER"],
             db_host=environ["DB_HOST"],
             db_port=integer(environ, "DB_PORT"),
             db_name=environ["DB_NAME"],
@@ -135,19 +136,6 @@ class CheckResult:
     error: str | None = None
 
 
-_credentials_cache: dict[str, Credentials] = {}
-
-
-def _db_credentials(secret_arn: str, gateway: Gateway) -> Credentials:
-    """Fetch the login once per container; ``check_aurora`` evicts it on failure (rotation)."""
-    if secret_arn not in _credentials_cache:
-        try:
-            _credentials_cache[secret_arn] = Credentials.from_secret(gateway.secret_string(secret_arn))
-        except postgres.InvalidSecret as problem:
-            raise CheckError(f"Secret {secret_arn}: {problem}") from None
-    return _credentials_cache[secret_arn]
-
-
 def _expect(store: str, found: object, expected: object) -> None:
     """A write that cannot be read back is a failure, even if both calls returned 200."""
     if found != expected:
@@ -155,8 +143,9 @@ def _expect(store: str, found: object, expected: object) -> None:
 
 
 def check_aurora(settings: Settings, heartbeat: Heartbeat, gateway: Gateway) -> None:
-    """Insert a heartbeat row and read it back over TLS."""
-    credentials = _db_credentials(settings.db_secret_arn, gateway)
+    """Insert a heartbeat row and read it back over TLS, as the canary's own database user with a
+    fresh IAM authentication token (a token lives 15 minutes; making one is local and costs ~1 ms)."""
+    credentials = gateway.db_login(settings.db_host, settings.db_port, settings.db_user)
     try:
         found = gateway.write_heartbeat_row(
             settings.db_host,
@@ -168,8 +157,6 @@ def check_aurora(settings: Settings, heartbeat: Heartbeat, gateway: Gateway) -> 
         )
         _expect("Aurora", found, heartbeat.checked_at)
     except Exception as exc:  # re-raised below: redacted, and without the chain
-        # After a rotation the cached password is wrong: fetch the secret afresh next time.
-        _credentials_cache.pop(settings.db_secret_arn, None)
         raise CheckError(credentials.redact(_describe(exc))) from None
 
 

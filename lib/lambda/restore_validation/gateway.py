@@ -1,4 +1,4 @@
-"""The restore validation's AWS calls (AWS Backup, DynamoDB, RDS, Secrets Manager) and its SQL query
+"""The restore validation's AWS calls (AWS Backup, DynamoDB, RDS) and its SQL query
 of a restored copy. AWS errors that are answers ("already exists", "not found", "not now") become
 return values; any other error raises, so the invocation is retried."""
 
@@ -34,8 +34,14 @@ class Gateway:
 
     # --- AWS Backup
 
-    def describe_restore_job(self, job_id: str) -> Mapping[str, Any]:
-        return dict(self.clients("backup").describe_restore_job(RestoreJobId=job_id))
+    def describe_restore_job(self, job_id: str) -> Mapping[str, Any] | None:
+        """The restore job, or None when AWS Backup knows no such job (a forged event)."""
+        try:
+            return dict(self.clients("backup").describe_restore_job(RestoreJobId=job_id))
+        except ClientError as error:
+            if _code(error) == "ResourceNotFoundException":
+                return None
+            raise
 
     def list_restore_jobs(
         self, resource_type: str, status: str, created_after: datetime
@@ -117,13 +123,13 @@ class Gateway:
             raise
         return True
 
-    # --- Secrets Manager and the copy's database
+    # --- the copy's database
 
-    def secret_string(self, secret_arn: str) -> str:
-        return str(self.clients("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])
+    def db_login(self, host: str, port: int, user: str) -> postgres.Credentials:
+        return postgres.iam_token(host, port, user)
 
     def newest_heartbeat(
-        self, host: str, port: int, database: str, credentials: postgres.Credentials, ca_bundle: Path | None
+        self, host: str, port: int, database: str, credentials: postgres.Credentials, ca_bundle: Path
     ) -> Any:
         """``max(checked_at)`` of the canary's heartbeat table, over TLS; the connection is closed."""
         connection = postgres.connect(

@@ -13,9 +13,9 @@ Three kinds of event reach ``handler``:
   instance takes longer to create than an invocation may run. A FAILED (or ABORTED) restore job is a
   failed test.
 * RDS's "RDS DB Instance Event" RDS-EVENT-0005 ("DB instance created") of such a writer: the copy
-  now answers. ``SELECT max(checked_at) FROM dr_heartbeat`` over TLS on the copy's endpoint, with
-  the source database secret's credentials (the copy keeps the master user and password of the
-  backup); then the writer is deleted and only then the result reported, because reporting a final
+  now answers. ``SELECT max(checked_at) FROM dr_heartbeat`` over TLS on the copy's endpoint, as
+  the probe's read-only database user with an IAM authentication token (the copy keeps the users
+  and grants of the backup); then the writer is deleted and only then the result reported, because reporting a final
   result makes AWS Backup delete the cluster, which Aurora refuses while it "still contains DB
   instances in non-deleting state".
 * A schedule (the safety net): an Aurora restore test of this plan whose writer was not available
@@ -31,11 +31,11 @@ are logged and counted as ``InvalidEvents``, never raised (a raise would only re
 
 Network: the function runs in the VPC's isolated subnets with the functions' security group, which
 may reach the database group on 5432; the Aurora copy is restored into the database subnet group with
-that group. AWS Backup, RDS and Secrets Manager answer through their interface endpoints, DynamoDB
-through its gateway endpoint. The SQL query uses the source database secret's credentials.
+that group. AWS Backup and RDS answer through their interface endpoints, DynamoDB through its
+gateway endpoint; the token is signed locally (no call).
 
-TLS: as the canary (``dr_common.postgres``), the connection is always encrypted; the server
-certificate is verified only when ``DB_CA_BUNDLE`` names a PEM file packaged with the function.
+TLS: as the canary (``dr_common.postgres``), the connection is always encrypted and the server
+certificate verified against the packaged RDS CA bundle ``DB_CA_BUNDLE`` names.
 
 This module is the entry point; the decisions are in ``logic``, the AWS calls and the query in ``gateway``.
 """

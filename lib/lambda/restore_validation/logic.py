@@ -1,6 +1,13 @@
 """The restore validation's decisions: which events are this plan's, what a copy must hold, when a
 writer is added, deleted or overdue, what is reported. Every AWS call (and the SQL query) goes
-through the gateway it is given (``gateway.Gateway``; unit tests give a fake)."""
+through the gateway it is given (``gateway.Gateway``; unit tests give a fake).
+
+Anyone allowed to invoke the function can send it any event, so an event only names a restore job
+(or a writer, which names its job in a tag). What the job restored, into which copy, and so which
+database the function logs in to, is what AWS Backup's DescribeRestoreJob says (``restore_test``):
+a job of this plan, of this kit's own cluster or table, into a ``awsbackup-restore-test-`` copy;
+host, port and database then come from DescribeDBClusters of that copy. Anything else is refused
+with one sentence, before any connection."""
 
 from __future__ import annotations
 
@@ -49,7 +56,7 @@ class ValidationError(RuntimeError):
 class Gateway(Protocol):
     """The AWS calls (and the SQL query) the validation makes (``gateway.Gateway``)."""
 
-    def describe_restore_job(self, job_id: str) -> Mapping[str, Any]: ...
+    def describe_restore_job(self, job_id: str) -> Mapping[str, Any] | None: ...
 
     def list_restore_jobs(
         self, resource_type: str, status: str, created_after: datetime
@@ -71,10 +78,10 @@ class Gateway(Protocol):
 
     def delete_instance(self, identifier: str) -> bool: ...
 
-    def secret_string(self, secret_arn: str) -> str: ...
+    def db_login(self, host: str, port: int, user: str) -> postgres.Credentials: ...
 
     def newest_heartbeat(
-        self, host: str, port: int, database: str, credentials: postgres.Credentials, ca_bundle: Path | None
+        self, host: str, port: int, database: str, credentials: postgres.Credentials, ca_bundle: Path
     ) -> Any: ...
 
 
@@ -84,11 +91,11 @@ class Settings:
     namespace: str
     environment_suffix: str
     rto_minutes: float
-    secret_arn: str
+    db_user: str
     database_name: str
     instance_deadline_minutes: float
-
-    ca_bundle: Path | None = None
+    ca_bundle: Path
+    sources: Mapping[str, str]  # resource type -> this kit's resource whose restore tests are validated
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -98,19 +105,23 @@ class Settings:
             "METRICS_NAMESPACE",
             "ENVIRONMENT_SUFFIX",
             "RTO_MINUTES",
-            "DB_SECRET_ARN",
+            "DB_USER",
             "DB_NAME",
             "INSTANCE_DEADLINE_MINUTES",
+            "DB_CA_BUNDLE",
+            "SOURCE_CLUSTER_ARN",
+            "SOURCE_TABLE_ARN",
         )
         return cls(
             plan_arn=environ["RESTORE_TESTING_PLAN_ARN"],
             namespace=environ["METRICS_NAMESPACE"],
             environment_suffix=environ["ENVIRONMENT_SUFFIX"],
             rto_minutes=number(environ, "RTO_MINUTES"),
-            secret_arn=environ["DB_SECRET_ARN"],
+            db_user=environ["DB_USER"],
             database_name=environ["DB_NAME"],
             instance_deadline_minutes=number(environ, "INSTANCE_DEADLINE_MINUTES"),
             ca_bundle=postgres.ca_bundle(environ, PACKAGE_DIR),
+            sources={"Aurora": environ["SOURCE_CLUSTER_ARN"], "DynamoDB": environ["SOURCE_TABLE_ARN"]},
         )
 
 
@@ -164,8 +175,8 @@ def kind(event: Any) -> str:
 
 
 def parse(event: Mapping[str, Any], settings: Settings, gateway: Gateway) -> RestoreJob:
-    """The restore job a "Restore Job State Change" event is about, or InvalidEvent saying why it is
-    not one of ours."""
+    """The restore test a "Restore Job State Change" event is about, as AWS Backup describes it
+    (``restore_test``), or InvalidEvent saying why it is not one of ours."""
     detail = event["detail"]
     job_id, status = detail.get("restoreJobId"), detail.get("status")
     if not isinstance(job_id, str) or not job_id:
@@ -173,32 +184,29 @@ def parse(event: Mapping[str, Any], settings: Settings, gateway: Gateway) -> Res
     if status not in HANDLED_STATUSES:
         raise InvalidEvent(f"restore job status {status!r} is not one this function validates")
     plan = plan_of(detail)
-    described: Mapping[str, Any] = {}
-    if plan is None:  # not in the event: ask AWS Backup who created the job
-        described = gateway.describe_restore_job(job_id)
-        plan = (described.get("CreatedBy") or {}).get("RestoreTestingPlanArn")
+    if plan is not None and plan != settings.plan_arn:  # another plan's event: not worth an AWS call
+        raise InvalidEvent(f"restore job {job_id} was not created by this restore testing plan (created by {plan!r})")
+    job = restore_test(job_id, settings, gateway)
+    if job.status not in HANDLED_STATUSES:
+        raise InvalidEvent(f"restore job {job_id} is {job.status or 'of no status'}, not one this function validates")
+    return job
+
+
+def restore_test(job_id: str, settings: Settings, gateway: Gateway) -> RestoreJob:
+    """The restore job as DescribeRestoreJob answers it, if it is a restore test of this plan of this
+    kit's own resource; InvalidEvent saying why not (nothing else was done)."""
+    described = gateway.describe_restore_job(job_id)
+    if described is None:
+        raise InvalidEvent(f"AWS Backup has no restore job {job_id}")
+    plan = (described.get("CreatedBy") or {}).get("RestoreTestingPlanArn")
     if plan != settings.plan_arn:
         raise InvalidEvent(f"restore job {job_id} was not created by this restore testing plan (created by {plan!r})")
-    job = RestoreJob(
-        job_id=job_id,
-        status=str(status),
-        resource_type=str(detail.get("resourceType") or described.get("ResourceType") or ""),
-        created_resource_arn=detail.get("createdResourceArn") or described.get("CreatedResourceArn"),
-        created=event_time(detail.get("creationDate") or described.get("CreationDate")),
-        completed=event_time(detail.get("completionDate") or described.get("CompletionDate")),
-        status_message=detail.get("statusMessage") or described.get("StatusMessage"),
-    )
-    if job.created is None or job.completed is None or not job.resource_type:
-        described = gateway.describe_restore_job(job_id)
-        job = replace(
-            job,
-            resource_type=job.resource_type or str(described.get("ResourceType") or ""),
-            created_resource_arn=job.created_resource_arn or described.get("CreatedResourceArn"),
-            created=job.created or event_time(described.get("CreationDate")),
-            completed=job.completed or event_time(described.get("CompletionDate")),
+    job = described_job(described)
+    source = described.get("SourceResourceArn")
+    if source is None or source != settings.sources.get(job.resource_type):
+        raise InvalidEvent(
+            f"restore job {job_id} restored {source!r}, which is not this kit's {job.resource_type or 'resource'}"
         )
-    if not job.resource_type:
-        raise InvalidEvent(f"restore job {job_id} names no resource type")
     return job
 
 
@@ -251,9 +259,12 @@ VALIDATORS = {"DynamoDB": validate_dynamodb, "Aurora": validate_aurora}
 
 
 def arn_name(pattern: re.Pattern[str], arn: str | None, what: str) -> str:
+    """The name of the restore-test copy ``arn`` names; ValidationError if it is not such a copy."""
     match = pattern.match(arn or "")
     if match is None:
         raise ValidationError(f"the restore job created {arn!r}, which is not a {what}")
+    if not match.group("name").startswith(COPY_PREFIX):
+        raise ValidationError(f"the restore job created {arn!r}, which is not a restore-test copy ({COPY_PREFIX}*)")
     return match.group("name")
 
 
@@ -275,12 +286,10 @@ def validate(job: RestoreJob, settings: Settings, gateway: Gateway) -> tuple[boo
 
 
 def newest_heartbeat(host: str, port: int, database: str, settings: Settings, gateway: Gateway) -> str | None:
-    """The newest heartbeat in that database (ISO 8601), with the secret's credentials over TLS;
-    ValidationError saying why not (never with the password)."""
-    try:
-        credentials = postgres.Credentials.from_secret(gateway.secret_string(settings.secret_arn))
-    except postgres.InvalidSecret as problem:
-        raise ValidationError(str(problem)) from None
+    """The newest heartbeat in that database (ISO 8601), read over TLS as the probe's own read-only
+    user with an IAM authentication token (the copy keeps the source's users, as a snapshot does);
+    ValidationError saying why not (never with the token)."""
+    credentials = gateway.db_login(host, port, settings.db_user)
     try:
         newest = gateway.newest_heartbeat(host, port, database, credentials, settings.ca_bundle)
     except Exception as error:  # reported as the validation's result, redacted
@@ -326,12 +335,16 @@ def writer_ready(event: Mapping[str, Any], settings: Settings, gateway: Gateway)
     job_id = {tag.get("Key"): tag.get("Value") for tag in instance.get("TagList", [])}.get(JOB_TAG)
     if not job_id:
         raise InvalidEvent(f"DB instance {writer} carries no {JOB_TAG} tag")
-    described = gateway.describe_restore_job(job_id)
-    plan = (described.get("CreatedBy") or {}).get("RestoreTestingPlanArn")
-    if plan != settings.plan_arn:
-        raise InvalidEvent(f"restore job {job_id} was not created by this restore testing plan (created by {plan!r})")
+    job = restore_test(job_id, settings, gateway)
+    copy = CLUSTER_ARN.match(job.created_resource_arn or "")
+    if (
+        copy is None
+        or writer_of(copy.group("name")) != writer
+        or instance.get("DBClusterIdentifier") != copy.group("name")
+    ):
+        raise InvalidEvent(f"DB instance {writer} is not the writer of restore job {job_id}'s copy")
     usable = event_time(detail.get("Date")) or event_time(event.get("time"))
-    return replace(described_job(described), completed=usable), writer
+    return replace(job, completed=usable), writer
 
 
 def sweep(event: Mapping[str, Any], settings: Settings, gateway: Gateway) -> list[dict[str, Any]]:
@@ -344,6 +357,8 @@ def sweep(event: Mapping[str, Any], settings: Settings, gateway: Gateway) -> lis
     for listed in gateway.list_restore_jobs("Aurora", "COMPLETED", now - SWEEP_LOOKBACK):
         if (listed.get("CreatedBy") or {}).get("RestoreTestingPlanArn") != settings.plan_arn:
             continue
+        if listed.get("SourceResourceArn") != settings.sources["Aurora"]:
+            continue
         if listed.get("DeletionStatus") == "SUCCESSFUL":  # the copy, and so its writer, is gone
             continue
         job = described_job(listed)
@@ -352,7 +367,7 @@ def sweep(event: Mapping[str, Any], settings: Settings, gateway: Gateway) -> lis
         if not (final or overdue):
             continue
         match = CLUSTER_ARN.match(job.created_resource_arn or "")
-        if match is None:
+        if match is None or not match.group("name").startswith(COPY_PREFIX):
             continue
         writer = writer_of(match.group("name"))
         deleted = gateway.delete_instance(writer)

@@ -42,6 +42,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from cryptography.hazmat.primitives import serialization
+
 from ... import clock, pipeline, world
 from ...pipeline import caller, network, policy
 from ...server import ENDPOINT_ENV, state_dir
@@ -52,6 +54,7 @@ from ..xray import daemon as xray
 logger = logging.getLogger(__name__)
 
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
+CA_BUNDLE_VARIABLE = "DB_CA_BUNDLE"  # the RDS CA bundle a kit function packages (dr_common.postgres)
 # Lambda's init phase (imports and module-level code) may take this long before the handler runs.
 INIT_TIMEOUT_SECONDS = 10.0
 # LogType=Tail returns the last 4 KB of the invocation's log.
@@ -368,9 +371,11 @@ _unpack_lock = threading.Lock()
 
 
 def _code_root(fn: world.Function) -> Path:
-    """The function's code unpacked (once per code hash) under the state dir: the task root."""
+    """The function's code unpacked (once per code hash and CA bundle name) under the state dir: the
+    task root, with the emulator's database CA added to the bundle ``DB_CA_BUNDLE`` names."""
     code = getattr(fn, "code_bytes", b"") or b""
-    root = state_dir() / "lambda-code" / hashlib.sha256(code).hexdigest()
+    bundle = str((fn.environment_vars or {}).get(CA_BUNDLE_VARIABLE) or "")
+    root = state_dir() / "lambda-code" / hashlib.sha256(code + b"\0" + bundle.encode()).hexdigest()
     if root.is_dir():
         return root
     with _unpack_lock:
@@ -382,6 +387,8 @@ def _code_root(fn: world.Function) -> Path:
             if code:
                 with zipfile.ZipFile(io.BytesIO(code)) as archive:
                     archive.extractall(staging)
+            if bundle:
+                _trust_database_ca(staging, bundle)
             staging.rename(root)
         except zipfile.BadZipFile as error:
             message = f"The code of function {fn.function_name} is not a zip file: {error}"
@@ -392,6 +399,17 @@ def _code_root(fn: world.Function) -> Path:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return root
+
+
+def _trust_database_ca(root: Path, bundle: str) -> None:
+    """Stand in for RDS's PKI: the emulator's PostgreSQL servers present certificates of its own CA
+    (``postgres.emulator_ca``), so that CA joins the RDS CA bundle the package carries. A package
+    without the named file is left as it is: the function fails as it would on AWS."""
+    path = (root / bundle).resolve()
+    if path.is_relative_to(root.resolve()) and path.is_file():
+        ca, _ = postgres.emulator_ca()
+        with path.open("ab") as pem:
+            pem.write(b"\n" + ca.public_bytes(serialization.Encoding.PEM))
 
 
 def _log_group(fn: world.Function) -> str:

@@ -12,6 +12,11 @@ the emulator, on a free port of 127.0.0.1, with its files in ``<data root>/<iden
 ``ca.pem``        the certificate of the CA that signed the server's certificate (``certificate``)
 ``server.log``    the server's output
 
+Every server's certificate is signed by one CA of the emulator (``emulator_ca``: ``<data root>/_ca/``,
+made once and kept with the state), so a function can verify any server, a restored copy made after
+it started included: the Lambda runtime adds that CA to the RDS CA bundle a function packages (the
+file its ``DB_CA_BUNDLE`` names), where AWS's servers would chain to the RDS roots in it.
+
 PostgreSQL refuses to run as root, so when the emulator runs as root the server processes (and
 the tools that write into their files) run as the ``postgres`` system user, or ``nobody``.
 """
@@ -50,6 +55,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ... import pipeline
 from ...clock import CLOCK
 from ...server import process_start_time, state_dir
+from . import iam_auth
 
 logger = logging.getLogger(__name__)
 
@@ -151,12 +157,36 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _write_tls(pgdata: Path, ca_file: Path) -> None:
-    """A fresh CA and a server certificate it signs (for localhost, 127.0.0.1 and ::1)."""
+def emulator_ca() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """The emulator's CA: read from ``<data root>/_ca/``, or made there on first use. Kept with the
+    state, because functions unpacked earlier trust it. (``_`` cannot start a cluster identifier.)"""
+    directory = data_root() / "_ca"
+    with _ca_lock:
+        if not (directory / "ca.pem").is_file():
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".ca-", dir=directory.parent))
+            key = ec.generate_private_key(ec.SECP256R1())
+            (staging / "ca.key").write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                )
+            )
+            (staging / "ca.key").chmod(0o600)
+            (staging / "ca.pem").write_bytes(_ca_certificate(key).public_bytes(serialization.Encoding.PEM))
+            try:
+                staging.rename(directory)
+            except OSError:  # another emulator process on this state made it first
+                shutil.rmtree(staging, ignore_errors=True)
+        stored = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None)
+        if not isinstance(stored, ec.EllipticCurvePrivateKey):
+            raise DatabaseError(f"{directory / 'ca.key'} is not the emulator's CA key (EC); remove {directory}")
+        return x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes()), stored
+
+
+def _ca_certificate(ca_key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
     now = datetime.now(UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "local-aws Aurora CA")])
-    ca = (
+    return (
         x509.CertificateBuilder()
         .subject_name(ca_name)
         .issuer_name(ca_name)
@@ -171,6 +201,13 @@ def _write_tls(pgdata: Path, ca_file: Path) -> None:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+
+
+def _write_tls(pgdata: Path, ca_file: Path) -> None:
+    """A server certificate (for localhost, 127.0.0.1 and ::1: the endpoint address) signed by the
+    emulator's CA, whose certificate goes to ``ca_file``."""
+    now = datetime.now(UTC)
+    ca, ca_key = emulator_ca()
     key = ec.generate_private_key(ec.SECP256R1())
     names = [
         x509.DNSName("localhost"),
@@ -180,7 +217,7 @@ def _write_tls(pgdata: Path, ca_file: Path) -> None:
     certificate = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
+        .issuer_name(ca.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(days=1))
@@ -201,11 +238,12 @@ def _write_tls(pgdata: Path, ca_file: Path) -> None:
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
 
 
-def _hba(force_ssl: bool) -> str:
-    """Client authentication: passwords (SCRAM) from the loopback addresses; with force_ssl only
-    over TLS, plaintext connections rejected as Aurora rejects them."""
+def _hba(identifier: str, force_ssl: bool) -> str:
+    """Client authentication: members of ``rds_iam`` with IAM tokens over TLS (``iam_auth``), everyone
+    else with passwords (SCRAM) from the loopback addresses; with force_ssl only over TLS, plaintext
+    connections rejected as Aurora rejects them."""
     method = "hostssl" if force_ssl else "host"
-    lines = [
+    lines = iam_auth.hba_lines(identifier, force_ssl) + [
         f"{method} {database} all {address} scram-sha-256"
         for database in ("all", "replication")
         for address in ("127.0.0.1/32", "::1/128")
@@ -288,19 +326,23 @@ class DatabaseServer:
             self._launch({})
 
     def dump(self, destination: Path) -> int:
-        """``pg_dump -Fc`` of the database into ``destination``; returns its size in bytes."""
+        """``pg_dump -Fc`` of the database into ``destination``, and the server's roles with their
+        passwords and memberships (``pg_dumpall --roles-only``) beside it (``roles_file``): an Aurora
+        snapshot keeps the database users. Returns their size in bytes."""
         self._admit("pg_dump")
         self._client("pg_dump", "--format=custom", f"--file={destination}", self.database)
-        return destination.stat().st_size
+        self._client("pg_dumpall", "--roles-only", f"--file={roles_file(destination)}")
+        return destination.stat().st_size + roles_file(destination).stat().st_size
 
     def load(self, source: Path) -> None:
-        """Restore a dump made by ``dump`` into the (empty) database; objects become the master
-        user's, whoever owned them in the source."""
+        """Restore a dump made by ``dump`` into the (empty) database: first the roles this server
+        lacks (the master user and ``rds_iam`` exist: psql reports those and goes on), then the
+        database with its grants; objects become the master user's, whoever owned them in the source."""
         self._admit("pg_restore")
+        self._client("psql", "-X", "-q", f"--file={roles_file(source)}", "--dbname=postgres")
         self._client(
             "pg_restore",
             "--no-owner",
-            "--no-privileges",
             "--exit-on-error",
             "--single-transaction",
             f"--dbname={self.database}",
@@ -366,7 +408,7 @@ class DatabaseServer:
         """Run ``postgres`` with our settings (plus ``recovery`` ones) and wait until it is ready."""
         for hook in LAUNCH_HOOKS:
             hook(self.identifier)
-        (self.pgdata / "pg_hba.conf").write_text(_hba(self.force_ssl))
+        (self.pgdata / "pg_hba.conf").write_text(_hba(self.identifier, self.force_ssl))
         file = shlex.quote(str(self.archive / "%f"))
         settings = {
             **SETTINGS,
@@ -476,6 +518,12 @@ class DatabaseServer:
 _servers: dict[str, DatabaseServer] = {}
 _starting: set[str] = set()
 _registry_lock = threading.Lock()
+_ca_lock = threading.Lock()
+
+
+def roles_file(dump: Path) -> Path:
+    """Where ``DatabaseServer.dump`` puts the roles that go with the database dump ``dump``."""
+    return dump.with_name(dump.name + ".roles.sql")
 
 
 def data_root() -> Path:
@@ -529,8 +577,10 @@ def start_server(
         _initdb(server)
         _write_tls(server.pgdata, server.certificate)
         server._launch_on_free_port({})
+        statements = [f"CREATE ROLE {iam_auth.ROLE} NOLOGIN"]  # RDS creates it in every cluster
         if database != "postgres":
-            server.sql(f"CREATE DATABASE {_quote(database)} STRATEGY = FILE_COPY", database="postgres")
+            statements.append(f"CREATE DATABASE {_quote(database)} STRATEGY = FILE_COPY")
+        server.sql(*statements, database="postgres")
         server._take_base_backup()
     return server
 

@@ -69,9 +69,15 @@ class AuroraClusters(ResourceKind):
             raise BackupFailure(f"DB cluster {name} has no database server to back up.") from None
         with auto_pause.paused_snapshot(cluster.db_cluster_identifier) as paused:  # its storage, no resume
             if paused is None:
-                size = server.dump(directory / "database.dump")
-            else:
-                size = shutil.copyfile(paused, directory / "database.dump").stat().st_size
+                size = server.dump(directory / "database.dump")  # with the database users, as a snapshot
+            else:  # the dump taken as it paused, and the roles taken with it
+                size = sum(
+                    shutil.copyfile(source, target).stat().st_size
+                    for source, target in (
+                        (paused, directory / "database.dump"),
+                        (postgres.roles_file(paused), postgres.roles_file(directory / "database.dump")),
+                    )
+                )
         metadata = {"DBClusterIdentifier": cluster.db_cluster_identifier}
         for key, (attribute, _) in AURORA_SETTINGS.items():
             value = getattr(cluster, attribute, None)
