@@ -232,7 +232,7 @@ bench: install
 	$(PY) -m tools.bench $(BENCH)
 
 # Synthesize each profile into its own assembly and price every resource of its templates:
-#   make cost   (COST=--markdown for the README's tables, COST="--json cost.json" for everything)
+#   make cost   (COST=--markdown for docs/COST.md's tables, COST="--json cost.json" for everything)
 cost: install
 	$(call synth_profile,dev,cdk.out.cost-dev)
 	$(call synth_profile,prod,cdk.out.cost-prod)

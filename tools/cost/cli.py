@@ -2,7 +2,7 @@
 
 Each argument is a CDK cloud assembly (``cdk synth -o DIR``); ``dev=cdk.out.cost-dev`` names its
 profile, otherwise the profile is the stacks' ``Profile`` tag or the directory's name. Prints the
-table (``--markdown``: the README's version) and optionally writes everything as JSON.
+table (``--markdown``: docs/COST.md's version) and optionally writes everything as JSON.
 
 Exit codes: 0 printed; 2 bad input (not a directory, not a cloud assembly, an unreadable template
 or data file), reported as one sentence on stderr.

@@ -1,4 +1,4 @@
-"""The estimates as a text table, as the Markdown the README embeds, and as JSON.
+"""The estimates as a text table, as the Markdown docs/COST.md embeds, and as JSON.
 
 One row per priced item of a resource, with its quantity and monthly dollars under each scenario;
 then per profile the totals against the naive design, the drivers that dominate, and for a profile
@@ -161,7 +161,7 @@ def _is_number(cell: str) -> bool:
 
 
 def markdown(profiles: Sequence[Profile], prices: Prices, budgets: Sequence[Budget]) -> str:
-    """The tables the README embeds."""
+    """The tables docs/COST.md embeds."""
     out = [
         "| profile | scenario | ours $/month | naive $/month | what dominates (ours) |",
         "| --- | --- | ---: | ---: | --- |",

@@ -4,7 +4,7 @@ TLS is mandatory (the cluster sets ``rds.force_ssl``) and so is verifying the se
 certificate, host name included, must chain to a CA of the PEM file ``DB_CA_BUNDLE`` names
 (relative to the function's directory, or absolute). Every function package carries AWS's RDS CA
 bundle for us-east-1 as ``dr_common/rds-ca-us-east-1-bundle.pem`` (where it comes from: the
-README's "TLS to Aurora"). An unset variable or a missing file fails before any connection: never
+docs/SECURITY.md, "TLS to Aurora"). An unset variable or a missing file fails before any connection: never
 a downgrade to an unverified server.
 
 The canary and the restore probe log in as database users of their own with IAM authentication
