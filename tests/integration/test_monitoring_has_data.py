@@ -40,7 +40,6 @@ NOT_EMULATED = {
     ("AWS/RDS", "FreeableMemory"): "Aurora runs as a local PostgreSQL: no instance memory to measure",
     ("AWS/RDS", "AuroraReplicaLagMaximum"): "one local server per cluster: no replica to lag",
     ("AWS/RDS", "DatabaseConnections"): "not sampled from the local server",
-    ("AWS/RDS", "ServerlessDatabaseCapacity"): "no ACU accounting locally",
     ("AWS/DynamoDB", "ConsumedReadCapacityUnits"): "moto meters no capacity",
     ("AWS/DynamoDB", "ConsumedWriteCapacityUnits"): "moto meters no capacity",
 }
