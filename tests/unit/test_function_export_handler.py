@@ -30,6 +30,8 @@ import pytest
 from botocore.exceptions import ClientError
 from dr_common import cfn
 
+from tools.dr_drill.functions import CREATE_FUNCTION_KEYS
+
 from .handlers import load_handler
 
 REAL_HTTP_PUT = cfn.http_put
@@ -622,3 +624,10 @@ def test_bad_events_are_ignored_without_exporting_or_answering(harness: Harness,
     assert reason in result["ignored"]
     assert harness.aws.reads == [] and harness.responses == []
     assert harness.aws.objects == {}
+
+
+def test_the_drill_recreates_a_function_from_every_field_the_export_keeps(logic: ModuleType) -> None:
+    """tools/dr_drill/functions.py passes an export back to CreateFunction; a field the export keeps
+    but the drill does not pass would be silently lost in a recovery (FunctionName is the drill's
+    choice, CodeSha256 the package's own)."""
+    assert set(CREATE_FUNCTION_KEYS) == set(logic.KEPT_CONFIGURATION) - {"FunctionName"}
