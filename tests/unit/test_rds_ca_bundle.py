@@ -1,7 +1,7 @@
 """The RDS CA bundle every function package carries (``lib/lambda/dr_common/rds-ca-us-east-1-bundle.pem``,
 named by ``DB_CA_BUNDLE``): it must hold only Amazon RDS certificate authorities that are valid
 today, or every TLS login to Aurora fails (or, worse, trusts something else). Where it comes from
-and its SHA-256: README, "TLS to Aurora"."""
+and its SHA-256: docs/SECURITY.md, "TLS to Aurora"."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ def test_the_roots_are_self_signed() -> None:
         certificate.verify_directly_issued_by(certificate)
 
 
-def test_the_bundle_is_the_one_the_readme_names() -> None:
+def test_the_bundle_is_the_one_the_security_page_names() -> None:
     digest = hashlib.sha256(BUNDLE.read_bytes()).hexdigest()
-    readme = (lambda_bundle.SHARED_PACKAGE.parents[2] / "README.md").read_text()
+    page = (lambda_bundle.SHARED_PACKAGE.parents[2] / "docs" / "SECURITY.md").read_text()
 
-    assert digest in readme, f"README does not record the bundle's SHA-256 {digest}"
+    assert digest in page, f"docs/SECURITY.md does not record the bundle's SHA-256 {digest}"
