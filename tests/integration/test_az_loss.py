@@ -2,7 +2,9 @@
 holds, and an interrupted drill lifts the disruption.
 
 On AWS the drill takes its template's ten minutes plus five to fifteen after (FIS bills per
-action-minute); locally it advances the emulator's clock and takes seconds.
+action-minute), and on a deployment younger than its first hourly backup up to two hours more (the
+RPO alarms are the experiments' stop conditions); locally it advances the emulator's clock and takes
+seconds.
 """
 
 from __future__ import annotations
@@ -36,10 +38,25 @@ def quiet(client: Callable[[str], Any], clock: Clock, names: list[str]) -> None:
     )
 
 
+def rpo_alarms(client: Callable[[str], Any]) -> list[str]:
+    return [a["AlarmName"] for a in client("cloudwatch").describe_alarms(AlarmNamePrefix="rpo-")["MetricAlarms"]]
+
+
 def watched_alarms(client: Callable[[str], Any], suffix: str) -> list[str]:
     """The alarms the drill refuses to start with in ALARM: the canary's and the templates' stop conditions."""
-    rpo = [a["AlarmName"] for a in client("cloudwatch").describe_alarms(AlarmNamePrefix="rpo-")["MetricAlarms"]]
-    return [f"health-check-errors-{suffix}", f"undelivered-alerts-{suffix}", *rpo]
+    return [f"health-check-errors-{suffix}", f"undelivered-alerts-{suffix}", *rpo_alarms(client)]
+
+
+def backed_up(client: Callable[[str], Any], clock: Clock) -> None:
+    """Wait until every RPO alarm is OK. On a fresh deployment the first hourly backup has not run
+    yet: the backup monitor reports every resource as unprotected, and the RPO alarms -- the
+    experiments' stop conditions -- would stop the drill as soon as they left INSUFFICIENT_DATA."""
+    names = rpo_alarms(client)
+    clock.until(
+        lambda: all(alarm_state(client, name) == "OK" for name in names),
+        minutes=130,
+        what="a first backup of every protected resource (RPO alarms OK)",
+    )
 
 
 def fis_notices(inbox) -> set[str]:
@@ -56,6 +73,7 @@ def fis_notices(inbox) -> set[str]:
 
 
 def test_the_az_loss_drill_keeps_the_steady_state(client, clock, suffix, tmp_path: Path, alert_inbox) -> None:
+    backed_up(client, clock)
     quiet(client, clock, watched_alarms(client, suffix))
     alert_inbox.forget()
     out, err = io.StringIO(), io.StringIO()
@@ -80,6 +98,7 @@ def test_the_az_loss_drill_keeps_the_steady_state(client, clock, suffix, tmp_pat
 def test_an_interrupted_drill_stops_the_experiment_and_lifts_the_disruption(client, clock, outputs, suffix, tmp_path):
     """Ctrl-C while the zone is gone (the drill's wait raises KeyboardInterrupt, as the SIGINT handler
     does): the experiment is stopped, the subnets have their own network ACL back, exit 130."""
+    backed_up(client, clock)
     quiet(client, clock, watched_alarms(client, suffix))
     waits = []
 
