@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, App, Stack, Validations
-from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, ServerlessChecks
 from constructs import IConstruct
 
 from lib.config import WRITER_ID, EnvironmentConfig
@@ -36,7 +36,16 @@ _SPLIT_STACK = (
     "stack (tests/unit prove it)."
 )
 _NO_RESOURCE_LEVEL = "{actions} support no resource-level permissions; '*' is the only valid resource."
-_DLQ_WIRING = "Written by CDK's dead-letter-queue wiring: sqs:SendMessage and friends on the one DLQ only."
+_FAILURE_QUEUE = (
+    "The queue is where failures end: the on-failure destination of the kit's asynchronous invocations "
+    "(and the DLQ of EventBridge targets), and its depth pages. A redrive policy or a DLQ behind it would "
+    "move the records away from that alarm before anyone read them."
+)
+_ON_FAILURE_DESTINATION = (
+    "An invocation that failed every attempt goes to the function's on-failure destination, the queue "
+    "whose depth pages, with Lambda's record (condition, error, event); a DeadLetterConfig beside it "
+    "would put every failure into a queue a second time (Lambda sends to both)."
+)
 _ENI = "the Lambda VPC ENI actions (ec2:CreateNetworkInterface et al.; every function runs in the VPC)"
 # CDK's own Node.js custom-resource providers (S3 auto-delete objects, restricting the default security
 # group) run outside the VPC: they are CDK's singletons and offer no VPC option. cdk-nag's
@@ -112,11 +121,6 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
         "S3 server access logs can only be delivered to buckets encrypted with SSE-S3, not SSE-KMS.",
     ),
     # --- Compute
-    Finding(
-        "Compute/FunctionRole/Policy/Resource",
-        "HIPAA.Security-IAMNoInlinePolicy",
-        _DLQ_WIRING,
-    ),
     *(
         Finding(
             path,
@@ -179,11 +183,6 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
         "AwsSolutions-IAM5[Resource::*]",
         _NO_RESOURCE_LEVEL.format(actions=_ENI[0].upper() + _ENI[1:]),
     ),
-    Finding(
-        "Resilience/BackupMonitor/Role/DefaultPolicy/Resource",
-        "HIPAA.Security-IAMNoInlinePolicy",
-        _DLQ_WIRING,
-    ),
     # --- Resilience: function export (lib/constructs/function_export.py)
     Finding(
         "Resilience/FunctionExport/Function/Resource",
@@ -191,7 +190,6 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
         "Reserved concurrency fails to deploy on accounts whose concurrency quota is at the minimum of 10 "
         "(new accounts). This function runs once per deploy that changes a function.",
     ),
-    Finding("Resilience/FunctionExport/Role/DefaultPolicy/Resource", "HIPAA.Security-IAMNoInlinePolicy", _DLQ_WIRING),
     Finding(
         "Resilience/FunctionExport/Policy/Resource",
         "AwsSolutions-IAM5[Resource::*]",
@@ -204,7 +202,6 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
         "Reserved concurrency fails to deploy on accounts whose concurrency quota is at the minimum of "
         "10 (new accounts). Restore tests run once a day, one restore job per protected resource.",
     ),
-    Finding("Resilience/RestoreTesting/Role/DefaultPolicy/Resource", "HIPAA.Security-IAMNoInlinePolicy", _DLQ_WIRING),
     Finding(
         "Resilience/RestoreTesting/Policy/Resource",
         "AwsSolutions-IAM5[Resource::*]",
@@ -274,6 +271,31 @@ ACKNOWLEDGED: tuple[Finding, ...] = (
         "HIPAA.Security-LambdaDLQ",
         "CloudFormation custom-resource handler: every outcome is reported to CloudFormation, which "
         "fails the stack operation visibly; a DLQ would hold nothing to act on.",
+    ),
+    # --- Asynchronous failures (lib/constructs/kit_function.py: with_failure_destination)
+    *(
+        Finding(path, rule, _FAILURE_QUEUE)
+        for path in ("Compute/DeadLetterQueue/Resource", "Resilience/UndeliveredAlerts/Resource")
+        for rule in ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy")
+    ),
+    *(
+        Finding(f"{function}/Function/Resource", rule, _ON_FAILURE_DESTINATION)
+        for function in (
+            "Compute",
+            "Resilience/BackupMonitor",
+            "Resilience/RestoreTesting",
+            "Resilience/FunctionExport",
+        )
+        for rule in ("HIPAA.Security-LambdaDLQ", "Serverless-LambdaDLQ")
+    ),
+    *(
+        Finding(
+            f"{function}/Function/Resource",
+            "Serverless-LambdaDLQ",
+            "CloudFormation custom-resource handler: every outcome is reported to CloudFormation, which "
+            "fails the stack operation visibly; a DLQ would hold nothing to act on.",
+        )
+        for function in ("Resilience/VaultCleanup", "Compute/DatabaseUsers")
     ),
     # --- Resilience: AWS FIS experiments (lib/constructs/az_experiments.py)
     Finding(
@@ -365,6 +387,17 @@ def acknowledged(config: EnvironmentConfig) -> tuple[Finding, ...]:
             "Every object of the data bucket: AWS Backup reads all of them (and their versions) to back "
             "the bucket up. No other bucket.",
         ),
+        *(
+            Finding(
+                f"Resilience/AlertsTopic/{config.alarm_email}/Resource",
+                "Serverless-SNSRedrivePolicy",
+                "The on-call e-mail subscription: a notification SNS could not deliver to that address could "
+                "only be reported to the same address. An alarm stays in ALARM, on the dashboard and in "
+                "DescribeAlarmHistory, until it clears; the topic's publishers have DLQs of their own.",
+            )
+            for _ in [config.alarm_email]
+            if config.alarm_email
+        ),
     )
 
 
@@ -373,8 +406,8 @@ class StaleAcknowledgementError(LookupError):
 
 
 def add_compliance_checks(app: App) -> None:
-    """Run the AWS Solutions and HIPAA Security packs as synth-time validation of the whole app."""
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app), HIPAASecurityChecks(app))
+    """Run the AWS Solutions, HIPAA Security and Serverless packs as synth-time validation of the whole app."""
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), HIPAASecurityChecks(app), ServerlessChecks(app))
 
 
 def acknowledge_findings(stack: Stack, config: EnvironmentConfig) -> None:

@@ -8,11 +8,12 @@ the isolated subnets of all AZs with the functions' security group (``FunctionNe
 be created after its policy: Lambda refuses to create a VPC function whose role cannot manage ENIs
 (each construct adds that dependency).
 
-A function with a dead-letter queue also needs the queue's KMS key: Lambda sends a failed async event
-to the DLQ with the function's execution role, and SQS encrypts it with that role's permission on the
-queue's key (kms:GenerateDataKey, kms:Decrypt; Amazon SQS Developer Guide, "Key management"). CDK
-grants only sqs:SendMessage (aws/aws-cdk#33153), so without ``dead_letter_key_statement`` every
-failed event would be dropped.
+A function whose failed asynchronous invocations go to a queue (its on-failure destination) needs
+``failure_queue_statements``: Lambda sends the invocation record with the function's execution role,
+so the role may send to the queue, and SQS encrypts it with that role's permission on the queue's
+key (kms:GenerateDataKey, kms:Decrypt; Amazon SQS Developer Guide, "Key management"). The kit writes
+both itself rather than let CDK's SqsDestination grant them: CDK's grant adds an inline policy and
+leaves out the key's ViaService condition.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def execution_role(
         statements=[
             *statements,
             vpc_access_statement(),
-            *([dead_letter_key_statement(config, dead_letter_queue)] if dead_letter_queue else []),
+            *(failure_queue_statements(config, dead_letter_queue) if dead_letter_queue else []),
             iam.PolicyStatement(
                 sid="WriteOwnLogs",
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -132,14 +133,18 @@ def execution_role(
     return role, policy
 
 
-def dead_letter_key_statement(config: EnvironmentConfig, queue: sqs.IQueue) -> iam.PolicyStatement:
-    """Lets a function's role encrypt dead letters into ``queue``: its key, only through SQS."""
+def failure_queue_statements(config: EnvironmentConfig, queue: sqs.IQueue) -> list[iam.PolicyStatement]:
+    """Lets a function's role put its failed invocations' records into ``queue``: sqs:SendMessage on
+    it, and its key only through SQS."""
     key = queue.encryption_master_key
     if key is None:
         raise ValueError(f"{queue.node.path} has no customer managed key; this app encrypts every queue with one")
-    return iam.PolicyStatement(
-        sid="EncryptDeadLetters",
-        actions=["kms:GenerateDataKey", "kms:Decrypt"],
-        resources=[key.key_arn],
-        conditions={"StringEquals": {"kms:ViaService": f"sqs.{config.region}.amazonaws.com"}},
-    )
+    return [
+        iam.PolicyStatement(sid="SendFailedInvocations", actions=["sqs:SendMessage"], resources=[queue.queue_arn]),
+        iam.PolicyStatement(
+            sid="EncryptDeadLetters",
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"sqs.{config.region}.amazonaws.com"}},
+        ),
+    ]

@@ -55,7 +55,10 @@ class KitFunction(lambda_.Function):
     """``{function_type}-{suffix}`` running its package of ``FUNCTION_PACKAGES``.
 
     ``environment_key`` encrypts the environment variables; ``retry_attempts`` and ``dead_letter_queue``
-    are the function's asynchronous-invocation settings. Environment variables are given here, once:
+    are the function's asynchronous-invocation settings: an invocation that failed every attempt goes
+    to ``dead_letter_queue`` as its on-failure destination (``with_failure_destination``), so the
+    queue gets Lambda's record of it (condition, error, event) instead of the bare event a
+    DeadLetterConfig sends. Environment variables are given here, once:
     ``add_environment`` later would be missing from ``recreation``.
     """
 
@@ -91,7 +94,6 @@ class KitFunction(lambda_.Function):
             timeout=timeout,
             **network.placement(),
             log_group=log_group,
-            dead_letter_queue=dead_letter_queue,
             retry_attempts=retry_attempts,
             environment_encryption=environment_key,
             environment=dict(environment) if environment else None,
@@ -131,13 +133,28 @@ class KitFunction(lambda_.Function):
         if environment_key:
             configuration["KMSKeyArn"] = environment_key.key_arn
         if dead_letter_queue:
-            configuration["DeadLetterConfig"] = {"TargetArn": dead_letter_queue.queue_arn}
+            with_failure_destination(self, dead_letter_queue, retry_attempts)
         code = cast(lambda_.CfnFunction.CodeProperty, cfn_function.code)
         if code.s3_bucket is None or code.s3_key is None:  # every kit function is an S3 asset
             raise ValueError(f"{self.node.path}: its code is not an S3 asset, so it cannot be exported")
         self.recreation = Recreation(
             configuration=configuration, package_bucket=code.s3_bucket, package_key=code.s3_key
         )
+
+
+def with_failure_destination(
+    target: lambda_.Function | lambda_.Alias, queue: sqs.IQueue, retry_attempts: int | None = None
+) -> None:
+    """``queue`` as the on-failure destination of ``target``'s asynchronous invocations (a function's
+    $LATEST or an alias), set on its EventInvokeConfig: through CDK's ``on_failure`` the destination
+    would also grant the role (the kit's roles carry ``failure_queue_statements`` instead)."""
+    config = target.node.try_find_child("EventInvokeConfig")
+    if config is None:
+        config = lambda_.EventInvokeConfig(target, "EventInvokeConfig", function=target, retry_attempts=retry_attempts)
+    cfn = cast(lambda_.CfnEventInvokeConfig, config.node.default_child)
+    cfn.destination_config = lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
+        on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(destination=queue.queue_arn)
+    )
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from lib import database_users
 from lib.build.lambda_bundle import RDS_CA_BUNDLE
 from lib.config import HEALTH_CHECK_NAMESPACE, HEARTBEAT_OBJECT_KEY, EnvironmentConfig
 from lib.constructs.database_users import DatabaseUsers, connect_statement
-from lib.constructs.execution_role import FunctionNetwork, dead_letter_key_statement
-from lib.constructs.kit_function import KitFunction, function_log_group
+from lib.constructs.execution_role import FunctionNetwork, failure_queue_statements
+from lib.constructs.kit_function import KitFunction, function_log_group, with_failure_destination
 
 FUNCTION_TYPE = "health-check"
 LIVE_ALIAS = "live"
@@ -99,7 +99,6 @@ class ComputeStack(NestedStack):
             log_group=log_group,
             network=network,
             timeout=Duration.seconds(30),
-            dead_letter_queue=self.dead_letter_queue,
             environment_key=props.aurora_key,
             environment={
                 "DB_USER": database_users.CANARY,
@@ -117,8 +116,8 @@ class ComputeStack(NestedStack):
         self.function.node.add_dependency(self.database_users.resource)  # its user exists before it runs
         # The schedule invokes the alias, so the async settings go on it (EventInvokeConfig Qualifier
         # "live"); on the function they would apply to $LATEST only, and `live` would keep Lambda's
-        # defaults of 2 retries and 6 hours. A failed run goes to the DLQ at once; a queued event
-        # older than one interval is stale (the next run is due).
+        # defaults of 2 retries and 6 hours. A failed run goes to the DLQ (its on-failure destination)
+        # at once; a queued event older than one interval is stale (the next run is due).
         interval = Duration.minutes(config.profile.canary_interval_minutes)
         self.alias = lambda_.Alias(
             self,
@@ -128,6 +127,7 @@ class ComputeStack(NestedStack):
             retry_attempts=0,
             max_event_age=interval,
         )
+        with_failure_destination(self.alias, self.dead_letter_queue)
         events.Rule(
             self,
             "Schedule",
@@ -174,7 +174,7 @@ def _attach_data_access(
             resources=[props.bucket_key.key_arn],
             conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
         ),
-        dead_letter_key_statement(props.config, dead_letters),
+        *failure_queue_statements(props.config, dead_letters),
     ]
     iam.ManagedPolicy(
         scope,

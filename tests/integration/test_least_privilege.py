@@ -203,9 +203,10 @@ def scheduled_event(clock: Clock) -> dict[str, Any]:
 
 
 class DeadLetters:
-    """The undelivered-alerts queue, read for the dead letters one denial caused (each names the
-    denied action in its ErrorMessage attribute). They stay in the queue, whose depth pages, until
-    ``take_out``; any other letter stays there."""
+    """The undelivered-alerts queue, read for the failure records one denial caused: the functions'
+    on-failure destination gets Lambda's invocation record, whose ``responsePayload`` holds the
+    function's error (naming the denied action) and ``requestPayload`` the event. They stay in the
+    queue, whose depth pages, until ``take_out``; any other message stays there."""
 
     def __init__(self, client: Callable[[str], Any], suffix: str, action: str):
         self._sqs = client("sqs")
@@ -213,17 +214,18 @@ class DeadLetters:
         self.action = action
 
     def _ours(self) -> list[dict[str, Any]]:
-        batch = self._sqs.receive_message(
-            QueueUrl=self.url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
-        ).get("Messages", [])
+        batch = self._sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+            "Messages", []
+        )
         return [message for message in batch if self.action in self._error(message)]
 
     def of(self, rule_arn: str) -> dict[str, Any] | None:
-        """A letter of an event the rule ``rule_arn`` sent: its body (the event) and ErrorMessage."""
+        """The record of an event the rule ``rule_arn`` sent: the event, the error and the condition."""
         for message in self._ours():
-            body = json.loads(message["Body"])
-            if body.get("resources") == [rule_arn]:
-                return {"body": body, "error": self._error(message)}
+            record = json.loads(message["Body"])
+            if record.get("requestPayload", {}).get("resources") == [rule_arn]:
+                condition = record["requestContext"]["condition"]
+                return {"body": record["requestPayload"], "error": self._error(message), "condition": condition}
         return None
 
     def take_out(self) -> None:
@@ -233,7 +235,11 @@ class DeadLetters:
 
     @staticmethod
     def _error(message: dict[str, Any]) -> str:
-        return str(message.get("MessageAttributes", {}).get("ErrorMessage", {}).get("StringValue", ""))
+        try:
+            response = json.loads(message["Body"]).get("responsePayload")
+        except (ValueError, AttributeError):
+            return ""
+        return str(response.get("errorMessage", "")) if isinstance(response, dict) else ""
 
 
 # function (before its suffix), its schedule's rule and period in minutes, an action it calls on every
@@ -248,8 +254,9 @@ SCHEDULED = [
 def test_a_scheduled_function_denied_an_action_dead_letters_the_denial_pages_and_recovers(
     client, outputs, suffix, clock, alert_inbox, function, rule, period, action, resource
 ) -> None:
-    """Its schedule's next event fails three times and lands in the undelivered-alerts queue with the
-    denial as its ErrorMessage, and that queue's alarm pages; the letters are taken out afterwards."""
+    """Its schedule's next event fails three times and its record lands in the undelivered-alerts queue
+    (the on-failure destination) with the denial as the function's error, and that queue's alarm pages;
+    the records are taken out afterwards."""
     name, alarm = f"{function}-{suffix}", f"{DEAD_LETTER_ALARM}-{suffix}"
     quiet(client, clock, [alarm])
     alert_inbox.forget()
@@ -261,7 +268,7 @@ def test_a_scheduled_function_denied_an_action_dead_letters_the_denial_pages_and
         letter = clock.until(
             lambda: letters.of(rule_arn), minutes=period + DEAD_LETTER_MINUTES, what=f"{name} dead-lettered"
         )
-        assert "AccessDenied" in letter["error"], letter
+        assert letter["condition"] == "RetriesExhausted" and "AccessDenied" in letter["error"], letter
         assert f"is not authorized to perform: {action} on resource: {denied_resource}" in letter["error"], letter
         clock.until(lambda: alert_inbox.alarm(alarm, "ALARM"), minutes=PAGE_MINUTES, what=f"{alarm} paging")
 

@@ -89,9 +89,12 @@ def test_schedule_invokes_the_alias_on_the_profiles_interval_with_a_dead_letter_
 
 def test_failed_async_invocations_of_the_live_alias_are_dead_lettered_not_retried(templates: Templates) -> None:
     """The schedule invokes `live`; Lambda applies async settings per qualifier (Lambda Developer Guide,
-    "Configuring error handling for asynchronous invocation"), so they sit on the alias, not $LATEST."""
-    assert "DeadLetterQueue" in _function(templates)["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
+    "Configuring error handling for asynchronous invocation"), so they sit on the alias, not $LATEST:
+    no retry, and the failed run's record to the queue as its on-failure destination."""
+    assert "DeadLetterConfig" not in _function(templates)  # the destination instead: one message per failure
     config = only(templates.compute, "AWS::Lambda::EventInvokeConfig")["Properties"]
+    destination = config["DestinationConfig"]["OnFailure"]["Destination"]
+    assert "DeadLetterQueue" in destination["Fn::GetAtt"][0] and destination["Fn::GetAtt"][1] == "Arn"
     (alias,) = templates.compute.find_resources("AWS::Lambda::Alias", {"Properties": {"Name": "live"}})
     assert config["Qualifier"] == {"Fn::Select": [7, {"Fn::Split": [":", {"Ref": alias}]}]}  # the alias's name
     assert config["MaximumRetryAttempts"] == 0
@@ -125,6 +128,7 @@ def test_data_access_is_scoped_to_exact_resources(templates: Templates) -> None:
         "HeartbeatObjects",
         "EncryptHeartbeatObjects",
         "EncryptDeadLetters",
+        "SendFailedInvocations",
     }
     assert statements["HeartbeatItems"]["Action"] == ["dynamodb:GetItem", "dynamodb:PutItem"]
     assert statements["HeartbeatObjects"]["Action"] == ["s3:GetObject", "s3:PutObject"]

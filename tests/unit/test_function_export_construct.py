@@ -86,7 +86,12 @@ def test_the_function_runs_in_the_vpc_with_its_own_encrypted_logs_and_the_undeli
     _, function = _function(templates)
     assert (function["Runtime"], function["Handler"], function["Timeout"]) == ("python3.14", "handler.handler", 300)
     assert len(function["VpcConfig"]["SubnetIds"]) == 3 and len(function["VpcConfig"]["SecurityGroupIds"]) == 1
-    assert function["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0].startswith("UndeliveredAlerts")
+    function_id, _ = _function(templates)
+    (config,) = templates.resilience.find_resources(
+        "AWS::Lambda::EventInvokeConfig", {"Properties": {"FunctionName": {"Ref": function_id}}}
+    ).values()
+    destination = config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination["Fn::GetAtt"][0].startswith("UndeliveredAlerts")  # a failed run's record, paged on
     assert "MonitoringKey" in function["KmsKeyArn"]["Ref"]
     log_group_id = function["LoggingConfig"]["LogGroup"]["Ref"]
     log_group = templates.resilience.to_json()["Resources"][log_group_id]
@@ -111,7 +116,8 @@ def test_the_policy_grants_exactly_what_the_handler_calls(templates: Templates) 
         "WriteExports",
         "EncryptExports",
         "WriteOwnLogs",
-        "EncryptDeadLetters",  # the undelivered-alerts queue's key (tests/unit/test_function_wiring.py)
+        "SendFailedInvocations",  # its on-failure destination, the undelivered-alerts queue
+        "EncryptDeadLetters",  # that queue's key (tests/unit/test_function_wiring.py)
         "ManageVpcNetworkInterfaces",  # Lambda attaches the function to the VPC with its role
     }
     for statement in statements.values():
@@ -149,18 +155,16 @@ def test_the_policy_grants_exactly_what_the_handler_calls(templates: Templates) 
     assert _policy(templates)["Properties"]["Roles"] == [{"Ref": _function(templates)[1]["Role"]["Fn::GetAtt"][0]}]
 
 
-def test_the_roles_inline_policy_only_sends_to_the_dead_letter_queue(templates: Templates) -> None:
+def test_the_role_has_no_inline_policy(templates: Templates) -> None:
+    """Everything is in its managed policy, the failure queue's SendMessage included (HIPAA IAMNoInlinePolicy)."""
     _, function = _function(templates)
     role_id = function["Role"]["Fn::GetAtt"][0]
     inline = [
         policy
         for policy in _resources(templates, "resilience", "AWS::IAM::Policy").values()
-        if policy["Properties"]["Roles"] == [{"Ref": role_id}]
+        if {"Ref": role_id} in policy["Properties"].get("Roles", [])
     ]
-    ((policy,),) = [inline]
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Action"] == "sqs:SendMessage"
-    assert statement["Resource"]["Fn::GetAtt"][0].startswith("UndeliveredAlerts")
+    assert inline == []
 
 
 def test_nothing_schedules_it_and_it_needs_no_lambda_endpoint(templates: Templates) -> None:
@@ -233,7 +237,7 @@ def test_the_custom_resource_carries_each_function_as_it_is_deployed(templates: 
         "Environment",
         "VpcConfig",
         "KMSKeyArn",
-        "DeadLetterConfig",
+        "TracingConfig",
     }
 
 

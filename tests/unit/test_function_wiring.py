@@ -95,33 +95,44 @@ def _depends_on(resource: Json) -> set[str]:
 
 
 def test_every_dead_letter_queue_key_may_be_used_by_the_role_that_writes_to_it(templates: Templates) -> None:
-    """Lambda sends a failed async event to the DLQ with the function's role; an SSE-KMS queue then
-    needs kms:GenerateDataKey and kms:Decrypt on exactly that queue's key (via SQS)."""
+    """Lambda sends a failed async invocation's record to the on-failure destination with the
+    function's role; an SSE-KMS queue then needs sqs:SendMessage on it and kms:GenerateDataKey and
+    kms:Decrypt on exactly that queue's key (via SQS)."""
     t = _json(templates)
     checked = []
-    for stack, lid, function in _functions(t):
-        dead_letters = function["Properties"].get("DeadLetterConfig")
-        if dead_letters is None:
-            continue
-        queue = t[stack]["Resources"][dead_letters["TargetArn"]["Fn::GetAtt"][0]]
-        key = queue["Properties"]["KmsMasterKeyId"]
-        role = _origin(t, stack, function["Properties"]["Role"])
-        grants = [
-            statement
-            for _, _, statement in _statements_for(t, role)
-            if statement["Effect"] == "Allow"
-            and _actions(statement) >= DEAD_LETTER_KEY_ACTIONS
-            and statement["Resource"] == key
-            and statement.get("Condition") == {"StringEquals": {"kms:ViaService": "sqs.us-east-1.amazonaws.com"}}
-        ]
-        assert grants, f"{lid}: its role cannot encrypt into its dead-letter queue's key {key}"
-        key_stack, key_id = _origin(t, stack, key)
-        key_policy = t[key_stack]["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
-        assert any(  # the key policy lets IAM policies of the account grant these actions
-            _actions(statement) >= DEAD_LETTER_KEY_ACTIONS and f"iam::{ACCOUNT}:root" in str(statement["Principal"])
-            for statement in key_policy
-        )
-        checked.append(function["Properties"]["FunctionName"])
+    for stack, template in t.items():
+        for config in template["Resources"].values():
+            if config["Type"] != "AWS::Lambda::EventInvokeConfig":
+                continue
+            destination = config["Properties"].get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            if destination is None:
+                continue
+            function = template["Resources"][config["Properties"]["FunctionName"]["Ref"]]
+            queue_id = destination["Fn::GetAtt"][0]
+            key = template["Resources"][queue_id]["Properties"]["KmsMasterKeyId"]
+            role = _origin(t, stack, function["Properties"]["Role"])
+            statements = [statement for _, _, statement in _statements_for(t, role) if statement["Effect"] == "Allow"]
+            assert any(
+                _actions(statement) >= {"sqs:SendMessage"} and statement["Resource"] == destination
+                for statement in statements
+            ), f"{function['Properties']['FunctionName']}: its role cannot send to its failure queue"
+            grants = [
+                statement
+                for statement in statements
+                if _actions(statement) >= DEAD_LETTER_KEY_ACTIONS
+                and statement["Resource"] == key
+                and statement.get("Condition") == {"StringEquals": {"kms:ViaService": "sqs.us-east-1.amazonaws.com"}}
+            ]
+            assert grants, (
+                f"{function['Properties']['FunctionName']}: its role cannot encrypt into its queue's key {key}"
+            )
+            key_stack, key_id = _origin(t, stack, key)
+            key_policy = t[key_stack]["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+            assert any(  # the key policy lets IAM policies of the account grant these actions
+                _actions(statement) >= DEAD_LETTER_KEY_ACTIONS and f"iam::{ACCOUNT}:root" in str(statement["Principal"])
+                for statement in key_policy
+            )
+            checked.append(function["Properties"]["FunctionName"])
     assert sorted(checked) == sorted(
         f"{name}-{SUFFIX}"
         for name in (

@@ -204,7 +204,12 @@ def test_monitor_measures_exactly_what_the_selection_backs_up(templates: Templat
     assert _refs(environment["PROTECTED_RESOURCES"]) == _refs(selection["Resources"])
     assert len(_refs(selection["Resources"])) == 3
     assert len(function["Properties"]["VpcConfig"]["SubnetIds"]) == 3
-    assert function["Properties"]["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0].startswith("UndeliveredAlerts")
+    (function_id,) = monitor
+    (config,) = templates.resilience.find_resources(
+        "AWS::Lambda::EventInvokeConfig", {"Properties": {"FunctionName": {"Ref": function_id}}}
+    ).values()
+    destination = config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination["Fn::GetAtt"][0].startswith("UndeliveredAlerts")
 
 
 def _refs(value: object) -> set[str]:
