@@ -224,14 +224,8 @@ def read_metrics_through_the_index() -> None:
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        points = metrics.in_window(
-            backend.account_id, backend.region_name, {(namespace, metric_name)}, start_time, end_time
-        )
-        # CloudWatch matches a statistics request's dimensions exactly; moto takes any series that
-        # has them among others (GetMetricStatistics API reference: "you must specify the same
-        # dimensions that were used when the metrics were created").
-        wanted = sorted((d["Name"], d.get("Value")) for d in kwargs.get("dimensions") or [])
-        points = [p for p in points if sorted((d.name, d.value) for d in p.dimensions) == wanted]
+        dimensions = kwargs.get("dimensions") or []
+        points = _series_points(backend, namespace, metric_name, dimensions, start_time, end_time)
         return original_statistics(_Window(points), namespace, metric_name, start_time, end_time, *args, **kwargs)  # type: ignore[arg-type]
 
     def get_metric_data(
@@ -310,6 +304,26 @@ def describe_alarm_history() -> None:
     install(CloudWatchResponse, "describe_alarm_history", _describe_alarm_history)
 
 
+def _series_points(
+    backend: CloudWatchBackend,
+    namespace: str,
+    name: str,
+    dimensions: list[dict[str, str]],
+    start: datetime,
+    end: datetime,
+) -> list[Any]:
+    """The points in ``[start, end)`` of the one series with exactly these dimensions: CloudWatch
+    matches a statistics request's dimensions exactly, where moto takes any series that has them among
+    others (GetMetricStatistics API reference: "you must specify the same dimensions that were used
+    when the metrics were created")."""
+    wanted = sorted((d["Name"], d.get("Value")) for d in dimensions)
+    return [
+        point
+        for point in metrics.in_window(backend.account_id, backend.region_name, {(namespace, name)}, start, end)
+        if sorted((d.name, d.value) for d in point.dimensions) == wanted
+    ]
+
+
 def _percentile_statistics(response: CloudWatchResponse) -> ActionResult:
     """GetMetricStatistics with ``ExtendedStatistics`` (percentiles): every requested statistic per
     period from ``StartTime``, over the raw points (a statistic set carries no percentile)."""
@@ -317,12 +331,11 @@ def _percentile_statistics(response: CloudWatchResponse) -> ActionResult:
     period = response._get_int_param("Period")
     simple, extended = response._get_param("Statistics") or [], response._get_param("ExtendedStatistics") or []
     namespace, name = response._get_param("Namespace"), response._get_param("MetricName")
-    wanted = sorted((d["Name"], d.get("Value")) for d in response._get_param("Dimensions") or [])
-    backend = response.cloudwatch_backend
+    dimensions = response._get_param("Dimensions") or []
     points = [
         point
-        for point in metrics.in_window(backend.account_id, backend.region_name, {(namespace, name)}, start, end)
-        if sorted((d.name, d.value) for d in point.dimensions) == wanted and hasattr(point, "value")
+        for point in _series_points(response.cloudwatch_backend, namespace, name, dimensions, start, end)
+        if hasattr(point, "value")  # a statistic set has no single values to rank
     ]
     origin = start.astimezone(UTC).replace(tzinfo=None)
     buckets: dict[int, list[float]] = {}
