@@ -9,8 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
+
 from lib.build.lambda_bundle import bundle_function
 from lib.network_reachability import FUNCTION_PACKAGES
+from tests.emulator import REGION
 
 
 @dataclass
@@ -279,3 +282,38 @@ def kit_function_code(aws: Callable[[str], Any], function_type: str, bucket: str
     aws("s3").create_bucket(Bucket=bucket)
     aws("s3").put_object(Bucket=bucket, Key=f"{function_type}.zip", Body=buffer.getvalue())
     return {"S3Bucket": bucket, "S3Key": f"{function_type}.zip"}
+
+
+def as_role(
+    aws: Callable[[str], Any], role_arn: str, endpoint: str, session_name: str = "tests"
+) -> Callable[[str], Any]:
+    """Clients that call as a session of ``role_arn`` (for a role only services may assume, the app's,
+    IAM is enforced; for one the account trusts, the operator's, it is not)."""
+    credentials = aws("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    session = boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=REGION,
+    )
+    return lambda service: session.client(service, endpoint_url=endpoint)
+
+
+def queue_subscribed_to(aws: Callable[[str], Any], topic_arn: str, name: str) -> str:
+    """A queue ``name`` subscribed to ``topic_arn``, its policy letting SNS send for that topic only (as
+    AWS requires): the queue's URL."""
+    sqs = aws("sqs")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+    }
+    sqs.set_queue_attributes(
+        QueueUrl=url, Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [statement]})}
+    )
+    aws("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+    return str(url)

@@ -25,7 +25,7 @@ import pytest
 
 from tools.local_aws.clock import CLOCK
 
-from .helpers import template
+from .helpers import queue_subscribed_to, template
 
 Aws = Callable[[str], Any]
 PERIOD = timedelta(minutes=5)
@@ -162,10 +162,7 @@ def test_missing_breaching_three_of_three_fires_only_when_the_last_real_point_le
 def _inbox(aws: Aws, name: str) -> tuple[str, str]:
     """A topic with a queue subscribed to it: (topic ARN, queue URL)."""
     topic = aws("sns").create_topic(Name=name)["TopicArn"]
-    queue = aws("sqs").create_queue(QueueName=name)["QueueUrl"]
-    arn = aws("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    aws("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    return topic, queue
+    return topic, queue_subscribed_to(aws, topic, name)
 
 
 def _notices(aws: Aws, queue: str) -> list[dict[str, Any]]:

@@ -24,14 +24,13 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.emulator import ACCOUNT
 from tools.local_aws.pipeline import policy
 
-from .helpers import TRUST_LAMBDA
+from .helpers import TRUST_LAMBDA, as_role
 
 # The function calls one API with its role's credentials and answers with the outcome.
 CALLER = """
@@ -278,15 +277,8 @@ def test_a_session_of_a_role_only_services_assume_is_the_apps_and_one_the_accoun
     answers = {}
     for kind, trust in (("app", TRUST_LAMBDA), ("operator", operator_trust)):
         arn = iam.create_role(RoleName=f"{kind}-{suffix}", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-        credentials = aws("sts").assume_role(RoleArn=arn, RoleSessionName=kind)["Credentials"]
-        session = boto3.session.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-            region_name="us-east-1",
-        )
         try:
-            session.client("dynamodb", endpoint_url=endpoint).put_item(TableName=table, Item={"pk": {"S": kind}})
+            as_role(aws, arn, endpoint, kind)("dynamodb").put_item(TableName=table, Item={"pk": {"S": kind}})
             answers[kind] = "allowed"
         except ClientError as error:
             answers[kind] = error.response["Error"]["Code"]

@@ -16,26 +16,19 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from .helpers import TRUST_LAMBDA
+from .helpers import TRUST_LAMBDA, as_role
 
 
-def _app_session(aws: Callable[[str], Any], suffix: str, statement: dict[str, Any]) -> boto3.session.Session:
-    """A role session of a role only Lambda may assume (the app's: IAM is evaluated for it)."""
+def _app_role(aws: Callable[[str], Any], suffix: str, statement: dict[str, Any]) -> str:
+    """A role only Lambda may assume (the app's: IAM is evaluated for it) allowed ``statement``."""
     iam, name = aws("iam"), f"managed-key-reader-{suffix}"
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))["Role"]["Arn"]
     document = {"Version": "2012-10-17", "Statement": [statement]}
     iam.put_role_policy(RoleName=name, PolicyName="read", PolicyDocument=json.dumps(document))
-    credentials = aws("sts").assume_role(RoleArn=arn, RoleSessionName="reader")["Credentials"]
-    return boto3.session.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name="us-east-1",
-    )
+    return str(arn)
 
 
 def test_an_object_under_aws_s3_reads_with_s3_permissions_alone_and_a_customer_key_needs_its_grant(
@@ -46,9 +39,8 @@ def test_an_object_under_aws_s3_reads_with_s3_permissions_alone_and_a_customer_k
     s3.put_object(Bucket=bucket, Key="managed", Body=b"m", ServerSideEncryption="aws:kms")  # no key id: aws/s3
     customer = aws("kms").create_key(Description="customer managed")["KeyMetadata"]["KeyId"]
     s3.put_object(Bucket=bucket, Key="customer", Body=b"c", ServerSideEncryption="aws:kms", SSEKMSKeyId=customer)
-    reader = _app_session(
-        aws, suffix, {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}
-    ).client("s3", endpoint_url=endpoint)
+    role = _app_role(aws, suffix, {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"})
+    reader = as_role(aws, role, endpoint)("s3")
 
     assert reader.get_object(Bucket=bucket, Key="managed")["Body"].read() == b"m"
     with pytest.raises(ClientError) as denied:

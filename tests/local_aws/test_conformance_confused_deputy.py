@@ -33,6 +33,7 @@ from lib.stacks.security_stack import _monitoring_key_statements as monitoring_k
 from tests.emulator import ACCOUNT, REGION
 from tools.local_aws.clock import CLOCK
 
+from .helpers import queue_subscribed_to
 from .test_conformance_alarms import _alarm, _at_quiet_instant, _notices, _put_range
 
 Aws = Callable[[str], Any]
@@ -50,13 +51,6 @@ def _alerting_stack(suffix: str) -> dict[str, Any]:
     Alerting(stack, config=config, key=key)
     template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
     return template
-
-
-def _subscribe(aws: Aws, topic: str, name: str) -> str:
-    queue = aws("sqs").create_queue(QueueName=name)["QueueUrl"]
-    arn = aws("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    aws("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    return str(queue)
 
 
 def _fire(aws: Aws, name: str, topic: str) -> None:
@@ -91,7 +85,7 @@ def test_an_alarm_of_this_account_pages_through_the_kits_topic_and_key(aws: Aws,
     the alarm's notification arrives (CloudWatch sends the alarm as aws:SourceArn to SNS and KMS)."""
     cfn.deploy(_alerting_stack(suffix))
     topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts-topic-{suffix}"
-    inbox = _subscribe(aws, topic, f"deputy-inbox-{suffix}")
+    inbox = queue_subscribed_to(aws, topic, f"deputy-inbox-{suffix}")
 
     _fire(aws, f"deputy-{suffix}", topic)
 
@@ -104,7 +98,7 @@ def test_a_topic_policy_for_other_alarms_keeps_cloudwatch_out(aws: Aws, suffix: 
     aws("sns").set_topic_attributes(
         TopicArn=topic, AttributeName="Policy", AttributeValue=_publish_policy(topic, other_alarms)
     )
-    inbox = _subscribe(aws, topic, f"deputy-other-{suffix}")
+    inbox = queue_subscribed_to(aws, topic, f"deputy-other-{suffix}")
 
     _fire(aws, f"deputy-mine-{suffix}", topic)
 
@@ -130,7 +124,7 @@ def test_a_key_policy_for_one_alarm_lets_cloudwatch_encrypt_for_that_alarm_only(
     topic = aws("sns").create_topic(
         Name=f"deputy-key-{suffix}", Attributes={"KmsMasterKeyId": key["KeyMetadata"]["KeyId"]}
     )["TopicArn"]
-    inbox = _subscribe(aws, topic, f"deputy-key-{suffix}")
+    inbox = queue_subscribed_to(aws, topic, f"deputy-key-{suffix}")
 
     _fire(aws, other, topic)
     refused = _notices(aws, inbox)

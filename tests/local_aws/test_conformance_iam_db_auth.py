@@ -38,7 +38,7 @@ from tests.emulator import REGION
 from tools.local_aws.clock import CLOCK
 from tools.local_aws.services.rds import iam_auth, postgres
 
-from .helpers import TRUST_LAMBDA
+from .helpers import TRUST_LAMBDA, as_role
 
 PASSWORD = "correct-horse-battery"
 USER = "app_reader"
@@ -102,15 +102,7 @@ def _principal(aws: Callable[[str], Any], endpoint: str, suffix: str, resource: 
         statement = {"Effect": "Allow", "Action": "rds-db:connect", "Resource": resource}
         document = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
         aws("iam").put_role_policy(RoleName=name, PolicyName="connect", PolicyDocument=document)
-    credentials = aws("sts").assume_role(RoleArn=arn, RoleSessionName="app")["Credentials"]
-    return boto3.client(
-        "rds",
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
+    return as_role(aws, arn, endpoint, "app")("rds")
 
 
 def _refused(caplog: pytest.LogCaptureFixture, cluster: dict[str, Any], password: str, **options: Any) -> str:

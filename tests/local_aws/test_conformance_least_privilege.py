@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -26,7 +25,7 @@ from tools.local_aws.pipeline import caller
 from tools.local_aws.services.awslambda import runtime as lambda_runtime
 from tools.local_aws.services.cloudwatch import alarms
 
-from .helpers import TRUST_LAMBDA, backup_job_done, failing_function
+from .helpers import TRUST_LAMBDA, as_role, backup_job_done, failing_function
 
 Aws = Callable[[str], Any]
 # The key policy statement of every kit key: the account administers it and delegates to IAM.
@@ -59,18 +58,6 @@ def _role(aws: Aws, name: str, *statements: dict[str, Any], trust: dict[str, Any
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     iam.put_role_policy(RoleName=name, PolicyName="needs", PolicyDocument=_document(*statements))
     return str(arn)
-
-
-def _as_role(aws: Aws, role_arn: str, endpoint: str) -> Callable[[str], Any]:
-    """Clients that call as a session of ``role_arn`` (IAM is enforced for it)."""
-    credentials = aws("sts").assume_role(RoleArn=role_arn, RoleSessionName="tests")["Credentials"]
-    session = boto3.session.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=REGION,
-    )
-    return lambda service: session.client(service, endpoint_url=endpoint)
 
 
 def _deny(aws: Aws, role_arn: str, action: str, resource: str) -> None:
@@ -112,12 +99,12 @@ def test_s1_an_sse_kms_object_needs_the_callers_key_permission_through_s3_also_w
 
     for role_arn in (writer, elsewhere):
         with pytest.raises(ClientError) as refused:
-            _as_role(aws, role_arn, endpoint)("s3").put_object(Bucket=bucket, Key="heartbeat", Body=b"1")
+            as_role(aws, role_arn, endpoint)("s3").put_object(Bucket=bucket, Key="heartbeat", Body=b"1")
         assert refused.value.response["Error"]["Code"] == "AccessDenied"
         assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
         assert f"is not authorized to perform: kms:GenerateDataKey on resource: {key}" in str(refused.value)
 
-    s3 = _as_role(aws, both, endpoint)("s3")
+    s3 = as_role(aws, both, endpoint)("s3")
     s3.put_object(Bucket=bucket, Key="heartbeat", Body=b"1")
     assert s3.get_object(Bucket=bucket, Key="heartbeat")["Body"].read() == b"1"
     _deny(aws, both, "kms:Decrypt", key)
@@ -145,10 +132,10 @@ def test_s2_a_role_without_kms_decrypt_cannot_read_a_secret_encrypted_with_a_cus
     decrypts = _role(aws, f"lp-secret-decrypts-{suffix}", reads, _allow(["kms:Decrypt"], key, via="secretsmanager"))
 
     with pytest.raises(ClientError) as refused:
-        _as_role(aws, without, endpoint)("secretsmanager").get_secret_value(SecretId=secret["ARN"])
+        as_role(aws, without, endpoint)("secretsmanager").get_secret_value(SecretId=secret["ARN"])
     error = refused.value.response["Error"]
     assert (error["Code"], error["Message"]) == ("AccessDeniedException", "Access to KMS is not allowed")
-    value = _as_role(aws, decrypts, endpoint)("secretsmanager").get_secret_value(SecretId=secret["ARN"])
+    value = as_role(aws, decrypts, endpoint)("secretsmanager").get_secret_value(SecretId=secret["ARN"])
     assert value["SecretString"] == "s3cr3t"
 
 
@@ -307,10 +294,10 @@ def test_s4_publishing_to_an_encrypted_topic_needs_the_key_through_sns_for_a_rol
     )
 
     with pytest.raises(ClientError) as refused:
-        _as_role(aws, without, endpoint)("sns").publish(TopicArn=topic, Message="m")
+        as_role(aws, without, endpoint)("sns").publish(TopicArn=topic, Message="m")
     assert refused.value.response["Error"]["Code"] == "KMSAccessDenied"
     assert "kms:GenerateDataKey" in refused.value.response["Error"]["Message"]
-    assert _as_role(aws, with_key, endpoint)("sns").publish(TopicArn=topic, Message="m")["MessageId"]
+    assert as_role(aws, with_key, endpoint)("sns").publish(TopicArn=topic, Message="m")["MessageId"]
 
     aws_topic = world.topic(ACCOUNT, REGION, topic)
     assert aws_topic is not None

@@ -8,12 +8,13 @@ NumberOfNotificationsFailed). Without fix D61 none of them has data.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from tools.local_aws.clock import CLOCK
+
+from .helpers import queue_subscribed_to
 
 
 def _sum(aws: Callable[[str], Any], topic: str, metric: str) -> float:
@@ -33,24 +34,9 @@ def _sum(aws: Callable[[str], Any], topic: str, metric: str) -> float:
 def test_each_publish_and_each_delivery_to_a_subscription_is_counted_per_topic(
     aws: Callable[[str], Any], suffix: str
 ) -> None:
-    sns, sqs, topic = aws("sns"), aws("sqs"), f"metrics-topic-{suffix}"
+    sns, topic = aws("sns"), f"metrics-topic-{suffix}"
     arn = sns.create_topic(Name=topic)["TopicArn"]
-    url = sqs.create_queue(QueueName=f"metrics-inbox-{suffix}")["QueueUrl"]
-    queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue,
-                "Condition": {"ArnEquals": {"aws:SourceArn": arn}},
-            }
-        ],
-    }
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
-    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue)
+    queue_subscribed_to(aws, arn, f"metrics-inbox-{suffix}")
 
     for n in range(2):
         sns.publish(TopicArn=arn, Message=f"alert {n}")

@@ -18,7 +18,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -26,7 +25,7 @@ from lib.config import EnvironmentConfig
 from lib.constructs.backup_plan import access_policy
 from tests.emulator import ACCOUNT, BACKUP_ROLE, REGION
 
-from .helpers import TRUST_LAMBDA, backup_job_done, get_att, template
+from .helpers import TRUST_LAMBDA, as_role, backup_job_done, get_att, template
 
 Aws = Callable[[str], Any]
 # What the vault cleanup's role could be granted, granted to both roles: only the vault policy tells them apart.
@@ -47,18 +46,6 @@ def _role(aws: Aws, name: str) -> str:
     }
     iam.put_role_policy(RoleName=name, PolicyName="backup", PolicyDocument=json.dumps(document))
     return arn
-
-
-def _as_role(aws: Aws, role_arn: str, endpoint: str) -> Aws:
-    """Clients that call as a session of ``role_arn`` (a role only services assume: IAM is enforced)."""
-    credentials = aws("sts").assume_role(RoleArn=role_arn, RoleSessionName="tests")["Credentials"]
-    session = boto3.session.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=REGION,
-    )
-    return lambda service: session.client(service, endpoint_url=endpoint)
 
 
 def _kits_policy(cleanup_role: str, suffix: str) -> dict[str, Any]:
@@ -122,18 +109,18 @@ def test_a_principal_other_than_the_cleanup_cannot_delete_a_recovery_point(aws, 
     vault, point, allowed, other = protected_vault
 
     with pytest.raises(ClientError) as denied:
-        _as_role(aws, other, endpoint)("backup").delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=point)
+        as_role(aws, other, endpoint)("backup").delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=point)
 
     assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
     assert "with an explicit deny in a resource-based policy" in denied.value.response["Error"]["Message"]
     assert _points(aws, vault) == [point]
-    _as_role(aws, allowed, endpoint)("backup").delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=point)
+    as_role(aws, allowed, endpoint)("backup").delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=point)
     assert _points(aws, vault) == []
 
 
 def test_the_denied_principal_cannot_lift_the_policy_and_once_it_is_gone_nothing_denies(aws, endpoint, protected_vault):
     vault, point, _, other = protected_vault
-    as_other = _as_role(aws, other, endpoint)("backup")
+    as_other = as_role(aws, other, endpoint)("backup")
 
     with pytest.raises(ClientError) as denied:
         as_other.delete_backup_vault_access_policy(BackupVaultName=vault)

@@ -11,7 +11,7 @@ import pytest
 
 from tools.local_aws.clock import CLOCK
 
-from .helpers import allow_events
+from .helpers import allow_events, queue_subscribed_to
 
 Aws = Callable[[str], Any]
 
@@ -33,13 +33,6 @@ def _emf(namespace: str, name: str, value: float, **dimensions: str) -> str:
             **dimensions,
         }
     )
-
-
-def _queue_subscribed_to(aws: Aws, topic_arn: str, name: str) -> str:
-    url = aws("sqs").create_queue(QueueName=name)["QueueUrl"]
-    arn = aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    aws("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
-    return url
 
 
 def _messages(aws: Aws, url: str) -> list[dict[str, Any]]:
@@ -69,7 +62,7 @@ def test_emf_log_lines_become_metrics(aws: Aws, suffix: str) -> None:
 
 def test_alarm_goes_to_alarm_and_back_and_notifies_its_topic(aws: Aws, suffix: str) -> None:
     topic = aws("sns").create_topic(Name=f"alerts-{suffix}")["TopicArn"]
-    inbox = _queue_subscribed_to(aws, topic, f"inbox-{suffix}")
+    inbox = queue_subscribed_to(aws, topic, f"inbox-{suffix}")
     cloudwatch = aws("cloudwatch")
     cloudwatch.put_metric_alarm(
         AlarmName=f"errors-{suffix}",
@@ -157,7 +150,7 @@ def test_scheduled_rule_fires_on_each_occurrence_of_the_clock(aws: Aws, suffix: 
 
 def test_pattern_rule_reaches_sns_with_transformed_input(aws: Aws, suffix: str) -> None:
     topic = aws("sns").create_topic(Name=f"backup-{suffix}")["TopicArn"]
-    inbox = _queue_subscribed_to(aws, topic, f"backup-inbox-{suffix}")
+    inbox = queue_subscribed_to(aws, topic, f"backup-inbox-{suffix}")
     allow_events(aws, topic)
     aws("events").put_rule(Name=f"failed-{suffix}", EventPattern=json.dumps({"source": [f"test.{suffix}"]}))
     aws("events").put_targets(
