@@ -33,8 +33,8 @@ _EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MIN_INTERFACE_ENDPOINT_AZS = 2
 # Aurora's range for SecondsUntilAutoPause (RDS API Reference, "ServerlessV2ScalingConfiguration").
 AUTO_PAUSE_SECONDS = (300, 86_400)
-# An hourly canary runs at this minute: just before the hourly backups (minute 0) and after the
-# function export (minute 50), so every hourly recovery point holds a heartbeat minutes old.
+# An hourly canary runs at this minute: just before the hourly backups (minute 0), so every hourly
+# recovery point holds a heartbeat minutes old.
 HOURLY_CANARY_MINUTE = 55
 
 # Names the layers and the tools agree on.

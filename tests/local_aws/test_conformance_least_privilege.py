@@ -167,13 +167,13 @@ def test_s3_lambda_dead_letters_into_an_sse_kms_queue_only_with_the_functions_ke
     Developer Guide, "Dead-letter queues",
     https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq:
     Lambda sends the event with the function's execution role, and counts DeadLetterErrors when it
-    cannot. The kit's ``dead_letter_key_statement`` grants the first; a role without it (the fix
+    cannot. The kit's ``failure_queue_statements`` grant the first; a role without it (the fix
     reverted) loses every dead letter."""
     key = _key(aws)
     url = aws("sqs").create_queue(QueueName=f"lp-dlq-{suffix}", Attributes={"KmsMasterKeyId": key})["QueueUrl"]
     queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:lp-dlq-{suffix}"
     sends = _allow(["sqs:SendMessage"], queue_arn)
-    # What lib/constructs/execution_role.dead_letter_key_statement writes.
+    # The key statement lib/constructs/execution_role.failure_queue_statements writes.
     key_grant = _allow(["kms:GenerateDataKey", "kms:Decrypt"], key, via="sqs")
     reverted = _failing_function(aws, f"lp-no-grant-{suffix}", _role(aws, f"lp-no-grant-{suffix}", sends), queue_arn)
     granted = _failing_function(
